@@ -1,0 +1,309 @@
+"""Typed records for what mltrack stores: experiments, runs, metrics, datasets.
+
+They mirror MLflow's entity classes (``mlflow.entities``) in names and fields so
+code written against MLflow reads them unchanged. ``to_dict``/``from_dict``
+convert at the storage edge only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CodeVersion",
+    "Dataset",
+    "DatasetInput",
+    "Experiment",
+    "FileInfo",
+    "InputTag",
+    "LifecycleStage",
+    "Metric",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]
+
+
+class LifecycleStage:
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+    @classmethod
+    def matches_view_type(cls, view_type: int, lifecycle_stage: str) -> bool:
+        if view_type == ViewType.ALL:
+            return True
+        if view_type == ViewType.DELETED_ONLY:
+            return lifecycle_stage == cls.DELETED
+        return lifecycle_stage == cls.ACTIVE
+
+
+class ViewType(enum.IntEnum):
+    """Which lifecycle stages a search returns (MLflow's numbering)."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    @classmethod
+    def from_any(cls, value: int | str | ViewType | None) -> ViewType:
+        if value is None:
+            return cls.ACTIVE_ONLY
+        if isinstance(value, str):
+            try:
+                return cls[value.upper()]
+            except KeyError:
+                from mltrack.exceptions import InvalidParameterValue
+
+                raise InvalidParameterValue(
+                    f"Invalid view type {value!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL."
+                ) from None
+        return cls(int(value))
+
+
+class RunStatus:
+    """Run states as MLflow names them (strings; MLflow's ints via ``to_int``)."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    TERMINATED = ("FINISHED", "FAILED", "KILLED")
+    _INTS = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+
+    @classmethod
+    def is_terminated(cls, status: str) -> bool:
+        return status in cls.TERMINATED
+
+    @classmethod
+    def to_int(cls, status: str) -> int:
+        return cls._INTS[status]
+
+    @classmethod
+    def from_any(cls, status: str | int) -> str:
+        if isinstance(status, int):
+            for name, number in cls._INTS.items():
+                if number == status:
+                    return name
+        elif isinstance(status, str) and status.upper() in cls._INTS:
+            return status.upper()
+        from mltrack.exceptions import InvalidParameterValue
+
+        raise InvalidParameterValue(
+            f"Invalid run status {status!r}: use one of {', '.join(cls.ALL)}."
+        )
+
+
+@dataclass(slots=True)
+class Metric:
+    """One logged metric point.
+
+    Not frozen, unlike the other records: histories of 100,000 points are built in
+    bulk, and a frozen dataclass's ``__init__`` is four times slower.
+    """
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A dataset's identity as logged with ``log_input`` (MLflow's Dataset entity)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "digest": self.digest,
+            "source_type": self.source_type,
+            "source": self.source,
+        }
+        if self.schema is not None:
+            out["schema"] = self.schema
+        if self.profile is not None:
+            out["profile"] = self.profile
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Dataset:
+        return cls(
+            name=data["name"],
+            digest=data["digest"],
+            source_type=data["source_type"],
+            source=data["source"],
+            schema=data.get("schema"),
+            profile=data.get("profile"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    dataset: Dataset
+    tags: tuple[InputTag, ...] = ()
+
+    @property
+    def context(self) -> str | None:
+        for tag in self.tags:
+            if tag.key == "mlflow.data.context":
+                return tag.value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeVersion:
+    """The code a run was produced from: commit, branch, dirty flag and entry point."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    entry_point: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "branch": self.branch,
+            "dirty": self.dirty,
+            "entry_point": self.entry_point,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> CodeVersion:
+        data = data or {}
+        return cls(
+            commit=data.get("commit"),
+            branch=data.get("branch"),
+            dirty=data.get("dirty"),
+            entry_point=data.get("entry_point"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """Params, tags and the latest value of every metric (MLflow's RunData)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    dataset_inputs: tuple[DatasetInput, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    info: RunInfo
+    data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
+    code: CodeVersion = field(default_factory=CodeVersion)
+    latest_metrics: tuple[Metric, ...] = ()
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """A plain dict like MLflow's ``Run.to_dictionary``."""
+        return {
+            "info": {
+                "run_id": self.info.run_id,
+                "run_uuid": self.info.run_id,
+                "run_name": self.info.run_name,
+                "experiment_id": self.info.experiment_id,
+                "user_id": self.info.user_id,
+                "status": self.info.status,
+                "start_time": self.info.start_time,
+                "end_time": self.info.end_time,
+                "lifecycle_stage": self.info.lifecycle_stage,
+                "artifact_uri": self.info.artifact_uri,
+            },
+            "data": {
+                "metrics": dict(self.data.metrics),
+                "params": dict(self.data.params),
+                "tags": dict(self.data.tags),
+            },
+            "inputs": {
+                "dataset_inputs": [
+                    {
+                        "dataset": d.dataset.to_dict(),
+                        "tags": [{"key": t.key, "value": t.value} for t in d.tags],
+                    }
+                    for d in self.inputs.dataset_inputs
+                ]
+            },
+            "code": self.code.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = LifecycleStage.ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """An artifact listing entry: path relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
