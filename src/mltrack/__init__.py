@@ -1,3 +1,84 @@
-"""mltrack: MLflow's ML lifecycle stored in your own git repository."""
+"""mltrack: MLflow's ML lifecycle stored in your own git repository.
+
+``import mltrack as mlflow`` keeps MLflow scripts working: the fluent tracking
+functions, ``MltrackClient`` (also as ``MlflowClient``), ``mltrack.data``,
+``mltrack.sklearn`` and ``mltrack.pyfunc`` are all here. Everything is loaded
+on first use, so ``import mltrack`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_FLUENT = (
+    "ActiveRun",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_parent_run",
+    "get_registry_uri",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_inputs",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "restore_experiment",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_registry_uri",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+)
+
+# public name -> (module, attribute or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    **{name: ("mltrack.tracking.fluent", name) for name in _FLUENT},
+    "MltrackClient": ("mltrack.tracking.client", "MltrackClient"),
+    "MlflowClient": ("mltrack.tracking.client", "MltrackClient"),
+    "MltrackError": ("mltrack.exceptions", "MltrackError"),
+    "MlflowException": ("mltrack.exceptions", "MlflowException"),
+    "data": ("mltrack.data", None),
+    "entities": ("mltrack.entities", None),
+    "exceptions": ("mltrack.exceptions", None),
+    "tracking": ("mltrack.tracking", None),
+    "types": ("mltrack.types", None),
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'mltrack' has no attribute {name!r}")
+    module = importlib.import_module(target[0])
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

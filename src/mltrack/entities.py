@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CodeVersion",
@@ -79,7 +79,13 @@ class RunStatus:
 
     ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
     TERMINATED = ("FINISHED", "FAILED", "KILLED")
-    _INTS = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+    _INTS: ClassVar[dict[str, int]] = {
+        "RUNNING": 1,
+        "SCHEDULED": 2,
+        "FINISHED": 3,
+        "FAILED": 4,
+        "KILLED": 5,
+    }
 
     @classmethod
     def is_terminated(cls, status: str) -> bool:
@@ -119,7 +125,12 @@ class Metric:
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step}
+        return {
+            "key": self.key,
+            "value": self.value,
+            "timestamp": self.timestamp,
+            "step": self.step,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,848 @@
+"""The only module that talks to git.
+
+Commits are built directly from git objects: new blobs and trees are written
+into the object database and spliced into the parent commit's tree, so only the
+paths mltrack changes are touched (cost grows with the changed paths, not with
+the repository). No index is involved in building a commit: the user's staged
+changes stay exactly as they were. The branch (or a detached HEAD) is advanced
+with a compare-and-swap ref update under git's own ``<ref>.lock`` protocol and
+the whole commit is rebuilt on the new parent if another process won the race.
+Afterwards the user's index gets the committed ``.mltrack/`` entries (and only
+those) through ``git update-index``, which takes git's index lock, so
+``git status`` shows nothing under ``.mltrack/`` and the user's own changes
+exactly as before.
+
+Reading: any path at any revision, tree listings, history with trailers, tags.
+Loose objects are read in-process; packed ones through one long-lived
+``git cat-file --batch`` process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import random
+import re
+import shlex
+import socket
+import subprocess
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from hashlib import sha1
+from pathlib import Path
+
+from mltrack.exceptions import GitError, NotAGitRepository
+
+__all__ = [
+    "MLTRACK_DIR",
+    "CommitInfo",
+    "GitStore",
+    "HeadInfo",
+    "Identity",
+    "TagInfo",
+    "TreeEntry",
+]
+
+MLTRACK_DIR = ".mltrack"
+_ZERO = "0" * 40
+_DIR_MODE = b"40000"
+_FILE_MODE = b"100644"
+_EXEC_MODE = b"100755"
+_LINK_MODE = b"120000"
+_LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
+_CAS_ATTEMPTS = 200
+_LOCK_WAIT_SECONDS = 30.0
+_TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+    fallback: bool = False
+
+    def signature(self, when: float | None = None) -> str:
+        when = time.time() if when is None else when
+        offset = time.localtime(when).tm_gmtoff
+        sign = "+" if offset >= 0 else "-"
+        hours, minutes = divmod(abs(offset) // 60, 60)
+        return f"{self.name} <{self.email}> {int(when)} {sign}{hours:02d}{minutes:02d}"
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    """What HEAD points at: a branch (possibly unborn) or a detached commit."""
+
+    commit: str | None
+    branch: str | None
+    detached: bool
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}" if self.branch else "HEAD"
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    mode: str
+    sha: str
+
+    @property
+    def is_dir(self) -> bool:
+        return self.mode == "40000"
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    author_time: int
+    committer_time: int
+    subject: str
+    body: str
+    trailers: dict[str, list[str]] = field(default_factory=dict)
+
+    def trailer(self, key: str) -> str | None:
+        values = self.trailers.get(key.lower())
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    name: str
+    target: str
+    tagger_name: str
+    tagger_email: str
+    tagger_time: int
+    message: str
+
+
+def _git_sort_key(item: tuple[str, tuple[bytes, bytes]]) -> bytes:
+    name, (mode, _) = item
+    encoded = name.encode("utf-8", "surrogateescape")
+    return encoded + b"/" if mode == _DIR_MODE else encoded
+
+
+def parse_trailers(message: str) -> dict[str, list[str]]:
+    """Trailers of a commit message's last paragraph, keys lower-cased."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    found: dict[str, list[str]] = {}
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER.match(line.strip())
+        if not match:
+            return {}
+        found.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
+    return found
+
+
+class _CatFile:
+    """One long-lived ``git cat-file --batch`` process for packed objects."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def read(self, sha: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen(
+                    ["git", "cat-file", "--batch"],
+                    cwd=self._root,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(sha.encode() + b"\n")
+            self._proc.stdin.flush()
+            header = self._proc.stdout.readline().split()
+            if len(header) < 3:
+                return None  # "<sha> missing"
+            size = int(header[2])
+            data = self._proc.stdout.read(size)
+            self._proc.stdout.read(1)
+            return header[1].decode(), data
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                with contextlib.suppress(OSError):
+                    assert self._proc.stdin is not None
+                    self._proc.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=5)
+                if self._proc.poll() is None:
+                    self._proc.kill()
+                    self._proc.wait()
+                if self._proc.stdout is not None:
+                    self._proc.stdout.close()
+                self._proc = None
+
+
+class GitStore:
+    """A git working tree (main or linked), read and written on mltrack's terms."""
+
+    def __init__(self, root: Path, git_dir: Path, common_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.objects_dir = common_dir / "objects"
+        self.private_dir = git_dir / "mltrack"
+        self._cat = _CatFile(root)
+        self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
+        self._blob_stamps: dict[tuple[str, int, int, int], str] = {}
+        self._identity: Identity | None = None
+        self._packed_refs: tuple[float, dict[str, str]] | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ discovery
+
+    @classmethod
+    def discover(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
+        """The working tree containing ``start`` (default: the current directory)."""
+        path = Path(start if start is not None else os.getcwd()).resolve()
+        if path.is_file():
+            path = path.parent
+        for candidate in (path, *path.parents):
+            dotgit = candidate / ".git"
+            if dotgit.is_dir():
+                git_dir = dotgit
+            elif dotgit.is_file():
+                text = dotgit.read_text(encoding="utf-8").strip()
+                if not text.startswith("gitdir:"):
+                    continue
+                git_dir = (candidate / text.removeprefix("gitdir:").strip()).resolve()
+            else:
+                continue
+            common_file = git_dir / "commondir"
+            if common_file.is_file():
+                common = (git_dir / common_file.read_text(encoding="utf-8").strip()).resolve()
+            else:
+                common = git_dir
+            if (common / "reftable").is_dir():
+                raise GitError(
+                    f"{candidate} uses git's reftable ref storage, which mltrack does not support yet"
+                )
+            return cls(candidate, git_dir, common)
+        raise NotAGitRepository(
+            f"{path} is not inside a git repository. mltrack stores runs in git: "
+            "run `git init` there first (or `mltrack init --init-git`)."
+        )
+
+    @staticmethod
+    def init_repository(path: Path) -> None:
+        """``git init`` a new repository at ``path``."""
+        _run_git(path, ["init", "-q"])
+
+    def close(self) -> None:
+        self._cat.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        """Run one git command in the working tree and return its stdout."""
+        return _run_git(self.root, list(args), input=input, check=check)
+
+    def identity(self) -> Identity:
+        """Who commits: git's configured identity, else ``login <login@hostname>``.
+
+        Without user.name/user.email, git itself refuses to commit; mltrack falls
+        back to the same guess git's auto-detection would make, so training never
+        fails at the end of a long run for want of an email address.
+        """
+        if self._identity is None:
+            out = _run_git(self.root, ["var", "GIT_COMMITTER_IDENT"], check=False, quiet=True)
+            match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
+            if match and match.group(1).strip() and match.group(2).strip():
+                self._identity = Identity(match.group(1).decode(), match.group(2).decode())
+            else:
+                try:
+                    login = getpass.getuser()
+                except (KeyError, OSError):
+                    login = "mltrack"
+                self._identity = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
+        return self._identity
+
+    # ------------------------------------------------------------------ objects
+
+    def _loose_path(self, sha: str) -> Path:
+        return self.objects_dir / sha[:2] / sha[2:]
+
+    def read_object(self, sha: str) -> tuple[str, bytes]:
+        path = self._loose_path(sha)
+        try:
+            raw = zlib.decompress(path.read_bytes())
+        except FileNotFoundError:
+            found = self._cat.read(sha)
+            if found is None:
+                raise GitError(f"git object {sha} is missing from {self.objects_dir}") from None
+            return found
+        header, _, body = raw.partition(b"\0")
+        return header.split(b" ", 1)[0].decode(), body
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        raw = f"{kind} {len(data)}\0".encode() + data
+        sha = sha1(raw).hexdigest()
+        path = self._loose_path(sha)
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            tmp = (
+                path.parent
+                / f"tmp_obj_{os.getpid()}_{threading.get_ident()}_{random.getrandbits(32)}"
+            )
+            try:
+                with open(tmp, "wb") as handle:
+                    handle.write(zlib.compress(raw, 1))
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        return sha
+
+    def write_blob_from_file(self, path: Path) -> str:
+        st = path.stat()
+        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._blob_stamps.get(stamp)
+        if cached is not None:
+            return cached
+        if st.st_size >= _LARGE_FILE:
+            sha = self.git("hash-object", "-w", "--no-filters", "--", str(path)).decode().strip()
+        else:
+            sha = self.write_object("blob", path.read_bytes())
+        self._blob_stamps[stamp] = sha
+        return sha
+
+    def _tree(self, sha: bytes) -> dict[str, tuple[bytes, bytes]]:
+        cached = self._trees.get(sha)
+        if cached is not None:
+            self._trees.move_to_end(sha)
+            return cached
+        kind, data = self.read_object(sha.hex())
+        if kind != "tree":
+            raise GitError(f"git object {sha.hex()} is a {kind}, not a tree")
+        entries: dict[str, tuple[bytes, bytes]] = {}
+        pos, end = 0, len(data)
+        while pos < end:
+            space = data.index(b" ", pos)
+            nul = data.index(b"\0", space)
+            name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+            entries[name] = (data[pos:space], data[nul + 1 : nul + 21])
+            pos = nul + 21
+        self._remember_tree(sha, entries)
+        return entries
+
+    def _remember_tree(self, sha: bytes, entries: dict[str, tuple[bytes, bytes]]) -> None:
+        self._trees[sha] = entries
+        if len(self._trees) > 256:
+            self._trees.popitem(last=False)
+
+    def _write_tree(self, entries: dict[str, tuple[bytes, bytes]]) -> bytes:
+        body = b"".join(
+            mode + b" " + name.encode("utf-8", "surrogateescape") + b"\0" + sha
+            for name, (mode, sha) in sorted(entries.items(), key=_git_sort_key)
+        )
+        sha = bytes.fromhex(self.write_object("tree", body))
+        self._remember_tree(sha, dict(entries))
+        return sha
+
+    def _tree_of_directory(self, directory: Path) -> bytes | None:
+        """Write every file under ``directory`` as blobs and trees; None if it holds no file."""
+        entries: dict[str, tuple[bytes, bytes]] = {}
+        with os.scandir(directory) as scan:
+            for item in scan:
+                if item.is_symlink():
+                    target = os.readlink(item.path).encode("utf-8", "surrogateescape")
+                    entries[item.name] = (
+                        _LINK_MODE,
+                        bytes.fromhex(self.write_object("blob", target)),
+                    )
+                elif item.is_dir():
+                    sub = self._tree_of_directory(Path(item.path))
+                    if sub is not None:
+                        entries[item.name] = (_DIR_MODE, sub)
+                elif item.is_file():
+                    mode = _EXEC_MODE if os.access(item.path, os.X_OK) else _FILE_MODE
+                    entries[item.name] = (
+                        mode,
+                        bytes.fromhex(self.write_blob_from_file(Path(item.path))),
+                    )
+        return self._write_tree(entries) if entries else None
+
+    def _flatten(self, mode: bytes, sha: bytes, prefix: str) -> Iterator[tuple[str, bytes, bytes]]:
+        if mode != _DIR_MODE:
+            yield prefix, mode, sha
+            return
+        for name, (sub_mode, sub_sha) in self._tree(sha).items():
+            yield from self._flatten(sub_mode, sub_sha, f"{prefix}/{name}")
+
+    # ------------------------------------------------------------------ refs
+
+    def _read_packed_refs(self) -> dict[str, str]:
+        path = self.common_dir / "packed-refs"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        if self._packed_refs is not None and self._packed_refs[0] == mtime:
+            return self._packed_refs[1]
+        refs: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and line[0] not in "#^":
+                sha, _, name = line.partition(" ")
+                refs[name] = sha
+        self._packed_refs = (mtime, refs)
+        return refs
+
+    def _ref_path(self, ref: str) -> Path:
+        shared = ref.startswith("refs/") and not ref.startswith(("refs/bisect/", "refs/worktree/"))
+        return (self.common_dir if shared else self.git_dir) / ref
+
+    def read_ref(self, ref: str) -> str | None:
+        """The commit a ref names (following symbolic refs); None if it does not exist."""
+        for _ in range(10):
+            try:
+                text = self._ref_path(ref).read_text(encoding="utf-8").strip()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return self._read_packed_refs().get(ref)
+            if text.startswith("ref:"):
+                ref = text[4:].strip()
+                continue
+            return text or None
+        raise GitError(f"symbolic ref loop at {ref}")
+
+    def head(self) -> HeadInfo:
+        text = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        if text.startswith("ref:"):
+            ref = text[4:].strip()
+            branch = ref.removeprefix("refs/heads/")
+            return HeadInfo(self.read_ref(ref), branch, detached=False)
+        return HeadInfo(text, None, detached=True)
+
+    def _current(self, ref: str) -> str | None:
+        """The value a CAS on ``ref`` compares against (HEAD only while detached)."""
+        if ref != "HEAD":
+            return self.read_ref(ref)
+        text = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        return text if not text.startswith("ref:") else "ref"
+
+    def update_ref(self, ref: str, new: str, old: str | None, message: str) -> bool:
+        """Compare-and-swap: point ``ref`` at ``new`` only if it still names ``old``.
+
+        Uses git's own locking protocol: whoever creates ``<ref>.lock`` first
+        may write, everyone else retries. Returns False when the lock is taken
+        or the ref moved, so the caller can rebuild on the new value.
+        """
+        path = self._ref_path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        try:
+            if self._current(ref) != old:
+                return False
+            os.write(fd, (new + "\n").encode())
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+        if not ref.startswith("refs/tags/"):
+            self._append_reflogs(ref, old or _ZERO, new, message)
+        return True
+
+    def _append_reflogs(self, ref: str, old: str, new: str, message: str) -> None:
+        line = f"{old} {new} {self.identity().signature()}\t{message.splitlines()[0]}\n"
+        logs = [self.git_dir / "logs" / "HEAD" if ref == "HEAD" else self._log_path(ref)]
+        head = self.head()
+        if ref != "HEAD" and not head.detached and head.ref == ref:
+            logs.append(self.git_dir / "logs" / "HEAD")
+        for log in logs:
+            with contextlib.suppress(OSError):
+                log.parent.mkdir(parents=True, exist_ok=True)
+                with open(log, "a", encoding="utf-8") as handle:
+                    handle.write(line)
+
+    def _log_path(self, ref: str) -> Path:
+        base = self._ref_path(ref)
+        root = self.common_dir if base.is_relative_to(self.common_dir) else self.git_dir
+        return root / "logs" / ref
+
+    # ------------------------------------------------------------------ commits
+
+    def commit(
+        self,
+        changes: Mapping[str, bytes | Path | None],
+        message: str,
+        *,
+        ref: str | None = None,
+        create_from: str | None = None,
+        update_index: bool | None = None,
+    ) -> str | None:
+        """Commit ``changes`` (repo-relative path → new content) on top of ``ref``.
+
+        A value is file content (bytes), a file or directory in the working tree
+        whose whole content replaces the path (Path), or None to delete the path.
+        ``ref`` defaults to what HEAD points at (the current branch, or HEAD itself
+        when detached). ``create_from`` makes a new branch ``ref`` starting at that
+        commit (it must not exist yet). Returns the new commit, or the unchanged
+        head when the tree would not change (None for an unborn branch).
+        """
+        for path in changes:
+            if not (
+                path == MLTRACK_DIR or path.startswith(MLTRACK_DIR + "/")
+            ) or ".." in path.split("/"):
+                raise GitError(f"mltrack only commits paths under {MLTRACK_DIR}/, not {path!r}")
+        head = self.head()
+        target = ref or head.ref
+        if update_index is None:
+            update_index = target == head.ref
+        with self._lock:
+            prepared = {path: self._prepare(value) for path, value in changes.items()}
+            identity = self.identity()
+            for attempt in range(_CAS_ATTEMPTS):
+                parent = self._current(target)
+                if parent == "ref":
+                    raise GitError(
+                        "HEAD was switched to a branch while mltrack was committing; retry"
+                    )
+                if create_from is not None:
+                    if parent is not None:
+                        raise GitError(f"{target} already exists")
+                    parent = create_from
+                base_tree = self._commit_tree(parent) if parent else None
+                new_tree = self._splice(base_tree, _nest(prepared)) or self._write_tree({})
+                if parent is not None and new_tree == base_tree and create_from is None:
+                    return parent
+                now = time.time()
+                lines = [f"tree {new_tree.hex()}"]
+                if parent:
+                    lines.append(f"parent {parent}")
+                lines += [
+                    f"author {identity.signature(now)}",
+                    f"committer {identity.signature(now)}",
+                ]
+                body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
+                sha = self.write_object("commit", body.encode("utf-8"))
+                expected = None if create_from is not None else parent
+                if self.update_ref(target, sha, expected, "mltrack: " + message.splitlines()[0]):
+                    if update_index:
+                        self._update_user_index(base_tree, prepared)
+                    return sha
+                time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
+        raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
+
+    def _prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            return _FILE_MODE, bytes.fromhex(self.write_object("blob", value))
+        if value.is_dir():
+            tree = self._tree_of_directory(value)
+            return None if tree is None else (_DIR_MODE, tree)
+        if value.is_file():
+            mode = _EXEC_MODE if os.access(value, os.X_OK) else _FILE_MODE
+            return mode, bytes.fromhex(self.write_blob_from_file(value))
+        return None
+
+    def _commit_tree(self, commit: str) -> bytes:
+        kind, data = self.read_object(commit)
+        if kind != "commit" or not data.startswith(b"tree "):
+            raise GitError(f"{commit} is not a commit")
+        return bytes.fromhex(data[5:45].decode())
+
+    def _splice(self, tree: bytes | None, changes: dict[str, object]) -> bytes | None:
+        entries = dict(self._tree(tree)) if tree else {}
+        for name, change in changes.items():
+            if isinstance(change, dict):
+                old = entries.get(name)
+                old_tree = old[1] if old is not None and old[0] == _DIR_MODE else None
+                new = self._splice(old_tree, change)
+                if new is None:
+                    entries.pop(name, None)
+                else:
+                    entries[name] = (_DIR_MODE, new)
+            elif change is None:
+                entries.pop(name, None)
+            else:
+                assert isinstance(change, tuple)
+                entries[name] = change
+        return self._write_tree(entries) if entries else None
+
+    def _update_user_index(
+        self, base_tree: bytes | None, prepared: Mapping[str, tuple[bytes, bytes] | None]
+    ) -> None:
+        lines: list[bytes] = []
+        for path, new in prepared.items():
+            old = self._entry_at(base_tree, path)
+            old_files = {p: (m, s) for p, m, s in self._flatten(*old, path)} if old else {}
+            new_files = {p: (m, s) for p, m, s in self._flatten(*new, path)} if new else {}
+            for gone in old_files.keys() - new_files.keys():
+                lines.append(
+                    b"0 " + _ZERO.encode() + b"\t" + gone.encode("utf-8", "surrogateescape")
+                )
+            for file_path, (mode, sha) in new_files.items():
+                if old_files.get(file_path) == (mode, sha):
+                    continue
+                lines.append(
+                    mode
+                    + b" "
+                    + sha.hex().encode()
+                    + b"\t"
+                    + file_path.encode("utf-8", "surrogateescape")
+                )
+        if not lines:
+            return
+        payload = b"\0".join(lines) + b"\0"
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        while True:
+            try:
+                _run_git(self.root, ["update-index", "-z", "--index-info"], input=payload)
+                return
+            except GitError as error:
+                if "index.lock" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005 + 0.02 * random.random())
+
+    def _entry_at(self, tree: bytes | None, path: str) -> tuple[bytes, bytes] | None:
+        entry: tuple[bytes, bytes] | None = (_DIR_MODE, tree) if tree else None
+        for part in path.split("/"):
+            if entry is None or entry[0] != _DIR_MODE:
+                return None
+            entry = self._tree(entry[1]).get(part)
+        return entry
+
+    # ------------------------------------------------------------------ reading revisions
+
+    def rev_parse(self, rev: str) -> str:
+        """The commit a revision names (branch, tag, sha, HEAD~2 …)."""
+        out = _run_git(
+            self.root,
+            ["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+            check=False,
+            quiet=True,
+        )
+        sha = out.decode().strip()
+        if not sha:
+            raise GitError(f"unknown revision {rev!r}: it names no commit in {self.root}")
+        return sha
+
+    def tree_entry(self, commit: str, path: str) -> TreeEntry | None:
+        entry = self._entry_at(self._commit_tree(commit), path)
+        if entry is None:
+            return None
+        return TreeEntry(path, entry[0].decode(), entry[1].hex())
+
+    def read_blob(self, commit: str, path: str) -> bytes | None:
+        """Content of ``path`` at ``commit``; None if absent."""
+        entry = self._entry_at(self._commit_tree(commit), path)
+        if entry is None or entry[0] == _DIR_MODE:
+            return None
+        return self.read_object(entry[1].hex())[1]
+
+    def list_dir(self, commit: str, path: str) -> list[TreeEntry]:
+        entry = self._entry_at(self._commit_tree(commit), path)
+        if entry is None or entry[0] != _DIR_MODE:
+            return []
+        return [
+            TreeEntry(f"{path}/{name}", mode.decode(), sha.hex())
+            for name, (mode, sha) in sorted(self._tree(entry[1]).items())
+        ]
+
+    def list_files(self, commit: str, path: str) -> list[TreeEntry]:
+        """Every file under ``path`` at ``commit`` (one ``git ls-tree -r``)."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", commit, "--", path)
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            mode, _, rest = meta.partition(b" ")
+            entries.append(
+                TreeEntry(
+                    name.decode("utf-8", "surrogateescape"),
+                    mode.decode(),
+                    rest.split(b" ")[1].decode(),
+                )
+            )
+        return entries
+
+    def blob(self, sha: str) -> bytes:
+        return self.read_object(sha)[1]
+
+    def log(
+        self,
+        rev: str = "HEAD",
+        paths: Iterable[str] = (),
+        *,
+        max_count: int | None = None,
+        grep: str | None = None,
+    ) -> list[CommitInfo]:
+        """Commits reachable from ``rev`` touching ``paths``, newest first (topological order)."""
+        if self.head().commit is None and rev == "HEAD":
+            return []
+        args = ["log", "--topo-order", "-z", "--format=%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ct%x1f%B"]
+        if max_count is not None:
+            args.append(f"--max-count={max_count}")
+        if grep:
+            args += ["--fixed-strings", f"--grep={grep}"]
+        args += [rev, "--", *paths]
+        out = self.git(*args).decode("utf-8", "replace")
+        commits = []
+        for record in out.split("\0"):
+            if not record.strip():
+                continue
+            sha, parents, name, email, at, ct, message = record.lstrip("\n").split("\x1f", 6)
+            subject, _, body = message.partition("\n")
+            commits.append(
+                CommitInfo(
+                    sha=sha,
+                    parents=tuple(parents.split()),
+                    author_name=name,
+                    author_email=email,
+                    author_time=int(at),
+                    committer_time=int(ct),
+                    subject=subject,
+                    body=body.strip("\n"),
+                    trailers=parse_trailers(message),
+                )
+            )
+        return commits
+
+    def is_dirty(self, exclude: str = MLTRACK_DIR) -> bool:
+        """Whether tracked files outside ``exclude`` differ from HEAD (untracked files ignored)."""
+        if self.head().commit is None:
+            return False
+        out = self.git(
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=no",
+            "--",
+            ".",
+            f":(exclude){exclude}",
+        )
+        return bool(out.strip(b"\0"))
+
+    def diff_head(self, exclude: str = MLTRACK_DIR) -> str:
+        """``git diff HEAD`` of tracked files outside ``exclude``."""
+        if self.head().commit is None:
+            return ""
+        return self.git("diff", "HEAD", "--", ".", f":(exclude){exclude}").decode(
+            "utf-8", "replace"
+        )
+
+    # ------------------------------------------------------------------ tags
+
+    def create_tag(self, name: str, target: str, message: str) -> str:
+        """Create the annotated tag ``refs/tags/<name>``; fails if it exists."""
+        identity = self.identity()
+        body = (
+            f"object {target}\ntype commit\ntag {name}\ntagger {identity.signature()}\n\n"
+            + message.rstrip("\n")
+            + "\n"
+        )
+        sha = self.write_object("tag", body.encode("utf-8"))
+        if not self.update_ref(f"refs/tags/{name}", sha, None, f"tag {name}"):
+            raise GitError(f"tag {name} already exists")
+        return sha
+
+    def list_tags(self, prefix: str) -> list[TagInfo]:
+        """Annotated tags under ``refs/tags/<prefix>`` with their messages (one for-each-ref)."""
+        fmt = "%(refname)%1f%(*objectname)%1f%(objectname)%1f%(taggername)%1f%(taggeremail)%1f%(taggerdate:unix)%1f%(contents)%1e"
+        out = self.git("for-each-ref", f"--format={fmt}", f"refs/tags/{prefix}").decode(
+            "utf-8", "replace"
+        )
+        tags = []
+        for record in out.split("\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            ref, peeled, obj, tagger, email, when, message = record.split("\x1f", 6)
+            tags.append(
+                TagInfo(
+                    name=ref.removeprefix("refs/tags/"),
+                    target=peeled or obj,
+                    tagger_name=tagger,
+                    tagger_email=email.strip("<>"),
+                    tagger_time=int(when or 0),
+                    message=message,
+                )
+            )
+        return tags
+
+    def delete_ref(self, ref: str) -> None:
+        self.git("update-ref", "-d", ref)
+
+    # ------------------------------------------------------------------ configuration
+
+    def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
+        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale."""
+        config = self.common_dir / "config"
+        wanted = shlex.join(command)
+        try:
+            text = config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        if f'[diff "{driver}"]' in text and wanted in text:
+            return
+        self.git("config", "--local", f"diff.{driver}.textconv", wanted)
+        self.git("config", "--local", f"diff.{driver}.cachetextconv", "false")
+
+
+def _nest(prepared: Mapping[str, tuple[bytes, bytes] | None]) -> dict[str, object]:
+    root: dict[str, object] = {}
+    for path, value in prepared.items():
+        node = root
+        parts = path.split("/")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return root
+
+
+def _run_git(
+    cwd: Path,
+    args: list[str],
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    quiet: bool = False,
+) -> bytes:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH; mltrack needs git >= 2.25") from None
+    if proc.returncode != 0:
+        if check:
+            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            first = next(
+                (line for line in message if line.strip()), f"exit status {proc.returncode}"
+            )
+            raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
+        return b"" if quiet else proc.stdout
+    return proc.stdout

@@ -1,0 +1,86 @@
+"""Atomic file writes and inter-process locks.
+
+Every stored file is written to a temporary file beside it, flushed to disk and
+renamed over the final name, so a crash never leaves a half-written file that
+could then be committed. Locks are ``flock`` locks on files under
+``.git/mltrack/locks/`` (never committed); the kernel drops them when a process
+dies, so a killed writer never wedges the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path"]
+
+Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
+
+
+def temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def stamp(path: Path) -> Stamp | None:
+    """What identifies one version of a file on disk; None if it does not exist."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(lock_dir: Path, name: str, buckets: int = 64) -> Iterator[None]:
+    """Exclusive lock shared by threads and processes, on one of ``buckets`` lock files.
+
+    Names hash into a fixed set of files so locking never leaves a file per run behind.
+    """
+    bucket = zlib.crc32(name.encode()) % buckets
+    path = lock_dir / f"lock-{bucket:02d}"
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(str(path), threading.Lock())
+    with thread_lock:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def reset_after_fork() -> None:
+    """Thread locks held by threads that do not exist in a forked child must not be inherited."""
+    global _thread_locks_guard
+    _thread_locks.clear()
+    _thread_locks_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=reset_after_fork)

@@ -1,0 +1,131 @@
+"""A per-clone cache of parsed run.yaml files, so listing and searching stay fast.
+
+Entries are keyed by the run directory and validated by the file's stamp
+(inode, size, mtime in ns). mltrack writes by atomic rename and git checkout
+writes new files, so both change the inode; a hand edit changes size or mtime.
+An entry whose file changed less than a second before it was parsed is not
+trusted (a same-size in-place edit in the same clock tick could hide), so it
+is parsed again next time. The cache lives in ``.git/mltrack/cache/`` of the
+working tree: never committed, rebuilt from the files whenever in doubt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mltrack.exceptions import CorruptStore
+from mltrack.store.files import Stamp, atomic_write
+from mltrack.store.records import RunRecord
+
+if TYPE_CHECKING:
+    from mltrack.store.repository import Repository
+
+__all__ = ["RunIndex"]
+
+logger = logging.getLogger("mltrack")
+
+_CACHE_VERSION = 1
+_RACY_NS = 1_000_000_000
+Progress = Callable[[int, int], None]
+
+
+class RunIndex:
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._path = repo.private_dir / "cache" / f"runs-v{_CACHE_VERSION}.pickle"
+        self._entries: dict[str, tuple[Stamp, int, RunRecord]] | None = (
+            None  # dir → (stamp, parsed_at, record)
+        )
+        self._dirty = False
+        self.problems: list[CorruptStore] = []
+
+    def _load(self) -> dict[str, tuple[Stamp, int, RunRecord]]:
+        if self._entries is None:
+            self._entries = {}
+            with contextlib.suppress(Exception):  # an unreadable cache is just a cold cache
+                with open(self._path, "rb") as handle:
+                    version, root, entries = pickle.load(handle)
+                if version == _CACHE_VERSION and root == str(self._repo.root):
+                    self._entries = entries
+        return self._entries
+
+    def save(self) -> None:
+        if self._dirty and self._entries is not None:
+            data = pickle.dumps((_CACHE_VERSION, str(self._repo.root), self._entries), protocol=5)
+            with contextlib.suppress(OSError):
+                atomic_write(self._path, data, durable=False)
+            self._dirty = False
+
+    def forget(self, run_dir: Path) -> None:
+        entries = self._load()
+        if entries.pop(str(run_dir), None) is not None:
+            self._dirty = True
+
+    def run_dirs(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, Path]]:
+        """Every (experiment_id, run directory) in the working tree."""
+        experiments_dir = self._repo.experiments_dir
+        if experiment_ids is None:
+            try:
+                experiment_ids = [name for name in os.listdir(experiments_dir) if name.isdigit()]
+            except FileNotFoundError:
+                return []
+        found = []
+        for experiment_id in experiment_ids:
+            runs_dir = experiments_dir / experiment_id / "runs"
+            try:
+                with os.scandir(runs_dir) as scan:
+                    found += [(experiment_id, Path(entry.path)) for entry in scan if entry.is_dir()]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
+
+    def records(
+        self, experiment_ids: Iterable[str] | None, progress: Progress | None = None
+    ) -> list[RunRecord]:
+        """Parsed run.yaml of every run in the given experiments (all if None)."""
+        entries = self._load()
+        self.problems = []
+        wanted = None if experiment_ids is None else set(experiment_ids)
+        dirs = self.run_dirs(wanted)
+        now = time.time_ns()
+        out: list[RunRecord] = []
+        for number, (_, run_dir) in enumerate(dirs):
+            key = str(run_dir)
+            try:
+                st = os.stat(os.path.join(key, "run.yaml"))
+            except FileNotFoundError:
+                continue  # a run directory being created or removed
+            current = (st.st_ino, st.st_size, st.st_mtime_ns)
+            hit = entries.get(key)
+            if hit is not None and hit[0] == current and hit[1] - st.st_mtime_ns > _RACY_NS:
+                out.append(hit[2])
+                continue
+            try:
+                record = self._repo.runs.parse_run_dir(run_dir)
+            except CorruptStore as problem:
+                self.problems.append(problem)
+                logger.warning("skipping unreadable run: %s (check with `mltrack fsck`)", problem)
+                continue
+            entries[key] = (current, now, record)
+            self._dirty = True
+            out.append(record)
+            if progress is not None and number % 500 == 0:
+                progress(number, len(dirs))
+        seen = {str(run_dir) for _, run_dir in dirs}
+        stale = [
+            key
+            for key in entries
+            if key not in seen and (wanted is None or Path(key).parent.parent.name in wanted)
+        ]
+        for key in stale:
+            del entries[key]
+            self._dirty = True
+        self.save()
+        return out

@@ -1,0 +1,392 @@
+"""The ``.mltrack/`` store of one git working tree: settings, experiments, commits.
+
+Runs live in :mod:`mltrack.store.runs`; this module owns the layout, the
+repository settings, experiments and how changes become commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrack.entities import LifecycleStage
+from mltrack.exceptions import (
+    CorruptStore,
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
+from mltrack.gitstore import MLTRACK_DIR, GitStore
+from mltrack.store import schema, validation, yamlio
+from mltrack.store.files import atomic_write, stamp
+from mltrack.store.records import ExperimentRecord
+
+if TYPE_CHECKING:
+    from mltrack.store.runs import RunStore
+
+__all__ = [
+    "DEFAULT_EXPERIMENT_ID",
+    "DEFAULT_EXPERIMENT_NAME",
+    "FORMAT_VERSION",
+    "CodeState",
+    "Repository",
+    "Settings",
+]
+
+FORMAT_VERSION = 1
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+ARROW_DRIVER = "mltrack-arrow"
+GITATTRIBUTES = (
+    "# Written by mltrack: metric histories are binary Arrow files; `git diff` shows them\n"
+    "# as text through mltrack's textconv driver (configured in .git/config by mltrack).\n"
+    f"*.arrow -text -merge diff={ARROW_DRIVER}\n"
+)
+CODE_TRAILER = "Mltrack-Code"
+
+
+@dataclass(frozen=True)
+class Settings:
+    auto_commit: bool = True
+    flush_interval_seconds: float = 5.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        return cls(
+            auto_commit=bool(data.get("auto_commit", True)),
+            flush_interval_seconds=float(data.get("flush_interval_seconds", 5.0)),
+        )
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """The code a run starts from: the user's commit (not mltrack's) and the branch."""
+
+    commit: str | None
+    branch: str | None
+    detached: bool
+
+
+class Repository:
+    """One working tree's ``.mltrack/`` directory and its git history."""
+
+    def __init__(self, git: GitStore) -> None:
+        self.git = git
+        self.root = git.root
+        self.dir = git.root / MLTRACK_DIR
+        self.experiments_dir = self.dir / "experiments"
+        self.private_dir = git.private_dir
+        self.lock_dir = git.private_dir / "locks"
+        self._settings: tuple[Any, Settings] | None = None
+        self._experiments: dict[str, tuple[Any, ExperimentRecord]] = {}
+        self._lock = threading.RLock()
+        self._runs: RunStore | None = None
+        self._driver_checked = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Repository:
+        return cls(GitStore.discover(path))
+
+    @property
+    def runs(self) -> RunStore:
+        if self._runs is None:
+            from mltrack.store.runs import RunStore
+
+            self._runs = RunStore(self)
+        return self._runs
+
+    def close(self) -> None:
+        if self._runs is not None:
+            self._runs.close()
+        self.git.close()
+
+    # ------------------------------------------------------------------ paths
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the working tree, with forward slashes (a git path)."""
+        return path.relative_to(self.root).as_posix()
+
+    def experiment_dir(self, experiment_id: str) -> Path:
+        return self.experiments_dir / experiment_id
+
+    # ------------------------------------------------------------------ settings / init
+
+    @property
+    def settings_path(self) -> Path:
+        return self.dir / "mltrack.yaml"
+
+    def is_initialized(self) -> bool:
+        return self.settings_path.is_file()
+
+    def settings(self) -> Settings:
+        current = stamp(self.settings_path)
+        if current is None:
+            return Settings()
+        if self._settings is None or self._settings[0] != current:
+            data = self._read_yaml(self.settings_path, "mltrack")
+            if data.get("format_version") != FORMAT_VERSION:
+                raise CorruptStore(
+                    self.rel(self.settings_path),
+                    f"format_version {data.get('format_version')!r} is not supported by this "
+                    f"mltrack (it reads version {FORMAT_VERSION})",
+                )
+            self._settings = (current, Settings.from_dict(data))
+        return self._settings[1]
+
+    def ensure_initialized(self) -> bool:
+        """Write ``mltrack.yaml`` and ``.gitattributes`` if missing; True if anything was written."""
+        self.ensure_textconv_driver()
+        written = False
+        if not self.settings_path.is_file():
+            document = {
+                "format_version": FORMAT_VERSION,
+                "auto_commit": True,
+                "flush_interval_seconds": 5,
+            }
+            self._write_yaml(self.settings_path, "mltrack", document)
+            written = True
+        attributes = self.dir / ".gitattributes"
+        if not attributes.is_file():
+            atomic_write(attributes, GITATTRIBUTES.encode())
+            written = True
+        return written
+
+    def init(self) -> str | None:
+        """``mltrack init``: create and commit the store (harmless when it exists)."""
+        self.ensure_initialized()
+        self.ensure_default_experiment()
+        return self.commit(
+            [
+                self.rel(self.settings_path),
+                self.rel(self.dir / ".gitattributes"),
+                self.rel(self.experiment_dir(DEFAULT_EXPERIMENT_ID)),
+            ],
+            "Initialise mltrack store",
+            body="Creates .mltrack/ (format version 1) and the Default experiment.",
+        )
+
+    def ensure_textconv_driver(self) -> None:
+        """Make ``git diff`` print metrics.arrow as text in this clone (local config)."""
+        if self._driver_checked:
+            return
+        self._driver_checked = True
+        self.git.ensure_textconv_driver(ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"])
+
+    # ------------------------------------------------------------------ YAML files
+
+    def _read_yaml(self, path: Path, kind: str) -> dict[str, Any]:
+        where = self.rel(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ResourceDoesNotExist(f"{where} does not exist") from None
+        return self.parse_yaml(raw, kind, where)
+
+    @staticmethod
+    def parse_yaml(raw: bytes, kind: str, where: str) -> dict[str, Any]:
+        try:
+            data = yamlio.load(raw)
+        except Exception as error:  # yaml raises many types; all mean "unparseable"
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise CorruptStore(where, f"not valid YAML ({problem})") from None
+        schema.validate_for_read(kind, data, where)
+        return data  # type: ignore[no-any-return]
+
+    def _write_yaml(
+        self, path: Path, kind: str, document: dict[str, Any], durable: bool = True
+    ) -> None:
+        schema.validate_for_write(kind, document, self.rel(path))
+        atomic_write(path, yamlio.dump(document), durable=durable)
+
+    # ------------------------------------------------------------------ experiments
+
+    def _experiment_yaml(self, experiment_id: str) -> Path:
+        return self.experiment_dir(experiment_id) / "experiment.yaml"
+
+    def read_experiment(self, experiment_id: str) -> ExperimentRecord | None:
+        path = self._experiment_yaml(experiment_id)
+        current = stamp(path)
+        if current is None:
+            return None
+        cached = self._experiments.get(experiment_id)
+        if cached is not None and cached[0] == current:
+            return cached[1]
+        record = ExperimentRecord.from_dict(self._read_yaml(path, "experiment"))
+        if record.experiment_id != experiment_id:
+            raise CorruptStore(
+                self.rel(path),
+                f"field 'experiment_id': {record.experiment_id!r} does not match its directory {experiment_id!r}",
+            )
+        self._experiments[experiment_id] = (current, record)
+        return record
+
+    def get_experiment(self, experiment_id: str | int) -> ExperimentRecord:
+        experiment_id = str(experiment_id)
+        if not experiment_id.isdigit():
+            raise InvalidParameterValue(f"Invalid experiment id {experiment_id!r}: ids are digits.")
+        if experiment_id == DEFAULT_EXPERIMENT_ID:
+            self.ensure_default_experiment()
+        record = self.read_experiment(experiment_id)
+        if record is None:
+            raise ResourceDoesNotExist(
+                f"No experiment with id {experiment_id}. List experiments with `mltrack experiments list`."
+            )
+        return record
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        self.ensure_default_experiment()
+        found = []
+        try:
+            names = sorted(os.listdir(self.experiments_dir))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if name.isdigit():
+                record = self.read_experiment(name)
+                if record is not None:
+                    found.append(record)
+        return found
+
+    def find_experiment(self, name: str) -> ExperimentRecord | None:
+        for record in self.list_experiments():
+            if record.name == name:
+                return record
+        return None
+
+    def ensure_default_experiment(self) -> None:
+        """The ``Default`` experiment (id 0) exists in every store, as in MLflow."""
+        if self._experiment_yaml(DEFAULT_EXPERIMENT_ID).is_file():
+            return
+        if not self.dir.is_dir():
+            return  # nothing is created in a repository mltrack has not written to yet
+        record = ExperimentRecord(
+            DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, LifecycleStage.ACTIVE
+        )
+        self._write_yaml(
+            self._experiment_yaml(DEFAULT_EXPERIMENT_ID), "experiment", record.to_dict()
+        )
+
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> ExperimentRecord:
+        """Create and (with auto-commit) commit a new experiment.
+
+        The id is derived from the name, so two clones that create the same
+        experiment offline write identical files and merge without conflict.
+        """
+        name = validation.experiment_name(name)
+        clean_tags = {
+            validation.key(k, "tag key"): validation.experiment_tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
+        with self._lock:
+            self.ensure_initialized()
+            self.ensure_default_experiment()
+            existing = self.find_experiment(name)
+            if existing is not None:
+                state = (
+                    " in deleted state (restore it with `mltrack experiments restore`)"
+                    if existing.lifecycle_stage == LifecycleStage.DELETED
+                    else ""
+                )
+                raise ResourceAlreadyExists(f"Experiment '{name}' already exists{state}.")
+            for attempt in range(1000):
+                experiment_id = derived_experiment_id(name, attempt)
+                if self.read_experiment(experiment_id) is None:
+                    break
+            record = ExperimentRecord(experiment_id, name, LifecycleStage.ACTIVE, clean_tags)
+            self._write_yaml(self._experiment_yaml(experiment_id), "experiment", record.to_dict())
+            self._experiments.pop(experiment_id, None)
+        self.commit_if_auto(
+            [self.rel(self._experiment_yaml(experiment_id))],
+            f"Create experiment {name}",
+            trailers={"Mltrack-Experiment": experiment_id},
+        )
+        return record
+
+    def update_experiment(
+        self, experiment_id: str, subject: str, **changes: Any
+    ) -> ExperimentRecord:
+        """Apply ``changes`` (name, lifecycle_stage, deleted_time, tags) and commit them."""
+        with self._lock:
+            record = self.get_experiment(experiment_id)
+            if "name" in changes:
+                new_name = validation.experiment_name(changes["name"])
+                other = self.find_experiment(new_name)
+                if other is not None and other.experiment_id != experiment_id:
+                    raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.")
+            data = record.to_dict()
+            data.update(changes)
+            updated = ExperimentRecord.from_dict(data)
+            path = self._experiment_yaml(experiment_id)
+            self._write_yaml(path, "experiment", updated.to_dict())
+            self._experiments.pop(experiment_id, None)
+        self.commit_if_auto(
+            [self.rel(path)], subject, trailers={"Mltrack-Experiment": experiment_id}
+        )
+        return updated
+
+    # ------------------------------------------------------------------ commits
+
+    def code_state(self) -> CodeState:
+        """The user's code commit at HEAD, skipping mltrack's own commits (which change no code)."""
+        head = self.git.head()
+        commit = head.commit
+        if commit is not None:
+            _, data = self.git.read_object(commit)
+            message = data.partition(b"\n\n")[2].decode("utf-8", "replace")
+            from mltrack.gitstore import parse_trailers
+
+            code = parse_trailers(message).get(CODE_TRAILER.lower())
+            if code:
+                commit = code[0]
+        return CodeState(commit, head.branch, head.detached)
+
+    def commit(
+        self,
+        paths: list[str],
+        subject: str,
+        *,
+        body: str = "",
+        trailers: dict[str, str] | None = None,
+    ) -> str | None:
+        """Commit the working-tree state of ``paths`` (files or directories under .mltrack/)."""
+        self.ensure_initialized()
+        always = [self.rel(self.settings_path), self.rel(self.dir / ".gitattributes")]
+        if self.experiment_dir(DEFAULT_EXPERIMENT_ID).is_dir():
+            always.append(self.rel(self._experiment_yaml(DEFAULT_EXPERIMENT_ID)))
+        changes: dict[str, bytes | Path | None] = {}
+        for rel in [*always, *paths]:
+            path = self.root / rel
+            changes[rel] = path if path.exists() else None
+        code = self.code_state().commit
+        lines = [subject.strip()]
+        if body.strip():
+            lines += ["", body.strip()]
+        footer = dict(trailers or {})
+        if code:
+            footer[CODE_TRAILER] = code
+        if footer:
+            lines += ["", *(f"{key}: {value}" for key, value in footer.items())]
+        return self.git.commit(changes, "\n".join(lines) + "\n")
+
+    def commit_if_auto(self, paths: list[str], subject: str, **kwargs: Any) -> str | None:
+        if not self.settings().auto_commit:
+            return None
+        return self.commit(paths, subject, **kwargs)
+
+
+def derived_experiment_id(name: str, attempt: int = 0) -> str:
+    """A decimal id from the name: the same in every clone, unlike a counter."""
+    seed = name if attempt == 0 else f"{name}\0{attempt}"
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    value = int.from_bytes(digest[:8], "big") % 10**18
+    return str(value if value != 0 else 1)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,607 @@
+"""Runs on disk: creation, buffered logging, durable flushes, status, commits.
+
+Writes to a run go through a :class:`LiveRun`, one per run and process. It
+keeps metric points and changes in memory and flushes them to ``run.yaml`` and
+``metrics.arrow`` when the run ends, every few seconds while it is active, and
+at interpreter exit. A flush takes the run's inter-process lock and merges
+with whatever another process wrote since (params and tags of both survive,
+metric points are appended), so logging into a run from several processes or
+later from the client never loses earlier points.
+
+A process that owns an active run leaves a marker (pid, host, process start
+time) under ``.git/mltrack/active/``. A run whose file says RUNNING but whose
+owner is gone (``kill -9``, power loss) is reported as KILLED; ``mltrack commit``
+writes that status down and commits the run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewType
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.store import metrics as metrics_file
+from mltrack.store import validation
+from mltrack.store.files import Stamp, atomic_write, file_lock, stamp
+from mltrack.store.index import RunIndex
+from mltrack.store.records import RunRecord
+
+if TYPE_CHECKING:
+    from mltrack.store.repository import Repository
+
+__all__ = ["LiveRun", "RunStore", "flush_all_live_runs"]
+
+Point = tuple[str, float, int, int]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ---------------------------------------------------------------------- process liveness
+
+
+def _process_start(pid: int) -> str | None:
+    """Kernel start time of a process (guards against pid reuse); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "unknown"
+
+
+_HOST = socket.gethostname()
+
+
+@dataclass
+class _Changes:
+    """What this process changed in a run since its last flush (merged onto the file)."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str | None] = field(default_factory=dict)  # None deletes the tag
+    info: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.params or self.tags or self.info or self.inputs or self.outputs)
+
+    def apply(self, record: RunRecord) -> None:
+        for key, value in self.params.items():
+            record.params.setdefault(key, value)
+        for key, tag in self.tags.items():
+            if tag is None:
+                record.tags.pop(key, None)
+            else:
+                record.tags[key] = tag
+        for name, value in self.info.items():
+            if name == "code":
+                record.code.update(value)
+            else:
+                setattr(record, name, value)
+        known = {
+            (item["name"], item["digest"], json.dumps(item.get("tags", {}), sort_keys=True))
+            for item in record.inputs
+        }
+        for item in self.inputs:
+            marker = (
+                item["name"],
+                item["digest"],
+                json.dumps(item.get("tags", {}), sort_keys=True),
+            )
+            if marker not in known:
+                record.inputs.append(item)
+                known.add(marker)
+        present = {item["model_id"] for item in record.outputs}
+        for item in self.outputs:
+            if item["model_id"] in present:
+                record.outputs = [
+                    item if o["model_id"] == item["model_id"] else o for o in record.outputs
+                ]
+            else:
+                record.outputs.append(item)
+
+
+class LiveRun:
+    """One run as this process writes it: current state plus unflushed changes."""
+
+    def __init__(
+        self, store: RunStore, record: RunRecord, run_dir: Path, disk: Stamp | None
+    ) -> None:
+        self.store = store
+        self.run_id = record.run_id
+        self.record = record
+        self.run_dir = run_dir
+        self.lock = threading.RLock()
+        self.points: list[Point] = []
+        self.changes = _Changes()
+        self.disk = disk
+        self.last_flush = time.monotonic()
+        self.owned = False  # True while this process is the run's active writer
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.run_dir / "run.yaml"
+
+    @property
+    def arrow_path(self) -> Path:
+        return self.run_dir / "metrics.arrow"
+
+    def dirty(self) -> bool:
+        return bool(self.points) or bool(self.changes)
+
+    # -- logging (memory only) -------------------------------------------------
+
+    def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
+        with self.lock:
+            self.points.append((key, value, step, timestamp))
+
+    def log_points(self, points: Iterable[Point]) -> None:
+        with self.lock:
+            self.points.extend(points)
+
+    def log_params(self, params: dict[str, str]) -> None:
+        with self.lock:
+            for key, value in params.items():
+                old = self.record.params.get(key)
+                if old is not None and old != value:
+                    raise InvalidParameterValue(
+                        f"Changing param values is not allowed. Param with key='{key}' was already "
+                        f"logged with value='{old}' for run ID='{self.run_id}'. Attempted logging "
+                        f"new value '{value}'."
+                    )
+            for key, value in params.items():
+                if key not in self.record.params:
+                    self.record.params[key] = value
+                    self.changes.params[key] = value
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        with self.lock:
+            self.record.tags.update(tags)
+            self.changes.tags.update(tags)
+
+    def delete_tag(self, key: str) -> None:
+        with self.lock:
+            if key not in self.record.tags:
+                raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {self.run_id}")
+            del self.record.tags[key]
+            self.changes.tags[key] = None
+
+    def set_info(self, **info: Any) -> None:
+        with self.lock:
+            for name, value in info.items():
+                if name == "code":
+                    self.record.code.update(value)
+                    self.changes.info.setdefault("code", {}).update(value)
+                else:
+                    setattr(self.record, name, value)
+                    self.changes.info[name] = value
+
+    def add_inputs(self, items: list[dict[str, Any]]) -> None:
+        with self.lock:
+            probe = _Changes(inputs=items)
+            probe.apply(self.record)
+            self.changes.inputs.extend(items)
+
+    def add_outputs(self, items: list[dict[str, Any]]) -> None:
+        with self.lock:
+            probe = _Changes(outputs=items)
+            probe.apply(self.record)
+            self.changes.outputs.extend(items)
+
+    # -- reading -------------------------------------------------------------------
+
+    def snapshot(self) -> RunRecord:
+        """The run as it stands in this process, unflushed points included."""
+        with self.lock:
+            record = self.record.copy()
+            for key, value, step, timestamp in self.points:
+                record.offer_metric(key, value, step, timestamp)
+            return record
+
+    def pending_points(self) -> list[Point]:
+        with self.lock:
+            return list(self.points)
+
+    # -- flushing -------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write buffered changes durably; True if anything was written."""
+        with self.lock:
+            if not self.dirty():
+                return False
+            with self.store.run_lock(self.run_id):
+                on_disk = stamp(self.yaml_path)
+                if on_disk is not None and on_disk != self.disk:
+                    merged = self.store.parse_run_dir(self.run_dir)
+                    self.changes.apply(merged)
+                    merged.artifact_uri = self.record.artifact_uri
+                    self.record = merged
+                for key, value, step, timestamp in self.points:
+                    self.record.offer_metric(key, value, step, timestamp)
+                metrics_file.append_points(self.arrow_path, self.points)
+                self.store.write_record(self.run_dir, self.record)
+                self.disk = stamp(self.yaml_path)
+            self.points = []
+            self.changes = _Changes()
+            self.last_flush = time.monotonic()
+            return True
+
+
+class RunStore:
+    """All runs of one repository."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.index = RunIndex(repo)
+        self.active_dir = repo.private_dir / "active"
+        self._live: dict[str, LiveRun] = {}
+        self._locations: dict[str, str] = {}
+        self._lock = threading.RLock()
+        _register_store(self)
+
+    def close(self) -> None:
+        self.flush_all()
+        self.index.save()
+
+    # ------------------------------------------------------------------ layout
+
+    def run_dir(self, experiment_id: str, run_id: str) -> Path:
+        return self.repo.experiment_dir(experiment_id) / "runs" / run_id
+
+    def locate(self, run_id: str) -> Path:
+        """The run's directory, wherever its experiment is."""
+        validation.run_id(run_id)
+        experiment_id = self._locations.get(run_id)
+        if experiment_id is not None:
+            path = self.run_dir(experiment_id, run_id)
+            if (path / "run.yaml").is_file():
+                return path
+        try:
+            experiment_ids = os.listdir(self.repo.experiments_dir)
+        except FileNotFoundError:
+            experiment_ids = []
+        for experiment_id in experiment_ids:
+            path = self.run_dir(experiment_id, run_id)
+            if (path / "run.yaml").is_file():
+                self._locations[run_id] = experiment_id
+                return path
+        raise ResourceDoesNotExist(
+            f"Run '{run_id}' not found in {self.repo.root}. List runs with `mltrack runs list`."
+        )
+
+    def artifact_dir(self, run_id: str) -> Path:
+        return self.locate(run_id) / "artifacts"
+
+    @contextlib.contextmanager
+    def run_lock(self, run_id: str) -> Any:
+        with file_lock(self.repo.lock_dir, run_id):
+            yield
+
+    # ------------------------------------------------------------------ files
+
+    def parse_run_dir(self, run_dir: Path) -> RunRecord:
+        path = run_dir / "run.yaml"
+        data = self.repo._read_yaml(path, "run")
+        where = self.repo.rel(path)
+        if data["run_id"] != run_dir.name or data["experiment_id"] != run_dir.parent.parent.name:
+            from mltrack.exceptions import CorruptStore
+
+            raise CorruptStore(
+                where, "field 'run_id'/'experiment_id' does not match the run's directory"
+            )
+        return RunRecord.from_dict(data, artifact_uri=(run_dir / "artifacts").as_uri())
+
+    def write_record(self, run_dir: Path, record: RunRecord) -> None:
+        self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict())
+
+    # ------------------------------------------------------------------ live runs
+
+    def live(self, run_id: str) -> LiveRun:
+        """This process's writer for ``run_id`` (loaded from disk on first use)."""
+        with self._lock:
+            live = self._live.get(run_id)
+            if live is not None:
+                return live
+            run_dir = self.locate(run_id)
+            with self.run_lock(run_id):
+                disk = stamp(run_dir / "run.yaml")
+                record = self.parse_run_dir(run_dir)
+            live = LiveRun(self, record, run_dir, disk)
+            self._live[run_id] = live
+        _ensure_flusher()
+        return live
+
+    def create(
+        self,
+        experiment_id: str,
+        run_id: str,
+        run_name: str,
+        start_time: int,
+        user_id: str,
+        tags: dict[str, str],
+        parent_run_id: str | None,
+        code: dict[str, Any],
+    ) -> LiveRun:
+        self.repo.ensure_initialized()
+        run_dir = self.run_dir(experiment_id, run_id)
+        record = RunRecord(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            run_name=run_name,
+            status=RunStatus.RUNNING,
+            start_time=start_time,
+            end_time=None,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            user_id=user_id,
+            parent_run_id=parent_run_id,
+            tags=dict(tags),
+            code=dict(code),
+            artifact_uri=(run_dir / "artifacts").as_uri(),
+        )
+        with self.run_lock(run_id):
+            if run_dir.exists():
+                raise InvalidParameterValue(f"Run {run_id} already exists.")
+            self.write_record(run_dir, record)
+            disk = stamp(run_dir / "run.yaml")
+        live = LiveRun(self, record, run_dir, disk)
+        with self._lock:
+            self._live[run_id] = live
+            self._locations[run_id] = experiment_id
+        self.claim(live)
+        _ensure_flusher()
+        return live
+
+    def claim(self, live: LiveRun) -> None:
+        """Mark this process as the run's active writer (for KILLED detection)."""
+        marker = {"pid": os.getpid(), "host": _HOST, "start": _process_start(os.getpid())}
+        atomic_write(self.active_dir / live.run_id, json.dumps(marker).encode(), durable=False)
+        live.owned = True
+
+    def release(self, live: LiveRun) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.active_dir / live.run_id).unlink()
+        live.owned = False
+
+    def owner_alive(self, run_id: str) -> bool | None:
+        """True/False if this clone knows the run's writer; None if it does not."""
+        try:
+            marker = json.loads((self.active_dir / run_id).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        if marker.get("host") != _HOST:
+            return None
+        if marker.get("pid") == os.getpid():
+            live = self._live.get(run_id)
+            return live is not None and live.owned
+        start = _process_start(int(marker.get("pid", 0)))
+        return start is not None and (start == marker.get("start") or start == "unknown")
+
+    def effective_status(self, record: RunRecord) -> str:
+        if record.status == RunStatus.RUNNING and self.owner_alive(record.run_id) is False:
+            return RunStatus.KILLED
+        return record.status
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, run_id: str) -> RunRecord:
+        live = self._live.get(run_id)
+        if live is not None:
+            return live.snapshot()
+        return self.parse_run_dir(self.locate(run_id))
+
+    def records(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        progress: Any = None,
+    ) -> list[RunRecord]:
+        """Runs of the given experiments (cached reads), this process's unflushed state included."""
+        found = self.index.records(experiment_ids, progress)
+        with self._lock:
+            overlays = {run_id: live for run_id, live in self._live.items() if live.dirty()}
+        if overlays:
+            found = [overlays[r.run_id].snapshot() if r.run_id in overlays else r for r in found]
+        return [r for r in found if LifecycleStage.matches_view_type(view_type, r.lifecycle_stage)]
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        run_dir = self.locate(run_id)
+        live = self._live.get(run_id)
+        pending = live.pending_points() if live is not None else []
+        table = metrics_file.read_table(run_dir / "metrics.arrow")
+        return metrics_file.history(table, key, run_id, pending)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        root = self.artifact_dir(run_id)
+        relative = validation.artifact_path(path)
+        directory = root / relative if relative else root
+        if directory.is_file():
+            return []
+        if not directory.is_dir():
+            return []
+        infos = []
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            rel = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_dir():
+                infos.append(FileInfo(rel, True, None))
+            else:
+                infos.append(FileInfo(rel, False, entry.stat().st_size))
+        return infos
+
+    # ------------------------------------------------------------------ ending and committing
+
+    def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        """End a run: write its final state and (with auto-commit) commit it."""
+        live = self.live(run_id)
+        live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
+        live.flush()
+        self.release(live)
+        self.commit_run(run_id)
+
+    def commit_run(self, run_id: str, *, force: bool = False) -> str | None:
+        if not force and not self.repo.settings().auto_commit:
+            return None
+        live = self._live.get(run_id)
+        if live is not None:
+            live.flush()
+        run_dir = self.locate(run_id)
+        with self.run_lock(run_id):
+            record = self.parse_run_dir(run_dir)
+            experiment = self.repo.read_experiment(record.experiment_id)
+            subject, body = run_commit_message(
+                record, experiment.name if experiment else record.experiment_id
+            )
+            return self.repo.commit(
+                [self.repo.rel(run_dir), self.repo.rel(run_dir.parent.parent / "experiment.yaml")],
+                subject,
+                body=body,
+                trailers={
+                    "Mltrack-Run": record.run_id,
+                    "Mltrack-Experiment": record.experiment_id,
+                    "Mltrack-Status": record.status,
+                },
+            )
+
+    def flush_all(self) -> None:
+        with self._lock:
+            lives = list(self._live.values())
+        for live in lives:
+            live.flush()
+
+    def flush_due(self, interval: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            lives = [live for live in self._live.values() if now - live.last_flush >= interval]
+        for live in lives:
+            with contextlib.suppress(Exception):
+                live.flush()
+
+    def at_exit(self) -> None:
+        """Interpreter exit: flush everything; commit runs that are no longer active."""
+        with self._lock:
+            lives = list(self._live.values())
+        for live in lives:
+            try:
+                wrote = live.flush()
+                if live.owned:
+                    continue  # the tracking layer ends its own runs before this
+                if wrote and live.record.status != RunStatus.RUNNING:
+                    self.commit_run(live.run_id)
+            except Exception:
+                continue
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def set_lifecycle(self, run_id: str, stage: str) -> None:
+        live = self.live(run_id)
+        deleted_time = _now_ms() if stage == LifecycleStage.DELETED else None
+        live.set_info(lifecycle_stage=stage, deleted_time=deleted_time)
+        live.flush()
+        self.commit_run(run_id)
+
+    def remove(self, run_id: str) -> Path:
+        """Delete a run's files for good (``mltrack gc``); returns the removed directory."""
+        run_dir = self.locate(run_id)
+        with self._lock:
+            self._live.pop(run_id, None)
+        with self.run_lock(run_id):
+            shutil.rmtree(run_dir)
+        self.index.forget(run_dir)
+        return run_dir
+
+
+def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
+    subject = f"Run {record.run_name}: {record.status} in {experiment_name}"
+
+    def summary(items: dict[str, Any], limit: int = 8) -> str:
+        shown = [f"{k}={_short(v)}" for k, v in sorted(items.items())[:limit]]
+        more = len(items) - limit
+        return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+    body = []
+    if record.metrics:
+        body.append("metrics: " + summary(record.metrics))
+    if record.params:
+        body.append("params: " + summary(record.params))
+    return subject, "\n".join(body)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---------------------------------------------------------------------- process-wide flushing
+
+_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
+_flusher: threading.Thread | None = None
+_flusher_guard = threading.Lock()
+
+
+def _register_store(store: RunStore) -> None:
+    _stores.add(store)
+
+
+def _ensure_flusher() -> None:
+    global _flusher
+    with _flusher_guard:
+        if _flusher is None or not _flusher.is_alive():
+            _flusher = threading.Thread(target=_flush_loop, name="mltrack-flush", daemon=True)
+            _flusher.start()
+
+
+def _flush_loop() -> None:
+    while True:
+        time.sleep(0.5)
+        for store in list(_stores):
+            with contextlib.suppress(Exception):
+                store.flush_due(store.repo.settings().flush_interval_seconds)
+
+
+def flush_all_live_runs() -> None:
+    for store in list(_stores):
+        store.flush_all()
+
+
+def _at_exit() -> None:
+    for store in list(_stores):
+        with contextlib.suppress(Exception):
+            store.at_exit()
+            store.index.save()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no writers: the parent keeps flushing its own runs."""
+    global _flusher, _flusher_guard
+    for store in list(_stores):
+        store._live.clear()
+        store._lock = threading.RLock()
+    _flusher = None
+    _flusher_guard = threading.Lock()
+
+
+atexit.register(_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,112 @@
+"""Artifact files of a run: copied in atomically, never outside the run's artifact root."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.store import validation, yamlio
+from mltrack.store.files import atomic_write, temp_path
+
+__all__ = ["copy_file", "copy_tree", "download", "render_figure", "serialize_dict", "write_bytes"]
+
+
+def _target(root: Path, relative: str) -> Path:
+    relative = validation.artifact_path(relative)
+    target = (root / relative) if relative else root
+    # artifact_path() already refuses '..' and absolute paths; this also covers
+    # a symlinked directory inside the artifact root pointing elsewhere.
+    resolved_root = root.resolve()
+    if not target.resolve().is_relative_to(resolved_root) and target.resolve() != resolved_root:
+        raise InvalidParameterValue(
+            f"Artifact path {relative!r} leaves the run's artifact directory."
+        )
+    return target
+
+
+def write_bytes(root: Path, artifact_file: str, data: bytes) -> Path:
+    relative = validation.artifact_path(artifact_file, "artifact file")
+    if not relative:
+        raise InvalidParameterValue("The artifact file name is empty.")
+    target = _target(root, relative)
+    atomic_write(target, data)
+    return target
+
+
+def copy_file(local_path: Path, root: Path, artifact_path: str | None = None) -> Path:
+    if not local_path.is_file():
+        raise ResourceDoesNotExist(f"No such file to log as an artifact: {local_path}")
+    directory = _target(root, artifact_path or "")
+    target = directory / local_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(target)
+    try:
+        shutil.copyfile(local_path, tmp)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return target
+
+
+def copy_tree(local_dir: Path, root: Path, artifact_path: str | None = None) -> Path:
+    if not local_dir.is_dir():
+        raise ResourceDoesNotExist(f"No such directory to log as artifacts: {local_dir}")
+    directory = _target(root, artifact_path or "")
+    for source in sorted(local_dir.rglob("*")):
+        if source.is_file():
+            relative = source.relative_to(local_dir).parent.as_posix()
+            destination = directory / relative if relative != "." else directory
+            copy_file(source, destination)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def serialize_dict(dictionary: dict[str, Any], artifact_file: str) -> bytes:
+    """JSON, or YAML when the file name ends in .yaml/.yml (as MLflow's log_dict)."""
+    if artifact_file.endswith((".yaml", ".yml")):
+        return yamlio.dump(dictionary)
+    return json.dumps(dictionary, indent=2).encode("utf-8")
+
+
+def render_figure(
+    figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | None = None
+) -> bytes:
+    """A matplotlib or plotly figure as bytes in the format the file name asks for."""
+    kwargs = dict(save_kwargs or {})
+    module = type(figure).__module__
+    if module.startswith("matplotlib"):
+        buffer = io.BytesIO()
+        kwargs.setdefault("format", Path(artifact_file).suffix.lstrip(".") or "png")
+        figure.savefig(buffer, **kwargs)
+        return buffer.getvalue()
+    if module.startswith("plotly"):
+        if artifact_file.endswith(".html"):
+            return str(figure.to_html(**kwargs)).encode("utf-8")
+        return bytes(figure.to_image(format=Path(artifact_file).suffix.lstrip("."), **kwargs))
+    raise InvalidParameterValue(
+        f"Unsupported figure type {type(figure).__name__}: log_figure takes a matplotlib or plotly figure."
+    )
+
+
+def download(root: Path, path: str, dst_path: str | None = None) -> Path:
+    """A local copy of an artifact file or directory (the stored file itself without dst_path)."""
+    source = _target(root, path or "")
+    if not source.exists():
+        raise ResourceDoesNotExist(f"No artifact at {path!r} in {root}.")
+    if dst_path is None:
+        dst_path = tempfile.mkdtemp(prefix="mltrack-artifacts-")
+    destination = Path(dst_path) / (source.name if path else "artifacts")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, destination, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, destination)
+    return destination

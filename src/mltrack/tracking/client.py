@@ -1,0 +1,482 @@
+"""``MltrackClient``: MlflowClient's methods over a git repository.
+
+Every method takes explicit ids, as in MLflow. Writes to runs are buffered in
+memory and flushed durably (at run end, every few seconds, at exit); reads in
+the same process always see them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mltrack import search
+from mltrack.entities import (
+    Experiment,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.store import validation
+from mltrack.store.records import ExperimentRecord, RunRecord
+from mltrack.store.repository import Repository, now_ms
+from mltrack.tracking import artifacts as artifact_io
+from mltrack.tracking.context import (
+    CodeProbe,
+    current_user,
+    entry_point,
+    generate_run_name,
+    open_repository,
+)
+
+__all__ = ["MltrackClient", "PagedList"]
+
+SEARCH_MAX_RESULTS = 50000
+
+
+class PagedList(list):  # type: ignore[type-arg]
+    """A page of results with the token of the next page (MLflow's PagedList)."""
+
+    def __init__(self, items: Sequence[Any], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+def _page_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _offset(page_token: str | None) -> int:
+    if not page_token:
+        return 0
+    try:
+        offset = int(json.loads(base64.b64decode(page_token))["offset"])
+    except Exception:
+        raise InvalidParameterValue(f"Invalid page token {page_token!r}.") from None
+    if offset < 0:
+        raise InvalidParameterValue(f"Invalid page token {page_token!r}.")
+    return offset
+
+
+class MltrackClient:
+    """Low-level access to experiments, runs, metrics and artifacts (MlflowClient's API)."""
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        self._tracking_uri = tracking_uri
+        self._registry_uri = registry_uri
+        self._probes: dict[str, CodeProbe] = {}
+
+    @property
+    def repository(self) -> Repository:
+        from mltrack.tracking.fluent import get_tracking_uri_or_none
+
+        return open_repository(self._tracking_uri or get_tracking_uri_or_none())
+
+    # ------------------------------------------------------------------ experiments
+
+    def _experiment(self, record: ExperimentRecord) -> Experiment:
+        repo = self.repository
+        runs = repo.runs.records([record.experiment_id], ViewType.ALL)
+        starts = [r.start_time for r in runs]
+        ends = [t for r in runs for t in (r.start_time, r.end_time or 0)]
+        return record.to_experiment(
+            repo.experiment_dir(record.experiment_id).as_uri(),
+            min(starts) if starts else None,
+            max(ends) if ends else None,
+        )
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
+    ) -> str:
+        record = self.repository.create_experiment(
+            name, {k: str(v) for k, v in (tags or {}).items()}
+        )
+        return record.experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self._experiment(self.repository.get_experiment(str(experiment_id)))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        record = self.repository.find_experiment(name)
+        return None if record is None else self._experiment(record)
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = 1000,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        view = ViewType.from_any(view_type)
+        records = [
+            r
+            for r in self.repository.list_experiments()
+            if LifecycleStage.matches_view_type(view, r.lifecycle_stage)
+        ]
+        experiments = [self._experiment(r) for r in records]
+        matcher = search.parse_filter(filter_string, search.ENTITY_EXPERIMENTS)
+        experiments = [e for e in experiments if matcher.matches(e)]
+        order = search.parse_order_by(order_by, search.ENTITY_EXPERIMENTS)
+        experiments = search.sort_records(experiments, order, search.ENTITY_EXPERIMENTS)
+        return _paginate(experiments, max_results, page_token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        old = self.repository.get_experiment(str(experiment_id)).name
+        self.repository.update_experiment(
+            str(experiment_id), f"Rename experiment {old} to {new_name}", name=new_name
+        )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        experiment_id = str(experiment_id)
+        if experiment_id == "0":
+            raise InvalidParameterValue("Cannot delete the Default experiment '0'.")
+        record = self.repository.get_experiment(experiment_id)
+        self.repository.update_experiment(
+            experiment_id,
+            f"Delete experiment {record.name}",
+            lifecycle_stage=LifecycleStage.DELETED,
+            deleted_time=now_ms(),
+        )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        record = self.repository.get_experiment(str(experiment_id))
+        if record.lifecycle_stage == LifecycleStage.ACTIVE:
+            return
+        self.repository.update_experiment(
+            str(experiment_id),
+            f"Restore experiment {record.name}",
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            deleted_time=None,
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        record = self.repository.get_experiment(str(experiment_id))
+        key = validation.key(key, "tag key")
+        tags = dict(record.tags, **{key: validation.experiment_tag_value(key, value)})
+        self.repository.update_experiment(
+            str(experiment_id), f"Tag experiment {record.name}: {key}", tags=tags
+        )
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        record = self.repository.get_experiment(str(experiment_id))
+        if key not in record.tags:
+            raise ResourceDoesNotExist(f"No tag with name: {key} in experiment {experiment_id}")
+        tags = {k: v for k, v in record.tags.items() if k != key}
+        self.repository.update_experiment(
+            str(experiment_id), f"Untag experiment {record.name}: {key}", tags=tags
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        """Create a run (status RUNNING) owned by this process."""
+        repo = self.repository
+        experiment = repo.get_experiment(str(experiment_id))
+        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The experiment {experiment.experiment_id} must be in the 'active' state. "
+                "Current state is deleted."
+            )
+        clean_tags = {
+            validation.key(k, "tag key"): validation.tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
+        name = run_name or clean_tags.get("mlflow.runName") or generate_run_name()
+        name = validation.run_name(name)
+        clean_tags["mlflow.runName"] = name
+        parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
+        if parent is not None:
+            repo.runs.locate(validation.run_id(parent))
+            clean_tags["mlflow.parentRunId"] = parent
+        code = repo.code_state()
+        run_id = uuid.uuid4().hex
+        live = repo.runs.create(
+            experiment_id=experiment.experiment_id,
+            run_id=run_id,
+            run_name=name,
+            start_time=int(start_time) if start_time is not None else now_ms(),
+            user_id=clean_tags.get("mlflow.user") or current_user(),
+            tags=clean_tags,
+            parent_run_id=parent,
+            code={
+                "commit": code.commit,
+                "branch": code.branch,
+                "dirty": None,
+                "entry_point": entry_point(repo),
+            },
+        )
+        if code.commit is not None:
+            self._probes[run_id] = CodeProbe(repo)
+        return live.snapshot().to_run()
+
+    def _record(self, run_id: str) -> RunRecord:
+        if not isinstance(run_id, str):
+            raise InvalidParameterValue(f"Invalid run id {run_id!r}: run ids are strings.")
+        return self.repository.runs.get(run_id)
+
+    def _to_run(self, record: RunRecord) -> Run:
+        return record.to_run(self.repository.runs.effective_status(record))
+
+    def get_run(self, run_id: str) -> Run:
+        return self._to_run(self._record(run_id))
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        parent = self._record(run_id).tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        live = self.repository.runs.live(run_id)
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = RunStatus.from_any(status)
+        if name is not None:
+            changes["run_name"] = validation.run_name(name)
+            live.set_tags({"mlflow.runName": changes["run_name"]})
+        if changes:
+            live.set_info(**changes)
+        if status is not None and RunStatus.is_terminated(changes["status"]):
+            self.set_terminated(run_id, changes["status"])
+
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
+        """End a run; its files are committed (commit-per-run) unless auto_commit is off."""
+        status = RunStatus.from_any(status or RunStatus.FINISHED)
+        repo = self.repository
+        live = repo.runs.live(run_id)
+        probe = self._probes.pop(run_id, None)
+        if probe is not None:
+            live.set_info(code={"dirty": probe.result()})
+        repo.runs.terminate(run_id, status, end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        self.repository.runs.set_lifecycle(run_id, LifecycleStage.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self.repository.runs.set_lifecycle(run_id, LifecycleStage.ACTIVE)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str | None,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        if isinstance(experiment_ids, (str, int)):
+            experiment_ids = [str(experiment_ids)]
+        if max_results is not None and (max_results <= 0 or max_results > SEARCH_MAX_RESULTS):
+            raise InvalidParameterValue(
+                f"Invalid value {max_results} for parameter 'max_results': use 1 to {SEARCH_MAX_RESULTS}."
+            )
+        records = self.search_run_records(experiment_ids, filter_string, run_view_type, order_by)
+        page = _paginate(records, max_results, page_token)
+        return PagedList([self._to_run(r) for r in page], page.token)
+
+    def search_run_records(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filter_string: str | None = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        order_by: list[str] | None = None,
+        progress: Any = None,
+    ) -> list[RunRecord]:
+        """Matching runs as stored records, sorted (the engine behind search_runs and the CLI)."""
+        matcher = search.parse_filter(filter_string, search.ENTITY_RUNS)
+        order = search.parse_order_by(order_by, search.ENTITY_RUNS)
+        runs = self.repository.runs
+        ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        records = runs.records(ids, ViewType.from_any(run_view_type), progress)
+        records = [_with_effective_status(runs, r) for r in records]
+        return search.sort_records(
+            [r for r in records if matcher.matches(r)], order, search.ENTITY_RUNS
+        )
+
+    # ------------------------------------------------------------------ logging
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        key = validation.key(key, "param key")
+        text = validation.param_value(key, value)
+        self.repository.runs.live(run_id).log_params({key: text})
+        return value
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+        **_: Any,
+    ) -> None:
+        key = validation.key(key, "metric key")
+        self.repository.runs.live(run_id).log_metric(
+            key,
+            validation.metric_value(key, value),
+            validation.metric_step(key, step),
+            now_ms() if timestamp is None else validation.metric_timestamp(key, timestamp),
+        )
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        key = validation.key(key, "tag key")
+        text = validation.tag_value(key, value)
+        live = self.repository.runs.live(run_id)
+        live.set_tags({key: text})
+        if key == "mlflow.runName":
+            live.set_info(run_name=validation.run_name(text))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.repository.runs.live(run_id).delete_tag(key)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool | None = None,
+    ) -> None:
+        """Log metrics, params and tags at once; all are checked before anything is kept."""
+        clean_params: dict[str, str] = {}
+        for param in params:
+            key = validation.key(param.key, "param key")
+            if key in clean_params:
+                raise InvalidParameterValue(
+                    f"Duplicate parameter keys have been submitted: ['{key}']. Please ensure the "
+                    "request contains only one param value per param key."
+                )
+            clean_params[key] = validation.param_value(key, param.value)
+        clean_tags = {
+            validation.key(t.key, "tag key"): validation.tag_value(t.key, t.value) for t in tags
+        }
+        default_time = now_ms()
+        points = [
+            (
+                validation.key(m.key, "metric key"),
+                validation.metric_value(m.key, m.value),
+                validation.metric_step(m.key, m.step),
+                default_time
+                if m.timestamp is None
+                else validation.metric_timestamp(m.key, m.timestamp),
+            )
+            for m in metrics
+        ]
+        live = self.repository.runs.live(run_id)
+        if clean_params:
+            live.log_params(clean_params)
+        if clean_tags:
+            live.set_tags(clean_tags)
+            if "mlflow.runName" in clean_tags:
+                live.set_info(run_name=validation.run_name(clean_tags["mlflow.runName"]))
+        if points:
+            live.log_points(points)
+
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None
+    ) -> None:
+        """Record dataset inputs (``mltrack.data`` datasets or DatasetInput entities)."""
+        items = []
+        for entry in datasets or ():
+            items.append(_dataset_item(entry))
+        if items:
+            self.repository.runs.live(run_id).add_inputs(items)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return self.repository.runs.metric_history(run_id, key)
+
+    # ------------------------------------------------------------------ artifacts
+
+    def _artifact_root(self, run_id: str) -> Path:
+        return self.repository.runs.artifact_dir(run_id)
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        artifact_io.copy_file(Path(local_path), self._artifact_root(run_id), artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        artifact_io.copy_tree(Path(local_dir), self._artifact_root(run_id), artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        artifact_io.write_bytes(self._artifact_root(run_id), artifact_file, text.encode("utf-8"))
+
+    def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
+        artifact_io.write_bytes(
+            self._artifact_root(run_id),
+            artifact_file,
+            artifact_io.serialize_dict(dictionary, artifact_file),
+        )
+
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        artifact_io.write_bytes(
+            self._artifact_root(run_id),
+            artifact_file,
+            artifact_io.render_figure(figure, artifact_file, save_kwargs),
+        )
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self.repository.runs.list_artifacts(run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        return str(artifact_io.download(self._artifact_root(run_id), path, dst_path))
+
+
+def _with_effective_status(runs: Any, record: RunRecord) -> RunRecord:
+    if record.status != RunStatus.RUNNING:
+        return record
+    status = runs.effective_status(record)
+    if status == record.status:
+        return record
+    copy = record.copy()
+    copy.status = status
+    return copy
+
+
+def _paginate(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList:
+    start = _offset(page_token)
+    if max_results is None:
+        return PagedList(items[start:], None)
+    end = start + max_results
+    token = _page_token(end) if end < len(items) else None
+    return PagedList(items[start:end], token)
+
+
+def _dataset_item(entry: Any) -> dict[str, Any]:
+    """A run.yaml ``inputs`` entry from an mltrack dataset or a DatasetInput entity."""
+    from mltrack.entities import DatasetInput
+
+    if isinstance(entry, DatasetInput):
+        dataset = entry.dataset
+        tags = {t.key: t.value for t in entry.tags}
+    else:
+        dataset = entry.to_entity() if hasattr(entry, "to_entity") else entry
+        tags = {}
+    item = dataset.to_dict()
+    if tags:
+        item["tags"] = tags
+    return item

@@ -1,0 +1,386 @@
+"""Where a run comes from: repository resolution, source tags, code version, run names."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import random
+import sys
+import threading
+from pathlib import Path
+
+from mltrack.exceptions import InvalidParameterValue
+from mltrack.store.repository import Repository
+
+__all__ = [
+    "CodeProbe",
+    "current_user",
+    "generate_run_name",
+    "open_repository",
+    "source_name",
+    "source_tags",
+]
+
+_repositories: dict[Path, Repository] = {}
+_by_location: dict[tuple[str | None, str], Repository] = {}
+_guard = threading.Lock()
+
+_REMOTE_SCHEMES = (
+    "http://",
+    "https://",
+    "databricks",
+    "sqlite:",
+    "postgresql:",
+    "mysql:",
+    "mssql:",
+)
+
+
+def tracking_path(uri: str | None) -> str | None:
+    """The local path a tracking URI names; refuses database and server URIs clearly."""
+    if uri is None or uri == "":
+        return None
+    text = str(uri)
+    if text.startswith(_REMOTE_SCHEMES):
+        raise InvalidParameterValue(
+            f"Tracking URI {text!r} is not a local path. mltrack stores runs in a git repository: "
+            "set the tracking URI to the repository's path (or leave it unset to use the "
+            "repository around the current directory). To log to a server, run "
+            "`mltrack server` and use the MLflow client against it."
+        )
+    if text.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(text).path)
+    if text.startswith("file:"):
+        return text[len("file:") :]
+    return text
+
+
+def open_repository(uri: str | None) -> Repository:
+    """The repository a tracking URI (or the current directory) names; one object per working tree."""
+    location = (uri, os.getcwd())
+    cached = _by_location.get(location)
+    if cached is not None:
+        return cached
+    with _guard:
+        repo = Repository.open(tracking_path(uri))
+        existing = _repositories.get(repo.root)
+        if existing is not None:
+            repo.git.close()
+            repo = existing
+        else:
+            _repositories[repo.root] = repo
+        _by_location[location] = repo
+        return repo
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def source_name() -> str:
+    script = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if script in ("", "-c", "-m"):
+        return script or "<console>"
+    return str(Path(script).resolve()) if os.path.exists(script) else script
+
+
+def entry_point(repo: Repository) -> str | None:
+    name = source_name()
+    try:
+        return Path(name).resolve().relative_to(repo.root).as_posix()
+    except (ValueError, OSError):
+        return name or None
+
+
+def source_tags(repo: Repository, commit: str | None, branch: str | None) -> dict[str, str]:
+    """MLflow's automatic run tags (``mlflow.user``, ``mlflow.source.*``)."""
+    tags = {
+        "mlflow.user": current_user(),
+        "mlflow.source.name": source_name(),
+        "mlflow.source.type": os.environ.get("MLTRACK_SOURCE_TYPE", "LOCAL"),
+    }
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    if branch:
+        tags["mlflow.source.git.branch"] = branch
+    return tags
+
+
+class CodeProbe:
+    """Checks in the background whether the working tree is dirty, while the run trains."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._result: bool | None = None
+        self._thread = threading.Thread(target=self._probe, name="mltrack-dirty-check", daemon=True)
+        self._thread.start()
+
+    def _probe(self) -> None:
+        try:
+            self._result = self._repo.git.is_dirty()
+        except Exception:  # a failed probe leaves "unknown", never fails the run
+            self._result = None
+
+    def result(self, timeout: float = 30.0) -> bool | None:
+        self._thread.join(timeout)
+        return self._result
+
+
+_ADJECTIVES = [
+    "agile",
+    "amazing",
+    "ambitious",
+    "auspicious",
+    "bald",
+    "beautiful",
+    "bemused",
+    "bedecked",
+    "big",
+    "bittersweet",
+    "blushing",
+    "bold",
+    "bouncy",
+    "brawny",
+    "bright",
+    "burly",
+    "bustling",
+    "calm",
+    "capable",
+    "carefree",
+    "caring",
+    "casual",
+    "charming",
+    "classy",
+    "clean",
+    "clever",
+    "colorful",
+    "crawling",
+    "dapper",
+    "debonair",
+    "delicate",
+    "dazzling",
+    "defiant",
+    "enchanting",
+    "fearless",
+    "flawless",
+    "fortunate",
+    "funny",
+    "gaudy",
+    "gentle",
+    "gifted",
+    "glamorous",
+    "grandiose",
+    "gregarious",
+    "handsome",
+    "hilarious",
+    "honorable",
+    "illustrious",
+    "incongruous",
+    "indecisive",
+    "industrious",
+    "intelligent",
+    "inquisitive",
+    "invincible",
+    "judicious",
+    "kindly",
+    "languid",
+    "learned",
+    "legendary",
+    "likeable",
+    "loud",
+    "luminous",
+    "lyrical",
+    "magnificent",
+    "marvelous",
+    "masked",
+    "melodic",
+    "merciful",
+    "mercurial",
+    "monumental",
+    "mysterious",
+    "nebulous",
+    "nimble",
+    "omniscient",
+    "orderly",
+    "overjoyed",
+    "peaceful",
+    "placid",
+    "polite",
+    "popular",
+    "powerful",
+    "puzzled",
+    "rambunctious",
+    "rebellious",
+    "redolent",
+    "resilient",
+    "righteous",
+    "rogue",
+    "rumbling",
+    "salty",
+    "sassy",
+    "secretive",
+    "selective",
+    "sedate",
+    "serious",
+    "shivering",
+    "silent",
+    "skillful",
+    "smiling",
+    "spiffy",
+    "stately",
+    "suave",
+    "sincere",
+    "skittish",
+    "stylish",
+    "sneaky",
+    "tasteful",
+    "thundering",
+    "traveling",
+    "trusting",
+    "unique",
+    "upbeat",
+    "valuable",
+    "victorious",
+    "vaunted",
+    "welcoming",
+    "whimsical",
+    "wise",
+    "worried",
+    "youthful",
+    "zealous",
+]
+_NOUNS = [
+    "ant",
+    "ape",
+    "asp",
+    "auk",
+    "bass",
+    "bat",
+    "bear",
+    "bee",
+    "bird",
+    "boar",
+    "bug",
+    "calf",
+    "carp",
+    "cat",
+    "chimp",
+    "cod",
+    "colt",
+    "conch",
+    "cow",
+    "crab",
+    "crane",
+    "croc",
+    "crow",
+    "cub",
+    "deer",
+    "doe",
+    "dog",
+    "dolphin",
+    "donkey",
+    "dove",
+    "duck",
+    "eel",
+    "elk",
+    "fawn",
+    "finch",
+    "fish",
+    "flea",
+    "fly",
+    "foal",
+    "fowl",
+    "fox",
+    "frog",
+    "gnat",
+    "gnu",
+    "goat",
+    "goose",
+    "grouse",
+    "grub",
+    "gull",
+    "hare",
+    "hawk",
+    "hen",
+    "hog",
+    "horse",
+    "hound",
+    "jay",
+    "kit",
+    "kite",
+    "koi",
+    "lamb",
+    "lark",
+    "loon",
+    "lynx",
+    "mare",
+    "midge",
+    "mink",
+    "mole",
+    "moose",
+    "moth",
+    "mouse",
+    "mule",
+    "newt",
+    "owl",
+    "ox",
+    "panda",
+    "penguin",
+    "perch",
+    "pig",
+    "pug",
+    "quail",
+    "ram",
+    "rat",
+    "ray",
+    "robin",
+    "roo",
+    "rook",
+    "seal",
+    "shad",
+    "shark",
+    "sheep",
+    "shoat",
+    "shrew",
+    "shrike",
+    "shrimp",
+    "skink",
+    "skunk",
+    "sloth",
+    "slug",
+    "smelt",
+    "snail",
+    "snake",
+    "snipe",
+    "sow",
+    "sponge",
+    "squid",
+    "squirrel",
+    "stag",
+    "steed",
+    "stoat",
+    "stork",
+    "swan",
+    "tern",
+    "toad",
+    "trout",
+    "turtle",
+    "vole",
+    "wasp",
+    "whale",
+    "wolf",
+    "worm",
+    "wren",
+    "yak",
+    "zebra",
+]
+
+
+def generate_run_name() -> str:
+    """A memorable run name such as ``melodic-finch-877``, as MLflow does."""
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 999)}"

@@ -1,0 +1,596 @@
+"""MLflow's fluent tracking API (``mltrack.start_run``, ``mltrack.log_metric`` …).
+
+State is process-wide like MLflow's: the tracking URI, the active experiment,
+and a per-thread stack of active runs. Runs still active at interpreter exit are
+ended (FINISHED, or FAILED after an uncaught exception) and committed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mltrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
+from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.store import validation
+from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, now_ms
+from mltrack.tracking.client import MltrackClient
+from mltrack.tracking.context import open_repository, source_tags, tracking_path
+
+if TYPE_CHECKING:
+    import pandas
+
+    from mltrack.store.runs import LiveRun
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_parent_run",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_inputs",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "restore_experiment",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+_tracking_uri: str | None = None
+_active_experiment_id: str | None = None
+_last_active_run_id: str | None = None
+_client: MltrackClient | None = None
+_thread_state = threading.local()
+_all_stacks: list[list[ActiveRun]] = []
+_uncaught_exception = False
+_exit_hook_installed = False
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _run_stack() -> list[ActiveRun]:
+    stack: list[ActiveRun] | None = getattr(_thread_state, "stack", None)
+    if stack is None:
+        stack = []
+        _thread_state.stack = stack
+        _all_stacks.append(stack)
+    return stack
+
+
+def client() -> MltrackClient:
+    global _client
+    if _client is None:
+        _client = MltrackClient()
+    return _client
+
+
+# ---------------------------------------------------------------------- tracking URI
+
+
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Use the git repository at ``uri`` (a path or file:// URI) for everything that follows."""
+    global _tracking_uri, _active_experiment_id
+    text = os.fspath(uri)
+    tracking_path(text)  # refuses server and database URIs with a clear message
+    _tracking_uri = text
+    _active_experiment_id = None
+
+
+def get_tracking_uri_or_none() -> str | None:
+    return _tracking_uri or _env("MLTRACK_TRACKING_URI", "MLFLOW_TRACKING_URI")
+
+
+def get_tracking_uri() -> str:
+    """The repository in use: the URI set, else the git repository around the working directory."""
+    uri = get_tracking_uri_or_none()
+    if uri:
+        return uri
+    return open_repository(None).root.as_uri()
+
+
+def set_registry_uri(uri: str) -> None:
+    """Accepted for MLflow compatibility: the registry lives in the same repository."""
+
+
+def get_registry_uri() -> str:
+    return get_tracking_uri()
+
+
+# ---------------------------------------------------------------------- experiments
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment active, creating it by name if needed."""
+    global _active_experiment_id
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidParameterValue(
+            "Must specify exactly one of: `experiment_id` or `experiment_name`."
+        )
+    repo = client().repository
+    if experiment_id is not None:
+        record = repo.get_experiment(str(experiment_id))
+    else:
+        validation.experiment_name(experiment_name)
+        record = repo.find_experiment(experiment_name)  # type: ignore[arg-type]
+        if record is None:
+            try:
+                record = repo.create_experiment(experiment_name)  # type: ignore[arg-type]
+            except MltrackError:
+                record = repo.find_experiment(experiment_name)  # type: ignore[arg-type]
+                if record is None:
+                    raise
+    if record.lifecycle_stage != "active":
+        raise InvalidParameterValue(
+            f"Cannot set a deleted experiment {record.name!r} as the active experiment. "
+            "Restore it with `mltrack experiments restore` or choose another name."
+        )
+    _active_experiment_id = record.experiment_id
+    return client()._experiment(record)
+
+
+def _active_experiment() -> str:
+    if _active_experiment_id is not None:
+        return _active_experiment_id
+    by_id = _env("MLTRACK_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_ID")
+    if by_id:
+        return by_id
+    by_name = _env("MLTRACK_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME")
+    if by_name:
+        return set_experiment(by_name).experiment_id
+    client().repository.ensure_default_experiment()
+    return DEFAULT_EXPERIMENT_ID
+
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
+) -> str:
+    return client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return client().get_experiment_by_name(name)
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    return list(client().search_experiments(view_type, max_results, filter_string, order_by))
+
+
+def delete_experiment(experiment_id: str) -> None:
+    client().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    client().restore_experiment(experiment_id)
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    client().set_experiment_tag(_active_experiment(), key, value)
+
+
+def set_experiment_tags(tags: dict[str, Any]) -> None:
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
+
+
+# ---------------------------------------------------------------------- runs
+
+
+class ActiveRun:
+    """The run ``start_run`` returned; a context manager that ends it (FAILED on exception)."""
+
+    def __init__(self, run_id: str, live: LiveRun) -> None:
+        self._run_id = run_id
+        self._live = live
+
+    def _run(self) -> Run:
+        return client().get_run(self._run_id)
+
+    @property
+    def info(self) -> Any:
+        return self._run().info
+
+    @property
+    def data(self) -> Any:
+        return self._run().data
+
+    @property
+    def inputs(self) -> Any:
+        return self._run().inputs
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        if any(active._run_id == self._run_id for active in _run_stack()):
+            end_run(status)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun: run_id={self._run_id}>"
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a new run, or resume ``run_id``; returns a context manager."""
+    global _last_active_run_id
+    stack = _run_stack()
+    if stack and not nested:
+        raise InvalidParameterValue(
+            f"Run with UUID {stack[-1]._run_id} is already active. To start a new run, first end "
+            "the current run with mltrack.end_run(). To start a nested run, call start_run with "
+            "nested=True"
+        )
+    run_id = run_id or _env("MLTRACK_RUN_ID", "MLFLOW_RUN_ID")
+    the_client = client()
+    repo = the_client.repository
+    if run_id:
+        run = _resume(run_id, tags, description)
+    else:
+        parent = parent_run_id or (stack[-1]._run_id if nested and stack else None)
+        all_tags = {}
+        code = repo.code_state()
+        all_tags.update(source_tags(repo, code.commit, code.branch))
+        all_tags.update({str(k): v for k, v in (tags or {}).items()})
+        if description:
+            all_tags["mlflow.note.content"] = description
+        run = the_client.create_run(
+            experiment_id=str(experiment_id) if experiment_id is not None else _active_experiment(),
+            tags=all_tags,
+            run_name=run_name,
+            parent_run_id=parent,
+        )
+        run_id = run.info.run_id
+    active = ActiveRun(run_id, repo.runs.live(run_id))
+    stack.append(active)
+    _last_active_run_id = run_id
+    _install_exit_hook()
+    return active
+
+
+def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -> Run:
+    the_client = client()
+    repo = the_client.repository
+    live = repo.runs.live(validation.run_id(run_id))
+    live.set_info(status=RunStatus.RUNNING, end_time=None)
+    repo.runs.claim(live)
+    extra = {str(k): v for k, v in (tags or {}).items()}
+    if description:
+        extra["mlflow.note.content"] = description
+    for key, value in extra.items():
+        the_client.set_tag(run_id, key, value)
+    return the_client.get_run(run_id)
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run (commit-per-run: its files become one commit)."""
+    stack = _run_stack()
+    if not stack:
+        return
+    active = stack.pop()
+    client().set_terminated(active._run_id, status)
+
+
+def active_run() -> ActiveRun | None:
+    stack = _run_stack()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    active = active_run()
+    if active is not None:
+        return client().get_run(active._run_id)
+    return client().get_run(_last_active_run_id) if _last_active_run_id else None
+
+
+def get_run(run_id: str) -> Run:
+    return client().get_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    return client().get_parent_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    client().delete_run(run_id)
+
+
+def _live_run(run_id: str | None = None) -> LiveRun:
+    if run_id is not None:
+        return client().repository.runs.live(run_id)
+    stack = _run_stack()
+    if stack:
+        return stack[-1]._live
+    return start_run()._live  # MLflow starts a run implicitly on the first log call
+
+
+def _active_run_id(run_id: str | None = None) -> str:
+    return run_id if run_id is not None else _live_run().run_id
+
+
+# ---------------------------------------------------------------------- logging
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+    **_: Any,
+) -> None:
+    """Log one metric point (buffered in memory, flushed durably)."""
+    live = _live_run(run_id)
+    key = validation.key(key, "metric key")
+    if type(value) is not float:
+        value = validation.metric_value(key, value)
+    live.log_metric(
+        key,
+        value,
+        0 if step is None else validation.metric_step(key, step),
+        now_ms() if timestamp is None else validation.metric_timestamp(key, timestamp),
+    )
+
+
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+    **_: Any,
+) -> None:
+    when = now_ms() if timestamp is None else timestamp
+    client().log_batch(
+        _active_run_id(run_id), metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()]
+    )
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    return client().log_param(_active_run_id(), key, value)
+
+
+def log_params(
+    params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> None:
+    client().log_batch(
+        _active_run_id(run_id), params=[Param(str(k), str(v)) for k, v in params.items()]
+    )
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    client().set_tag(_active_run_id(), key, value)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    client().log_batch(_active_run_id(), tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+
+def delete_tag(key: str) -> None:
+    client().delete_tag(_active_run_id(), key)
+
+
+def log_artifact(
+    local_path: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    client().log_artifact(_active_run_id(run_id), local_path, artifact_path)
+
+
+def log_artifacts(
+    local_dir: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    client().log_artifacts(_active_run_id(run_id), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    client().log_text(_active_run_id(run_id), text, artifact_file)
+
+
+def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
+    client().log_dict(_active_run_id(run_id), dictionary, artifact_file)
+
+
+def log_figure(
+    figure: Any,
+    artifact_file: str,
+    *,
+    save_kwargs: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> None:
+    client().log_figure(_active_run_id(run_id), figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_input(
+    dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None
+) -> None:
+    """Record a dataset (``mltrack.data.from_pandas``/``from_numpy``) as an input of the active run."""
+    from mltrack.entities import DatasetInput, InputTag
+
+    entity = dataset.to_entity() if hasattr(dataset, "to_entity") else dataset
+    input_tags = [InputTag(str(k), str(v)) for k, v in (tags or {}).items()]
+    if context:
+        input_tags.append(InputTag("mlflow.data.context", context))
+    client().log_inputs(_active_run_id(), [DatasetInput(entity, tuple(input_tags))])
+
+
+def log_inputs(
+    datasets: Sequence[Any] | None = None,
+    contexts: Sequence[str | None] | None = None,
+    tags_list: Sequence[dict[str, str] | None] | None = None,
+    models: Any = None,
+) -> None:
+    datasets = list(datasets or [])
+    contexts = list(contexts or [None] * len(datasets))
+    tags_list = list(tags_list or [None] * len(datasets))
+    for dataset, context, tags in zip(datasets, contexts, tags_list, strict=True):
+        log_input(dataset, context, tags)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    root = client().repository.runs.artifact_dir(_active_run_id())
+    relative = validation.artifact_path(artifact_path)
+    return (root / relative).as_uri() if relative else root.as_uri()
+
+
+# ---------------------------------------------------------------------- search
+
+
+def search_runs(
+    experiment_ids: list[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = 100000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+) -> pandas.DataFrame | list[Run]:
+    """Runs matching MLflow's filter grammar, as a DataFrame (MLflow's columns) or a list."""
+    the_client = client()
+    if experiment_names:
+        ids = []
+        for name in experiment_names:
+            experiment = the_client.get_experiment_by_name(name)
+            if experiment is not None:
+                ids.append(experiment.experiment_id)
+        experiment_ids = (experiment_ids or []) + ids
+        if not experiment_ids:
+            return [] if output_format == "list" else runs_to_pandas([])
+    elif experiment_ids is None or len(experiment_ids) == 0:
+        experiment_ids = None if search_all_experiments else [_active_experiment()]
+    if output_format not in ("pandas", "list"):
+        raise InvalidParameterValue(
+            f"Unsupported output format {output_format!r}: use 'pandas' or 'list'."
+        )
+    records = the_client.search_run_records(experiment_ids, filter_string, run_view_type, order_by)
+    runs = [the_client._to_run(r) for r in records[:max_results]]
+    return runs if output_format == "list" else runs_to_pandas(runs)
+
+
+def runs_to_pandas(runs: Sequence[Run]) -> pandas.DataFrame:
+    """MLflow's search_runs DataFrame: info columns, then metrics.*, params.*, tags.*."""
+    import pandas as pd
+
+    metric_keys = sorted({k for run in runs for k in run.data.metrics})
+    param_keys = sorted({k for run in runs for k in run.data.params})
+    tag_keys = sorted({k for run in runs for k in run.data.tags})
+    columns: dict[str, Any] = {
+        "run_id": [r.info.run_id for r in runs],
+        "experiment_id": [r.info.experiment_id for r in runs],
+        "status": [r.info.status for r in runs],
+        "artifact_uri": [r.info.artifact_uri for r in runs],
+        "start_time": pd.to_datetime([r.info.start_time for r in runs], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.info.end_time for r in runs], unit="ms", utc=True),
+    }
+    for key in metric_keys:
+        columns[f"metrics.{key}"] = [r.data.metrics.get(key) for r in runs]
+    for key in param_keys:
+        columns[f"params.{key}"] = [r.data.params.get(key) for r in runs]
+    for key in tag_keys:
+        columns[f"tags.{key}"] = [r.data.tags.get(key) for r in runs]
+    return pd.DataFrame(columns)
+
+
+# ---------------------------------------------------------------------- process exit
+
+
+def _excepthook(exc_type: Any, exc: Any, traceback: Any) -> None:
+    global _uncaught_exception
+    _uncaught_exception = True
+    _previous_excepthook(exc_type, exc, traceback)
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _end_runs_at_exit() -> None:
+    """Runs still active when the interpreter exits are ended and committed, as MLflow does."""
+    status = RunStatus.FAILED if _uncaught_exception else RunStatus.FINISHED
+    for stack in _all_stacks:
+        while stack:
+            active = stack.pop()
+            try:
+                client().set_terminated(active._run_id, status)
+            except Exception as error:  # exit must go on; say what was not committed
+                logging.getLogger("mltrack").error(
+                    "could not end run %s: %s", active._run_id, error
+                )
+
+
+def _install_exit_hook() -> None:
+    global _exit_hook_installed
+    if not _exit_hook_installed:
+        _exit_hook_installed = True
+        atexit.register(_end_runs_at_exit)
+        sys.excepthook = _excepthook
+
+
+def _reset_state() -> None:
+    """Forget process state (for tests that switch repositories)."""
+    global _tracking_uri, _active_experiment_id, _last_active_run_id, _client
+    for stack in _all_stacks:
+        stack.clear()
+    _tracking_uri = None
+    _active_experiment_id = None
+    _last_active_run_id = None
+    _client = None
