@@ -742,6 +742,24 @@ class GitStore:
         )
         return bool(out.strip(b"\0"))
 
+    def changed_paths(self, prefix: str) -> list[str]:
+        """Files under ``prefix`` that differ from HEAD: modified, deleted or untracked."""
+        out = self.git(
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            prefix,
+        )
+        return [
+            record[3:].decode("utf-8", "surrogateescape")
+            for record in out.split(b"\0")
+            if len(record) > 3
+        ]
+
     def diff_head(self, exclude: str = MLTRACK_DIR) -> str:
         """``git diff HEAD`` of tracked files outside ``exclude``."""
         if self.head().commit is None:

@@ -28,6 +28,7 @@ from mltrack.store.files import atomic_write, stamp
 from mltrack.store.records import ExperimentRecord
 
 if TYPE_CHECKING:
+    from mltrack.store.revisions import RevisionReader
     from mltrack.store.runs import RunStore
 
 __all__ = [
@@ -87,6 +88,7 @@ class Repository:
         self._experiments: dict[str, tuple[Any, ExperimentRecord]] = {}
         self._lock = threading.RLock()
         self._runs: RunStore | None = None
+        self._revisions: RevisionReader | None = None
         self._driver_checked = False
 
     @classmethod
@@ -100,6 +102,14 @@ class Repository:
 
             self._runs = RunStore(self)
         return self._runs
+
+    @property
+    def revisions(self) -> RevisionReader:
+        if self._revisions is None:
+            from mltrack.store.revisions import RevisionReader
+
+            self._revisions = RevisionReader(self)
+        return self._revisions
 
     def close(self) -> None:
         if self._runs is not None:

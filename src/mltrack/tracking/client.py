@@ -299,17 +299,50 @@ class MltrackClient:
         run_view_type: int = ViewType.ACTIVE_ONLY,
         order_by: list[str] | None = None,
         progress: Any = None,
+        rev: str | None = None,
     ) -> list[RunRecord]:
-        """Matching runs as stored records, sorted (the engine behind search_runs and the CLI)."""
+        """Matching runs as stored records, sorted (the engine behind search_runs and the CLI).
+
+        ``rev`` reads the runs stored at any git revision instead of the working tree.
+        """
         matcher = search.parse_filter(filter_string, search.ENTITY_RUNS)
         order = search.parse_order_by(order_by, search.ENTITY_RUNS)
-        runs = self.repository.runs
-        ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
-        records = runs.records(ids, ViewType.from_any(run_view_type), progress)
-        records = [_with_effective_status(runs, r) for r in records]
+        view = ViewType.from_any(run_view_type)
+        ids = None if experiment_ids is None else {str(e) for e in experiment_ids}
+        if rev is not None:
+            snapshot = self.repository.revisions.snapshot(rev, progress)
+            records = [
+                r
+                for r in snapshot.runs.values()
+                if (ids is None or r.experiment_id in ids)
+                and LifecycleStage.matches_view_type(view, r.lifecycle_stage)
+            ]
+        else:
+            runs = self.repository.runs
+            records = runs.records(None if ids is None else sorted(ids), view, progress)
+            records = [_with_effective_status(runs, r) for r in records]
         return search.sort_records(
             [r for r in records if matcher.matches(r)], order, search.ENTITY_RUNS
         )
+
+    def resolve_run_id(self, prefix: str, rev: str | None = None) -> str:
+        """The full id of the run whose id starts with ``prefix`` (like git's short hashes)."""
+        if len(prefix) == 32:
+            return prefix
+        if len(prefix) < 4:
+            raise InvalidParameterValue(
+                f"Run id prefix {prefix!r} is too short: give at least 4 characters."
+            )
+        records = self.search_run_records(None, "", ViewType.ALL, rev=rev)
+        matches = sorted({r.run_id for r in records if r.run_id.startswith(prefix)})
+        if not matches:
+            raise ResourceDoesNotExist(
+                f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
+            )
+        if len(matches) > 1:
+            shown = ", ".join(m[:12] for m in matches[:5])
+            raise InvalidParameterValue(f"Run id prefix {prefix!r} is ambiguous: {shown}")
+        return matches[0]
 
     # ------------------------------------------------------------------ logging
 

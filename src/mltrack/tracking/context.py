@@ -75,6 +75,16 @@ def open_repository(uri: str | None) -> Repository:
         return repo
 
 
+def close_all() -> None:
+    """Flush and close every repository this process opened (tests, long-lived hosts)."""
+    with _guard:
+        repos = list(_repositories.values())
+        _repositories.clear()
+        _by_location.clear()
+    for repo in repos:
+        repo.close()
+
+
 def current_user() -> str:
     try:
         return getpass.getuser()

@@ -1,0 +1,5 @@
+"""``python -m mltrack`` runs the command line."""
+
+from mltrack.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The ``mltrack`` command line: thin commands over the library.
+
+One error boundary: an :class:`~mltrack.exceptions.MltrackError` becomes a one-line
+``Error: …`` on stderr and exit status 1; usage errors exit 2 (click's rule);
+``--traceback`` shows the full traceback for debugging.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mltrack import __version__
+
+if TYPE_CHECKING:
+    from mltrack.store.repository import Repository
+    from mltrack.tracking.client import MltrackClient
+
+__all__ = ["AppContext", "cli", "main"]
+
+
+@dataclass
+class AppContext:
+    """What every command shares: where the repository is."""
+
+    repo_path: str | None = None
+    _repository: Repository | None = field(default=None, repr=False)
+
+    def repository(self) -> Repository:
+        if self._repository is None:
+            from mltrack.tracking.context import open_repository
+
+            self._repository = open_repository(self.repo_path)
+        return self._repository
+
+    def client(self) -> MltrackClient:
+        from mltrack.tracking.client import MltrackClient
+
+        return MltrackClient(self.repo_path or str(self.repository().root))
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="mltrack")
+@click.option(
+    "-C",
+    "--repo",
+    "repo_path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The git repository to use (default: the one around the current directory).",
+)
+@click.option("--traceback", is_flag=True, hidden=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
+    """MLflow's ML lifecycle, stored in your git repository.
+
+    Runs are committed to git as they finish; models are registered as git
+    tags; promotions are commits you can review in a pull request.
+    """
+    ctx.obj = AppContext(repo_path)
+    ctx.meta["traceback"] = traceback
+
+
+def _register_commands() -> None:
+    from mltrack.cli import experiments, history, maintenance, metrics, runs
+
+    for module in (maintenance, experiments, runs, metrics, history):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+class _WarningsToStderr(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"Warning: {record.getMessage()}", err=True)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point with the one error boundary."""
+    from mltrack.exceptions import MltrackError
+
+    logger = logging.getLogger("mltrack")
+    logger.addHandler(_WarningsToStderr(logging.WARNING))
+    logger.propagate = False
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return cli.main(args=args, prog_name="mltrack", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except MltrackError as error:
+        if "--traceback" in args:
+            raise
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        click.echo(f"Error: {first}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as error:  # the boundary: never a traceback unless asked for
+        if "--traceback" in args:
+            raise
+        click.echo(
+            f"Error: unexpected {type(error).__name__}: {error} (run again with --traceback for details)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,144 @@
+"""``init``, ``commit``, ``fsck``, ``gc`` and the Arrow ``textconv`` driver."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from mltrack.cli import AppContext, pass_app
+from mltrack.cli.output import emit, format_option, progress
+
+
+@click.command()
+@click.option(
+    "--init-git",
+    is_flag=True,
+    help="Run `git init` first if the directory is not a git repository.",
+)
+@pass_app
+def init(app: AppContext, init_git: bool) -> None:
+    """Create the .mltrack/ store in this git repository and commit it (harmless if it exists)."""
+    from mltrack.exceptions import NotAGitRepository
+    from mltrack.gitstore import GitStore
+
+    try:
+        repo = app.repository()
+    except NotAGitRepository:
+        if not init_git:
+            raise
+        GitStore.init_repository(Path(app.repo_path or "."))
+        repo = app.repository()
+    commit = repo.init()
+    where = repo.dir
+    if commit:
+        click.echo(f"Initialised mltrack store in {where} (commit {commit[:12]}).")
+    else:
+        click.echo(f"mltrack store already initialised in {where}.")
+
+
+@click.command("commit")
+@pass_app
+def commit_command(app: AppContext) -> None:
+    """Commit pending runs, one commit per run (for auto_commit: false, or after a crash).
+
+    A run whose process died while it was RUNNING is recorded as KILLED.
+    """
+    from mltrack.store.maintenance import commit_pending
+
+    report = commit_pending(app.repository())
+    for run_id in report.finalized:
+        click.echo(f"Run {run_id}: its process is gone; recorded as KILLED.")
+    for run_id in report.skipped:
+        click.echo(f"Run {run_id}: still running, not committed.")
+    click.echo(
+        f"Committed {len(report.committed)} run(s)"
+        + (" and other store changes." if report.other_commit else ".")
+    )
+
+
+@click.command()
+@format_option()
+@pass_app
+def fsck(app: AppContext, output_format: str) -> None:
+    """Check every file under .mltrack/ against its schema; exit 1 if anything is wrong."""
+    from mltrack.store.maintenance import fsck as check
+
+    with progress("Checking runs") as callback:
+        problems = check(app.repository(), callback)
+    rows = [{"path": p.path, "problem": p.message} for p in problems]
+    if output_format != "table":
+        emit(rows, ["path", "problem"], output_format)
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        click.echo(f"{len(problems)} problem(s) found." if problems else "No problems found.")
+    if problems:
+        raise SystemExit(1)
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+
+
+def _parse_duration(text: str | None) -> int | None:
+    if text is None:
+        return None
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise click.BadParameter(f"{text!r}: use a number and a unit, e.g. 30d, 12h, 15m, 45s.")
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return seconds * 1000
+
+
+@click.command()
+@click.option("--older-than", help="Only what was deleted at least this long ago (e.g. 30d, 12h).")
+@click.option(
+    "--run-ids", help="Comma-separated deleted runs to remove (default: all deleted runs)."
+)
+@click.option("--experiment-ids", help="Comma-separated deleted experiments to remove.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@pass_app
+def gc(
+    app: AppContext,
+    older_than: str | None,
+    run_ids: str | None,
+    experiment_ids: str | None,
+    dry_run: bool,
+) -> None:
+    """Remove deleted runs and experiments from the branch for good (one commit).
+
+    Git history still holds them, and registered model versions keep their snapshots.
+    """
+    from mltrack.store.maintenance import gc as collect
+
+    with progress("Removing runs") as callback:
+        report = collect(
+            app.repository(),
+            older_than_ms=_parse_duration(older_than),
+            run_ids=run_ids.split(",") if run_ids else None,
+            experiment_ids=experiment_ids.split(",") if experiment_ids else None,
+            dry_run=dry_run,
+            progress=callback,
+        )
+    verb = "Would remove" if dry_run else "Removed"
+    for run_id in report.runs:
+        click.echo(f"{verb} run {run_id}")
+    for experiment_id in report.experiments:
+        click.echo(f"{verb} experiment {experiment_id}")
+    suffix = f" (commit {report.commit[:12]})" if report.commit else ""
+    click.echo(
+        f"{verb} {len(report.runs)} run(s) and {len(report.experiments)} experiment(s){suffix}."
+    )
+
+
+@click.command(hidden=True)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def textconv(path: str) -> None:
+    """Print a metrics.arrow file as text (git's diff driver for *.arrow)."""
+    from mltrack.store.metrics import to_text
+
+    click.echo(to_text(Path(path)), nl=False)
+
+
+COMMANDS = [init, commit_command, fsck, gc, textconv]

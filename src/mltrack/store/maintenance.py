@@ -1,0 +1,211 @@
+"""Whole-repository checks and upkeep: ``fsck``, ``gc`` and committing pending runs."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mltrack.entities import LifecycleStage, RunStatus, ViewType
+from mltrack.exceptions import CorruptStore, MltrackError
+from mltrack.gitstore import MLTRACK_DIR
+from mltrack.store import metrics as metrics_file
+
+if TYPE_CHECKING:
+    from mltrack.store.repository import Repository
+
+__all__ = ["CommitReport", "GcReport", "Problem", "commit_pending", "fsck", "gc"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
+    """Validate every file under ``.mltrack/``; each problem names the file and the field."""
+    problems: list[Problem] = []
+
+    def check(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except CorruptStore as error:
+            problems.append(Problem(error.path, error.problem))
+        except MltrackError as error:
+            problems.append(Problem(MLTRACK_DIR, error.message))
+
+    if not repo.dir.is_dir():
+        return [Problem(MLTRACK_DIR, "missing: run `mltrack init` to create the store")]
+    check(repo.settings)
+    experiment_ids = []
+    for entry in sorted(os.listdir(repo.experiments_dir)) if repo.experiments_dir.is_dir() else []:
+        path = repo.experiments_dir / entry
+        if not entry.isdigit():
+            problems.append(
+                Problem(repo.rel(path), "not an experiment directory (names are digits)")
+            )
+            continue
+        if not (path / "experiment.yaml").is_file():
+            problems.append(Problem(repo.rel(path / "experiment.yaml"), "missing"))
+            continue
+        experiment_ids.append(entry)
+        check(lambda entry=entry: repo.read_experiment(entry))
+    runs = repo.runs
+    run_dirs = runs.index.run_dirs(experiment_ids)
+    known_runs = {run_dir.name for _, run_dir in run_dirs}
+    for number, (_, run_dir) in enumerate(run_dirs):
+        if not (run_dir / "run.yaml").is_file():
+            problems.append(Problem(repo.rel(run_dir / "run.yaml"), "missing"))
+            continue
+        try:
+            record = runs.parse_run_dir(run_dir)
+        except CorruptStore as error:
+            problems.append(Problem(error.path, error.problem))
+            continue
+        if record.parent_run_id and record.parent_run_id not in known_runs:
+            problems.append(
+                Problem(
+                    repo.rel(run_dir / "run.yaml"),
+                    f"field 'parent_run_id': no run {record.parent_run_id}",
+                )
+            )
+        arrow = run_dir / "metrics.arrow"
+        if arrow.exists():
+            check(lambda arrow=arrow: metrics_file.read_table(arrow))
+        if progress is not None:
+            progress(number + 1, len(run_dirs))
+    for leftover in repo.dir.rglob(".*.tmp-*"):
+        problems.append(Problem(repo.rel(leftover), "temporary file left by an interrupted write"))
+    return problems
+
+
+@dataclass
+class GcReport:
+    runs: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+
+def gc(
+    repo: Repository,
+    older_than_ms: int | None = None,
+    run_ids: list[str] | None = None,
+    experiment_ids: list[str] | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> GcReport:
+    """Remove deleted runs and experiments for good, in one commit (history keeps them)."""
+    report = GcReport()
+    cutoff = int(time.time() * 1000) - older_than_ms if older_than_ms is not None else None
+
+    def expired(deleted_time: int | None) -> bool:
+        return cutoff is None or (deleted_time or 0) <= cutoff
+
+    deleted_experiments = [
+        e
+        for e in repo.list_experiments()
+        if e.lifecycle_stage == LifecycleStage.DELETED
+        and expired(e.deleted_time)
+        and (experiment_ids is None or e.experiment_id in experiment_ids)
+    ]
+    gone_experiments = {e.experiment_id for e in deleted_experiments}
+    candidates = repo.runs.records(None, ViewType.ALL)
+    doomed = [
+        r
+        for r in candidates
+        if r.experiment_id in gone_experiments
+        or (
+            r.lifecycle_stage == LifecycleStage.DELETED
+            and expired(r.deleted_time)
+            and (run_ids is None or r.run_id in run_ids)
+        )
+    ]
+    report.runs = [r.run_id for r in doomed]
+    report.experiments = sorted(gone_experiments)
+    if dry_run or not (doomed or gone_experiments):
+        return report
+    paths: list[str] = []
+    for number, record in enumerate(doomed):
+        paths.append(repo.rel(repo.runs.remove(record.run_id)))
+        if progress is not None:
+            progress(number + 1, len(doomed))
+    for experiment_id in gone_experiments:
+        directory = repo.experiment_dir(experiment_id)
+        _remove_tree(directory)
+        paths.append(repo.rel(directory))
+    report.commit = repo.commit(
+        paths,
+        f"gc: remove {len(doomed)} deleted run(s) and {len(gone_experiments)} deleted experiment(s)",
+        body="Their files stay in git history; registered model versions keep their tagged snapshots.",
+        trailers={"Mltrack-Gc": f"{len(doomed)} runs"},
+    )
+    return report
+
+
+def _remove_tree(directory: Path) -> None:
+    import shutil
+
+    if directory.exists():
+        shutil.rmtree(directory)
+
+
+@dataclass
+class CommitReport:
+    committed: list[str] = field(default_factory=list)  # run ids
+    finalized: list[str] = field(default_factory=list)  # runs whose dead process left them RUNNING
+    skipped: list[str] = field(default_factory=list)  # runs still active
+    other_commit: str | None = None
+
+
+def commit_pending(repo: Repository) -> CommitReport:
+    """``mltrack commit``: one commit per pending run, plus one for other store changes."""
+    report = CommitReport()
+    runs = repo.runs
+    runs.flush_all()
+    changed = repo.git.changed_paths(MLTRACK_DIR)
+    run_paths: dict[str, list[str]] = {}
+    other: list[str] = []
+    for path in changed:
+        parts = path.split("/")
+        if len(parts) >= 5 and parts[1] == "experiments" and parts[3] == "runs":
+            run_paths.setdefault(parts[4], []).append(path)
+        else:
+            other.append(path)
+    for run_id, paths in run_paths.items():
+        try:
+            record = runs.get(run_id)
+        except MltrackError:
+            other += paths  # a run removed by hand: commit its removal with the rest
+            continue
+        if record.status == RunStatus.RUNNING:
+            alive = runs.owner_alive(run_id)
+            if alive is not False:
+                report.skipped.append(run_id)
+                continue
+            live = runs.live(run_id)
+            last = _last_activity(runs.locate(run_id))
+            live.set_info(status=RunStatus.KILLED, end_time=max(last, record.start_time))
+            live.flush()
+            runs.release(live)
+            report.finalized.append(run_id)
+        runs.commit_run(run_id, force=True)
+        report.committed.append(run_id)
+    if other:
+        report.other_commit = repo.commit(sorted(set(other)), "Update mltrack store")
+    return report
+
+
+def _last_activity(run_dir: Path) -> int:
+    stamps = [
+        p.stat().st_mtime for p in (run_dir / "run.yaml", run_dir / "metrics.arrow") if p.exists()
+    ]
+    return int(max(stamps, default=time.time()) * 1000)

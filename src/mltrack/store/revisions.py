@@ -1,0 +1,160 @@
+"""Reading the store at any git revision, and the run timeline rebuilt from commits.
+
+Parsed run.yaml files are cached by their git blob id (content-addressed, so a
+cached entry can never be stale) in ``.git/mltrack/cache/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mltrack.exceptions import CorruptStore
+from mltrack.gitstore import MLTRACK_DIR
+from mltrack.store.files import atomic_write
+from mltrack.store.records import ExperimentRecord, RunRecord
+
+if TYPE_CHECKING:
+    from mltrack.store.repository import Repository
+
+__all__ = ["RevisionReader", "Snapshot", "TimelineEntry", "timeline"]
+
+_CACHE_VERSION = 1
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Snapshot:
+    """Every experiment and run stored at one revision (or in the working tree)."""
+
+    label: str
+    commit: str | None
+    experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
+    runs: dict[str, RunRecord] = field(default_factory=dict)
+    problems: list[CorruptStore] = field(default_factory=list)
+
+
+class RevisionReader:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self._path = repo.private_dir / "cache" / f"blobs-v{_CACHE_VERSION}.pickle"
+        self._blobs: dict[str, RunRecord | ExperimentRecord] | None = None
+        self._dirty = False
+
+    def _cache(self) -> dict[str, RunRecord | ExperimentRecord]:
+        if self._blobs is None:
+            self._blobs = {}
+            with contextlib.suppress(Exception):  # a damaged cache is a cold cache
+                with open(self._path, "rb") as handle:
+                    version, blobs = pickle.load(handle)
+                if version == _CACHE_VERSION:
+                    self._blobs = blobs
+        return self._blobs
+
+    def _save(self) -> None:
+        if self._dirty and self._blobs is not None:
+            with contextlib.suppress(OSError):
+                atomic_write(
+                    self._path,
+                    pickle.dumps((_CACHE_VERSION, self._blobs), protocol=5),
+                    durable=False,
+                )
+            self._dirty = False
+
+    def snapshot(self, rev: str | None, progress: Progress | None = None) -> Snapshot:
+        """The store at ``rev``; None means the working tree."""
+        if rev is None:
+            return self._worktree_snapshot(progress)
+        git = self.repo.git
+        commit = git.rev_parse(rev)
+        snapshot = Snapshot(rev, commit)
+        cache = self._cache()
+        entries = [
+            entry
+            for entry in git.list_files(commit, f"{MLTRACK_DIR}/experiments")
+            if entry.path.endswith(("/run.yaml", "/experiment.yaml"))
+        ]
+        for number, entry in enumerate(entries):
+            record = cache.get(entry.sha)
+            if record is None:
+                kind = "run" if entry.path.endswith("/run.yaml") else "experiment"
+                try:
+                    data = self.repo.parse_yaml(git.blob(entry.sha), kind, f"{entry.path} at {rev}")
+                except CorruptStore as problem:
+                    snapshot.problems.append(problem)
+                    continue
+                if kind == "run":
+                    run_dir = self.repo.root / entry.path.rsplit("/", 1)[0]
+                    record = RunRecord.from_dict(data, (run_dir / "artifacts").as_uri())
+                else:
+                    record = ExperimentRecord.from_dict(data)
+                cache[entry.sha] = record
+                self._dirty = True
+            if isinstance(record, RunRecord):
+                snapshot.runs[record.run_id] = record
+            else:
+                snapshot.experiments[record.experiment_id] = record
+            if progress is not None and number % 500 == 0:
+                progress(number, len(entries))
+        self._save()
+        return snapshot
+
+    def _worktree_snapshot(self, progress: Progress | None) -> Snapshot:
+        from mltrack.entities import ViewType
+
+        snapshot = Snapshot("working tree", None)
+        for record in self.repo.list_experiments():
+            snapshot.experiments[record.experiment_id] = record
+        runs = self.repo.runs
+        for record in runs.records(None, ViewType.ALL, progress):
+            snapshot.runs[record.run_id] = record
+        snapshot.problems = list(runs.index.problems)
+        return snapshot
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One run commit, rebuilt from the commit's message and trailers alone."""
+
+    commit: str
+    author: str
+    time: int
+    subject: str
+    run_id: str
+    experiment_id: str | None
+    status: str | None
+    code_commit: str | None
+    summary: str
+
+
+def timeline(
+    repo: Repository, rev: str = "HEAD", max_count: int | None = None
+) -> list[TimelineEntry]:
+    """Run commits reachable from ``rev``, newest first."""
+    entries = []
+    for info in repo.git.log(rev, [MLTRACK_DIR], max_count=max_count, grep="Mltrack-Run: "):
+        run_id = info.trailer("Mltrack-Run")
+        if run_id is None:
+            continue
+        body_lines = [
+            line
+            for line in info.body.split("\n\n", 1)[0].splitlines()
+            if ": " in line and not line.startswith("Mltrack-")
+        ]
+        entries.append(
+            TimelineEntry(
+                commit=info.sha,
+                author=info.author_name,
+                time=info.author_time,
+                subject=info.subject,
+                run_id=run_id,
+                experiment_id=info.trailer("Mltrack-Experiment"),
+                status=info.trailer("Mltrack-Status"),
+                code_commit=info.trailer("Mltrack-Code"),
+                summary="; ".join(body_lines),
+            )
+        )
+    return entries

@@ -1,0 +1,94 @@
+"""Shared fixtures: every test gets its own git repository and an isolated git config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run git in ``cwd`` and return stdout (tests may run git; the library's gitstore is what's tested)."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME with a test identity; no system or user git config leaks in."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in list(os.environ):
+        if name.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_", "MLFLOW_", "MLTRACK_")) or name in (
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh git repository with one code commit, as the working directory."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q")
+    (path / "train.py").write_text("print('training')\n")
+    git(path, "add", "train.py")
+    git(path, "commit", "-q", "-m", "Add training script")
+    monkeypatch.chdir(path)
+    yield path
+    reset_mltrack()
+
+
+@pytest.fixture
+def empty_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A git repository with no commits yet."""
+    path = tmp_path / "empty"
+    path.mkdir()
+    git(path, "init", "-q")
+    monkeypatch.chdir(path)
+    yield path
+    reset_mltrack()
+
+
+def reset_mltrack() -> None:
+    """End what a test left active and forget process state (repositories, active runs)."""
+    from mltrack.tracking import context, fluent
+
+    for stack in fluent._all_stacks:
+        stack.clear()
+    fluent._reset_state()
+    context.close_all()
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _through_main(args: tuple[str, ...]) -> None:
+    from mltrack.cli import main
+
+    main(list(args))
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    """Run the CLI in-process through the real entry point and its error boundary."""
+    return runner.invoke(_through_main, list(args), catch_exceptions=False)
