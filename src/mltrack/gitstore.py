@@ -726,6 +726,10 @@ class GitStore:
             )
         return commits
 
+    def rev_list(self, rev: str = "HEAD") -> list[str]:
+        """Every commit reachable from ``rev``, newest first, in topological order."""
+        return self.git("rev-list", "--topo-order", rev).decode().split()
+
     def is_dirty(self, exclude: str = MLTRACK_DIR) -> bool:
         """Whether tracked files outside ``exclude`` differ from HEAD (untracked files ignored)."""
         if self.head().commit is None:

@@ -1,0 +1,6 @@
+"""Models: the MLmodel format, signatures, flavors (sklearn, pyfunc) and model URIs."""
+
+from mltrack.models.model import Model, ModelInfo
+from mltrack.models.signature import ModelSignature, infer_signature
+
+__all__ = ["Model", "ModelInfo", "ModelSignature", "infer_signature"]

@@ -1,0 +1,86 @@
+"""Logging a model into a run: the shared part of every flavor's ``log_model``.
+
+The model directory lands under the run's ``artifacts/<name>/`` (so
+``runs:/<run_id>/<name>`` names it), and the run records it as an MLflow 3
+logged model (``models:/m-<id>``) with the sha256 of its MLmodel file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mltrack.exceptions import InvalidParameterValue
+from mltrack.models.model import MLMODEL, Model, ModelInfo, sha256_file
+from mltrack.store import validation
+from mltrack.store.repository import now_ms
+
+__all__ = ["log_model_directory"]
+
+Writer = Callable[[Path, Model], Model]
+
+
+def log_model_directory(
+    write: Writer,
+    *,
+    name: str | None,
+    artifact_path: str | None,
+    registered_model_name: str | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
+) -> ModelInfo:
+    from mltrack.tracking import fluent
+
+    if name and artifact_path and name != artifact_path:
+        raise InvalidParameterValue(
+            "Pass either name (MLflow 3) or artifact_path (MLflow 2), not both."
+        )
+    relative = validation.artifact_path(name or artifact_path or "model", "model name")
+    if not relative:
+        raise InvalidParameterValue("The model name is empty.")
+    live = fluent._live_run()
+    run_id = live.run_id
+    target = live.run_dir / "artifacts" / relative
+    if target.exists():
+        raise InvalidParameterValue(
+            f"Run {run_id} already has a model or artifact at '{relative}'; choose another name."
+        )
+    model_id = f"m-{uuid.uuid4().hex}"
+    model = Model(artifact_path=relative, run_id=run_id, model_id=model_id, model_uuid=model_id)
+    saved = write(target, model)
+    live.add_outputs(
+        [
+            {
+                "model_id": model_id,
+                "name": relative,
+                "artifact_path": relative,
+                "step": int(step),
+                "status": "READY",
+                "model_type": model_type,
+                "creation_timestamp": now_ms(),
+                "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+                "params": {str(k): str(v) for k, v in (params or {}).items()},
+                "mlmodel_sha256": sha256_file(target / MLMODEL),
+            }
+        ]
+    )
+    version = None
+    if registered_model_name:
+        from mltrack.registry import register_model
+
+        version = int(register_model(f"runs:/{run_id}/{relative}", registered_model_name).version)
+    return ModelInfo(
+        artifact_path=relative,
+        flavors=saved.flavors,
+        model_uri=f"models:/{model_id}",
+        model_id=model_id,
+        run_id=run_id,
+        signature=saved.signature,
+        utc_time_created=saved.utc_time_created,
+        registered_model_version=version,
+        metadata=saved.metadata,
+    )

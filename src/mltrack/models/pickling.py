@@ -1,0 +1,97 @@
+"""Reading and writing pickled models, including MLflow-written ones without MLflow.
+
+MLflow's cloudpickled ``PythonModel`` files refer to a handful of MLflow classes
+by name (the base class, a type-hint holder, a validation wrapper). Unpickling
+maps exactly those names to small local stand-ins, so such models load and
+predict without MLflow installed; any other ``mlflow.*`` name must import for
+real. Files are only unpickled after their sha256 was checked (``verify_directory``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from mltrack.exceptions import InvalidParameterValue
+
+__all__ = ["cloudpickle_module", "dump", "load"]
+
+
+class _TypeHints:
+    def __init__(self, input_: Any = None, output: Any = None) -> None:
+        self.input = input_
+        self.output = output
+
+
+class _FuncInfo(NamedTuple):
+    input_type_hint: Any
+    input_param_name: str
+
+
+def _validate_model_input(
+    args: Any, kwargs: Any, model_input_index: Any, type_hint: Any, name: Any
+) -> Any:
+    return args, kwargs
+
+
+def _stand_ins() -> dict[tuple[str, str], Any]:
+    from mltrack.exceptions import MltrackError
+    from mltrack.models.pyfunc import PythonModel
+
+    return {
+        ("mlflow.pyfunc.model", "PythonModel"): PythonModel,
+        ("mlflow.models.signature", "_TypeHints"): _TypeHints,
+        ("mlflow.pyfunc.utils.data_validation", "_validate_model_input"): _validate_model_input,
+        ("mlflow.pyfunc.utils.data_validation", "FuncInfo"): _FuncInfo,
+        ("mlflow.exceptions", "MlflowException"): MltrackError,
+    }
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "mlflow" or module.startswith("mlflow."):
+            stand_in = _stand_ins().get((module, name))
+            if stand_in is not None:
+                return stand_in
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                raise InvalidParameterValue(
+                    f"The pickled model needs {module}.{name} from MLflow, which is not installed "
+                    "and has no mltrack equivalent."
+                ) from None
+        if module == "cloudpickle" or module.startswith("cloudpickle."):
+            try:
+                importlib.import_module(module)
+            except ImportError:  # the same code ships inside joblib
+                module = "joblib.externals." + module
+        return super().find_class(module, name)
+
+
+def cloudpickle_module() -> Any:
+    """cloudpickle itself if installed, else the copy that ships inside joblib."""
+    try:
+        import cloudpickle
+
+        return cloudpickle
+    except ImportError:
+        from joblib.externals import cloudpickle
+
+        return cloudpickle
+
+
+def dump(obj: Any, path: Path, serialization_format: str) -> None:
+    with open(path, "wb") as handle:
+        if serialization_format == "cloudpickle":
+            cloudpickle_module().dump(obj, handle, protocol=pickle.DEFAULT_PROTOCOL)
+        else:
+            pickle.dump(obj, handle, protocol=pickle.DEFAULT_PROTOCOL)
+
+
+def load(path: Path) -> Any:
+    """Unpickle a pickle or cloudpickle file (cloudpickle's helpers are ordinary imports)."""
+    cloudpickle_module()  # cloudpickle files reconstruct through its functions
+    with open(path, "rb") as handle:
+        return _Unpickler(handle).load()

@@ -1,0 +1,1166 @@
+"""The model registry: versions are immutable git tags, everything mutable is a reviewable commit.
+
+- Version ``N`` of model ``name`` is the annotated tag ``mltrack/<encoded name>/v<N>``
+  on the commit that holds the model files. Its message records the source run,
+  the artifact path and the sha256 of every file. Numbers come from the integers
+  already tagged (deleted versions keep theirs), never from clocks.
+- Descriptions, tags, stages, aliases and deletions live in
+  ``.mltrack/models/<encoded name>/model.yaml``; each change is a commit on the
+  current branch, or on a new branch for a pull request (the working tree is
+  never touched), so a promotion is a diff a reviewer approves.
+- History is rebuilt from the tags and from ``git log`` of model.yaml, in commit
+  order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltrack import search
+from mltrack.exceptions import (
+    GitError,
+    IntegrityError,
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
+from mltrack.gitstore import MLTRACK_DIR, TagInfo
+from mltrack.models.uri import ModelReference, ResolvedModel, parse_models_uri
+from mltrack.store import schema, validation, yamlio
+from mltrack.store.files import atomic_write
+from mltrack.store.repository import Repository, now_ms
+
+__all__ = [
+    "STAGES",
+    "ModelVersion",
+    "RegisteredModel",
+    "Registry",
+    "RegistryEvent",
+    "decode_name",
+    "encode_name",
+    "parse_version_tag",
+    "register_model",
+    "version_tag",
+]
+
+TAG_PREFIX = "mltrack"
+STAGES = ("None", "Staging", "Production", "Archived")
+_TAG = re.compile(r"^mltrack/(?P<name>[^/]+)/v(?P<version>[1-9][0-9]*)$")
+_ALIAS = re.compile(r"^[\w\-]+$")
+_MAX_NAME = 256
+
+
+# ---------------------------------------------------------------------- the tag grammar (one place)
+
+
+def encode_name(name: str) -> str:
+    """A model name as one git ref component: percent-encode all git forbids (and '%')."""
+    out = []
+    for index, char in enumerate(name):
+        if (char.isascii() and (char.isalnum() or char in "-_")) or (
+            char == "."
+            and 0 < index < len(name) - 1
+            and name[index - 1] != "."
+            and name[index + 1] != "."
+        ):
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    encoded = "".join(out)
+    if encoded.endswith(".lock"):
+        encoded = encoded[: -len(".lock")] + "%2Elock"
+    return encoded
+
+
+def decode_name(encoded: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(encoded, errors="strict")
+
+
+def version_tag(name: str, version: int) -> str:
+    return f"{TAG_PREFIX}/{encode_name(name)}/v{version}"
+
+
+def parse_version_tag(tag: str) -> tuple[str, int] | None:
+    match = _TAG.match(tag)
+    if match is None:
+        return None
+    return decode_name(match.group("name")), int(match.group("version"))
+
+
+def _validate_model_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterValue(
+            f"Invalid registered model name {name!r}: it must be a non-empty string."
+        )
+    if len(name) > _MAX_NAME:
+        raise InvalidParameterValue(
+            f"Invalid registered model name: longer than {_MAX_NAME} characters."
+        )
+    if re.search(r"[\x00-\x1f\x7f]", name):
+        raise InvalidParameterValue(
+            f"Invalid registered model name {name!r}: control characters are not allowed."
+        )
+    return name
+
+
+# ---------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class TaggedVersion:
+    """The immutable part of a version, as its tag records it."""
+
+    name: str
+    version: int
+    commit: str
+    tag: str
+    run_id: str
+    experiment_id: str
+    artifact_path: str
+    model_id: str | None
+    source: str
+    files: dict[str, str]
+    created_ms: int
+    author: str
+    head: str | None = None  # HEAD when it was registered: places the event in commit order
+
+    @property
+    def model_dir(self) -> str:
+        return f"{MLTRACK_DIR}/experiments/{self.experiment_id}/runs/{self.run_id}/artifacts/{self.artifact_path}"
+
+    def message(self) -> str:
+        lines = [
+            f"Register model {self.name!r} version {self.version}",
+            "",
+            *(
+                f"{key}: {json.dumps(value)}"
+                for key, value in (
+                    ("name", self.name),
+                    ("version", self.version),
+                    ("run_id", self.run_id),
+                    ("experiment_id", self.experiment_id),
+                    ("artifact_path", self.artifact_path),
+                    ("model_id", self.model_id),
+                    ("source", self.source),
+                    ("created_ms", self.created_ms),
+                    ("head", self.head),
+                )
+            ),
+            *(f"file {sha} {json.dumps(path)}" for path, sha in sorted(self.files.items())),
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_tag(cls, info: TagInfo, name: str, version: int) -> TaggedVersion:
+        fields: dict[str, Any] = {}
+        files: dict[str, str] = {}
+        for line in info.message.splitlines():
+            if line.startswith("file "):
+                _, sha, path = line.split(" ", 2)
+                files[json.loads(path)] = sha
+            elif ": " in line:
+                key, _, value = line.partition(": ")
+                try:
+                    fields[key] = json.loads(value)
+                except ValueError:
+                    continue
+        if fields.get("name") != name or fields.get("version") != version or "run_id" not in fields:
+            raise IntegrityError(
+                f"Tag {info.name} does not describe {name!r} version {version}; it was not made by mltrack."
+            )
+        return cls(
+            name=name,
+            version=version,
+            commit=info.target,
+            tag=info.name,
+            run_id=fields["run_id"],
+            experiment_id=fields["experiment_id"],
+            artifact_path=fields["artifact_path"],
+            model_id=fields.get("model_id"),
+            source=fields.get("source") or f"runs:/{fields['run_id']}/{fields['artifact_path']}",
+            files=files,
+            created_ms=int(fields.get("created_ms") or info.tagger_time * 1000),
+            author=f"{info.tagger_name} <{info.tagger_email}>",
+            head=fields.get("head"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version (MLflow's ModelVersion)."""
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    user_id: str
+    current_stage: str
+    description: str
+    source: str
+    run_id: str
+    status: str = "READY"
+    status_message: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    run_link: str = ""
+    aliases: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    commit: str = ""
+    tag: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "creation_timestamp": self.creation_timestamp,
+            "last_updated_timestamp": self.last_updated_timestamp,
+            "description": self.description,
+            "latest_versions": [v.to_dict() for v in self.latest_versions],
+            "tags": dict(self.tags),
+            "aliases": dict(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One step of a model's history: who did what, in which commit."""
+
+    commit: str
+    author: str
+    time: int
+    kind: str  # registered | stage | alias | alias-removed | deleted | description | tag | created | renamed
+    version: int | None
+    detail: str
+
+
+def _canonical_stage(stage: str) -> str:
+    for known in STAGES:
+        if known.lower() == str(stage).lower():
+            return known
+    raise InvalidParameterValue(f"Invalid stage {stage!r}: use one of {', '.join(STAGES)}.")
+
+
+# ---------------------------------------------------------------------- the registry
+
+
+class Registry:
+    """The registered models of one repository."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.git = repo.git
+        self._tag_cache: dict[tuple[str, str], TaggedVersion] = {}
+
+    @classmethod
+    def current(cls) -> Registry:
+        from mltrack.tracking.fluent import client
+
+        return cls(client().repository)
+
+    # -- storage -------------------------------------------------------------------
+
+    def _doc_rel(self, name: str) -> str:
+        return f"{MLTRACK_DIR}/models/{encode_name(name)}/model.yaml"
+
+    def _read_doc(self, name: str, commit: str | None = None) -> dict[str, Any] | None:
+        rel = self._doc_rel(name)
+        if commit is None:
+            path = self.repo.root / rel
+            if not path.is_file():
+                return None
+            raw = path.read_bytes()
+        else:
+            found = self.git.read_blob(commit, rel)
+            if found is None:
+                return None
+            raw = found
+        return Repository.parse_yaml(raw, "model", rel)
+
+    def _doc(self, name: str) -> dict[str, Any]:
+        doc = self._read_doc(_validate_model_name(name))
+        if doc is None or doc.get("deleted"):
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} not found. List models with `mltrack models list`."
+            )
+        return doc
+
+    def _save(
+        self,
+        name: str,
+        doc: dict[str, Any],
+        subject: str,
+        *,
+        body: str = "",
+        trailers: dict[str, str] | None = None,
+        branch: str | None = None,
+    ) -> str | None:
+        doc["last_updated_timestamp"] = now_ms()
+        rel = self._doc_rel(name)
+        schema.validate_for_write("model", doc, rel)
+        data = yamlio.dump(doc)
+        footer = {"Mltrack-Model": name, **(trailers or {})}
+        message = (
+            subject
+            + ("\n\n" + body.strip() if body.strip() else "")
+            + "\n\n"
+            + "\n".join(f"{k}: {v}" for k, v in footer.items())
+        )
+        if branch is not None:
+            head = self.git.head().commit
+            if head is None:
+                raise GitError(
+                    "The repository has no commits yet; commit before proposing a change on a branch."
+                )
+            self._check_branch_name(branch)
+            return self.git.commit(
+                {rel: data}, message + "\n", ref=f"refs/heads/{branch}", create_from=head
+            )
+        self.repo.ensure_initialized()
+        atomic_write(self.repo.root / rel, data)
+        return self.repo.commit([rel], subject, body=body, trailers=footer)
+
+    def _check_branch_name(self, branch: str) -> None:
+        if (
+            not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", branch)
+            or ".." in branch
+            or branch.endswith((".lock", "/"))
+        ):
+            raise InvalidParameterValue(f"Invalid branch name {branch!r}.")
+        if self.git.read_ref(f"refs/heads/{branch}") is not None:
+            raise ResourceAlreadyExists(
+                f"Branch {branch!r} already exists; choose a new name for the proposal."
+            )
+
+    def _tagged(self) -> dict[str, dict[int, TaggedVersion]]:
+        """Every version tag, parsed (one ``git for-each-ref``; parsed tags are cached)."""
+        found: dict[str, dict[int, TaggedVersion]] = {}
+        for info in self.git.list_tags(f"{TAG_PREFIX}/"):
+            parsed = parse_version_tag(info.name)
+            if parsed is None:
+                continue
+            key = (info.name, info.target)
+            version = self._tag_cache.get(key)
+            if version is None:
+                try:
+                    version = TaggedVersion.from_tag(info, *parsed)
+                except (IntegrityError, ValueError, KeyError):
+                    continue
+                self._tag_cache[key] = version
+            found.setdefault(parsed[0], {})[parsed[1]] = version
+        return found
+
+    def _versions_of(self, name: str) -> dict[int, TaggedVersion]:
+        return self._tagged().get(name, {})
+
+    def _tagged_version(self, name: str, version: Any) -> TaggedVersion:
+        number = _version_number(version)
+        tagged = self._versions_of(name).get(number)
+        if tagged is None:
+            raise ResourceDoesNotExist(
+                f"Model {name!r} has no version {number}"
+                + (
+                    " (its tag is missing in this clone: run `git fetch --tags`)."
+                    if self._read_doc(name)
+                    else "."
+                )
+            )
+        return tagged
+
+    # -- entities ------------------------------------------------------------------
+
+    def _model_version(self, tagged: TaggedVersion, doc: dict[str, Any]) -> ModelVersion:
+        meta = (doc.get("versions") or {}).get(str(tagged.version), {})
+        aliases = sorted(a for a, v in (doc.get("aliases") or {}).items() if v == tagged.version)
+        return ModelVersion(
+            name=tagged.name,
+            version=tagged.version,
+            creation_timestamp=tagged.created_ms,
+            last_updated_timestamp=meta.get("last_updated_timestamp", tagged.created_ms),
+            user_id=tagged.author,
+            current_stage=meta.get("stage", "None"),
+            description=meta.get("description") or "",
+            source=tagged.source,
+            run_id=tagged.run_id,
+            tags=dict(meta.get("tags") or {}),
+            aliases=aliases,
+            model_id=tagged.model_id,
+            commit=tagged.commit,
+            tag=tagged.tag,
+        )
+
+    def _live_versions(self, name: str, doc: dict[str, Any]) -> list[ModelVersion]:
+        meta = doc.get("versions") or {}
+        return [
+            self._model_version(tagged, doc)
+            for number, tagged in sorted(self._versions_of(name).items())
+            if not meta.get(str(number), {}).get("deleted")
+        ]
+
+    def _registered_model(self, doc: dict[str, Any]) -> RegisteredModel:
+        versions = self._live_versions(doc["name"], doc)
+        return RegisteredModel(
+            name=doc["name"],
+            creation_timestamp=doc["creation_timestamp"],
+            last_updated_timestamp=doc.get("last_updated_timestamp", doc["creation_timestamp"]),
+            description=doc.get("description") or "",
+            latest_versions=_latest_per_stage(versions, None),
+            tags=dict(doc.get("tags") or {}),
+            aliases=dict(doc.get("aliases") or {}),
+        )
+
+    def _all_docs(self) -> list[dict[str, Any]]:
+        models_dir = self.repo.dir / "models"
+        docs = []
+        for path in sorted(models_dir.glob("*/model.yaml")) if models_dir.is_dir() else []:
+            doc = Repository.parse_yaml(path.read_bytes(), "model", self.repo.rel(path))
+            if not doc.get("deleted"):
+                docs.append(doc)
+        return docs
+
+    # -- registered models -------------------------------------------------------------
+
+    def create_registered_model(
+        self, name: str, tags: dict[str, Any] | None = None, description: str | None = None
+    ) -> RegisteredModel:
+        name = _validate_model_name(name)
+        existing = self._read_doc(name)
+        if existing is not None and not existing.get("deleted"):
+            raise ResourceAlreadyExists(f"Registered Model (name={name}) already exists.")
+        now = now_ms()
+        doc: dict[str, Any] = {
+            "name": name,
+            "creation_timestamp": now,
+            "last_updated_timestamp": now,
+            "description": description or "",
+            "tags": {
+                validation.key(k, "tag key"): validation.tag_value(k, v, 100_000)
+                for k, v in (tags or {}).items()
+            },
+            "aliases": {},
+            "versions": dict((existing or {}).get("versions") or {}),
+        }
+        self._save(name, doc, f"Create registered model {name!r}")
+        return self._registered_model(doc)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return self._registered_model(self._doc(name))
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> list[RegisteredModel]:
+        from mltrack.tracking.client import _paginate
+
+        models = [self._registered_model(doc) for doc in self._all_docs()]
+        matcher = search.parse_filter(filter_string, search.ENTITY_REGISTERED_MODELS)
+        order = search.parse_order_by(order_by, search.ENTITY_REGISTERED_MODELS)
+        found = search.sort_records(
+            [m for m in models if matcher.matches(m)], order, search.ENTITY_REGISTERED_MODELS
+        )
+        return _paginate(found, max_results, page_token)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        doc = self._doc(name)
+        new_name = _validate_model_name(new_name)
+        other = self._read_doc(new_name)
+        if other is not None and not other.get("deleted"):
+            raise ResourceAlreadyExists(f"Registered Model (name={new_name}) already exists.")
+        if self._versions_of(new_name):
+            raise ResourceAlreadyExists(
+                f"Versions of {new_name!r} already exist as tags; choose another name."
+            )
+        moved = []
+        for number, tagged in sorted(self._versions_of(name).items()):
+            renamed = TaggedVersion(
+                **{**tagged.__dict__, "name": new_name, "tag": version_tag(new_name, number)}
+            )
+            self.git.create_tag(
+                renamed.tag,
+                tagged.commit,
+                renamed.message() + f"renamed_from: {json.dumps(name)}\n",
+            )
+            moved.append(tagged.tag)
+        new_doc = dict(doc, name=new_name, renamed_from=[*doc.get("renamed_from", []), name])
+        old_rel = self._doc_rel(name)
+        rel = self._doc_rel(new_name)
+        schema.validate_for_write("model", new_doc, rel)
+        atomic_write(self.repo.root / rel, yamlio.dump(new_doc))
+        (self.repo.root / old_rel).unlink()
+        self.repo.commit(
+            [old_rel, rel],
+            f"Rename registered model {name!r} to {new_name!r}",
+            trailers={"Mltrack-Model": new_name},
+        )
+        for tag in moved:
+            self.git.delete_ref(f"refs/tags/{tag}")
+        return self._registered_model(new_doc)
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        doc = self._doc(name)
+        doc["description"] = description or ""
+        self._save(name, doc, f"Describe registered model {name!r}")
+        return self._registered_model(doc)
+
+    def delete_registered_model(self, name: str) -> None:
+        """A recorded event: the model and its versions are marked deleted; the tags stay."""
+        doc = self._doc(name)
+        doc["deleted"] = True
+        doc["aliases"] = {}
+        versions = doc.setdefault("versions", {})
+        for number in self._versions_of(name):
+            versions.setdefault(str(number), {})["deleted"] = True
+        self._save(name, doc, f"Delete registered model {name!r}")
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        doc = self._doc(name)
+        key = validation.key(key, "tag key")
+        doc.setdefault("tags", {})[key] = validation.tag_value(key, value, 100_000)
+        self._save(name, doc, f"Tag registered model {name!r}: {key}")
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        doc = self._doc(name)
+        if key not in doc.get("tags", {}):
+            raise ResourceDoesNotExist(f"Registered model {name!r} has no tag {key!r}.")
+        del doc["tags"][key]
+        self._save(name, doc, f"Untag registered model {name!r}: {key}")
+
+    # -- versions -------------------------------------------------------------------------
+
+    def _source_location(
+        self, source: str, run_id: str | None, model_id: str | None
+    ) -> tuple[str, str, str, str | None]:
+        """(run_id, experiment_id, artifact_path, model_id) of the model a source URI names."""
+        from mltrack.entities import ViewType
+
+        runs = self.repo.runs
+        if source.startswith("runs:/"):
+            body = source[len("runs:/") :].strip("/")
+            found_run, _, relative = body.partition("/")
+            relative = validation.artifact_path(relative)
+            record = runs.get(validation.run_id(found_run))
+            output = next((o for o in record.outputs if o["artifact_path"] == relative), None)
+            return (
+                record.run_id,
+                record.experiment_id,
+                relative,
+                (output or {}).get("model_id") or model_id,
+            )
+        if source.startswith("models:/"):
+            reference = parse_models_uri(source)
+            if reference.model_id is not None:
+                for record in runs.records(None, ViewType.ALL):
+                    for output in record.outputs:
+                        if output["model_id"] == reference.model_id:
+                            return (
+                                record.run_id,
+                                record.experiment_id,
+                                output["artifact_path"],
+                                reference.model_id,
+                            )
+                raise ResourceDoesNotExist(
+                    f"No logged model {reference.model_id} in this repository."
+                )
+            tagged = self._tagged_version(reference.name or "", self._reference_version(reference))
+            return tagged.run_id, tagged.experiment_id, tagged.artifact_path, tagged.model_id
+        raise InvalidParameterValue(
+            f"Cannot register {source!r}: register a logged model (runs:/<run_id>/<path> or models:/m-<id>)."
+        )
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+        **_: Any,
+    ) -> ModelVersion:
+        """Register the model at ``source`` as the next version: an annotated tag on the commit holding it."""
+        name = _validate_model_name(name)
+        doc = self._read_doc(name)
+        created = doc is None or bool(doc.get("deleted"))
+        if created:
+            self.create_registered_model(name)
+            doc = self._doc(name)
+        assert doc is not None
+        found_run, experiment_id, relative, found_model_id = self._source_location(
+            source, run_id, model_id
+        )
+        self.repo.runs.commit_run(found_run, force=True)
+        commit = self.git.head().commit
+        model_dir = (
+            f"{MLTRACK_DIR}/experiments/{experiment_id}/runs/{found_run}/artifacts/{relative}"
+        )
+        if commit is None or not self.git.list_files(commit, model_dir):
+            raise ResourceDoesNotExist(f"No model files at {model_dir} in the current commit.")
+        files = {
+            entry.path[len(model_dir) + 1 :]: _sha256(self.git.blob(entry.sha))
+            for entry in self.git.list_files(commit, model_dir)
+        }
+        if "MLmodel" not in files:
+            raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
+        for _attempt in range(100):
+            number = max(self._versions_of(name), default=0) + 1
+            tagged = TaggedVersion(
+                name=name,
+                version=number,
+                commit=commit,
+                tag=version_tag(name, number),
+                run_id=found_run,
+                experiment_id=experiment_id,
+                artifact_path=relative,
+                model_id=found_model_id,
+                source=f"models:/{found_model_id}"
+                if found_model_id
+                else f"runs:/{found_run}/{relative}",
+                files=files,
+                created_ms=now_ms(),
+                author="",
+                head=self.git.head().commit,
+            )
+            try:
+                self.git.create_tag(tagged.tag, commit, tagged.message())
+                break
+            except GitError:
+                continue  # another process took this number: try the next
+        else:
+            raise GitError(f"Could not allocate a version number for {name!r}.")
+        extra = {}
+        if description:
+            extra["description"] = description
+        if tags:
+            extra["tags"] = {
+                validation.key(k, "tag key"): validation.tag_value(k, v, 100_000)
+                for k, v in tags.items()
+            }
+        if extra:
+            doc.setdefault("versions", {}).setdefault(str(number), {}).update(extra)
+            self._save(
+                name,
+                doc,
+                f"Describe {name!r} version {number}",
+                trailers={"Mltrack-Version": str(number)},
+            )
+        return self.get_model_version(name, number)
+
+    def get_model_version(self, name: str, version: Any) -> ModelVersion:
+        doc = self._doc(name)
+        tagged = self._tagged_version(name, version)
+        if (doc.get("versions") or {}).get(str(tagged.version), {}).get("deleted"):
+            raise ResourceDoesNotExist(f"Model {name!r} version {tagged.version} was deleted.")
+        return self._model_version(tagged, doc)
+
+    def _update_version(
+        self, name: str, version: Any, subject: str, branch: str | None = None, **changes: Any
+    ) -> ModelVersion:
+        self.get_model_version(name, version)
+        doc = self._doc(name)
+        number = _version_number(version)
+        entry = doc.setdefault("versions", {}).setdefault(str(number), {})
+        entry.update(changes)
+        entry["last_updated_timestamp"] = now_ms()
+        self._save(name, doc, subject, trailers={"Mltrack-Version": str(number)}, branch=branch)
+        return self._model_version(self._tagged_version(name, number), doc)
+
+    def update_model_version(
+        self, name: str, version: Any, description: str | None = None
+    ) -> ModelVersion:
+        return self._update_version(
+            name,
+            version,
+            f"Describe {name!r} version {_version_number(version)}",
+            description=description or "",
+        )
+
+    def delete_model_version(self, name: str, version: Any) -> None:
+        """A recorded event in model.yaml; the tag (and the files it holds) stay."""
+        number = _version_number(version)
+        self.get_model_version(name, number)
+        doc = self._doc(name)
+        doc.setdefault("versions", {}).setdefault(str(number), {})["deleted"] = True
+        doc["aliases"] = {a: v for a, v in (doc.get("aliases") or {}).items() if v != number}
+        self._save(
+            name,
+            doc,
+            f"Delete {name!r} version {number}",
+            trailers={"Mltrack-Version": str(number)},
+        )
+
+    def set_model_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:
+        current = self.get_model_version(name, version)
+        key = validation.key(key, "tag key")
+        tags = dict(current.tags, **{key: validation.tag_value(key, value, 100_000)})
+        self._update_version(
+            name, version, f"Tag {name!r} version {current.version}: {key}", tags=tags
+        )
+
+    def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
+        current = self.get_model_version(name, version)
+        if key not in current.tags:
+            raise ResourceDoesNotExist(
+                f"Model {name!r} version {current.version} has no tag {key!r}."
+            )
+        tags = {k: v for k, v in current.tags.items() if k != key}
+        self._update_version(
+            name, version, f"Untag {name!r} version {current.version}: {key}", tags=tags
+        )
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> list[ModelVersion]:
+        from mltrack.tracking.client import _paginate
+
+        versions = [v for doc in self._all_docs() for v in self._live_versions(doc["name"], doc)]
+        matcher = search.parse_filter(filter_string, search.ENTITY_MODEL_VERSIONS)
+        order = search.parse_order_by(order_by, search.ENTITY_MODEL_VERSIONS)
+        found = search.sort_records(
+            [v for v in versions if matcher.matches(v)], order, search.ENTITY_MODEL_VERSIONS
+        )
+        return _paginate(found, max_results, page_token)
+
+    def get_model_version_download_uri(self, name: str, version: Any) -> str:
+        version_dir = self._materialize(self._tagged_version(name, version))
+        return version_dir.as_uri()
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name`` that was not deleted, oldest first."""
+        return self._live_versions(name, self._doc(name))
+
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
+        doc = self._doc(name)
+        return _latest_per_stage(self._live_versions(name, doc), stages)
+
+    # -- stages and aliases (the reviewable part) -----------------------------------------
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: Any,
+        stage: str,
+        archive_existing_versions: bool = False,
+        branch: str | None = None,
+    ) -> ModelVersion:
+        stage = _canonical_stage(stage)
+        if archive_existing_versions and stage not in ("Staging", "Production"):
+            raise InvalidParameterValue(
+                f"archive_existing_versions applies only to Staging and Production, not {stage}."
+            )
+        doc = self._branch_base(name, branch)
+        number = _version_number(version)
+        target = self._tagged_version(name, number)
+        live = {v.version: v for v in self._live_versions(name, doc)}
+        if number not in live:
+            raise ResourceDoesNotExist(f"Model {name!r} has no version {number}.")
+        replaced = max(
+            (v for v in live.values() if v.current_stage == stage and v.version != number),
+            key=lambda v: v.version,
+            default=None,
+        )
+        versions = doc.setdefault("versions", {})
+        now = now_ms()
+        versions.setdefault(str(number), {}).update(stage=stage, last_updated_timestamp=now)
+        archived = []
+        if archive_existing_versions:
+            for other in live.values():
+                if other.version != number and other.current_stage == stage:
+                    versions.setdefault(str(other.version), {}).update(
+                        stage="Archived", last_updated_timestamp=now
+                    )
+                    archived.append(other.version)
+        subject = f"Promote {name!r} version {number} to {stage}"
+        if replaced is not None:
+            subject += f" (replacing version {replaced.version})"
+        body = self._comparison_text(replaced, live[number]) if replaced else ""
+        if archived:
+            body += f"\nArchived: {', '.join(f'version {v}' for v in archived)}"
+        self._save(
+            name,
+            doc,
+            subject,
+            body=body,
+            trailers={"Mltrack-Version": str(number), "Mltrack-Stage": stage},
+            branch=branch,
+        )
+        return self._model_version(target, doc)
+
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: Any, branch: str | None = None
+    ) -> None:
+        alias = _validate_alias(alias)
+        doc = self._branch_base(name, branch)
+        number = _version_number(version)
+        live = {v.version: v for v in self._live_versions(name, doc)}
+        if number not in live:
+            raise ResourceDoesNotExist(f"Model {name!r} has no version {number}.")
+        previous = (doc.get("aliases") or {}).get(alias)
+        doc.setdefault("aliases", {})[alias] = number
+        subject = f"Point alias {alias!r} of {name!r} at version {number}"
+        if previous is not None and previous != number:
+            subject += f" (was version {previous})"
+        body = (
+            self._comparison_text(live.get(previous), live[number])
+            if previous in live and previous != number
+            else ""
+        )
+        self._save(
+            name,
+            doc,
+            subject,
+            body=body,
+            trailers={"Mltrack-Version": str(number), "Mltrack-Alias": alias},
+            branch=branch,
+        )
+
+    def delete_registered_model_alias(
+        self, name: str, alias: str, branch: str | None = None
+    ) -> None:
+        doc = self._branch_base(name, branch)
+        if alias not in (doc.get("aliases") or {}):
+            raise ResourceDoesNotExist(f"Registered model alias {alias} not found.")
+        del doc["aliases"][alias]
+        self._save(
+            name,
+            doc,
+            f"Remove alias {alias!r} of {name!r}",
+            trailers={"Mltrack-Alias": alias},
+            branch=branch,
+        )
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        doc = self._doc(name)
+        number = (doc.get("aliases") or {}).get(alias)
+        if number is None:
+            raise ResourceDoesNotExist(
+                f"Registered model alias {alias} not found for model {name!r}."
+            )
+        return self.get_model_version(name, number)
+
+    def _branch_base(self, name: str, branch: str | None) -> dict[str, Any]:
+        """model.yaml as the change starts from: the working tree, or HEAD for a proposal branch."""
+        if branch is None:
+            return self._doc(name)
+        head = self.git.head().commit
+        doc = self._read_doc(name, head) if head else None
+        if doc is None or doc.get("deleted"):
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} is not committed on the current branch."
+            )
+        return doc
+
+    # -- resolving, comparing, verifying, history ------------------------------------------------
+
+    def _reference_version(self, reference: ModelReference) -> int:
+        name = reference.name or ""
+        doc = self._doc(name)
+        if reference.version is not None:
+            return reference.version
+        if reference.alias is not None:
+            number = (doc.get("aliases") or {}).get(reference.alias)
+            if number is None:
+                raise ResourceDoesNotExist(
+                    f"Registered model {name!r} has no alias {reference.alias!r}."
+                )
+            return int(number)
+        live = self._live_versions(name, doc)
+        if reference.latest:
+            if not live:
+                raise ResourceDoesNotExist(f"Registered model {name!r} has no versions.")
+            return live[-1].version
+        stage = _canonical_stage(reference.stage or "")
+        in_stage = [v for v in live if v.current_stage == stage]
+        if not in_stage:
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} has no version in stage {stage}."
+            )
+        return in_stage[-1].version
+
+    def resolve(self, reference: ModelReference) -> ResolvedModel:
+        number = self._reference_version(reference)
+        tagged = self._tagged_version(reference.name or "", number)
+        meta = (self._doc(tagged.name).get("versions") or {}).get(str(number), {})
+        if meta.get("deleted"):
+            raise ResourceDoesNotExist(f"Model {tagged.name!r} version {number} was deleted.")
+        directory = self._materialize(tagged)
+        files = {k: v for k, v in tagged.files.items() if k != "MLmodel"}
+        return ResolvedModel(
+            directory, f"{tagged.name!r} version {number}", tagged.files.get("MLmodel"), files
+        )
+
+    def _materialize(self, tagged: TaggedVersion) -> Path:
+        """The version's files, extracted once from its tagged commit into ``.git/mltrack/models/``."""
+        entry = self.git.tree_entry(tagged.commit, tagged.model_dir)
+        if entry is None:
+            raise IntegrityError(f"Tag {tagged.tag} points to a commit without {tagged.model_dir}.")
+        target = self.repo.private_dir / "models" / entry.sha
+        if target.is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        try:
+            for file in self.git.list_files(tagged.commit, tagged.model_dir):
+                destination = build / file.path[len(tagged.model_dir) + 1 :]
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(self.git.blob(file.sha))
+            try:
+                build.rename(target)
+            except OSError:  # another process extracted it first
+                shutil.rmtree(build, ignore_errors=True)
+        finally:
+            if build.exists():
+                shutil.rmtree(build, ignore_errors=True)
+        return target
+
+    def _source_run(self, version: ModelVersion) -> Any:
+        tagged = self._tagged_version(version.name, version.version)
+        rel = f"{MLTRACK_DIR}/experiments/{tagged.experiment_id}/runs/{tagged.run_id}/run.yaml"
+        raw = self.git.read_blob(tagged.commit, rel)
+        if raw is None:
+            return None
+        from mltrack.store.records import RunRecord
+
+        return RunRecord.from_dict(Repository.parse_yaml(raw, "run", rel))
+
+    def compare(self, name: str, version_a: Any, version_b: Any) -> dict[str, Any]:
+        """Params, metrics, signature and data lineage of two versions, side by side."""
+        from mltrack.tracking.compare import compare_runs
+
+        a = self.get_model_version(name, version_a)
+        b = self.get_model_version(name, version_b)
+        run_a, run_b = self._source_run(a), self._source_run(b)
+        comparison = compare_runs(
+            run_a, run_b, f"{name}: version {a.version} vs version {b.version}"
+        )
+        signatures = [self._signature(v) for v in (a, b)]
+        datasets = [
+            sorted(f"{d['name']} ({d['digest']})" for d in (run.inputs if run else []))
+            for run in (run_a, run_b)
+        ]
+        return {"a": a, "b": b, "runs": comparison, "signatures": signatures, "datasets": datasets}
+
+    def _signature(self, version: ModelVersion) -> dict[str, Any] | None:
+        tagged = self._tagged_version(version.name, version.version)
+        raw = self.git.read_blob(tagged.commit, f"{tagged.model_dir}/MLmodel")
+        if raw is None:
+            return None
+        signature = (yamlio.load(raw) or {}).get("signature")
+        return signature if isinstance(signature, dict) else None
+
+    def _comparison_text(self, old: ModelVersion | None, new: ModelVersion) -> str:
+        if old is None:
+            return ""
+        from mltrack.tracking.compare import compare_runs
+
+        run_old, run_new = self._source_run(old), self._source_run(new)
+        comparison = compare_runs(run_old, run_new)
+        lines = [f"Compared with version {old.version} (run {old.run_id[:8]} → {new.run_id[:8]}):"]
+        for row in comparison.metrics:
+            delta = f" ({row.delta:+.4g})" if row.delta is not None and row.changed else ""
+            lines.append(f"  metrics.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}{delta}")
+        for row in comparison.params:
+            if row.changed:
+                lines.append(f"  params.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}")
+        return "\n".join(lines)
+
+    def verify(self) -> list[str]:
+        """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
+        problems = []
+        for name, versions in sorted(self._tagged().items()):
+            for number, tagged in sorted(versions.items()):
+                label = f"{name!r} version {number}"
+                snapshot = {
+                    entry.path[len(tagged.model_dir) + 1 :]: entry
+                    for entry in self.git.list_files(tagged.commit, tagged.model_dir)
+                }
+                for path, expected in tagged.files.items():
+                    entry = snapshot.get(path)
+                    if entry is None:
+                        problems.append(
+                            f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
+                        )
+                    elif _sha256(self.git.blob(entry.sha)) != expected:
+                        problems.append(
+                            f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
+                        )
+                live_dir = self.repo.root / tagged.model_dir
+                if live_dir.is_dir():
+                    for path, expected in tagged.files.items():
+                        file = live_dir / path
+                        if not file.is_file():
+                            problems.append(
+                                f"{label}: {tagged.model_dir}/{path} was removed from the working tree"
+                            )
+                        elif _sha256(file.read_bytes()) != expected:
+                            problems.append(
+                                f"{label}: {tagged.model_dir}/{path} was modified after registration"
+                            )
+        return problems
+
+    def history(self, name: str) -> list[RegistryEvent]:
+        """Registrations (from tags) and every model.yaml change (from commits), in commit order."""
+        name = _validate_model_name(name)
+        rel = self._doc_rel(name)
+        registered = self._versions_of(name)
+        has_head = self.git.head().commit is not None
+        commits = list(reversed(self.git.log("HEAD", [rel]))) if has_head else []
+        if not commits and not registered:
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} has no history in this repository."
+            )
+        # Position of every commit on the current branch, oldest first: events are
+        # ordered by where they happened in history, never by their clocks.
+        position = (
+            {sha: i for i, sha in enumerate(reversed(self.git.rev_list("HEAD")))}
+            if has_head
+            else {}
+        )
+        events: list[tuple[tuple[int, int, int], RegistryEvent]] = []
+        previous: dict[str, Any] = {}
+        for info in commits:
+            raw = self.git.read_blob(info.sha, rel)
+            doc = Repository.parse_yaml(raw, "model", rel) if raw is not None else {}
+            author = f"{info.author_name} <{info.author_email}>"
+            for kind, version, detail in _doc_changes(previous, doc):
+                event = RegistryEvent(info.sha, author, info.author_time, kind, version, detail)
+                events.append(((position.get(info.sha, -1), 0, version or 0), event))
+            previous = doc
+        for number, tagged in registered.items():
+            detail = f"from run {tagged.run_id[:8]} ({tagged.artifact_path}), files in commit {tagged.commit[:10]}"
+            event = RegistryEvent(
+                tagged.commit,
+                tagged.author,
+                tagged.created_ms // 1000,
+                "registered",
+                number,
+                detail,
+            )
+            place = position.get(tagged.head or tagged.commit, position.get(tagged.commit, -1))
+            events.append(((place, 1, number), event))
+        return [event for _, event in sorted(events, key=lambda item: item[0])]
+
+
+def _doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int | None, str]]:
+    changes: list[tuple[str, int | None, str]] = []
+    if not old and new:
+        changes.append(("created", None, f"registered model {new.get('name')!r} created"))
+    if new.get("deleted") and not old.get("deleted"):
+        changes.append(("deleted", None, "registered model deleted"))
+    if (old.get("description") or "") != (new.get("description") or "") and old:
+        changes.append(("description", None, "description changed"))
+    old_versions, new_versions = old.get("versions") or {}, new.get("versions") or {}
+    for key in sorted(set(new_versions) | set(old_versions), key=int):
+        before, after = old_versions.get(key, {}), new_versions.get(key, {})
+        number = int(key)
+        if before.get("stage", "None") != after.get("stage", "None"):
+            changes.append(
+                ("stage", number, f"{before.get('stage', 'None')} -> {after.get('stage', 'None')}")
+            )
+        if after.get("deleted") and not before.get("deleted"):
+            changes.append(("deleted", number, f"version {number} deleted"))
+        if (before.get("description") or "") != (after.get("description") or ""):
+            changes.append(("description", number, "description changed"))
+        if (before.get("tags") or {}) != (after.get("tags") or {}):
+            changes.append(("tag", number, "tags changed"))
+    old_aliases, new_aliases = old.get("aliases") or {}, new.get("aliases") or {}
+    for alias in sorted(set(old_aliases) | set(new_aliases)):
+        if alias not in new_aliases:
+            changes.append(
+                (
+                    "alias-removed",
+                    old_aliases[alias],
+                    f"@{alias} removed (was version {old_aliases[alias]})",
+                )
+            )
+        elif old_aliases.get(alias) != new_aliases[alias]:
+            was = f" (was version {old_aliases[alias]})" if alias in old_aliases else ""
+            changes.append(
+                ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
+            )
+    return changes
+
+
+def _latest_per_stage(versions: list[ModelVersion], stages: list[str] | None) -> list[ModelVersion]:
+    wanted = [_canonical_stage(s) for s in stages] if stages else list(STAGES)
+    latest: dict[str, ModelVersion] = {}
+    for version in versions:
+        if version.current_stage in wanted:
+            current = latest.get(version.current_stage)
+            if current is None or version.version > current.version:
+                latest[version.current_stage] = version
+    return [latest[s] for s in wanted if s in latest]
+
+
+def _validate_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or len(alias) > 255:
+        raise InvalidParameterValue(
+            f"Invalid alias {alias!r}: use letters, digits, '_' and '-' (at most 255)."
+        )
+    if alias.lower() == "latest" or re.match(r"^[vV]\d+$", alias):
+        raise InvalidParameterValue(f"Alias {alias!r} is reserved (it looks like a version).")
+    return alias
+
+
+def _version_number(version: Any) -> int:
+    try:
+        number = int(str(version))
+    except ValueError:
+        raise InvalidParameterValue(
+            f"Invalid model version {version!r}: versions are positive integers."
+        ) from None
+    if number < 1:
+        raise InvalidParameterValue(
+            f"Invalid model version {version!r}: versions are positive integers."
+        )
+    return number
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    await_registration_for: int = 300,
+    *,
+    tags: dict[str, Any] | None = None,
+    **_: Any,
+) -> ModelVersion:
+    """Register the model at ``model_uri`` under ``name`` (creating the registered model if needed)."""
+    return Registry.current().create_model_version(name, model_uri, tags=tags)
