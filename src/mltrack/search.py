@@ -34,7 +34,9 @@ AND binding tighter than OR: ``a AND b OR c`` is ``(a AND b) OR c``.
   ``tags.`mlflow.prompt.is_prompt` != 'true'`` and ``= 'false'`` (the MLflow client adds it).
 - Sorting puts NaN and then None after all values in both directions, then applies the
   entity's tie-break (runs: ``start_time DESC, run_id``; experiments: ``experiment_id``;
-  registered models: ``name``; model versions: ``name, version_number DESC``).
+  registered models: ``name``; model versions: ``name, version_number DESC``). With
+  no order_by, experiments sort by ``creation_time DESC`` and model versions by
+  ``last_updated_timestamp DESC`` first.
 
 **Deliberate differences from MLflow** (whose lexer is sqlparse; these are its artifacts):
 
@@ -359,7 +361,11 @@ _MODEL_VERSIONS = _Spec(
         k: k for k in ("name", "version_number", "creation_timestamp", "last_updated_timestamp")
     },
     record_attrs={"version_number": "version", "source_path": "source"},
-    default_order=(),
+    default_order=(
+        OrderKey(ATTRIBUTE, "last_updated_timestamp", False),
+        OrderKey(ATTRIBUTE, "name"),
+        OrderKey(ATTRIBUTE, "version_number", False),
+    ),
     tiebreak=(OrderKey(ATTRIBUTE, "name"), OrderKey(ATTRIBUTE, "version_number", False)),
     unique_order=True,
 )
@@ -409,6 +415,7 @@ _NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d+)?[eE]-?\d+|\d+\.\d*|\.\d+|\d+)(?![\w.
 _NAME_RE = re.compile(r"\w+(?:\.\w*)*")
 _OP_RE = re.compile(r"[<>=!~]+")
 _INTEGER_RE = re.compile(r"-?\d+")
+_PLAIN_KEY = re.compile(r"\w+(?:\.\w+)*")
 _PUNCTUATION = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA", ".": "DOT"}
 
 
@@ -788,7 +795,8 @@ def _invalid_key(spec: _Spec, prefix: str, key: str, valid: Iterable[str]) -> st
     message = f"Invalid {what} key '{key}' (valid keys: {keys})"
     if prefix == ATTRIBUTE and spec.keyed:
         kinds = _join_or(list(spec.keyed))
-        spellings = _join_or([f"{_PREFIX_NOUNS[p]}.{key}" for p in spec.keyed])
+        written = key if _PLAIN_KEY.fullmatch(key) else f"`{key}`"
+        spellings = _join_or([f"{_PREFIX_NOUNS[p]}.{written}" for p in spec.keyed])
         message += f"; to use a {kinds} write {spellings}"
     return message
 
