@@ -375,6 +375,7 @@ _SPECS = {
     ENTITY_REGISTERED_MODELS: _REGISTERED_MODELS,
     ENTITY_MODEL_VERSIONS: _MODEL_VERSIONS,
 }
+_COMPARATOR_WORDS = ("LIKE", "ILIKE", "IN", "NOT", "IS")
 _PREFIX_NOUNS = {METRIC: "metrics", PARAM: "params", TAG: "tags", DATASET: "datasets"}
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -634,7 +635,11 @@ class _Parser:
         try:
             canonical, rule = self.spec.fixed[prefix][key]
         except KeyError:
-            self.fail(_invalid_key(self.spec, prefix, key, self.spec.fixed[prefix]), first)
+            message = _invalid_key(self.spec, prefix, key, self.spec.fixed[prefix])
+            following = self.peek()
+            if following.kind == "NAME" and not following.is_word(*_COMPARATOR_WORDS):
+                message += f"; quote a key that has spaces: `{key} {following.text}`"
+            self.fail(message, first)
         return _Target(prefix, canonical, rule, written)
 
     def prefix(self, entity: str, at: _Token) -> str:
