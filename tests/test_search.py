@@ -762,7 +762,7 @@ REJECTED_ORDERS = [
     (ENTITY_RUNS, ["created", "start_time"], "order_by names attribute 'start_time' twice", 0),
     (ENTITY_RUNS, ["timestamp"], "Invalid attribute key 'timestamp'", 0),
     (ENTITY_RUNS, [""], "Empty order_by clause", 0),
-    (ENTITY_RUNS, ["(metrics.a)"], "Expected a comparison such as", 0),
+    (ENTITY_RUNS, ["(metrics.a)"], "Expected a key such as metrics.rmse, got '('", 0),
     (ENTITY_RUNS, ["metrics.a 'x'"], "Unexpected 'x'", 10),
     (ENTITY_EXPERIMENTS, ["tags.k"], "Experiments cannot be ordered by tags.*", 0),
     (ENTITY_EXPERIMENTS, ["timestamp"], "Invalid attribute key 'timestamp'", 0),
@@ -832,10 +832,8 @@ def test_orders_of_other_entities(entity: str, clauses: list[str], expected: str
 
 def test_all_lists_the_public_names() -> None:
     public = {name for name in vars(search) if not name.startswith("_")}
-    imported = {"annotations", "Any", "Callable", "Iterable", "Mapping", "NoReturn", "Protocol"}
-    imported |= {"Sequence", "TypeAlias", "TypeVar", "FilterSyntaxError", "dataclass", "field"}
-    imported |= {"functools", "math", "operator", "re", "T", "Predicate", "Value"}
-    assert set(search.__all__) == public - imported
+    assert set(search.__all__) == public
+    assert all(getattr(search, name) is not None for name in search.__all__)
 
 
 def test_import_is_light() -> None:
