@@ -257,6 +257,7 @@ EXPERIMENT_FILTERS: list[tuple[str, str | None]] = [
     ("tags.k > 'a'", None),
     ("tags.k IN ('v')", None),
     ("tags.k = 1", None),
+    ("`tags`.k = 'v'", "backticked entity outside runs"),
     ("metrics.a > 1", None),
     ("params.a = 'x'", None),
     ("lifecycle_stage = 'active'", None),

@@ -26,7 +26,8 @@ AND binding tighter than OR: ``a AND b OR c`` is ``(a AND b) OR c``.
 
 - Each entity has its own keys and comparators (see ``_entities.py``); metrics compare numbers
   (the latest value), params and tags compare strings, ``LIKE``/``ILIKE`` are SQL patterns
-  (``%`` any run, ``_`` one character; LIKE case-sensitive, ILIKE not; no escape character).
+  (``%`` any run, newlines included, ``_`` one character; LIKE case-sensitive, ILIKE not;
+  no escape character).
 - A comparison on a missing key or a ``None`` attribute is false, ``!=`` included; find runs
   without a param or tag with ``IS NULL``. A NaN metric satisfies only ``!=``.
 - ``datasets.name|digest|context`` match when any of the run's datasets matches.
@@ -38,7 +39,8 @@ AND binding tighter than OR: ``a AND b OR c`` is ``(a AND b) OR c``.
   no order_by, experiments sort by ``creation_time DESC`` and model versions by
   ``last_updated_timestamp DESC`` first.
 
-**Deliberate differences from MLflow** (whose lexer is sqlparse; these are its artifacts):
+**Deliberate differences from MLflow** (mostly artifacts of its sqlparse-based lexer;
+``tests/mlflow_crosscheck_search.py`` runs every one of them through MLflow):
 
 - Rejected here, accepted by MLflow: a dangling or doubled ``AND`` (``AND a = 1``); two
   comparisons with no ``AND`` between them; a list after ``=`` (``run_id = ('a')``); strings
@@ -46,9 +48,11 @@ AND binding tighter than OR: ``a AND b OR c`` is ``(a AND b) OR c``.
   the dot); quote marks inside an unquoted key (``metrics."a".b``); a backslash before a
   closing quote (``'it\\'s'``; double the quote instead).
 - Accepted here, rejected by MLflow: unquoted keys that sqlparse splits, such as
-  ``metrics.in``, ``metrics.from``, ``metrics.a.1``; quoted attribute keys and the ``attribute.``
-  prefix in registry order_by; whitespace-only filters and whitespace around an order_by
-  clause; ``IS NOT  NULL`` with several spaces.
+  ``metrics.in``, ``metrics.from``, ``metrics.a.1``; a quoted attribute key in registry
+  filters (``name`` in backticks), a backticked prefix outside runs (``tags`` in backticks)
+  and the ``attribute.`` prefix in registry order_by; whitespace-only filters (they match everything)
+  and whitespace around an order_by clause; ``IS NOT  NULL`` with several spaces; a lone
+  string as ``order_by`` (one clause).
 - Values: ``''`` inside a string means one quote (MLflow keeps both, so ``'it''s'`` could
   never match "it's"); lists follow the same rules as single values (MLflow reads them
   with Python's ``ast.literal_eval``).
