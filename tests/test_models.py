@@ -30,7 +30,9 @@ def forest(iris: tuple[pd.DataFrame, pd.Series]) -> RandomForestClassifier:
     return RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
 
 
-def _logged(forest: RandomForestClassifier, X: pd.DataFrame, **kwargs: object) -> tuple[str, object]:
+def _logged(
+    forest: RandomForestClassifier, X: pd.DataFrame, **kwargs: object
+) -> tuple[str, object]:
     import mltrack
 
     with mltrack.start_run() as run:
@@ -89,8 +91,14 @@ def test_log_model_accepts_name_and_artifact_path(repo: Path, forest, iris) -> N
     assert second.artifact_path == "legacy"
     record = mltrack.MltrackClient().get_run(run.info.run_id)
     assert record.info.status == "FINISHED"
-    for uri in (f"runs:/{run.info.run_id}/model", f"runs:/{run.info.run_id}/legacy", first.model_uri):
-        assert list(mltrack.pyfunc.load_model(uri).predict(X.head(2))) == list(forest.predict(X.head(2)))
+    for uri in (
+        f"runs:/{run.info.run_id}/model",
+        f"runs:/{run.info.run_id}/legacy",
+        first.model_uri,
+    ):
+        assert list(mltrack.pyfunc.load_model(uri).predict(X.head(2))) == list(
+            forest.predict(X.head(2))
+        )
 
 
 def test_every_uri_form_resolves(repo: Path, forest, iris) -> None:
@@ -119,7 +127,9 @@ def test_every_uri_form_resolves(repo: Path, forest, iris) -> None:
     ]
     for uri in uris:
         assert list(mltrack.pyfunc.load_model(uri).predict(X.head(3))) == expected, uri
-    assert isinstance(mltrack.sklearn.load_model("models:/iris model@champion"), RandomForestClassifier)
+    assert isinstance(
+        mltrack.sklearn.load_model("models:/iris model@champion"), RandomForestClassifier
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,7 +147,9 @@ def test_every_uri_form_resolves(repo: Path, forest, iris) -> None:
         ("/no/such/dir", "no MLmodel"),
     ],
 )
-def test_each_kind_of_miss_has_a_clear_error(repo: Path, forest, iris, uri: str, message: str) -> None:
+def test_each_kind_of_miss_has_a_clear_error(
+    repo: Path, forest, iris, uri: str, message: str
+) -> None:
     import mltrack
     from mltrack.exceptions import MltrackError
 
@@ -154,7 +166,17 @@ def test_tampered_file_is_refused_by_name(repo: Path, forest, iris) -> None:
 
     X, _ = iris
     run_id, _ = _logged(forest, X)
-    pickle_file = repo / ".mltrack" / "experiments" / "0" / "runs" / run_id / "artifacts" / "model" / "model.pkl"
+    pickle_file = (
+        repo
+        / ".mltrack"
+        / "experiments"
+        / "0"
+        / "runs"
+        / run_id
+        / "artifacts"
+        / "model"
+        / "model.pkl"
+    )
     data = bytearray(pickle_file.read_bytes())
     data[-20] ^= 0xFF
     pickle_file.write_bytes(bytes(data))
@@ -162,7 +184,9 @@ def test_tampered_file_is_refused_by_name(repo: Path, forest, iris) -> None:
         mltrack.pyfunc.load_model(f"runs:/{run_id}/model")
 
 
-def test_tampering_with_manifest_too_is_caught_by_recorded_mlmodel_hash(repo: Path, forest, iris) -> None:
+def test_tampering_with_manifest_too_is_caught_by_recorded_mlmodel_hash(
+    repo: Path, forest, iris
+) -> None:
     import yaml
 
     import mltrack
@@ -180,13 +204,25 @@ def test_tampering_with_manifest_too_is_caught_by_recorded_mlmodel_hash(repo: Pa
         mltrack.pyfunc.load_model(f"runs:/{run_id}/model")
 
 
-def test_registered_version_is_immutable_even_if_branch_files_change(repo: Path, forest, iris) -> None:
+def test_registered_version_is_immutable_even_if_branch_files_change(
+    repo: Path, forest, iris
+) -> None:
     import mltrack
 
     X, _ = iris
     run_id, _ = _logged(forest, X)
     mltrack.register_model(f"runs:/{run_id}/model", "iris model")
-    pickle_file = repo / ".mltrack" / "experiments" / "0" / "runs" / run_id / "artifacts" / "model" / "model.pkl"
+    pickle_file = (
+        repo
+        / ".mltrack"
+        / "experiments"
+        / "0"
+        / "runs"
+        / run_id
+        / "artifacts"
+        / "model"
+        / "model.pkl"
+    )
     pickle_file.write_bytes(b"garbage")
     # The version loads from its tag's snapshot, not from the working tree.
     assert len(mltrack.pyfunc.load_model("models:/iris model/1").predict(X.head(1))) == 1
@@ -228,7 +264,12 @@ def test_pythonmodel_round_trip(repo: Path, tmp_path: Path) -> None:
             return (model_input["x"] + self.offset * (params or {}).get("scale", 1)).tolist()
 
     with mltrack.start_run() as run:
-        mltrack.pyfunc.log_model(name="adder", python_model=AddOffset(), artifacts={"offset": str(lookup)}, input_example=pd.DataFrame({"x": [1.0, 2.0]}))
+        mltrack.pyfunc.log_model(
+            name="adder",
+            python_model=AddOffset(),
+            artifacts={"offset": str(lookup)},
+            input_example=pd.DataFrame({"x": [1.0, 2.0]}),
+        )
     model = mltrack.pyfunc.load_model(f"runs:/{run.info.run_id}/adder")
     assert model.predict(pd.DataFrame({"x": [1.0, 5.0]})) == [11.0, 15.0]
 
@@ -255,7 +296,9 @@ def test_autolog_logs_params_metrics_and_model(repo: Path, iris) -> None:
     assert second.info.run_id == outer.info.run_id
     assert "training_r2_score" in second.data.metrics
     assert "lr__fit_intercept" in second.data.params
-    assert len(mltrack.pyfunc.load_model(f"runs:/{first.info.run_id}/model").predict(X.head(2))) == 2
+    assert (
+        len(mltrack.pyfunc.load_model(f"runs:/{first.info.run_id}/model").predict(X.head(2))) == 2
+    )
     assert [d.dataset.name for d in first.inputs.dataset_inputs] == ["train"]
 
 
@@ -278,7 +321,9 @@ def test_mltrack_model_loads_in_mlflow(repo: Path, forest, iris) -> None:
 
 @pytest.mark.mlflow
 @pytest.mark.parametrize("serialization_format", ["skops", "pickle", "cloudpickle"])
-def test_mlflow_model_loads_in_mltrack(tmp_path: Path, forest, iris, serialization_format: str) -> None:
+def test_mlflow_model_loads_in_mltrack(
+    tmp_path: Path, forest, iris, serialization_format: str
+) -> None:
     mlflow = pytest.importorskip("mlflow")
     import mltrack
 
@@ -289,7 +334,9 @@ def test_mlflow_model_loads_in_mltrack(tmp_path: Path, forest, iris, serializati
         str(path),
         serialization_format=serialization_format,
         input_example=X.head(2),
-        skops_trusted_types=["sklearn.tree._tree.Tree"] if serialization_format == "skops" else None,
+        skops_trusted_types=["sklearn.tree._tree.Tree"]
+        if serialization_format == "skops"
+        else None,
     )
     model = mltrack.pyfunc.load_model(str(path))
     assert list(model.predict(X.head(3))) == list(forest.predict(X.head(3)))
@@ -306,4 +353,7 @@ def test_mlflow_pythonmodel_loads_in_mltrack(tmp_path: Path) -> None:
 
     path = tmp_path / "pyfunc"
     mlflow.pyfunc.save_model(str(path), python_model=Doubler())
-    assert mltrack.pyfunc.load_model(str(path)).predict(pd.DataFrame({"x": [1.0, 2.0]})) == [2.0, 4.0]
+    assert mltrack.pyfunc.load_model(str(path)).predict(pd.DataFrame({"x": [1.0, 2.0]})) == [
+        2.0,
+        4.0,
+    ]

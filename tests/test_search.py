@@ -11,7 +11,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -869,7 +868,8 @@ def test_import_is_light() -> None:
     assert not set(output.split()) & {"numpy", "pandas", "yaml", "git", "pyarrow", "sqlparse"}
 
 
-def test_matching_ten_thousand_runs_is_fast() -> None:
+def test_matching_ten_thousand_runs() -> None:
+    # Speed is measured by benchmarks/ (W4), never asserted in unit tests.
     runs = [
         Run(
             f"id{i}",
@@ -880,15 +880,7 @@ def test_matching_ten_thousand_runs_is_fast() -> None:
         for i in range(10_000)
     ]
     parsed = parse_filter("metrics.a > 0.5 AND params.model LIKE 'c%'")
-    best = min(_timed(lambda: parsed.select(runs)) for _ in range(5))
     assert len(parsed.select(runs)) == 2_500
-    assert best < 0.05  # a few milliseconds on a laptop; generous for slow CI
-
-
-def _timed(call: Any) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 # --- Property: rendered ASTs parse back to the same meaning -------------------------------

@@ -56,8 +56,8 @@ _FLUENT = (
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: ("mltrack.tracking.fluent", name) for name in _FLUENT},
-    "MltrackClient": ("mltrack.tracking.client", "MltrackClient"),
-    "MlflowClient": ("mltrack.tracking.client", "MltrackClient"),
+    "MltrackClient": ("mltrack.client", "MltrackClient"),
+    "MlflowClient": ("mltrack.client", "MltrackClient"),
     "MltrackError": ("mltrack.exceptions", "MltrackError"),
     "MlflowException": ("mltrack.exceptions", "MlflowException"),
     "register_model": ("mltrack.registry", "register_model"),

@@ -472,7 +472,7 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[RegisteredModel]:
-        from mltrack.tracking.client import _paginate
+        from mltrack.tracking.client import paginate
 
         models = [self._registered_model(doc) for doc in self._all_docs()]
         matcher = search.parse_filter(filter_string, search.ENTITY_REGISTERED_MODELS)
@@ -480,7 +480,7 @@ class Registry:
         found = search.sort_records(
             [m for m in models if matcher.matches(m)], order, search.ENTITY_REGISTERED_MODELS
         )
-        return _paginate(found, max_results, page_token)
+        return paginate(found, max_results, page_token)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         doc = self._doc(name)
@@ -737,7 +737,7 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[ModelVersion]:
-        from mltrack.tracking.client import _paginate
+        from mltrack.tracking.client import paginate
 
         versions = [v for doc in self._all_docs() for v in self._live_versions(doc["name"], doc)]
         matcher = search.parse_filter(filter_string, search.ENTITY_MODEL_VERSIONS)
@@ -745,7 +745,7 @@ class Registry:
         found = search.sort_records(
             [v for v in versions if matcher.matches(v)], order, search.ENTITY_MODEL_VERSIONS
         )
-        return _paginate(found, max_results, page_token)
+        return paginate(found, max_results, page_token)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         version_dir = self._materialize(self._tagged_version(name, version))

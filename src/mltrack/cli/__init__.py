@@ -18,7 +18,7 @@ from mltrack import __version__
 
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
-    from mltrack.tracking.client import MltrackClient
+    from mltrack.tracking.client import TrackingClient
 
 __all__ = ["AppContext", "cli", "main"]
 
@@ -37,10 +37,10 @@ class AppContext:
             self._repository = open_repository(self.repo_path)
         return self._repository
 
-    def client(self) -> MltrackClient:
-        from mltrack.tracking.client import MltrackClient
+    def client(self) -> TrackingClient:
+        from mltrack.tracking.client import TrackingClient
 
-        return MltrackClient(self.repo_path or str(self.repository().root))
+        return TrackingClient(self.repo_path or str(self.repository().root))
 
 
 pass_app = click.make_pass_decorator(AppContext)

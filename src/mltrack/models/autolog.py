@@ -187,9 +187,11 @@ def _patch(cls: type) -> None:
     original = cls.__dict__["fit"]
 
     @functools.wraps(original)
-    def fit(self: Any, X: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(_state, "depth", 0) > 0 or not _config:
-            return original(self, X, y, *args, **kwargs)
+            return original(self, *args, **kwargs)
+        X = args[0] if args else kwargs.get("X")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
         import mltrack
         from mltrack.entities import RunStatus
 
@@ -198,20 +200,23 @@ def _patch(cls: type) -> None:
             mltrack.start_run(
                 tags={"mlflow.autologging": "sklearn", **(_config.get("extra_tags") or {})}
             )
+        # Fits made inside this one (a Pipeline's steps, a search's candidates, the
+        # label encoders metrics use) belong to it and are not logged on their own.
         _state.depth = 1
         try:
-            result = original(self, X, y, *args, **kwargs)
-        except BaseException:
-            _state.depth = 0
-            if started:
-                mltrack.end_run(RunStatus.FAILED)
-            raise
-        _state.depth = 0
-        try:
-            _log_fit(self, X, y, kwargs.get("sample_weight"))
+            try:
+                result = original(self, *args, **kwargs)
+            except BaseException:
+                if started:
+                    mltrack.end_run(RunStatus.FAILED)
+                raise
+            try:
+                _log_fit(self, X, y, kwargs.get("sample_weight"))
+            finally:
+                if started:
+                    mltrack.end_run()
         finally:
-            if started:
-                mltrack.end_run()
+            _state.depth = 0
         return result
 
     _patched[cls] = original

@@ -240,7 +240,11 @@ class Repository:
         experiment_id = str(experiment_id)
         if not experiment_id.isdigit():
             raise InvalidParameterValue(f"Invalid experiment id {experiment_id!r}: ids are digits.")
-        if experiment_id == DEFAULT_EXPERIMENT_ID:
+        if (
+            experiment_id == DEFAULT_EXPERIMENT_ID
+            and not self._experiment_yaml(experiment_id).is_file()
+        ):
+            self.ensure_initialized()  # the Default experiment exists in every store, as in MLflow
             self.ensure_default_experiment()
         record = self.read_experiment(experiment_id)
         if record is None:

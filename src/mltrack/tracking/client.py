@@ -1,6 +1,7 @@
-"""``MltrackClient``: MlflowClient's methods over a git repository.
+"""``TrackingClient``: MlflowClient's experiment, run, metric and artifact methods.
 
-Every method takes explicit ids, as in MLflow. Writes to runs are buffered in
+``mltrack.MltrackClient`` (also ``mltrack.MlflowClient``) adds the registry
+methods on top (``mltrack.client``). Every method takes explicit ids, as in MLflow. Writes to runs are buffered in
 memory and flushed durably (at run end, every few seconds, at exit); reads in
 the same process always see them.
 """
@@ -39,7 +40,7 @@ from mltrack.tracking.context import (
     open_repository,
 )
 
-__all__ = ["MltrackClient", "PagedList"]
+__all__ = ["PagedList", "TrackingClient"]
 
 SEARCH_MAX_RESULTS = 50000
 
@@ -68,8 +69,8 @@ def _offset(page_token: str | None) -> int:
     return offset
 
 
-class MltrackClient:
-    """Low-level access to experiments, runs, metrics and artifacts (MlflowClient's API)."""
+class TrackingClient:
+    """Experiments, runs, metrics and artifacts by id (MlflowClient's tracking methods)."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         self._tracking_uri = tracking_uri
@@ -129,7 +130,7 @@ class MltrackClient:
         experiments = [e for e in experiments if matcher.matches(e)]
         order = search.parse_order_by(order_by, search.ENTITY_EXPERIMENTS)
         experiments = search.sort_records(experiments, order, search.ENTITY_EXPERIMENTS)
-        return _paginate(experiments, max_results, page_token)
+        return paginate(experiments, max_results, page_token)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         old = self.repository.get_experiment(str(experiment_id)).name
@@ -289,7 +290,7 @@ class MltrackClient:
                 f"Invalid value {max_results} for parameter 'max_results': use 1 to {SEARCH_MAX_RESULTS}."
             )
         records = self.search_run_records(experiment_ids, filter_string, run_view_type, order_by)
-        page = _paginate(records, max_results, page_token)
+        page = paginate(records, max_results, page_token)
         return PagedList([self._to_run(r) for r in page], page.token)
 
     def search_run_records(
@@ -490,7 +491,7 @@ def _with_effective_status(runs: Any, record: RunRecord) -> RunRecord:
     return copy
 
 
-def _paginate(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList:
+def paginate(items: list[Any], max_results: int | None, page_token: str | None) -> PagedList:
     start = _offset(page_token)
     if max_results is None:
         return PagedList(items[start:], None)

@@ -19,7 +19,7 @@ from mltrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, 
 from mltrack.exceptions import InvalidParameterValue, MltrackError
 from mltrack.store import validation
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, now_ms
-from mltrack.tracking.client import MltrackClient
+from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import open_repository, source_tags, tracking_path
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ __all__ = [
 _tracking_uri: str | None = None
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
-_client: MltrackClient | None = None
+_client: TrackingClient | None = None
 _thread_state = threading.local()
 _all_stacks: list[list[ActiveRun]] = []
 _uncaught_exception = False
@@ -92,10 +92,10 @@ def _run_stack() -> list[ActiveRun]:
     return stack
 
 
-def client() -> MltrackClient:
+def client() -> TrackingClient:
     global _client
     if _client is None:
-        _client = MltrackClient()
+        _client = TrackingClient()
     return _client
 
 
