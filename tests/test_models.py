@@ -180,7 +180,7 @@ def test_tampered_file_is_refused_by_name(repo: Path, forest, iris) -> None:
     data = bytearray(pickle_file.read_bytes())
     data[-20] ^= 0xFF
     pickle_file.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="model.pkl"):
+    with pytest.raises(IntegrityError, match=r"model\.pkl"):
         mltrack.pyfunc.load_model(f"runs:/{run_id}/model")
 
 

@@ -139,7 +139,7 @@ def test_registry_methods_follow_mlflow(repo: Path, registry, iris) -> None:  # 
     v1 = registry.create_model_version(
         NAME, f"runs:/{run_id}/model", description="first", tags={"k": "v"}
     )
-    v2 = registry.create_model_version(NAME, f"runs:/{run_id}/model")
+    registry.create_model_version(NAME, f"runs:/{run_id}/model")
     assert v1.description == "first" and v1.tags == {"k": "v"}
     registry.update_model_version(NAME, 2, description="second")
     registry.set_model_version_tag(NAME, 2, "validated", "yes")
