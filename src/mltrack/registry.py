@@ -650,7 +650,7 @@ class Registry:
                 continue  # another process took this number: try the next
         else:
             raise GitError(f"Could not allocate a version number for {name!r}.")
-        extra = {}
+        extra: dict[str, Any] = {}
         if description:
             extra["description"] = description
         if tags:

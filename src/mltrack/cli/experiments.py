@@ -39,7 +39,9 @@ def list_experiments(app: AppContext, view: str, output_format: str) -> None:
     client = app.client()
     found = client.search_experiments(view_type=VIEWS[view], max_results=None)
     counts: dict[str, int] = {}
-    for record in app.repository().runs.records(None, VIEWS[view]):
+    from mltrack.entities import ViewType
+
+    for record in app.repository().runs.records(None, ViewType(VIEWS[view])):
         counts[record.experiment_id] = counts.get(record.experiment_id, 0) + 1
     rows = [
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,7 +50,7 @@ def metrics(app: AppContext, run: str, key: str, plot_path: str | None, output_f
         click.echo(f"Plot written to {plot_path}", err=True)
 
 
-def _plot(history: list, key: str, run_id: str, path: Path) -> None:  # type: ignore[type-arg]
+def _plot(history: list[Any], key: str, run_id: str, path: Path) -> None:
     from mltrack.exceptions import InvalidParameterValue
 
     try:

@@ -158,6 +158,7 @@ def _log_dataset(X: Any, y: Any) -> None:
     try:
         import pandas as pd
 
+        dataset: data.Dataset
         if isinstance(X, pd.DataFrame):
             frame = X.copy()
             if y is not None:

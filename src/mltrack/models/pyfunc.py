@@ -93,7 +93,7 @@ class PyFuncModel:
 
 
 class _PythonModelWrapper:
-    def __init__(self, python_model: PythonModel, context: PythonModelContext) -> None:
+    def __init__(self, python_model: Any, context: PythonModelContext) -> None:
         self.python_model = python_model
         self.context = context
         signature = inspect.signature(python_model.predict)
@@ -102,7 +102,7 @@ class _PythonModelWrapper:
         self._wants_params = "params" in signature.parameters
 
     @property
-    def raw_model(self) -> PythonModel:
+    def raw_model(self) -> Any:
         return self.python_model
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:

@@ -218,21 +218,17 @@ def enforce_schema(data: Any, schema: Schema | None) -> Any:
         return _enforce_tensor(data, schema)
     frame = _as_frame(data)
     if frame is None:
-        import numpy as np
+        import pandas as pd
 
         if schema.has_input_names():
-            names = ", ".join(schema.input_names())
+            expected_names = ", ".join(schema.input_names())
             raise SchemaEnforcementError(
-                f"The model expects named columns ({names}); got {type(data).__name__} without column names. "
-                "Pass a DataFrame or a list of records."
+                f"The model expects named columns ({expected_names}); got {type(data).__name__} "
+                "without column names. Pass a DataFrame or a list of records."
             )
-        frame = (
-            _as_frame({i: col for i, col in enumerate(np.asarray(data).T)})
-            if data is not None
-            else None
-        )
-        if frame is None:
+        if data is None:
             raise SchemaEnforcementError("The model received no input.")
+        frame = pd.DataFrame(data)
     if not schema.has_input_names():
         specs = list(schema.inputs)
         if len(frame.columns) != len(specs):
@@ -244,8 +240,10 @@ def enforce_schema(data: Any, schema: Schema | None) -> Any:
             assert isinstance(spec, ColSpec)
             out[column] = _convert_column(str(column), frame[column], spec)
         return out
-    expected = [spec for spec in schema.inputs if isinstance(spec, ColSpec)]
-    names = [spec.name for spec in expected]
+    expected = [
+        spec for spec in schema.inputs if isinstance(spec, ColSpec) and spec.name is not None
+    ]
+    names = [str(spec.name) for spec in expected]
     columns = [str(c) for c in frame.columns]
     missing = [spec.name for spec in expected if spec.required and spec.name not in columns]
     extra = [c for c in columns if c not in names]
@@ -263,8 +261,9 @@ def enforce_schema(data: Any, schema: Schema | None) -> Any:
     frame = frame.rename(columns={c: str(c) for c in frame.columns})
     out = {}
     for spec in expected:
-        if spec.name in frame.columns:
-            out[spec.name] = _convert_column(spec.name, frame[spec.name], spec)
+        column = str(spec.name)
+        if column in frame.columns:
+            out[column] = _convert_column(column, frame[column], spec)
     import pandas as pd
 
     return pd.DataFrame(out, index=frame.index)

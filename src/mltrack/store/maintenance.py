@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
             problems.append(Problem(repo.rel(path / "experiment.yaml"), "missing"))
             continue
         experiment_ids.append(entry)
-        check(lambda entry=entry: repo.read_experiment(entry))
+        check(functools.partial(repo.read_experiment, entry))
     runs = repo.runs
     run_dirs = runs.index.run_dirs(experiment_ids)
     known_runs = {run_dir.name for _, run_dir in run_dirs}
@@ -80,7 +81,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
             )
         arrow = run_dir / "metrics.arrow"
         if arrow.exists():
-            check(lambda arrow=arrow: metrics_file.read_table(arrow))
+            check(functools.partial(metrics_file.read_table, arrow))
         if progress is not None:
             progress(number + 1, len(run_dirs))
     for leftover in repo.dir.rglob(".*.tmp-*"):

@@ -206,7 +206,7 @@ class Repository:
             problem = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CorruptStore(where, f"not valid YAML ({problem})") from None
         schema.validate_for_read(kind, data, where)
-        return data  # type: ignore[no-any-return]
+        return dict(data)
 
     def _write_yaml(
         self, path: Path, kind: str, document: dict[str, Any], durable: bool = True

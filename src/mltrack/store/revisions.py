@@ -106,11 +106,11 @@ class RevisionReader:
         from mltrack.entities import ViewType
 
         snapshot = Snapshot("working tree", None)
-        for record in self.repo.list_experiments():
-            snapshot.experiments[record.experiment_id] = record
+        for experiment in self.repo.list_experiments():
+            snapshot.experiments[experiment.experiment_id] = experiment
         runs = self.repo.runs
-        for record in runs.records(None, ViewType.ALL, progress):
-            snapshot.runs[record.run_id] = record
+        for run in runs.records(None, ViewType.ALL, progress):
+            snapshot.runs[run.run_id] = run
         snapshot.problems = list(runs.index.problems)
         return snapshot
 

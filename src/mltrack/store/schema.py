@@ -80,8 +80,8 @@ def _compile(node: dict[str, Any], root: dict[str, Any]) -> Check:
     unknown = set(node) - _ANNOTATIONS - set(_KEYWORDS)
     if unknown:
         raise ValueError(f"schema keyword(s) {sorted(unknown)} not supported by the fast checker")
-    checks = [_KEYWORDS[key](node, root) for key in _KEYWORDS if key in node]
-    checks = [c for c in checks if c is not None]
+    compiled = [_KEYWORDS[key](node, root) for key in _KEYWORDS if key in node]
+    checks = [c for c in compiled if c is not None]
     if len(checks) == 1:
         return checks[0]
     return lambda value: all(check(value) for check in checks)

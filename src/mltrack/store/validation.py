@@ -50,7 +50,7 @@ _valid_keys: set[str] = set()
 def key(value: Any, kind: str = "key") -> str:
     """A metric, param or tag key (MLflow's character and path rules)."""
     if value in _valid_keys:
-        return value  # type: ignore[no-any-return]
+        return str(value)
     if not isinstance(value, str) or not value:
         raise InvalidParameterValue(f"Invalid {kind} {value!r}: it must be a non-empty string.")
     if len(value) > MAX_KEY_LENGTH:
@@ -123,7 +123,7 @@ def metric_timestamp(name: str, timestamp: Any) -> int:
         )
     if isinstance(timestamp, float) and not math.isfinite(timestamp):
         raise InvalidParameterValue(f"Metric {name!r} got a non-finite timestamp.")
-    return int(timestamp)
+    return int(float(timestamp))
 
 
 def experiment_name(value: Any) -> str:

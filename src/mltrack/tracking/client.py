@@ -45,7 +45,7 @@ __all__ = ["PagedList", "TrackingClient"]
 SEARCH_MAX_RESULTS = 50000
 
 
-class PagedList(list):  # type: ignore[type-arg]
+class PagedList(list[Any]):
     """A page of results with the token of the next page (MLflow's PagedList)."""
 
     def __init__(self, items: Sequence[Any], token: str | None) -> None:

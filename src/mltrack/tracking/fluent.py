@@ -147,15 +147,16 @@ def set_experiment(
     if experiment_id is not None:
         record = repo.get_experiment(str(experiment_id))
     else:
-        validation.experiment_name(experiment_name)
-        record = repo.find_experiment(experiment_name)  # type: ignore[arg-type]
-        if record is None:
+        name = validation.experiment_name(experiment_name)
+        found = repo.find_experiment(name)
+        if found is None:
             try:
-                record = repo.create_experiment(experiment_name)  # type: ignore[arg-type]
-            except MltrackError:
-                record = repo.find_experiment(experiment_name)  # type: ignore[arg-type]
-                if record is None:
+                found = repo.create_experiment(name)
+            except MltrackError:  # created by another process in the meantime
+                found = repo.find_experiment(name)
+                if found is None:
                     raise
+        record = found
     if record.lifecycle_stage != "active":
         raise InvalidParameterValue(
             f"Cannot set a deleted experiment {record.name!r} as the active experiment. "
@@ -246,7 +247,7 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -255,7 +256,6 @@ class ActiveRun:
             status = RunStatus.FAILED
         if any(active._run_id == self._run_id for active in _run_stack()):
             end_run(status)
-        return False
 
     def __repr__(self) -> str:
         return f"<ActiveRun: run_id={self._run_id}>"
