@@ -451,6 +451,7 @@ class GitStore:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
+        renamed = False
         try:
             if self._current(ref) != old:
                 return False
@@ -459,11 +460,13 @@ class GitStore:
             os.close(fd)
             fd = -1
             os.replace(lock, path)
+            renamed = True
         finally:
             if fd >= 0:
                 os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+            if not renamed:  # once renamed, ``<ref>.lock`` may already be another writer's
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
         if not ref.startswith("refs/tags/"):
             self._append_reflogs(ref, old or _ZERO, new, message)
         return True
