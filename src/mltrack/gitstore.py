@@ -202,7 +202,7 @@ class GitStore:
         self._cat = _CatFile(root)
         self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
         self._blob_stamps: dict[tuple[str, int, int, int], str] = {}
-        self._identity: Identity | None = None
+        self._identities: dict[str, Identity] = {}
         self._packed_refs: tuple[float, dict[str, str]] | None = None
         self._lock = threading.RLock()
 
@@ -254,25 +254,31 @@ class GitStore:
         """Run one git command in the working tree and return its stdout."""
         return _run_git(self.root, list(args), input=input, check=check)
 
-    def identity(self) -> Identity:
-        """Who commits: git's configured identity, else ``login <login@hostname>``.
+    def identity(self, role: str = "committer") -> Identity:
+        """Who commits (``role="author"``: who authored): git's identity, else ``login <login@hostname>``.
 
-        Without user.name/user.email, git itself refuses to commit; mltrack falls
-        back to the same guess git's auto-detection would make, so training never
-        fails at the end of a long run for want of an email address.
+        As git does, ``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` (then user.name /
+        user.email) decide each role separately. Without an identity, git
+        itself refuses to commit; mltrack falls back to the same guess git's
+        auto-detection would make, so training never fails at the end of a long
+        run for want of an email address.
         """
-        if self._identity is None:
-            out = _run_git(self.root, ["var", "GIT_COMMITTER_IDENT"], check=False, quiet=True)
-            match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
-            if match and match.group(1).strip() and match.group(2).strip():
-                self._identity = Identity(match.group(1).decode(), match.group(2).decode())
-            else:
-                try:
-                    login = getpass.getuser()
-                except (KeyError, OSError):
-                    login = "mltrack"
-                self._identity = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
-        return self._identity
+        cached = self._identities.get(role)
+        if cached is not None:
+            return cached
+        var = "GIT_AUTHOR_IDENT" if role == "author" else "GIT_COMMITTER_IDENT"
+        out = _run_git(self.root, ["var", var], check=False, quiet=True)
+        match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
+        if match and match.group(1).strip() and match.group(2).strip():
+            found = Identity(match.group(1).decode(), match.group(2).decode())
+        else:
+            try:
+                login = getpass.getuser()
+            except (KeyError, OSError):
+                login = "mltrack"
+            found = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
+        self._identities[role] = found
+        return found
 
     # ------------------------------------------------------------------ objects
 
@@ -519,7 +525,7 @@ class GitStore:
             update_index = target == head.ref
         with self._lock:
             prepared = {path: self._prepare(value) for path, value in changes.items()}
-            identity = self.identity()
+            author, committer = self.identity("author"), self.identity()
             for attempt in range(_CAS_ATTEMPTS):
                 parent = self._current(target)
                 if parent == "ref":
@@ -539,8 +545,8 @@ class GitStore:
                 if parent:
                     lines.append(f"parent {parent}")
                 lines += [
-                    f"author {identity.signature(now)}",
-                    f"committer {identity.signature(now)}",
+                    f"author {author.signature(now)}",
+                    f"committer {committer.signature(now)}",
                 ]
                 body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
                 sha = self.write_object("commit", body.encode("utf-8"))
