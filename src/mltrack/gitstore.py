@@ -515,9 +515,10 @@ class GitStore:
         head when the tree would not change (None for an unborn branch).
         """
         for path in changes:
-            if not (
-                path == MLTRACK_DIR or path.startswith(MLTRACK_DIR + "/")
-            ) or ".." in path.split("/"):
+            parts = path.split("/")
+            if parts[0] != MLTRACK_DIR or any(
+                part in ("", ".", "..") or part.lower() == ".git" for part in parts[1:]
+            ):
                 raise GitError(f"mltrack only commits paths under {MLTRACK_DIR}/, not {path!r}")
         head = self.head()
         target = ref or head.ref
