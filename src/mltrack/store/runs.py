@@ -569,6 +569,7 @@ def _ensure_flusher() -> None:
     global _flusher
     with _flusher_guard:
         if _flusher is None or not _flusher.is_alive():
+            metrics_file.prepare_writes()  # this process writes runs: be ready to flush at exit
             _flusher = threading.Thread(target=_flush_loop, name="mltrack-flush", daemon=True)
             _flusher.start()
 
