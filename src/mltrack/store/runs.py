@@ -54,10 +54,15 @@ def _now_ms() -> int:
 
 
 def _process_start(pid: int) -> str | None:
-    """Kernel start time of a process (guards against pid reuse); None if it is gone."""
+    """Kernel start time of a process (guards against pid reuse); None if it is gone.
+
+    A zombie (dead, not yet reaped by its parent) is gone: it never writes again.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):
+            return None
         return fields[19].decode()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
