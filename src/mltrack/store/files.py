@@ -12,18 +12,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path"]
+__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path", "temporary_owner"]
 
 Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
 
 
 def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-\d+$")
+
+
+def temporary_owner(name: str) -> int | None:
+    """The pid of the process writing ``name`` if it is a :func:`temp_path` temporary."""
+    match = _TEMPORARY.match(name)
+    return int(match.group(1)) if match else None
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -34,7 +34,7 @@ from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewTy
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation
-from mltrack.store.files import Stamp, atomic_write, file_lock, stamp
+from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
 from mltrack.store.index import RunIndex
 from mltrack.store.records import RunRecord
 
@@ -472,6 +472,7 @@ class RunStore:
             live.flush()
         run_dir = self.locate(run_id)
         with self.run_lock(run_id):
+            _remove_dead_temporaries(run_dir)
             record = self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
             subject, body = run_commit_message(
@@ -534,6 +535,15 @@ class RunStore:
             shutil.rmtree(run_dir)
         self.index.forget(run_dir)
         return run_dir
+
+
+def _remove_dead_temporaries(run_dir: Path) -> None:
+    """Delete half-written temporaries whose writer died (kill -9 mid-write), so no commit holds one."""
+    for path in run_dir.rglob(".*.tmp-*"):
+        pid = temporary_owner(path.name)
+        if pid is not None and pid != os.getpid() and _process_start(pid) is None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
 
 
 def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
