@@ -57,6 +57,7 @@ _LINK_MODE = b"120000"
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
 _LOCK_WAIT_SECONDS = 30.0
+_RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
 
 
@@ -201,7 +202,7 @@ class GitStore:
         self.private_dir = git_dir / "mltrack"
         self._cat = _CatFile(root)
         self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
-        self._blob_stamps: dict[tuple[str, int, int, int], str] = {}
+        self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
         self._identities: dict[str, Identity] = {}
         self._packed_refs: tuple[float, dict[str, str]] | None = None
         self._lock = threading.RLock()
@@ -318,8 +319,9 @@ class GitStore:
         return sha
 
     def write_blob_from_file(self, path: Path) -> str:
+        """The file as a blob; unchanged files (same stat, ctime included) are not hashed again."""
         st = path.stat()
-        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self._blob_stamps.get(stamp)
         if cached is not None:
             return cached
@@ -327,7 +329,8 @@ class GitStore:
             sha = self.git("hash-object", "-w", "--no-filters", "--", str(path)).decode().strip()
         else:
             sha = self.write_object("blob", path.read_bytes())
-        self._blob_stamps[stamp] = sha
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+            self._blob_stamps[stamp] = sha  # a file changed this instant could change again unseen
         return sha
 
     def _tree(self, sha: bytes) -> dict[str, tuple[bytes, bytes]]:

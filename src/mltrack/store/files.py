@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path", "temporary_owner"]
 
-Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
+Stamp = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
 
 
 def temp_path(path: Path) -> Path:
@@ -53,12 +53,17 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 
 def stamp(path: Path) -> Stamp | None:
-    """What identifies one version of a file on disk; None if it does not exist."""
+    """What identifies one version of a file on disk; None if it does not exist.
+
+    The ctime is part of it because nothing can set it back: a rewrite that
+    keeps the size and restores the mtime (``touch -r``, ``cp -p``) still
+    changes the ctime.
+    """
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 _thread_locks: dict[str, threading.Lock] = {}
