@@ -225,6 +225,26 @@ class LiveRun:
                 record.offer_metric(key, value, step, timestamp)
             return record
 
+    def current(self) -> RunRecord | None:
+        """The run now: this process's view, re-read from disk if someone else changed the file.
+
+        None when the file changed (another process, a hand edit, a checkout)
+        and this process has nothing unflushed: the caller reads the file.
+        """
+        with self.lock:
+            on_disk = stamp(self.yaml_path)
+            if on_disk == self.disk:
+                return self.snapshot()
+            if not self.dirty():
+                return None
+            if on_disk is None:
+                return self.snapshot()
+            record = self.store.parse_run_dir(self.run_dir)
+            self.changes.apply(record)
+            for key, value, step, timestamp in self.points:
+                record.offer_metric(key, value, step, timestamp)
+            return record
+
     def pending_points(self) -> list[Point]:
         with self.lock:
             return list(self.points)
@@ -413,7 +433,9 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord:
         live = self._live.get(run_id)
         if live is not None:
-            return live.snapshot()
+            current = live.current()
+            if current is not None:
+                return current
         return self.parse_run_dir(self.locate(run_id))
 
     def records(
@@ -427,7 +449,9 @@ class RunStore:
         with self._lock:
             overlays = {run_id: live for run_id, live in self._live.items() if live.dirty()}
         if overlays:
-            found = [overlays[r.run_id].snapshot() if r.run_id in overlays else r for r in found]
+            found = [
+                (overlays[r.run_id].current() or r) if r.run_id in overlays else r for r in found
+            ]
         return [r for r in found if LifecycleStage.matches_view_type(view_type, r.lifecycle_stage)]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
