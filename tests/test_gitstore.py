@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -460,3 +461,22 @@ def test_commit_to_another_branch_leaves_head_index_and_files_alone(
     with pytest.raises(GitError, match="already exists"):
         store.commit({".mltrack/x": b"x\n"}, "x\n", ref="refs/heads/promote-m", create_from=base)
     fsck_clean(repo)
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
+    store: GitStore, repo: Path
+) -> None:
+    path = repo / ".mltrack" / "f"
+    path.parent.mkdir()
+    path.write_text("aaaa\n")
+    past = os.stat(path).st_mtime_ns - 10**10
+    os.utime(path, ns=(past, past))  # long untouched: its blob id may be remembered
+    store.commit({".mltrack/f": path}, "a\n")
+
+    with open(path, "r+") as handle:  # in place, same size, mtime set back (`touch -r`)
+        handle.write("bbbb\n")
+    os.utime(path, ns=(past, past))
+    sha = store.commit({".mltrack/f": path}, "b\n")
+
+    assert sha is not None and store.read_blob(sha, ".mltrack/f") == b"bbbb\n"
+    assert git(repo, "status", "--porcelain") == ""
