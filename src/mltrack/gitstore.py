@@ -59,6 +59,12 @@ _CAS_ATTEMPTS = 200
 _LOCK_WAIT_SECONDS = 30.0
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
+
+
+def valid_ref_name(ref: str) -> bool:
+    """Whether git accepts ``ref`` as a ref name (the rules of ``git check-ref-format``)."""
+    return ref == "HEAD" or (ref.startswith("refs/") and ref != "@" and not _BAD_REF.search(ref))
 
 
 @dataclass(frozen=True)
@@ -453,6 +459,8 @@ class GitStore:
         may write, everyone else retries. Returns False when the lock is taken
         or the ref moved, so the caller can rebuild on the new value.
         """
+        if not valid_ref_name(ref):
+            raise GitError(f"{ref!r} is not a valid git ref name (see `git check-ref-format`)")
         path = self._ref_path(ref)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = path.with_name(path.name + ".lock")
