@@ -568,6 +568,12 @@ class GitStore:
                         self._update_user_index(base_tree, prepared)
                     return sha
                 time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
+        lock = self._ref_path(target).with_name(self._ref_path(target).name + ".lock")
+        if lock.exists():
+            raise GitError(
+                f"could not update {target}: {lock} exists. Another git process seems to be "
+                "running; if none is (one was killed mid-update), delete that file and retry."
+            )
         raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
 
     def _prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:
