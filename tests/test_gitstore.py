@@ -520,3 +520,17 @@ def test_a_long_held_index_lock_neither_fails_the_run_nor_stages_deletions(
     one_run("next")  # any later commit brings the index up to date
 
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_stale_ref_lock_is_named_in_the_error(
+    store: GitStore, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gitstore, "_CAS_ATTEMPTS", 3)  # a killed writer's lock never goes away
+    lock = repo / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("")
+
+    with pytest.raises(GitError, match=r"main\.lock exists.*delete that file"):
+        store.commit({".mltrack/x": b"x\n"}, "x\n")
+
+    lock.unlink()
+    assert store.commit({".mltrack/x": b"x\n"}, "x\n") == head(repo)
