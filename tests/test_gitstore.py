@@ -78,6 +78,19 @@ def test_first_run_in_repo_without_commits_is_the_root_commit_on_main(empty_repo
     assert run_yaml(empty_repo, run_id)["code"]["commit"] is None  # no user code yet
 
 
+def test_first_run_before_the_first_commit_keeps_the_users_staged_files(empty_repo: Path) -> None:
+    (empty_repo / "model.py").write_text("staged\n")
+    (empty_repo / "notes.txt").write_text("untracked\n")
+    git(empty_repo, "add", "model.py")
+    before = git(empty_repo, "status", "--porcelain")
+
+    one_run("first")
+
+    assert git(empty_repo, "status", "--porcelain") == before == "A  model.py\n?? notes.txt\n"
+    assert all(p.startswith(".mltrack/") for p in files_at(empty_repo))
+    fsck_clean(empty_repo)
+
+
 def test_gitstore_commit_on_an_unborn_branch(empty_repo: Path) -> None:
     store = GitStore.discover(empty_repo)
     try:
@@ -225,16 +238,29 @@ def test_commits_without_a_git_identity_use_login_at_hostname(
     assert git(repo, "var", "GIT_COMMITTER_IDENT", check=False) == ""  # git alone would refuse
 
     one_run("anonymous")
+    tagging = GitStore.discover(repo)
+    tagging.create_tag("anonymous", head(repo), "tagged\n")
+    tagging.close()
 
     login = getpass.getuser()
     expected = f"{login} <{login}@{socket.gethostname()}>"
     assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>") == f"{expected}|{expected}\n"
+    tagger = git(repo, "for-each-ref", "--format=%(taggername) %(taggeremail)", "refs/tags")
+    assert tagger == f"{expected}\n"
     fsck_clean(repo)
 
 
+@pytest.mark.parametrize("configured", [True, False], ids=["over-config", "without-config"])
 def test_identity_environment_variables_win(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, store: GitStore
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store: GitStore,
+    isolated_git: Path,
+    configured: bool,
 ) -> None:
+    if not configured:
+        (isolated_git / ".gitconfig").write_text("")
+        monkeypatch.delenv("EMAIL", raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Ada Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ada@example.org")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Carl Committer")
