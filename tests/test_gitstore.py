@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, python_env, reset_mltrack
+from conftest import git, invoke, python_env, reset_mltrack
 from mltrack import gitstore
 from mltrack.exceptions import GitError
 from mltrack.gitstore import GitStore
@@ -560,3 +560,20 @@ def test_a_stale_ref_lock_is_named_in_the_error(
 
     lock.unlink()
     assert store.commit({".mltrack/x": b"x\n"}, "x\n") == head(repo)
+
+
+def test_any_command_in_a_fresh_clone_sets_up_the_arrow_diff_driver(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", python_env()["PYTHONPATH"])  # git runs the driver
+    one_run("cloned")
+    clone = tmp_path / "clone"
+    git(repo, "clone", "-q", str(repo), str(clone))
+    assert "Binary files" in git(clone, "log", "-p", "-1", "--", "*.arrow")
+
+    result = invoke(cli, "-C", str(clone), "runs", "list")
+
+    assert result.exit_code == 0, result.stderr
+    assert git(clone, "config", "--local", "diff.mltrack-arrow.textconv").strip()
+    assert "+loss\t0\t" in git(clone, "log", "-p", "-1", "--", "*.arrow")
+    assert git(clone, "status", "--porcelain") == ""
