@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,38 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python: this checkout's ``src`` first on the path.
+
+    An absolute path, so a child started in a test repository imports this
+    worktree's mltrack (a relative ``PYTHONPATH=src`` would not resolve there).
+    """
+    inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    paths = [str(SRC), *(p for p in inherited if os.path.isabs(p))]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)
+
+
+def run_python(
+    code: str, cwd: Path, *args: str, check: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` in ``cwd`` to completion (a separate process, as a user would)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=python_env(**env),
+        check=False,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"child python failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,14 @@ _LINK_MODE = b"120000"
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
 _LOCK_WAIT_SECONDS = 30.0
+_RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
+
+
+def valid_ref_name(ref: str) -> bool:
+    """Whether git accepts ``ref`` as a ref name (the rules of ``git check-ref-format``)."""
+    return ref == "HEAD" or (ref.startswith("refs/") and ref != "@" and not _BAD_REF.search(ref))
 
 
 @dataclass(frozen=True)
@@ -201,8 +208,8 @@ class GitStore:
         self.private_dir = git_dir / "mltrack"
         self._cat = _CatFile(root)
         self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
-        self._blob_stamps: dict[tuple[str, int, int, int], str] = {}
-        self._identity: Identity | None = None
+        self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
+        self._identities: dict[str, Identity] = {}
         self._packed_refs: tuple[float, dict[str, str]] | None = None
         self._lock = threading.RLock()
 
@@ -254,25 +261,31 @@ class GitStore:
         """Run one git command in the working tree and return its stdout."""
         return _run_git(self.root, list(args), input=input, check=check)
 
-    def identity(self) -> Identity:
-        """Who commits: git's configured identity, else ``login <login@hostname>``.
+    def identity(self, role: str = "committer") -> Identity:
+        """Who commits (``role="author"``: who authored): git's identity, else ``login <login@hostname>``.
 
-        Without user.name/user.email, git itself refuses to commit; mltrack falls
-        back to the same guess git's auto-detection would make, so training never
-        fails at the end of a long run for want of an email address.
+        As git does, ``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` (then user.name /
+        user.email) decide each role separately. Without an identity, git
+        itself refuses to commit; mltrack falls back to the same guess git's
+        auto-detection would make, so training never fails at the end of a long
+        run for want of an email address.
         """
-        if self._identity is None:
-            out = _run_git(self.root, ["var", "GIT_COMMITTER_IDENT"], check=False, quiet=True)
-            match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
-            if match and match.group(1).strip() and match.group(2).strip():
-                self._identity = Identity(match.group(1).decode(), match.group(2).decode())
-            else:
-                try:
-                    login = getpass.getuser()
-                except (KeyError, OSError):
-                    login = "mltrack"
-                self._identity = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
-        return self._identity
+        cached = self._identities.get(role)
+        if cached is not None:
+            return cached
+        var = "GIT_AUTHOR_IDENT" if role == "author" else "GIT_COMMITTER_IDENT"
+        out = _run_git(self.root, ["var", var], check=False, quiet=True)
+        match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
+        if match and match.group(1).strip() and match.group(2).strip():
+            found = Identity(match.group(1).decode(), match.group(2).decode())
+        else:
+            try:
+                login = getpass.getuser()
+            except (KeyError, OSError):
+                login = "mltrack"
+            found = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
+        self._identities[role] = found
+        return found
 
     # ------------------------------------------------------------------ objects
 
@@ -312,8 +325,9 @@ class GitStore:
         return sha
 
     def write_blob_from_file(self, path: Path) -> str:
+        """The file as a blob; unchanged files (same stat, ctime included) are not hashed again."""
         st = path.stat()
-        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self._blob_stamps.get(stamp)
         if cached is not None:
             return cached
@@ -321,7 +335,8 @@ class GitStore:
             sha = self.git("hash-object", "-w", "--no-filters", "--", str(path)).decode().strip()
         else:
             sha = self.write_object("blob", path.read_bytes())
-        self._blob_stamps[stamp] = sha
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+            self._blob_stamps[stamp] = sha  # a file changed this instant could change again unseen
         return sha
 
     def _tree(self, sha: bytes) -> dict[str, tuple[bytes, bytes]]:
@@ -444,6 +459,8 @@ class GitStore:
         may write, everyone else retries. Returns False when the lock is taken
         or the ref moved, so the caller can rebuild on the new value.
         """
+        if not valid_ref_name(ref):
+            raise GitError(f"{ref!r} is not a valid git ref name (see `git check-ref-format`)")
         path = self._ref_path(ref)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = path.with_name(path.name + ".lock")
@@ -451,6 +468,7 @@ class GitStore:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
+        renamed = False
         try:
             if self._current(ref) != old:
                 return False
@@ -459,11 +477,13 @@ class GitStore:
             os.close(fd)
             fd = -1
             os.replace(lock, path)
+            renamed = True
         finally:
             if fd >= 0:
                 os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+            if not renamed:  # once renamed, ``<ref>.lock`` may already be another writer's
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
         if not ref.startswith("refs/tags/"):
             self._append_reflogs(ref, old or _ZERO, new, message)
         return True
@@ -506,9 +526,10 @@ class GitStore:
         head when the tree would not change (None for an unborn branch).
         """
         for path in changes:
-            if not (
-                path == MLTRACK_DIR or path.startswith(MLTRACK_DIR + "/")
-            ) or ".." in path.split("/"):
+            parts = path.split("/")
+            if parts[0] != MLTRACK_DIR or any(
+                part in ("", ".", "..") or part.lower() == ".git" for part in parts[1:]
+            ):
                 raise GitError(f"mltrack only commits paths under {MLTRACK_DIR}/, not {path!r}")
         head = self.head()
         target = ref or head.ref
@@ -516,7 +537,7 @@ class GitStore:
             update_index = target == head.ref
         with self._lock:
             prepared = {path: self._prepare(value) for path, value in changes.items()}
-            identity = self.identity()
+            author, committer = self.identity("author"), self.identity()
             for attempt in range(_CAS_ATTEMPTS):
                 parent = self._current(target)
                 if parent == "ref":
@@ -536,8 +557,8 @@ class GitStore:
                 if parent:
                     lines.append(f"parent {parent}")
                 lines += [
-                    f"author {identity.signature(now)}",
-                    f"committer {identity.signature(now)}",
+                    f"author {author.signature(now)}",
+                    f"committer {committer.signature(now)}",
                 ]
                 body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
                 sha = self.write_object("commit", body.encode("utf-8"))
@@ -547,6 +568,12 @@ class GitStore:
                         self._update_user_index(base_tree, prepared)
                     return sha
                 time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
+        lock = self._ref_path(target).with_name(self._ref_path(target).name + ".lock")
+        if lock.exists():
+            raise GitError(
+                f"could not update {target}: {lock} exists. Another git process seems to be "
+                "running; if none is (one was killed mid-update), delete that file and retry."
+            )
         raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
 
     def _prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:

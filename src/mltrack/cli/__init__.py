@@ -7,6 +7,7 @@ One error boundary: an :class:`~mltrack.exceptions.MltrackError` becomes a one-l
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -32,15 +33,20 @@ class AppContext:
 
     def repository(self) -> Repository:
         if self._repository is None:
+            from mltrack.exceptions import MltrackError
             from mltrack.tracking.context import open_repository
 
-            self._repository = open_repository(self.repo_path)
+            repo = open_repository(self.repo_path)
+            if repo.dir.is_dir():  # a fresh clone: make `git diff` read metrics.arrow as text
+                with contextlib.suppress(MltrackError):  # e.g. a read-only .git/config
+                    repo.ensure_textconv_driver()
+            self._repository = repo
         return self._repository
 
     def client(self) -> TrackingClient:
         from mltrack.tracking.client import TrackingClient
 
-        return TrackingClient(self.repo_path or str(self.repository().root))
+        return TrackingClient(str(self.repository().root))
 
 
 pass_app = click.make_pass_decorator(AppContext)

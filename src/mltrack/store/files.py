@@ -12,18 +12,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path"]
+__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path", "temporary_owner"]
 
-Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
+Stamp = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
 
 
 def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-\d+$")
+
+
+def temporary_owner(name: str) -> int | None:
+    """The pid of the process writing ``name`` if it is a :func:`temp_path` temporary."""
+    match = _TEMPORARY.match(name)
+    return int(match.group(1)) if match else None
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -43,12 +53,17 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 
 def stamp(path: Path) -> Stamp | None:
-    """What identifies one version of a file on disk; None if it does not exist."""
+    """What identifies one version of a file on disk; None if it does not exist.
+
+    The ctime is part of it because nothing can set it back: a rewrite that
+    keeps the size and restores the mtime (``touch -r``, ``cp -p``) still
+    changes the ctime.
+    """
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 _thread_locks: dict[str, threading.Lock] = {}

@@ -1,8 +1,9 @@
 """A per-clone cache of parsed run.yaml files, so listing and searching stay fast.
 
 Entries are keyed by the run directory and validated by the file's stamp
-(inode, size, mtime in ns). mltrack writes by atomic rename and git checkout
-writes new files, so both change the inode; a hand edit changes size or mtime.
+(inode, size, mtime and ctime in ns). mltrack writes by atomic rename and git
+checkout writes new files, so both change the inode; a hand edit changes size,
+mtime or at least the ctime (which no tool can set back).
 An entry whose file changed less than a second before it was parsed is not
 trusted (a same-size in-place edit in the same clock tick could hide), so it
 is parsed again next time. The cache lives in ``.git/mltrack/cache/`` of the
@@ -102,9 +103,10 @@ class RunIndex:
                 st = os.stat(os.path.join(key, "run.yaml"))
             except FileNotFoundError:
                 continue  # a run directory being created or removed
-            current = (st.st_ino, st.st_size, st.st_mtime_ns)
+            current = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            changed = max(st.st_mtime_ns, st.st_ctime_ns)
             hit = entries.get(key)
-            if hit is not None and hit[0] == current and hit[1] - st.st_mtime_ns > _RACY_NS:
+            if hit is not None and hit[0] == current and hit[1] - changed > _RACY_NS:
                 out.append(hit[2])
                 continue
             try:

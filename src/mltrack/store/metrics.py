@@ -22,7 +22,7 @@ from mltrack.store.files import temp_path
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["append_points", "history", "read_table", "schema", "to_text"]
+__all__ = ["append_points", "history", "prepare_writes", "read_table", "schema", "to_text"]
 
 Point = tuple[str, float, int, int]  # key, value, step, timestamp
 
@@ -38,6 +38,19 @@ def schema() -> pa.Schema:
             ("timestamp", pa.int64()),
         ]
     )
+
+
+def prepare_writes() -> None:
+    """Load now what appending points needs, so a flush at interpreter exit still works.
+
+    pyarrow imports pandas lazily on the first array it builds, and importing
+    pandas registers a threading exit hook, which Python refuses once shutdown
+    has begun: a run's last flush from an ``atexit`` handler would fail and its
+    points would be lost. Call this while the process is still running.
+    """
+    import pyarrow as pa
+
+    pa.array([], pa.float64())
 
 
 def read_table(path: Path) -> pa.Table | None:

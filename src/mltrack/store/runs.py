@@ -34,7 +34,7 @@ from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewTy
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation
-from mltrack.store.files import Stamp, atomic_write, file_lock, stamp
+from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
 from mltrack.store.index import RunIndex
 from mltrack.store.records import RunRecord
 
@@ -54,10 +54,15 @@ def _now_ms() -> int:
 
 
 def _process_start(pid: int) -> str | None:
-    """Kernel start time of a process (guards against pid reuse); None if it is gone."""
+    """Kernel start time of a process (guards against pid reuse); None if it is gone.
+
+    A zombie (dead, not yet reaped by its parent) is gone: it never writes again.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):
+            return None
         return fields[19].decode()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
@@ -216,6 +221,26 @@ class LiveRun:
         """The run as it stands in this process, unflushed points included."""
         with self.lock:
             record = self.record.copy()
+            for key, value, step, timestamp in self.points:
+                record.offer_metric(key, value, step, timestamp)
+            return record
+
+    def current(self) -> RunRecord | None:
+        """The run now: this process's view, re-read from disk if someone else changed the file.
+
+        None when the file changed (another process, a hand edit, a checkout)
+        and this process has nothing unflushed: the caller reads the file.
+        """
+        with self.lock:
+            on_disk = stamp(self.yaml_path)
+            if on_disk == self.disk:
+                return self.snapshot()
+            if not self.dirty():
+                return None
+            if on_disk is None:
+                return self.snapshot()
+            record = self.store.parse_run_dir(self.run_dir)
+            self.changes.apply(record)
             for key, value, step, timestamp in self.points:
                 record.offer_metric(key, value, step, timestamp)
             return record
@@ -408,7 +433,9 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord:
         live = self._live.get(run_id)
         if live is not None:
-            return live.snapshot()
+            current = live.current()
+            if current is not None:
+                return current
         return self.parse_run_dir(self.locate(run_id))
 
     def records(
@@ -422,7 +449,9 @@ class RunStore:
         with self._lock:
             overlays = {run_id: live for run_id, live in self._live.items() if live.dirty()}
         if overlays:
-            found = [overlays[r.run_id].snapshot() if r.run_id in overlays else r for r in found]
+            found = [
+                (overlays[r.run_id].current() or r) if r.run_id in overlays else r for r in found
+            ]
         return [r for r in found if LifecycleStage.matches_view_type(view_type, r.lifecycle_stage)]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -467,6 +496,7 @@ class RunStore:
             live.flush()
         run_dir = self.locate(run_id)
         with self.run_lock(run_id):
+            _remove_dead_temporaries(run_dir)
             record = self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
             subject, body = run_commit_message(
@@ -531,6 +561,15 @@ class RunStore:
         return run_dir
 
 
+def _remove_dead_temporaries(run_dir: Path) -> None:
+    """Delete half-written temporaries whose writer died (kill -9 mid-write), so no commit holds one."""
+    for path in run_dir.rglob(".*.tmp-*"):
+        pid = temporary_owner(path.name)
+        if pid is not None and pid != os.getpid() and _process_start(pid) is None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
+
+
 def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
     subject = f"Run {record.run_name}: {record.status} in {experiment_name}"
 
@@ -569,6 +608,7 @@ def _ensure_flusher() -> None:
     global _flusher
     with _flusher_guard:
         if _flusher is None or not _flusher.is_alive():
+            metrics_file.prepare_writes()  # this process writes runs: be ready to flush at exit
             _flusher = threading.Thread(target=_flush_loop, name="mltrack-flush", daemon=True)
             _flusher.start()
 

@@ -190,6 +190,7 @@ class TrackingClient:
     ) -> Run:
         """Create a run (status RUNNING) owned by this process."""
         repo = self.repository
+        repo.ensure_initialized()  # a first run creates the store, so Default (id 0) exists
         experiment = repo.get_experiment(str(experiment_id))
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
