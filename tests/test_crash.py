@@ -176,6 +176,24 @@ def test_kill_9_keeps_every_flushed_point_and_reads_as_killed(
     assert git(store, "fsck", "--strict", "--no-progress", "--no-dangling").strip() == ""
 
 
+def test_sigterm_flushes_and_commits_the_run_as_killed(
+    store: Path, trainers: list[Trainer]
+) -> None:
+    trainer = Trainer(store, "preempted")
+    trainers.append(trainer)
+    assert trainer.log(120) == 120
+
+    os.kill(trainer.proc.pid, signal.SIGTERM)  # what a scheduler sends on preemption
+    returncode, _ = trainer.finish()
+
+    assert returncode == -signal.SIGTERM  # the process still dies by the signal
+    stored = run_yaml(trainer.run_dir)
+    assert stored["status"] == "KILLED" and stored["end_time"] is not None
+    assert len(MltrackClient().get_metric_history(trainer.run_id, "loss")) == 120  # nothing lost
+    assert git(store, "log", "-1", "--format=%s") == "Run preempted: KILLED in crash\n"
+    assert git(store, "status", "--porcelain") == ""
+
+
 def test_a_killed_process_not_yet_reaped_reads_as_killed(
     store: Path, trainers: list[Trainer]
 ) -> None:

@@ -132,6 +132,18 @@ def test_detached_head_commits_on_head_and_leaves_the_branch_alone(repo: Path) -
     assert "mltrack" in git(repo, "reflog", "-1", "--format=%gs", "HEAD")
 
 
+def test_runs_made_on_a_detached_head_stay_reachable_after_checkout(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    run_id = one_run("detached")
+    tip = head(repo)
+    git(repo, "checkout", "-q", "main")
+    keep = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/mltrack/detached/")
+    assert keep.split() == [f"refs/mltrack/detached/{tip}", tip]  # one ref, at the tip
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    assert run_id in git(repo, "ls-tree", "-r", "--name-only", tip)
+
+
 def test_linked_worktree_commits_to_its_own_branch_and_index(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -523,12 +535,6 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
     assert git(repo, "status", "--porcelain") == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design: when the user's index.lock is held longer than _LOCK_WAIT_SECONDS (e.g. "
-    "`git commit` waiting in an editor), update-index fails, the run raises GitError after its "
-    "commit succeeded, and the index lacks the run's entries (staged deletions) until repaired",
-)
 def test_a_long_held_index_lock_neither_fails_the_run_nor_stages_deletions(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,7 +56,7 @@ _EXEC_MODE = b"100755"
 _LINK_MODE = b"120000"
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
-_LOCK_WAIT_SECONDS = 30.0
+_LOCK_WAIT_SECONDS = 5.0
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
@@ -564,6 +564,8 @@ class GitStore:
                 sha = self.write_object("commit", body.encode("utf-8"))
                 expected = None if create_from is not None else parent
                 if self.update_ref(target, sha, expected, "mltrack: " + message.splitlines()[0]):
+                    if target == "HEAD":
+                        self._keep_detached_alive(sha, parent)
                     if update_index:
                         self._update_user_index(base_tree, prepared)
                     return sha
@@ -575,6 +577,18 @@ class GitStore:
                 "running; if none is (one was killed mid-update), delete that file and retry."
             )
         raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
+
+    def _keep_detached_alive(self, commit: str, parent: str | None) -> None:
+        """A ref keeps commits made on a detached HEAD reachable after the user checks out a branch.
+
+        One ref per line of work (``refs/mltrack/detached/<tip>``): it moves with each commit.
+        """
+        self.update_ref(
+            f"refs/mltrack/detached/{commit}", commit, None, "mltrack: keep detached runs"
+        )
+        if parent is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.common_dir / "refs" / "mltrack" / "detached" / parent).unlink()
 
     def _prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:
         if value is None:
@@ -616,37 +630,110 @@ class GitStore:
     def _update_user_index(
         self, base_tree: bytes | None, prepared: Mapping[str, tuple[bytes, bytes] | None]
     ) -> None:
-        lines: list[bytes] = []
+        changed: set[str] = set()
         for path, new in prepared.items():
             old = self._entry_at(base_tree, path)
             old_files = {p: (m, s) for p, m, s in self._flatten(*old, path)} if old else {}
             new_files = {p: (m, s) for p, m, s in self._flatten(*new, path)} if new else {}
-            for gone in old_files.keys() - new_files.keys():
-                lines.append(
-                    b"0 " + _ZERO.encode() + b"\t" + gone.encode("utf-8", "surrogateescape")
-                )
-            for file_path, (mode, sha) in new_files.items():
-                if old_files.get(file_path) == (mode, sha):
-                    continue
-                lines.append(
-                    mode
-                    + b" "
-                    + sha.hex().encode()
-                    + b"\t"
-                    + file_path.encode("utf-8", "surrogateescape")
-                )
-        if not lines:
-            return
-        payload = b"\0".join(lines) + b"\0"
-        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+            changed |= {
+                p
+                for p in old_files.keys() | new_files.keys()
+                if old_files.get(p) != new_files.get(p)
+            }
+        if changed:
+            self.sync_index(changed)
+
+    @property
+    def _pending_index_file(self) -> Path:
+        return self.private_dir / "index-pending"
+
+    def sync_index(
+        self, paths: Iterable[str], wait: float | None = None, *, defer: bool = True
+    ) -> bool:
+        """Make the user's index entries for ``paths`` match HEAD (and touch no other entry).
+
+        Entries come from HEAD's tree at the moment of the update, so concurrent
+        committers never stage an older blob. When another git command holds the
+        index lock longer than ``wait`` seconds (``git commit`` with its editor
+        open), the paths are remembered and synced by a background retry and by
+        the next mltrack command; the commit itself is never undone or failed.
+        """
+        paths = set(paths) | self._read_pending()
+        if not paths:
+            return True
+        deadline = time.monotonic() + (_LOCK_WAIT_SECONDS if wait is None else wait)
         while True:
+            head = self.head().commit
+            tree = self._commit_tree(head) if head else None
+            lines = []
+            for path in sorted(paths):
+                entry = self._entry_at(tree, path)
+                encoded = path.encode("utf-8", "surrogateescape")
+                if entry is None or entry[0] == _DIR_MODE:
+                    lines.append(b"0 " + _ZERO.encode() + b"\t" + encoded)
+                else:
+                    lines.append(entry[0] + b" " + entry[1].hex().encode() + b"\t" + encoded)
             try:
-                _run_git(self.root, ["update-index", "-z", "--index-info"], input=payload)
-                return
+                _run_git(
+                    self.root,
+                    ["update-index", "-z", "--index-info"],
+                    input=b"\0".join(lines) + b"\0",
+                )
+                self._clear_pending()
+                return True
             except GitError as error:
-                if "index.lock" not in str(error) or time.monotonic() > deadline:
+                if "index.lock" not in str(error):
                     raise
+                if time.monotonic() > deadline:
+                    if defer:
+                        self._defer_index_sync(paths)
+                    return False
                 time.sleep(0.005 + 0.02 * random.random())
+
+    def _read_pending(self) -> set[str]:
+        try:
+            data = self._pending_index_file.read_bytes()
+        except FileNotFoundError:
+            return set()
+        return {p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p}
+
+    def _clear_pending(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._pending_index_file.unlink()
+
+    def _defer_index_sync(self, paths: set[str]) -> None:
+        import logging
+
+        self.private_dir.mkdir(parents=True, exist_ok=True)
+        data = b"\0".join(p.encode("utf-8", "surrogateescape") for p in sorted(paths))
+        tmp = self._pending_index_file.with_name(f"index-pending.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self._pending_index_file)
+        logging.getLogger("mltrack").warning(
+            "another git command holds %s; the run is committed, and mltrack adds its files to "
+            "your index as soon as the lock is free (until then `git status` lists them as deleted)",
+            self.git_dir / "index.lock",
+        )
+        threading.Thread(
+            target=self._retry_index_sync, name="mltrack-index-sync", daemon=True
+        ).start()
+
+    def _retry_index_sync(self) -> None:
+        delay = 0.5
+        for _ in range(200):  # about half an hour of patience, then the next mltrack command
+            time.sleep(delay)
+            try:
+                if self.sync_index((), wait=0, defer=False):
+                    return
+            except (GitError, OSError):
+                return
+            delay = min(delay * 1.5, 10.0)
+
+    def sync_pending_index(self) -> None:
+        """Apply index updates an earlier process had to defer (called by every command)."""
+        if self._pending_index_file.exists():
+            with contextlib.suppress(GitError):
+                self.sync_index((), wait=1.0, defer=False)
 
     def _entry_at(self, tree: bytes | None, path: str) -> tuple[bytes, bytes] | None:
         entry: tuple[bytes, bytes] | None = (_DIR_MODE, tree) if tree else None

@@ -348,16 +348,16 @@ class Repository:
 
     def code_state(self) -> CodeState:
         """The user's code commit at HEAD, skipping mltrack's own commits (which change no code)."""
+        from mltrack.gitstore import parse_trailers
+
         head = self.git.head()
         commit = head.commit
         if commit is not None:
             _, data = self.git.read_object(commit)
-            message = data.partition(b"\n\n")[2].decode("utf-8", "replace")
-            from mltrack.gitstore import parse_trailers
-
-            code = parse_trailers(message).get(CODE_TRAILER.lower())
-            if code:
-                commit = code[0]
+            trailers = parse_trailers(data.partition(b"\n\n")[2].decode("utf-8", "replace"))
+            if any(key.startswith("mltrack-") for key in trailers):
+                # mltrack's commits carry the code commit they sit on; none means there was none
+                commit = (trailers.get(CODE_TRAILER.lower()) or [None])[0]
         return CodeState(commit, head.branch, head.detached)
 
     def commit(

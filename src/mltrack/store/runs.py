@@ -143,6 +143,7 @@ class LiveRun:
         self.changes = _Changes()
         self.disk = disk
         self.last_flush = time.monotonic()
+        self.last_flush_seconds = 0.0
         self.owned = False  # True while this process is the run's active writer
 
     @property
@@ -256,6 +257,7 @@ class LiveRun:
         with self.lock:
             if not self.dirty():
                 return False
+            started = time.monotonic()
             with self.store.run_lock(self.run_id):
                 on_disk = stamp(self.yaml_path)
                 if on_disk is not None and on_disk != self.disk:
@@ -271,6 +273,7 @@ class LiveRun:
             self.points = []
             self.changes = _Changes()
             self.last_flush = time.monotonic()
+            self.last_flush_seconds = self.last_flush - started
             return True
 
 
@@ -520,9 +523,15 @@ class RunStore:
             live.flush()
 
     def flush_due(self, interval: float) -> None:
+        """Periodic flush. A flush rewrites metrics.arrow, so for long histories the interval
+        stretches until rewriting costs at most ~5% of the time (bounded write amplification)."""
         now = time.monotonic()
         with self._lock:
-            lives = [live for live in self._live.values() if now - live.last_flush >= interval]
+            lives = [
+                live
+                for live in self._live.values()
+                if now - live.last_flush >= max(interval, 20 * live.last_flush_seconds)
+            ]
         for live in lives:
             with contextlib.suppress(Exception):
                 live.flush()

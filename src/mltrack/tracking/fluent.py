@@ -577,12 +577,37 @@ def _end_runs_at_exit() -> None:
                 )
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """A scheduler's SIGTERM (preemption, `kill`): record the active runs as KILLED, then die as asked."""
+    import signal
+
+    for stack in _all_stacks:
+        while stack:
+            active = stack.pop()
+            try:
+                client().set_terminated(active._run_id, RunStatus.KILLED)
+            except Exception as error:  # dying anyway; say what was not recorded
+                logging.getLogger("mltrack").error(
+                    "could not end run %s: %s", active._run_id, error
+                )
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _install_exit_hook() -> None:
     global _exit_hook_installed
     if not _exit_hook_installed:
         _exit_hook_installed = True
         atexit.register(_end_runs_at_exit)
         sys.excepthook = _excepthook
+        import signal
+
+        # Only when nobody else handles SIGTERM, and only from the main thread (Python's rule).
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        ):
+            signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _reset_state() -> None:
