@@ -69,11 +69,13 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import experiments, history, maintenance, metrics, runs
+    from mltrack.cli import experiments, history, maintenance, metrics, projects, runs
 
-    for module in (maintenance, experiments, runs, metrics, history):
+    for module in (maintenance, experiments, runs, metrics, history, projects):
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in projects.RUNS_COMMANDS:
+        runs.runs.add_command(command)
 
 
 _register_commands()
