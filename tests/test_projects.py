@@ -146,7 +146,7 @@ def test_parameters_are_typed_converted_quoted_and_recorded(
         "local",
     )
     assert result.exit_code == 0, result.stderr
-    data = str((typed_project / "data" / "train.csv").resolve())
+    data = "data/train.csv"  # inside the project: relative to it (the entry point runs there)
     expected = {
         "count": "7",
         "rate": "0.001",
@@ -212,6 +212,22 @@ def test_parameter_errors_are_one_line_and_run_nothing(
     assert not marker.exists()
     assert all_runs(repo) == []
     assert git(repo, "log", "--format=%H") == before
+
+
+def test_path_parameters_outside_the_project_become_absolute(
+    repo: Path, typed_project: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "shared data.csv"
+    outside.write_text("x\n")
+    submitted = projects.run(
+        str(typed_project),
+        parameters={"count": 1, "data": outside.as_uri()},
+        env_manager="local",
+    )
+    argv = argv_of(capfd.readouterr().out)
+    assert argv[argv.index("--data") + 1] == str(outside)
+    run = MltrackClient(str(repo)).get_run(submitted.run_id)
+    assert run.data.params["data"] == str(outside)
 
 
 def test_malformed_and_repeated_param_options_are_usage_errors(
@@ -717,21 +733,28 @@ def test_rerun_uses_the_recorded_commit_and_parameters(
         {
             "MLproject": "name: rerun\nentry_points:\n  main:\n    parameters:\n"
             "      alpha: {type: float, default: 0.1}\n"
-            "    command: python train.py --alpha {alpha}\n",
+            "      data: {type: path, default: data.csv}\n"
+            "    command: python train.py --alpha {alpha} --data {data}\n",
+            "data.csv": "x\n1\n",
             "train.py": """\
                 import sys
                 import mltrack
-                print("code one", sys.argv[1:])
+                print("code one", sys.argv[1:], open(sys.argv[4]).read().split())
                 with mltrack.start_run():
                     mltrack.log_param("script_only", "x")
             """,
         },
     )
     first_commit = head(project)
+    write(project, {"train.py": "print('code two')\n"})
+    commit_all(project, "Change the code")
+    # the original run is itself of the older commit (a temporary worktree)
     result = invoke(
         cli,
         "run",
         str(project),
+        "-v",
+        first_commit,
         "-P",
         "alpha=0.7",
         "--experiment-name",
@@ -741,13 +764,12 @@ def test_rerun_uses_the_recorded_commit_and_parameters(
     )
     assert result.exit_code == 0, result.stderr
     original = only_run(repo)
-    write(project, {"train.py": "print('code two')\n"})
-    commit_all(project, "Change the code")
-    capfd.readouterr()
+    assert original.data.params["data"] == "data.csv"
+    assert "code one ['--alpha', '0.7', '--data', 'data.csv'] ['x', '1']" in capfd.readouterr().out
 
     result = invoke(cli, "runs", "rerun", original.info.run_id[:8])
     assert result.exit_code == 0, result.stderr
-    assert "code one ['--alpha', '0.7']" in capfd.readouterr().out
+    assert "code one ['--alpha', '0.7', '--data', 'data.csv'] ['x', '1']" in capfd.readouterr().out
     rerun = next(r for r in all_runs(repo) if r.info.run_id != original.info.run_id)
     assert (
         f"Run {rerun.info.run_id} FINISHED (a rerun of {original.info.run_id[:8]})."
@@ -755,7 +777,7 @@ def test_rerun_uses_the_recorded_commit_and_parameters(
     )
     assert rerun.data.tags["mltrack.project.rerun_of"] == original.info.run_id
     assert rerun.data.tags["mlflow.source.git.commit"] == first_commit
-    assert rerun.data.params == {"alpha": "0.7", "script_only": "x"}
+    assert rerun.data.params == {"alpha": "0.7", "data": "data.csv", "script_only": "x"}
     assert rerun.info.experiment_id == original.info.experiment_id
     assert rerun.data.tags["mlflow.project.env"] == "local"
 

@@ -151,10 +151,42 @@ def run(
     ``log`` (a callback for progress lines; nothing is printed otherwise).
     Only ``synchronous=True`` and ``backend="local"`` are supported.
     """
-    say = log or _quiet
     _check_arguments(synchronous, backend, env_manager, experiment_name, experiment_id)
+    return _run(
+        uri,
+        entry_point,
+        version,
+        parameters or {},
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=run_name,
+        env_manager=env_manager,
+        client=MltrackClient(tracking_uri),
+        require_clean=require_clean,
+        tags=tags or {},
+        say=log or _quiet,
+        paths_from_project=False,
+    )
+
+
+def _run(
+    uri: str,
+    entry_point: str,
+    version: str | None,
+    parameters: Mapping[str, Any],
+    *,
+    experiment_name: str | None,
+    experiment_id: str | None,
+    run_name: str | None,
+    env_manager: str | None,
+    client: MltrackClient,
+    require_clean: bool,
+    tags: Mapping[str, str],
+    say: Log,
+    paths_from_project: bool,
+) -> SubmittedRun:
+    """``run`` itself; a rerun resolves relative paths from the project, as they were recorded."""
     cwd = Path.cwd()
-    client = MltrackClient(tracking_uri)
     parent_run_id = _active_parent(client)
     source = open_source(uri, cwd)
     with checkout(source, version) as code:
@@ -168,7 +200,10 @@ def run(
         for warning in project.warnings:
             say(f"Warning: {warning}")
         invocation = project.entry_point(entry_point).resolve(
-            parameters or {}, project_dir=code.directory, cwd=cwd, project_name=project.name
+            parameters,
+            project_dir=code.directory,
+            cwd=code.directory if paths_from_project else cwd,
+            project_name=project.name,
         )
         manager = env_manager or default_env_manager(project.environment)
         check_env_manager(manager, project.environment, str(project.mlproject or code.directory))
@@ -241,18 +276,22 @@ def rerun(
         )
     if experiment_name is None and experiment_id is None:
         experiment_id = old.info.experiment_id
-    return run(
+    manager = env_manager or recorded.get(TAG_ENV)
+    _check_arguments(True, "local", manager, experiment_name, experiment_id)
+    return _run(
         source,
         recorded.get(TAG_ENTRY_POINT) or old.code.entry_point or "main",
-        version=commit,
-        parameters=_recorded_parameters(recorded, old.data.params),
+        commit,
+        _recorded_parameters(recorded, old.data.params),
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=run_name,
-        env_manager=env_manager or recorded.get(TAG_ENV),
-        tracking_uri=str(client.repository.root),
+        env_manager=manager,
+        client=client,
+        require_clean=False,
         tags={TAG_RERUN_OF: full_id},
-        log=say,
+        say=say,
+        paths_from_project=True,
     )
 
 

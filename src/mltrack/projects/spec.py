@@ -76,12 +76,16 @@ class Parameter:
     def required(self) -> bool:
         return self.default is None
 
-    def convert(self, value: str, *, base_dir: Path, entry_point: str, given: bool) -> str:
+    def convert(
+        self, value: str, *, base_dir: Path, project_dir: Path, entry_point: str, given: bool
+    ) -> str:
         """The value as the command and the run's params get it; raises on a wrong type.
 
         ``int`` and ``float`` values are normalised (``1e-3`` → ``0.001``), so a script
-        that logs the parsed number logs the same string. ``path`` values become
-        absolute (relative ones are resolved from ``base_dir``) and must exist.
+        that logs the parsed number logs the same string. ``path`` values must exist
+        (relative ones are resolved from ``base_dir``); a path inside the project is
+        given relative to it (the entry point runs there), so the record does not
+        depend on where the project was checked out; any other path becomes absolute.
         """
         subject = (
             f"Parameter '{self.name}' of entry point '{entry_point}'"
@@ -100,7 +104,7 @@ class Parameter:
             except ValueError:
                 raise InvalidParameterValue(f"{subject} must be a float, got {value!r}.") from None
         if self.type == "path":
-            return _path_value(value, base_dir, subject)
+            return _path_value(value, base_dir, project_dir, subject)
         if self.type == "uri":
             if not urlparse(value).scheme:
                 raise InvalidParameterValue(
@@ -111,7 +115,7 @@ class Parameter:
         return value
 
 
-def _path_value(value: str, base_dir: Path, subject: str) -> str:
+def _path_value(value: str, base_dir: Path, project_dir: Path, subject: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme == "file":
         local = unquote(parsed.path)
@@ -126,15 +130,15 @@ def _path_value(value: str, base_dir: Path, subject: str) -> str:
     if not path.is_absolute():
         path = base_dir / path
     if not path.exists():
-        raise InvalidParameterValue(
-            f"{subject} is a path, but {value!r} does not exist"
-            + (
-                f" (relative paths are resolved from {base_dir})."
-                if not Path(local).is_absolute()
-                else "."
-            )
+        where = (
+            "" if Path(local).is_absolute() else f" (relative paths are resolved from {base_dir})"
         )
-    return os.path.abspath(path)
+        raise InvalidParameterValue(f"{subject} is a path, but {value!r} does not exist{where}.")
+    absolute = Path(os.path.abspath(path))
+    project = Path(os.path.abspath(project_dir))
+    if absolute.is_relative_to(project):
+        return absolute.relative_to(project).as_posix()
+    return str(absolute)
 
 
 def _parse_parameter(name: Any, spec: Any, where: str) -> Parameter:
@@ -208,7 +212,8 @@ class EntryPoint:
 
         Declared entry points refuse parameters they do not declare. Script entry
         points declare nothing: every value is passed on as ``--name value``, as
-        MLflow does.
+        MLflow does. Relative paths in ``values`` are resolved from ``cwd``, those
+        of defaults from ``project_dir``.
         """
         given = {str(k): str(v) for k, v in values.items()}
         if not self.declared:
@@ -238,12 +243,20 @@ class EntryPoint:
         for parameter in self.parameters.values():
             if parameter.name in given:
                 value = parameter.convert(
-                    given[parameter.name], base_dir=cwd, entry_point=self.name, given=True
+                    given[parameter.name],
+                    base_dir=cwd,
+                    project_dir=project_dir,
+                    entry_point=self.name,
+                    given=True,
                 )
             else:
                 assert parameter.default is not None
                 value = parameter.convert(
-                    parameter.default, base_dir=project_dir, entry_point=self.name, given=False
+                    parameter.default,
+                    base_dir=project_dir,
+                    project_dir=project_dir,
+                    entry_point=self.name,
+                    given=False,
                 )
             params[parameter.name] = validation.param_value(parameter.name, value)
         command = self.command.format(**{k: shlex.quote(v) for k, v in params.items()})
