@@ -692,6 +692,39 @@ def test_mltrack_run_as_a_subprocess(repo: Path, tmp_path: Path) -> None:
     )
 
 
+def test_repo_option_chooses_the_tracking_repository(
+    repo: Path,
+    tmp_path: Path,
+    cli,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = make_repo(
+        tmp_path / "where",
+        {
+            "MLproject": "entry_points:\n  main:\n    command: python check.py\n",
+            "check.py": """\
+                import os
+                assert os.environ["MLTRACK_TRACKING_URI"] == os.environ["MLFLOW_TRACKING_URI"]
+                assert os.environ["MLTRACK_EXPERIMENT_ID"] == os.environ["MLFLOW_EXPERIMENT_ID"]
+                assert os.environ["MLTRACK_SOURCE_TYPE"] == "PROJECT"
+                print("TRACKING=" + os.environ["MLTRACK_TRACKING_URI"], flush=True)
+            """,
+        },
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = invoke(cli, "run", str(project), "--env-manager", "local")
+    assert result.exit_code == 1
+    assert "is not inside a git repository" in result.stderr
+    result = invoke(cli, "-C", str(repo), "run", str(project), "--env-manager", "local")
+    assert result.exit_code == 0, result.stderr
+    assert f"TRACKING={repo}" in capfd.readouterr().out.splitlines()
+    assert only_run(repo).info.status == "FINISHED"
+    assert all_runs(project) == []
+
+
 # ---------------------------------------------------------------------- the Python API
 
 
