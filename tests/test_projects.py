@@ -976,3 +976,6 @@ def test_example_project_runs_in_a_cached_virtualenv(
     assert not any(line.startswith("Creating") for line in lines)
     assert os.readlink(env) == target
     assert client.get_run(second.run_id).data.tags["mltrack.project.env_hash"] == env.name
+    # git's textconv driver for metrics.arrow still runs this interpreter, not the cached one
+    driver = git(repo, "config", "--get", "diff.mltrack-arrow.textconv")
+    assert driver.startswith(sys.executable + " ") or driver.startswith(f"'{sys.executable}' ")

@@ -560,10 +560,11 @@ def _finish(client: MltrackClient, run_id: str, status: str) -> None:
     The child's own ``end_run`` may have committed the run; then this commit
     changes nothing and is skipped (commit-per-run still holds).
     """
-    runs = client.repository.runs
+    repo = client.repository
     try:
-        stored = runs.parse_run_dir(runs.locate(run_id))
+        stored = repo.runs.parse_run_dir(repo.runs.locate(run_id))
         end_time = stored.end_time if stored.status == status else None
     except MltrackError:
         end_time = None
+    repo.ensure_textconv_driver(recheck=True)  # a virtualenv child points it at its own python
     client.set_terminated(run_id, status, end_time)

@@ -181,9 +181,14 @@ class Repository:
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
 
-    def ensure_textconv_driver(self) -> None:
-        """Make ``git diff`` print metrics.arrow as text in this clone (local config)."""
-        if self._driver_checked:
+    def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
+        """Make ``git diff`` print metrics.arrow as text in this clone (local config).
+
+        Checked once per process; ``recheck`` checks again, e.g. after a child
+        process on another interpreter (a project's virtualenv) pointed the
+        driver at itself.
+        """
+        if self._driver_checked and not recheck:
             return
         self._driver_checked = True
         self.git.ensure_textconv_driver(ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"])
