@@ -264,6 +264,11 @@ def test_unknown_entry_point_names_the_declared_ones(repo: Path, typed_project: 
         ),
         ("entry_points:\n  main:\n    parameters: {a: int}\n", "needs a 'command'"),
         (
+            "entry_points:\n  main:\n    parameters: {a: float}\n    command: x {a:.2f}\n",
+            "placeholders take no format spec",
+        ),
+        ("entry_points:\n  main:\n    command: x {0}\n", "has placeholder {0}"),
+        (
             "python_env: python_env.yaml\nconda_env: conda.yaml\n",
             "declares several environments (python_env, conda_env)",
         ),
@@ -291,6 +296,20 @@ def test_mlproject_name_is_case_insensitive_and_unknown_fields_warn(tmp_path: Pa
     assert project.name == "demo"
     assert list(project.entry_points) == ["main"]
     assert project.warnings == (f"{tmp_path / 'mlproject'}: ignoring unknown field 'entrypoints'",)
+
+
+def test_placeholders_may_use_any_parameter_key(tmp_path: Path) -> None:
+    """MLflow keys may contain '-', '/' and spaces; str.format substitutes them."""
+    (tmp_path / "MLproject").write_text(
+        "entry_points:\n  main:\n    parameters: {learning-rate: float}\n"
+        "    command: python t.py --lr {learning-rate} {{literal}}\n"
+    )
+    invocation = (
+        load_project(tmp_path)
+        .entry_point("main")
+        .resolve({"learning-rate": "0.1"}, project_dir=tmp_path, cwd=tmp_path, project_name="p")
+    )
+    assert invocation.command == "python t.py --lr 0.1 {literal}"
 
 
 def test_python_env_yaml_is_checked(tmp_path: Path) -> None:
@@ -858,6 +877,29 @@ def test_python_version_that_no_interpreter_provides_is_a_clear_error(
     # the same project runs with the current interpreter when asked to
     assert invoke(cli, "run", str(project), "--env-manager", "local").exit_code == 0
     assert marker.exists()
+
+
+def test_interpreters_are_found_on_path_and_probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrack.projects.environments import find_interpreter
+
+    bin_dir = tmp_path / "bin dir"
+    bin_dir.mkdir()
+    working = bin_dir / "python3.98"
+    working.write_text(f"#!/bin/sh\necho 3.98.1\necho '{working}'\n")
+    broken = bin_dir / "python3.97"  # like a pyenv shim for a version that is not selected
+    broken.write_text("#!/bin/sh\necho 'pyenv: python3.97: command not found' >&2\nexit 127\n")
+    for script in (working, broken):
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    found = find_interpreter("3.98", "python_env.yaml")
+    assert (found.executable, found.version) == (str(working), "3.98.1")
+    with pytest.raises(ExecutionException, match=r"asks for Python 3\.97\.2, but no python3\.97"):
+        find_interpreter("3.97.2", "python_env.yaml")
+    current = find_interpreter(".".join(map(str, sys.version_info[:2])), "python_env.yaml")
+    assert current.executable == sys.executable
 
 
 def test_conda_projects_need_the_local_env_manager(repo: Path, tmp_path: Path, cli) -> None:

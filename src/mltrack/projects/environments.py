@@ -220,7 +220,7 @@ def _probe(executable: str) -> Interpreter | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = proc.stdout.split()
+    lines = proc.stdout.splitlines()
     if proc.returncode != 0 or len(lines) != 2:
         return None
     return Interpreter(lines[1], lines[0])

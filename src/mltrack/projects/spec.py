@@ -298,17 +298,27 @@ def _parse_entry_point(name: Any, spec: Any, where: str) -> EntryPoint:
 
 def _placeholders(command: str, name: str, where: str) -> list[str]:
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(command) if f is not None]
+        parsed = [
+            (field_name, spec, conversion)
+            for _, field_name, spec, conversion in string.Formatter().parse(command)
+            if field_name is not None
+        ]
     except ValueError as error:
         raise _error(where, f"the command of entry point '{name}' is malformed: {error}") from None
-    for field_name in fields:
-        if not field_name or not field_name.isidentifier():
+    for field_name, spec, conversion in parsed:
+        if not field_name or field_name.isdigit() or "." in field_name or "[" in field_name:
             raise _error(
                 where,
                 f"the command of entry point '{name}' has placeholder {{{field_name}}}; "
                 "placeholders are parameter names such as {alpha}",
             )
-    return fields
+        if spec or conversion:
+            raise _error(
+                where,
+                f"the command of entry point '{name}' formats {{{field_name}}}; placeholders "
+                "take no format spec or conversion (values are substituted as text)",
+            )
+    return [field_name for field_name, _, _ in parsed]
 
 
 # ---------------------------------------------------------------------- environments
