@@ -772,6 +772,11 @@ def test_python_api_returns_a_submitted_run_and_nests_under_an_active_run(
         projects.run(str(project), backend="databricks")
     with pytest.raises(InvalidParameterValue, match="Unknown environment manager 'conda'"):
         projects.run(str(project), env_manager="conda")
+    with pytest.raises(InvalidParameterValue, match="not both"):
+        projects.run(str(project), experiment_name="a", experiment_id="1")
+    with pytest.raises(InvalidParameterValue, match="run name"):
+        projects.run(str(project), run_name="x" * 300)
+    assert len(all_runs(repo)) == 2  # the parent and the project run: the refusals recorded nothing
 
 
 # ---------------------------------------------------------------------- rerun

@@ -151,7 +151,7 @@ def run(
     ``log`` (a callback for progress lines; nothing is printed otherwise).
     Only ``synchronous=True`` and ``backend="local"`` are supported.
     """
-    _check_arguments(synchronous, backend, env_manager, experiment_name, experiment_id)
+    _check_arguments(synchronous, backend, env_manager, experiment_name, experiment_id, run_name)
     return _run(
         uri,
         entry_point,
@@ -277,7 +277,7 @@ def rerun(
     if experiment_name is None and experiment_id is None:
         experiment_id = old.info.experiment_id
     manager = env_manager or recorded.get(TAG_ENV)
-    _check_arguments(True, "local", manager, experiment_name, experiment_id)
+    _check_arguments(True, "local", manager, experiment_name, experiment_id, run_name)
     return _run(
         source,
         recorded.get(TAG_ENTRY_POINT) or old.code.entry_point or "main",
@@ -313,6 +313,7 @@ def _check_arguments(
     env_manager: str | None,
     experiment_name: str | None,
     experiment_id: str | None,
+    run_name: str | None,
 ) -> None:
     if not synchronous:
         raise InvalidParameterValue(
@@ -330,6 +331,8 @@ def _check_arguments(
         )
     if experiment_name is not None and experiment_id is not None:
         raise InvalidParameterValue("Give an experiment name or an experiment id, not both.")
+    if run_name is not None:
+        validation.run_name(run_name)
 
 
 def _active_parent(client: MltrackClient) -> str | None:
