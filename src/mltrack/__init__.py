@@ -2,8 +2,9 @@
 
 ``import mltrack as mlflow`` keeps MLflow scripts working: the fluent tracking
 functions, ``MltrackClient`` (also as ``MlflowClient``), ``mltrack.data``,
-``mltrack.sklearn`` and ``mltrack.pyfunc`` are all here. Everything is loaded
-on first use, so ``import mltrack`` stays fast.
+``mltrack.sklearn``, ``mltrack.pyfunc`` and ``mltrack.projects`` (with
+``mltrack.run``) are all here. Everything is loaded on first use, so
+``import mltrack`` stays fast.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sklearn": ("mltrack.sklearn", None),
     "entities": ("mltrack.entities", None),
     "exceptions": ("mltrack.exceptions", None),
+    "projects": ("mltrack.projects", None),
+    "run": ("mltrack.projects", "run"),  # mlflow.run: run a project
     "tracking": ("mltrack.tracking", None),
     "types": ("mltrack.types", None),
 }

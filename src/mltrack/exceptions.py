@@ -12,8 +12,10 @@ The tree::
     │   ├── NotAGitRepository        (no git repository around the path)
     │   ├── GitError                 (git refused or failed)
     │   └── CorruptStore             (a stored file is unreadable or invalid; names file and field)
-    └── IntegrityError               DATA_LOSS                500  exit 1
-                                     (a model file does not match its recorded sha256)
+    ├── IntegrityError               DATA_LOSS                500  exit 1
+    │                                (a model file does not match its recorded sha256)
+    └── ExecutionException           INTERNAL_ERROR           500  exit 1
+                                     (a project run failed, or its environment could not be built)
 
 Each class carries the MLflow error code, HTTP status and CLI exit code as class
 attributes, so the CLI and both servers translate errors in one place.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptStore",
+    "ExecutionException",
     "FilterSyntaxError",
     "GitError",
     "IntegrityError",
@@ -123,6 +126,18 @@ class IntegrityError(MltrackError):
 
     error_code = "DATA_LOSS"
     http_status = 500
+
+
+class ExecutionException(MltrackError):
+    """A project run failed or was interrupted, or its environment could not be built.
+
+    MLflow raises the same class from ``mlflow.projects.run``. ``run_id`` names the
+    recorded run when there is one.
+    """
+
+    def __init__(self, message: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 MlflowException = MltrackError

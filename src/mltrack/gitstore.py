@@ -25,8 +25,10 @@ import os
 import random
 import re
 import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import zlib
@@ -246,6 +248,25 @@ class GitStore:
             f"{path} is not inside a git repository. mltrack stores runs in git: "
             "run `git init` there first (or `mltrack init --init-git`)."
         )
+
+    @classmethod
+    def open_bare(cls, path: str | os.PathLike[str]) -> GitStore | None:
+        """The bare repository at ``path`` (e.g. ``project.git``); None if it is not one.
+
+        A bare repository has no working tree: read it, or check a commit out with
+        :meth:`temporary_worktree`; mltrack never commits to one.
+        """
+        candidate = Path(path).resolve()
+        if not (
+            (candidate / "HEAD").is_file()
+            and (candidate / "objects").is_dir()
+            and (candidate / "refs").is_dir()
+        ):
+            return None
+        out = _run_git(candidate, ["rev-parse", "--is-bare-repository"], check=False, quiet=True)
+        if out.strip() != b"true":
+            return None
+        return cls(candidate, candidate, candidate)
 
     @staticmethod
     def init_repository(path: Path) -> None:
@@ -879,12 +900,60 @@ class GitStore:
         ]
 
     def diff_head(self, exclude: str = MLTRACK_DIR) -> str:
-        """``git diff HEAD`` of tracked files outside ``exclude``."""
+        """``git diff HEAD`` of tracked files outside ``exclude``.
+
+        A complete patch (``--binary``, no colour, no external diff tool) so that
+        ``git apply`` on the same commit reproduces the working tree.
+        """
         if self.head().commit is None:
             return ""
-        return self.git("diff", "HEAD", "--", ".", f":(exclude){exclude}").decode(
-            "utf-8", "replace"
+        return self.git(
+            "diff",
+            "HEAD",
+            "--binary",
+            "--no-color",
+            "--no-ext-diff",
+            "--",
+            ".",
+            f":(exclude){exclude}",
+        ).decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------ worktrees and remotes
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        """The URL of remote ``name``; None when the repository has no such remote."""
+        out = _run_git(
+            self.root, ["config", "--get", f"remote.{name}.url"], check=False, quiet=True
         )
+        return out.decode("utf-8", "replace").strip() or None
+
+    def branch_exists(self, name: str) -> bool:
+        return self.read_ref(f"refs/heads/{name}") is not None
+
+    @contextlib.contextmanager
+    def temporary_worktree(self, commit: str) -> Iterator[Path]:
+        """A detached checkout of ``commit`` in a new temporary directory, removed afterwards.
+
+        ``git worktree add --detach``: the user's working tree, index and branches
+        are untouched. The checkout and its registration under ``.git/worktrees/``
+        are removed when the block ends, also after an error or an interrupt.
+        """
+        parent = Path(tempfile.mkdtemp(prefix="mltrack-worktree-"))
+        path = parent / "checkout"
+        try:
+            self.git("worktree", "add", "--detach", "--quiet", str(path), commit)
+            yield path
+        finally:
+            self._remove_worktree(path)
+            _remove_tree(parent)
+
+    def _remove_worktree(self, path: Path) -> None:
+        if path.exists():
+            _run_git(
+                self.root, ["worktree", "remove", "--force", "--force", str(path)], check=False
+            )
+        _remove_tree(path)
+        _run_git(self.root, ["worktree", "prune"], check=False)
 
     # ------------------------------------------------------------------ tags
 
@@ -942,6 +1011,10 @@ class GitStore:
             return
         self.git("config", "--local", f"diff.{driver}.textconv", wanted)
         self.git("config", "--local", f"diff.{driver}.cachetextconv", "false")
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _nest(prepared: Mapping[str, tuple[bytes, bytes] | None]) -> dict[str, object]:

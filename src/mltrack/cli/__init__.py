@@ -75,11 +75,13 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import experiments, history, maintenance, metrics, models, runs
+    from mltrack.cli import experiments, history, maintenance, metrics, models, projects, runs
 
-    for module in (maintenance, experiments, runs, metrics, history, models):
+    for module in (maintenance, experiments, runs, metrics, history, models, projects):
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in projects.RUNS_COMMANDS:
+        runs.runs.add_command(command)
 
 
 _register_commands()
@@ -105,7 +107,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except MltrackError as error:

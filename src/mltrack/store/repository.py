@@ -181,9 +181,14 @@ class Repository:
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
 
-    def ensure_textconv_driver(self) -> None:
-        """Make ``git diff`` print metrics.arrow as text in this clone (local config)."""
-        if self._driver_checked:
+    def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
+        """Make ``git diff`` print metrics.arrow as text in this clone (local config).
+
+        Checked once per process; ``recheck`` checks again, e.g. after a child
+        process on another interpreter (a project's virtualenv) pointed the
+        driver at itself.
+        """
+        if self._driver_checked and not recheck:
             return
         self._driver_checked = True
         self.git.ensure_textconv_driver(ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"])
@@ -357,7 +362,8 @@ class Repository:
             trailers = parse_trailers(data.partition(b"\n\n")[2].decode("utf-8", "replace"))
             if any(key.startswith("mltrack-") for key in trailers):
                 # mltrack's commits carry the code commit they sit on; none means there was none
-                commit = (trailers.get(CODE_TRAILER.lower()) or [None])[0]
+                codes = trailers.get(CODE_TRAILER.lower())
+                commit = codes[0] if codes else None
         return CodeState(commit, head.branch, head.detached)
 
     def commit(

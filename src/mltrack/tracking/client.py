@@ -17,6 +17,7 @@ from typing import Any
 
 from mltrack import search
 from mltrack.entities import (
+    CodeVersion,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -187,8 +188,19 @@ class TrackingClient:
         tags: dict[str, Any] | None = None,
         run_name: str | None = None,
         parent_run_id: str | None = None,
+        *,
+        code: CodeVersion | None = None,
     ) -> Run:
-        """Create a run (status RUNNING) owned by this process."""
+        """Create a run (status RUNNING) owned by this process.
+
+        ``code`` (an mltrack extension, keyword-only) is the code version to record
+        in run.yaml's ``code`` section. By default it is the tracking repository's
+        own code commit and branch, with the dirty flag checked in the background
+        and the running script as entry point. Front ends that run code from
+        elsewhere pass it explicitly: ``mltrack run`` records the project's
+        commit, branch, dirty flag and MLproject entry point, which may live in
+        another repository than the one the run is stored in.
+        """
         repo = self.repository
         repo.ensure_initialized()  # a first run creates the store, so Default (id 0) exists
         experiment = repo.get_experiment(str(experiment_id))
@@ -208,7 +220,12 @@ class TrackingClient:
         if parent is not None:
             repo.runs.locate(validation.run_id(parent))
             clean_tags["mlflow.parentRunId"] = parent
-        code = repo.code_state()
+        if code is None:
+            state = repo.code_state()
+            code = CodeVersion(state.commit, state.branch, None, entry_point(repo))
+            probe_dirty = state.commit is not None
+        else:
+            probe_dirty = False
         run_id = uuid.uuid4().hex
         live = repo.runs.create(
             experiment_id=experiment.experiment_id,
@@ -218,14 +235,9 @@ class TrackingClient:
             user_id=clean_tags.get("mlflow.user") or current_user(),
             tags=clean_tags,
             parent_run_id=parent,
-            code={
-                "commit": code.commit,
-                "branch": code.branch,
-                "dirty": None,
-                "entry_point": entry_point(repo),
-            },
+            code=code.to_dict(),
         )
-        if code.commit is not None:
+        if probe_dirty:
             self._probes[run_id] = CodeProbe(repo)
         return live.snapshot().to_run()
 
