@@ -1000,16 +1000,27 @@ class GitStore:
     # ------------------------------------------------------------------ configuration
 
     def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
-        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale."""
+        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale.
+
+        A configured driver whose program still exists is left alone, so clones used
+        from several interpreters (a project's virtualenv, CI) don't rewrite it back and forth.
+        """
         config = self.common_dir / "config"
-        wanted = shlex.join(command)
         try:
             text = config.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
-        if f'[diff "{driver}"]' in text and wanted in text:
-            return
-        self.git("config", "--local", f"diff.{driver}.textconv", wanted)
+        section = re.search(rf'^\[diff "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S)
+        if section:
+            configured = re.search(r"^\s*textconv\s*=\s*(.+?)\s*$", section.group(1), re.M)
+            if configured:
+                try:
+                    program = shlex.split(configured.group(1))[0]
+                except (ValueError, IndexError):
+                    program = ""
+                if program and (shutil.which(program) or Path(program).exists()):
+                    return
+        self.git("config", "--local", f"diff.{driver}.textconv", shlex.join(command))
         self.git("config", "--local", f"diff.{driver}.cachetextconv", "false")
 
 
