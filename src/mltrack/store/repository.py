@@ -168,10 +168,14 @@ class Repository:
         return written
 
     def init(self) -> str | None:
-        """``mltrack init``: create and commit the store (harmless when it exists)."""
+        """``mltrack init``: create and commit the store (harmless when it exists).
+
+        Returns the new commit, or None when the store was already committed as is.
+        """
         self.ensure_initialized()
         self.ensure_default_experiment()
-        return self.commit(
+        before = self.git.head().commit
+        commit = self.commit(
             [
                 self.rel(self.settings_path),
                 self.rel(self.dir / ".gitattributes"),
@@ -180,6 +184,7 @@ class Repository:
             "Initialise mltrack store",
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
+        return None if commit == before else commit
 
     def ensure_textconv_driver(self) -> None:
         """Make ``git diff`` print metrics.arrow as text in this clone (local config)."""
