@@ -29,7 +29,7 @@ from mltrack.entities import (
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import validation
 from mltrack.store.records import ExperimentRecord, RunRecord
-from mltrack.store.repository import Repository, now_ms
+from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, Repository, now_ms
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking.context import (
     CodeProbe,
@@ -189,6 +189,8 @@ class MltrackClient:
     ) -> Run:
         """Create a run (status RUNNING) owned by this process."""
         repo = self.repository
+        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+            repo.ensure_initialized()  # the first run in a repository without `mltrack init`
         experiment = repo.get_experiment(str(experiment_id))
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
