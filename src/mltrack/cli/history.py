@@ -51,7 +51,7 @@ def log(app: AppContext, rev: str, max_count: int | None, output_format: str) ->
 
 def _markdown(diff: Any) -> str:
     def cell(value: Any) -> str:
-        return format_value(value).replace("|", "\\\\|") if value is not None else "—"
+        return format_value(value).replace("|", "\\|") if value is not None else "—"
 
     def delta(row: Any) -> str:
         if row.delta is None or not row.changed:
