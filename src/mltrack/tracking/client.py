@@ -189,6 +189,13 @@ class MltrackClient:
     ) -> Run:
         """Create a run (status RUNNING) owned by this process."""
         repo = self.repository
+        clean_tags = {
+            validation.key(k, "tag key"): validation.tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
+        name = run_name or clean_tags.get("mlflow.runName") or generate_run_name()
+        name = validation.run_name(name)
+        clean_tags["mlflow.runName"] = name
         if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
             repo.ensure_initialized()  # the first run in a repository without `mltrack init`
         experiment = repo.get_experiment(str(experiment_id))
@@ -197,13 +204,6 @@ class MltrackClient:
                 f"The experiment {experiment.experiment_id} must be in the 'active' state. "
                 "Current state is deleted."
             )
-        clean_tags = {
-            validation.key(k, "tag key"): validation.tag_value(k, v)
-            for k, v in (tags or {}).items()
-        }
-        name = run_name or clean_tags.get("mlflow.runName") or generate_run_name()
-        name = validation.run_name(name)
-        clean_tags["mlflow.runName"] = name
         parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
         if parent is not None:
             repo.runs.locate(validation.run_id(parent))
