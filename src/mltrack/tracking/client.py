@@ -335,8 +335,11 @@ class MltrackClient:
             raise InvalidParameterValue(
                 f"Run id prefix {prefix!r} is too short: give at least 4 characters."
             )
-        records = self.search_run_records(None, "", ViewType.ALL, rev=rev)
-        matches = sorted({r.run_id for r in records if r.run_id.startswith(prefix)})
+        if rev is None:  # directory names: a run with a corrupt run.yaml is still found
+            ids = {path.name for _, path in self.repository.runs.index.run_dirs(None)}
+        else:
+            ids = {r.run_id for r in self.search_run_records(None, "", ViewType.ALL, rev=rev)}
+        matches = sorted(run_id for run_id in ids if run_id.startswith(prefix))
         if not matches:
             raise ResourceDoesNotExist(
                 f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
