@@ -208,8 +208,7 @@ class Repository:
         try:
             data = yamlio.load(raw)
         except Exception as error:  # yaml raises many types; all mean "unparseable"
-            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise CorruptStore(where, f"not valid YAML ({problem})") from None
+            raise CorruptStore(where, f"not valid YAML ({_yaml_problem(error)})") from None
         schema.validate_for_read(kind, data, where)
         return data  # type: ignore[no-any-return]
 
@@ -393,6 +392,15 @@ class Repository:
         if not self.settings().auto_commit:
             return None
         return self.commit(paths, subject, **kwargs)
+
+
+def _yaml_problem(error: Exception) -> str:
+    """Where and what: "line 3, column 5: did not find expected ',' or ']'"."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def derived_experiment_id(name: str, attempt: int = 0) -> str:
