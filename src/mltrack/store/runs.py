@@ -212,10 +212,20 @@ class LiveRun:
 
     # -- reading -------------------------------------------------------------------
 
-    def snapshot(self) -> RunRecord:
-        """The run as it stands in this process, unflushed points included."""
+    def snapshot(self, disk: RunRecord | None = None) -> RunRecord:
+        """The run as it stands in this process, unflushed points included.
+
+        ``disk`` is a newer run.yaml than this process last read or wrote (another
+        writer replaced it): the unflushed changes are shown on top of it, as the
+        next flush will write them.
+        """
         with self.lock:
-            record = self.record.copy()
+            if disk is None:
+                record = self.record.copy()
+            else:
+                record = disk.copy()
+                self.changes.apply(record)
+                record.artifact_uri = self.record.artifact_uri
             for key, value, step, timestamp in self.points:
                 record.offer_metric(key, value, step, timestamp)
             return record
@@ -407,9 +417,12 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord:
         live = self._live.get(run_id)
-        if live is not None:
+        if live is None:
+            return self.parse_run_dir(self.locate(run_id))
+        if stamp(live.yaml_path) == live.disk:
             return live.snapshot()
-        return self.parse_run_dir(self.locate(run_id))
+        # Another writer (a process, git, a hand edit) replaced run.yaml since.
+        return live.snapshot(self.parse_run_dir(live.run_dir))
 
     def records(
         self,
@@ -422,7 +435,7 @@ class RunStore:
         with self._lock:
             overlays = {run_id: live for run_id, live in self._live.items() if live.dirty()}
         if overlays:
-            found = [overlays[r.run_id].snapshot() if r.run_id in overlays else r for r in found]
+            found = [_overlay(overlays[r.run_id], r) if r.run_id in overlays else r for r in found]
         return [r for r in found if LifecycleStage.matches_view_type(view_type, r.lifecycle_stage)]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -529,6 +542,11 @@ class RunStore:
             shutil.rmtree(run_dir)
         self.index.forget(run_dir)
         return run_dir
+
+
+def _overlay(live: LiveRun, disk: RunRecord) -> RunRecord:
+    """``live``'s unflushed state on top of the run as ``disk`` was parsed from its file."""
+    return live.snapshot() if stamp(live.yaml_path) == live.disk else live.snapshot(disk)
 
 
 def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
