@@ -380,6 +380,13 @@ def test_runs_delete_and_restore_commit(store: Store, cli: CliRunner) -> None:
     assert yamlio.load(run_yaml(store, store.first).read_bytes())["lifecycle_stage"] == "active"
     assert commit_count(store.root) == before + 2
     assert git(store.root, "status", "--porcelain") == ""
+    # The commits say what happened; `mltrack log` shows them as such.
+    assert git(store.root, "log", "-2", "--format=%s").splitlines() == [
+        "Restore run first in demo",
+        "Delete run first in demo",
+    ]
+    timeline = ok(invoke(cli, "log", "-n", "2")).stdout
+    assert "Restore run first in demo" in timeline and "Delete run first in demo" in timeline
     assert "zzzz" in fails(invoke(cli, "runs", "delete", "zzzz"))
 
 
@@ -541,6 +548,38 @@ def test_commit_with_auto_commit_off(repo: Path, cli: CliRunner) -> None:
     # Nothing left to do: a second commit is a no-op.
     assert ok(invoke(cli, "commit")).stdout == "Committed 0 run(s).\n"
     assert commit_count(repo) == before + 2
+
+
+def test_commit_records_a_killed_process(repo: Path, cli: CliRunner) -> None:
+    script = (
+        "import os, mltrack\n"
+        "from mltrack.store.runs import flush_all_live_runs\n"
+        "run = mltrack.start_run(run_name='crashed')\n"
+        "mltrack.log_metric('loss', 1.0)\n"
+        "flush_all_live_runs()\n"
+        "print(run.info.run_id)\n"
+        "os._exit(1)  # no atexit: like kill -9\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, text=True
+    )
+    run_id = done.stdout.strip()
+    assert len(run_id) == 32, done.stderr
+    listed = strict_json(ok(invoke(cli, "runs", "list", "--format", "json")).stdout)
+    assert [(r["info"]["run_id"], r["info"]["status"]) for r in listed] == [(run_id, "KILLED")]
+
+    result = ok(invoke(cli, "commit"))
+    assert result.stdout == (
+        f"Run {run_id}: its process is gone; recorded as KILLED.\nCommitted 1 run(s).\n"
+    )
+    assert git(repo, "log", "-1", "--format=%s") == "Run crashed: KILLED in Default\n"
+    assert git(repo, "status", "--porcelain") == ""
+    stored = yamlio.load(
+        next(repo.glob(f".mltrack/experiments/0/runs/{run_id}/run.yaml")).read_bytes()
+    )
+    assert stored["status"] == "KILLED" and stored["end_time"] >= stored["start_time"]
+    assert stored["metrics"]["loss"]["value"] == 1.0
 
 
 # ---------------------------------------------------------------------- fsck and gc

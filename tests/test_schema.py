@@ -186,7 +186,7 @@ def mutated(draw: st.DrawFn, kind: str) -> Any:
 
 
 @pytest.mark.parametrize("kind", sorted(DOCUMENTS))
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(data=st.data())
 def test_generated_documents_are_valid_for_both_checkers(kind: str, data: st.DataObject) -> None:
     document = data.draw(DOCUMENTS[kind])
@@ -196,7 +196,7 @@ def test_generated_documents_are_valid_for_both_checkers(kind: str, data: st.Dat
 
 
 @pytest.mark.parametrize("kind", sorted(DOCUMENTS))
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(data=st.data())
 def test_checkers_agree_on_mutations(kind: str, data: st.DataObject) -> None:
     agree(kind, data.draw(mutated(kind)))
