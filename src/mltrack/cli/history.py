@@ -60,8 +60,8 @@ def _markdown(diff: Any) -> str:
 
     lines = [f"### mltrack: `{diff.a.label}` → `{diff.b.label}`", ""]
     for comparison in diff.experiments:
-        a = comparison.a.run_name if comparison.a else "(none)"
-        b = comparison.b.run_name if comparison.b else "(none)"
+        a = cell(comparison.a.run_name) if comparison.a else "(none)"
+        b = cell(comparison.b.run_name) if comparison.b else "(none)"
         lines += [
             f"#### {comparison.title}",
             "",
@@ -86,7 +86,9 @@ def _markdown(diff: Any) -> str:
         ]
         for run in diff.added:
             metrics = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(run.metrics.items()))
-            lines.append(f"| {run.run_name} (`{run.run_id[:8]}`) | {run.status} | {metrics} |")
+            lines.append(
+                f"| {cell(run.run_name)} (`{run.run_id[:8]}`) | {run.status} | {metrics} |"
+            )
         lines.append("")
     if diff.removed:
         lines.append(
