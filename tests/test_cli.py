@@ -418,6 +418,14 @@ def test_metrics_plot_writes_a_png(store: Store, cli: CliRunner, tmp_path: Path)
     assert "0.7" in result.stdout
 
 
+def test_metrics_plot_into_a_missing_directory(
+    store: Store, cli: CliRunner, tmp_path: Path
+) -> None:
+    target = tmp_path / "missing" / "acc.png"
+    error = fails(invoke(cli, "metrics", store.first[:8], "acc", "--plot", str(target)))
+    assert error == f"Error: Cannot write the plot to {target}: No such file or directory."
+
+
 def test_metrics_unknown_key_lists_the_known_ones(
     store: Store, cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -507,11 +515,17 @@ def test_diff_markdown_escapes_pipes(repo: Path, cli: CliRunner) -> None:
 
     with mltrack.start_run(run_name="a"):
         mltrack.log_param("layers", "conv|pool")
-    with mltrack.start_run(run_name="b"):
+    with mltrack.start_run(run_name="b|c") as run:
         mltrack.log_param("layers", "conv|pool|fc")
     text = ok(invoke(cli, "diff", "HEAD~1", "HEAD", "--format", "markdown")).stdout
     row = next(line for line in text.splitlines() if "params.layers" in line)
     assert row == r"| **params.layers** | conv\|pool | conv\|pool\|fc | |"
+    assert r"| | `HEAD~1`: a | `HEAD`: b\|c | Δ |" in text
+    assert f"| b\\|c (`{run.info.run_id[:8]}`) | FINISHED |  |" in text
+    # Every table row has exactly its columns once escaped pipes are ignored.
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.replace(r"\|", "").count("|") in (4, 5), line
 
 
 def test_diff_unknown_revision(store: Store, cli: CliRunner) -> None:
