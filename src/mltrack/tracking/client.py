@@ -435,7 +435,7 @@ class MltrackClient:
         """Record dataset inputs (``mltrack.data`` datasets or DatasetInput entities)."""
         items = []
         for entry in datasets or ():
-            items.append(_dataset_item(entry))
+            items.append(validation.dataset_input(_dataset_item(entry)))
         if items:
             self.repository.runs.live(run_id).add_inputs(items)
 
