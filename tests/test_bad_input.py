@@ -299,6 +299,35 @@ def test_bad_timestamps(demo: Demo, active: Any) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"name": "n" * 501}, "Invalid dataset name 'nnnn.*: it must be a string of 1 to 500"),
+        ({"digest": "d" * 37}, "Invalid dataset digest .*1 to 36 characters"),
+        ({"digest": ""}, "Invalid dataset digest ''"),
+    ],
+)
+def test_bad_datasets_are_refused_when_logged(
+    demo: Demo, options: dict[str, str], match: str
+) -> None:
+    """Not at the next flush: that would fail end_run and lose the run's other data."""
+    import pandas as pd
+
+    import mltrack
+
+    dataset = mltrack.data.from_pandas(pd.DataFrame({"a": [1, 2]}), **options)
+    with mltrack.start_run(run_name="data") as run:
+        mltrack.log_metric("m", 1.0)
+        refused(demo.root, InvalidParameterValue, match, lambda: mltrack.log_input(dataset))
+    stored = yamlio.load(demo.run_yaml(run.info.run_id).read_bytes())
+    assert (stored["status"], stored["inputs"], stored["metrics"]["m"]["value"]) == (
+        "FINISHED",
+        [],
+        1.0,
+    )
+    assert git(demo.root, "log", "-1", "--format=%s") == "Run data: FINISHED in demo\n"
+
+
 # ---------------------------------------------------------------------- unknown ids
 
 
