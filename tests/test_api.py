@@ -52,6 +52,26 @@ def test_start_run_records_mlflow_tags_and_commits_on_end(repo: Path) -> None:
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_code_version_records_a_dirty_tree(repo: Path) -> None:
+    with mltrack.start_run() as clean:
+        pass
+    (repo / "train.py").write_text("print('edited')\n")
+    with mltrack.start_run() as dirty:
+        pass
+    (repo / "scratch.py").write_text("untracked files do not make the tree dirty\n")
+    git(repo, "checkout", "train.py")
+    with mltrack.start_run() as untracked:
+        pass
+    assert mltrack.get_run(clean.info.run_id).code.dirty is False
+    assert mltrack.get_run(dirty.info.run_id).code.dirty is True
+    assert mltrack.get_run(untracked.info.run_id).code.dirty is False
+    # mltrack's own commits are not the code version: it stays the user's commit.
+    user_commit = git(repo, "rev-parse", "HEAD~3").strip()
+    assert {mltrack.get_run(r.info.run_id).code.commit for r in (clean, dirty, untracked)} == {
+        user_commit
+    }
+
+
 def test_generated_run_names(repo: Path) -> None:
     with mltrack.start_run() as run:
         pass

@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import git, invoke, reset_mltrack
 from mltrack.store import yamlio
@@ -287,6 +289,30 @@ def test_runs_list_errors(store: Store, cli: CliRunner) -> None:
     fails(invoke(cli, "runs", "list", "--format", "xml"), code=2)
     fails(invoke(cli, "runs", "list", "--max-results", "0"), code=2)
     fails(invoke(cli, "runs", "list", "--bogus"), code=2)
+
+
+FILTER_WORDS = [
+    "metrics.acc", "params.lr", "tags.`a b`", 'tags."x"', "attributes.status", "datasets.name",
+    "run_id", "start_time", "=", "!=", "<", ">=", "LIKE", "ILIKE", "IS", "NOT", "NULL", "IN",
+    "(", ")", ",", "'a'", '"b"', "0.5", "1e3", "-1", "AND", "OR", "`", "'", ".", "%", "nan",
+    "DESC", "ASC", "metrics.", "\\", "é",
+]  # fmt: skip
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    words=st.lists(st.sampled_from(FILTER_WORDS), max_size=7).map(" ".join) | st.text(max_size=15),
+    option=st.sampled_from(["--filter", "--order-by"]),
+)
+def test_any_filter_or_order_is_a_result_or_one_line_error(
+    store: Store, cli: CliRunner, words: str, option: str
+) -> None:
+    result = invoke(cli, "runs", "list", "--format", "json", option, words)
+    if result.exit_code == 0:
+        strict_json(result.stdout)
+    else:
+        error = fails(result)
+        assert "unexpected" not in error
 
 
 def test_runs_list_non_finite_metrics_stay_valid_json(repo: Path, cli: CliRunner) -> None:
@@ -562,6 +588,26 @@ def test_commit_with_auto_commit_off(repo: Path, cli: CliRunner) -> None:
     # Nothing left to do: a second commit is a no-op.
     assert ok(invoke(cli, "commit")).stdout == "Committed 0 run(s).\n"
     assert commit_count(repo) == before + 2
+
+
+def test_user_changes_survive_run_commits(repo: Path, cli: CliRunner) -> None:
+    """Staged, unstaged and untracked files of the user are left exactly as they were."""
+    import mltrack
+
+    (repo / "train.py").write_text("print('staged')\n")
+    git(repo, "add", "train.py")
+    (repo / "train.py").write_text("print('unstaged')\n")
+    (repo / "notes.txt").write_text("untracked\n")
+    status, staged = git(repo, "status", "--porcelain"), git(repo, "diff", "--cached")
+    with mltrack.start_run(run_name="dirty") as run:
+        mltrack.log_metric("m", 1.0)
+    ok(invoke(cli, "runs", "delete", run.info.run_id[:8]))
+    ok(invoke(cli, "gc"))
+    assert git(repo, "status", "--porcelain") == status
+    assert git(repo, "diff", "--cached") == staged
+    assert (repo / "train.py").read_text() == "print('unstaged')\n"
+    changed = git(repo, "log", "--format=", "--name-only", "-3").split()
+    assert changed and all(path.startswith(".mltrack/") for path in changed)
 
 
 def test_commit_records_a_killed_process(repo: Path, cli: CliRunner) -> None:
