@@ -524,8 +524,9 @@ def test_diff_between_revisions(store: Store, cli: CliRunner) -> None:
     assert worktree["b"] == {"label": "working tree", "commit": None}
     assert worktree["added"] == data["added"]
 
-    same = ok(invoke(cli, "diff", "HEAD", "HEAD"))
-    assert "No run changes." in same.stdout or "experiment demo" in same.stdout
+    assert ok(invoke(cli, "diff", "HEAD", "HEAD")).stdout == "No run changes.\n"
+    same = ok(invoke(cli, "diff", "HEAD", "HEAD", "--format", "markdown")).stdout
+    assert same == "### mltrack: `HEAD` → `HEAD`\n\nNo run changes.\n"
 
 
 def test_diff_markdown_for_a_pull_request(store: Store, cli: CliRunner) -> None:
