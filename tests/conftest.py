@@ -11,6 +11,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
+
+# Property tests write no example database into the checkout and have no per-example
+# deadline (a timing assertion in disguise that slow machines would fail).
+settings.register_profile("mltrack", database=None, deadline=None)
+settings.load_profile("mltrack")
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

@@ -21,10 +21,10 @@ import pytest
 import mltrack
 from conftest import git, invoke
 from mltrack import projects
+from mltrack.client import MltrackClient
 from mltrack.entities import Run, ViewType
 from mltrack.exceptions import ExecutionException, InvalidParameterValue
 from mltrack.projects.spec import load_project, load_python_env
-from mltrack.client import MltrackClient
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "project"
 SRC = Path(mltrack.__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ functions, ``MltrackClient`` (also as ``MlflowClient``), ``mltrack.data``,
 ``import mltrack`` stays fast.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+# No `from __future__ import annotations` and only private imports here: every
+# public name of this module is part of the API (tests check __all__ against dir()).
+import importlib as _importlib
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -78,11 +78,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'mltrack' has no attribute {name!r}")
-    module = importlib.import_module(target[0])
+    module = _importlib.import_module(target[0])
     value = module if target[1] is None else getattr(module, target[1])
     globals()[name] = value
     return value

@@ -1010,7 +1010,9 @@ class GitStore:
             text = config.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
-        section = re.search(rf'^\[diff "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S)
+        section = re.search(
+            rf'^\[diff "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S
+        )
         if section:
             configured = re.search(r"^\s*textconv\s*=\s*(.+?)\s*$", section.group(1), re.M)
             if configured:

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> Any:
     from mltrack.exceptions import MltrackError
 
     logger = logging.getLogger("mltrack")
-    logger.addHandler(_WarningsToStderr(logging.WARNING))
+    if not any(isinstance(h, _WarningsToStderr) for h in logger.handlers):
+        logger.addHandler(_WarningsToStderr(logging.WARNING))
     logger.propagate = False
     args = sys.argv[1:] if argv is None else argv
     try:

@@ -31,7 +31,13 @@ def experiments() -> None:
 
 
 @experiments.command("list")
-@click.option("--view", type=click.Choice(list(VIEWS)), default="active", show_default=True)
+@click.option(
+    "--view",
+    type=click.Choice(list(VIEWS)),
+    default="active",
+    show_default=True,
+    help="Active experiments, deleted ones, or all.",
+)
 @format_option()
 @pass_app
 def list_experiments(app: AppContext, view: str, output_format: str) -> None:

@@ -51,7 +51,7 @@ def log(app: AppContext, rev: str, max_count: int | None, output_format: str) ->
 
 def _markdown(diff: Any) -> str:
     def cell(value: Any) -> str:
-        return format_value(value).replace("|", "\\\\|") if value is not None else "—"
+        return format_value(value).replace("|", "\\|") if value is not None else "—"
 
     def delta(row: Any) -> str:
         if row.delta is None or not row.changed:
@@ -60,8 +60,8 @@ def _markdown(diff: Any) -> str:
 
     lines = [f"### mltrack: `{diff.a.label}` → `{diff.b.label}`", ""]
     for comparison in diff.experiments:
-        a = comparison.a.run_name if comparison.a else "(none)"
-        b = comparison.b.run_name if comparison.b else "(none)"
+        a = cell(comparison.a.run_name) if comparison.a else "(none)"
+        b = cell(comparison.b.run_name) if comparison.b else "(none)"
         lines += [
             f"#### {comparison.title}",
             "",
@@ -86,7 +86,9 @@ def _markdown(diff: Any) -> str:
         ]
         for run in diff.added:
             metrics = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(run.metrics.items()))
-            lines.append(f"| {run.run_name} (`{run.run_id[:8]}`) | {run.status} | {metrics} |")
+            lines.append(
+                f"| {cell(run.run_name)} (`{run.run_id[:8]}`) | {run.status} | {metrics} |"
+            )
         lines.append("")
     if diff.removed:
         lines.append(

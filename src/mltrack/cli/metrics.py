@@ -73,8 +73,14 @@ def _plot(history: list[Any], key: str, run_id: str, path: Path) -> None:
     axis.set_title(f"{key} — run {run_id[:12]}")
     axis.grid(True, alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
+    try:
+        figure.savefig(path, format="png")
+    except OSError as error:
+        raise InvalidParameterValue(
+            f"Cannot write the plot to {path}: {error.strerror or error}."
+        ) from None
+    finally:
+        plt.close(figure)
 
 
 COMMANDS = [metrics]

@@ -48,7 +48,13 @@ def _metrics_summary(metrics: dict[str, float], limit: int = 4) -> str:
     default=None,
     help="Show at most this many runs.",
 )
-@click.option("--view", type=click.Choice(list(VIEWS)), default="active", show_default=True)
+@click.option(
+    "--view",
+    type=click.Choice(list(VIEWS)),
+    default="active",
+    show_default=True,
+    help="Active runs, deleted ones (restorable until `mltrack gc`), or all.",
+)
 @rev_option
 @format_option()
 @pass_app

@@ -201,7 +201,10 @@ def commit_pending(repo: Repository) -> CommitReport:
         runs.commit_run(run_id, force=True)
         report.committed.append(run_id)
     if other:
-        report.other_commit = repo.commit(sorted(set(other)), "Update mltrack store")
+        # Run commits also carry the store's settings; only report a commit that was made.
+        before = repo.git.head().commit
+        commit = repo.commit(sorted(set(other)), "Update mltrack store")
+        report.other_commit = commit if commit != before else None
     return report
 
 

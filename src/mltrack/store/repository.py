@@ -168,10 +168,14 @@ class Repository:
         return written
 
     def init(self) -> str | None:
-        """``mltrack init``: create and commit the store (harmless when it exists)."""
+        """``mltrack init``: create and commit the store (harmless when it exists).
+
+        Returns the new commit, or None when the store was already committed as is.
+        """
         self.ensure_initialized()
         self.ensure_default_experiment()
-        return self.commit(
+        before = self.git.head().commit
+        commit = self.commit(
             [
                 self.rel(self.settings_path),
                 self.rel(self.dir / ".gitattributes"),
@@ -180,6 +184,7 @@ class Repository:
             "Initialise mltrack store",
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
+        return None if commit == before else commit
 
     def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
         """Make ``git diff`` print metrics.arrow as text in this clone (local config).
@@ -208,8 +213,7 @@ class Repository:
         try:
             data = yamlio.load(raw)
         except Exception as error:  # yaml raises many types; all mean "unparseable"
-            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise CorruptStore(where, f"not valid YAML ({problem})") from None
+            raise CorruptStore(where, f"not valid YAML ({_yaml_problem(error)})") from None
         schema.validate_for_read(kind, data, where)
         return dict(data)
 
@@ -398,6 +402,15 @@ class Repository:
         if not self.settings().auto_commit:
             return None
         return self.commit(paths, subject, **kwargs)
+
+
+def _yaml_problem(error: Exception) -> str:
+    """Where and what: "line 3, column 5: did not find expected ',' or ']'"."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def derived_experiment_id(name: str, attempt: int = 0) -> str:

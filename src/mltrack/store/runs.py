@@ -218,10 +218,20 @@ class LiveRun:
 
     # -- reading -------------------------------------------------------------------
 
-    def snapshot(self) -> RunRecord:
-        """The run as it stands in this process, unflushed points included."""
+    def snapshot(self, disk: RunRecord | None = None) -> RunRecord:
+        """The run as it stands in this process, unflushed points included.
+
+        ``disk`` is a newer run.yaml than this process last read or wrote (another
+        writer replaced it): the unflushed changes are shown on top of it, as the
+        next flush will write them.
+        """
         with self.lock:
-            record = self.record.copy()
+            if disk is None:
+                record = self.record.copy()
+            else:
+                record = disk.copy()
+                self.changes.apply(record)
+                record.artifact_uri = self.record.artifact_uri
             for key, value, step, timestamp in self.points:
                 record.offer_metric(key, value, step, timestamp)
             return record
@@ -491,7 +501,10 @@ class RunStore:
         self.release(live)
         self.commit_run(run_id)
 
-    def commit_run(self, run_id: str, *, force: bool = False) -> str | None:
+    def commit_run(
+        self, run_id: str, *, force: bool = False, action: str | None = None
+    ) -> str | None:
+        """Commit the run's files; ``action`` ("Delete") names a change other than its end."""
         if not force and not self.repo.settings().auto_commit:
             return None
         live = self._live.get(run_id)
@@ -502,9 +515,10 @@ class RunStore:
             _remove_dead_temporaries(run_dir)
             record = self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
-            subject, body = run_commit_message(
-                record, experiment.name if experiment else record.experiment_id
-            )
+            experiment_name = experiment.name if experiment else record.experiment_id
+            subject, body = run_commit_message(record, experiment_name)
+            if action is not None:
+                subject = f"{action} run {record.run_name} in {experiment_name}"
             return self.repo.commit(
                 [self.repo.rel(run_dir), self.repo.rel(run_dir.parent.parent / "experiment.yaml")],
                 subject,
@@ -557,7 +571,7 @@ class RunStore:
         deleted_time = _now_ms() if stage == LifecycleStage.DELETED else None
         live.set_info(lifecycle_stage=stage, deleted_time=deleted_time)
         live.flush()
-        self.commit_run(run_id)
+        self.commit_run(run_id, action="Delete" if stage == LifecycleStage.DELETED else "Restore")
 
     def remove(self, run_id: str) -> Path:
         """Delete a run's files for good (``mltrack gc``); returns the removed directory."""

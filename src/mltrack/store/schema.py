@@ -64,10 +64,26 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Any:
+    """jsonschema, with the fast checker's strict types: ``1.0`` is not an integer, nor ``1``."""
     import jsonschema
 
     schema = load_schema(kind)
-    return jsonschema.validators.validator_for(schema)(schema)
+    base = jsonschema.validators.validator_for(schema)
+
+    def strict_equal(validator: Any, expected: Any, instance: Any, _: Any) -> Any:
+        if not (instance == expected and type(instance) is type(expected)):
+            yield jsonschema.ValidationError(f"{expected!r} was expected")
+
+    def strict_enum(validator: Any, allowed: Any, instance: Any, _: Any) -> Any:
+        if not any(instance == a and type(instance) is type(a) for a in allowed):
+            yield jsonschema.ValidationError(f"{instance!r} is not one of {allowed!r}")
+
+    strict = jsonschema.validators.extend(
+        base,
+        validators={"const": strict_equal, "enum": strict_enum},
+        type_checker=base.TYPE_CHECKER.redefine("integer", lambda _, v: _TYPES["integer"](v)),
+    )
+    return strict(schema)
 
 
 @cache

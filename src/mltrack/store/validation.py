@@ -22,6 +22,7 @@ __all__ = [
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
     "artifact_path",
+    "dataset_input",
     "experiment_name",
     "experiment_tag_value",
     "key",
@@ -40,6 +41,8 @@ MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 MAX_RUN_NAME_LENGTH = 250
+MAX_DATASET_NAME_LENGTH = 500
+MAX_DATASET_DIGEST_LENGTH = 36
 
 _KEY = re.compile(r"^[/\w.\- :]+$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -161,6 +164,36 @@ def _refuse_path_tricks(kind: str, value: str) -> None:
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: a '..' path segment is not allowed in names."
         )
+
+
+def dataset_input(item: dict[str, Any]) -> dict[str, Any]:
+    """A run.yaml ``inputs`` entry, checked when logged (MLflow's dataset limits)."""
+    for name, limit in (("name", MAX_DATASET_NAME_LENGTH), ("digest", MAX_DATASET_DIGEST_LENGTH)):
+        value = item.get(name)
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            shown = (
+                f"{value[:40]!r}…" if isinstance(value, str) and len(value) > 40 else repr(value)
+            )
+            raise InvalidParameterValue(
+                f"Invalid dataset {name} {shown}: it must be a string of 1 to {limit} characters."
+            )
+    for name, optional in (
+        ("source_type", False),
+        ("source", False),
+        ("schema", True),
+        ("profile", True),
+    ):
+        value = item.get(name)
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise InvalidParameterValue(f"Invalid dataset {name} {value!r}: it must be a string.")
+    tags = item.get("tags", {})
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise InvalidParameterValue(
+            f"Invalid dataset input tags {tags!r}: keys and values are strings."
+        )
+    return item
 
 
 def run_id(value: Any) -> str:

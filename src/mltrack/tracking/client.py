@@ -31,7 +31,7 @@ from mltrack.entities import (
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import validation
 from mltrack.store.records import ExperimentRecord, RunRecord
-from mltrack.store.repository import Repository, now_ms
+from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, Repository, now_ms
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking.context import (
     CodeProbe,
@@ -202,13 +202,6 @@ class TrackingClient:
         another repository than the one the run is stored in.
         """
         repo = self.repository
-        repo.ensure_initialized()  # a first run creates the store, so Default (id 0) exists
-        experiment = repo.get_experiment(str(experiment_id))
-        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidParameterValue(
-                f"The experiment {experiment.experiment_id} must be in the 'active' state. "
-                "Current state is deleted."
-            )
         clean_tags = {
             validation.key(k, "tag key"): validation.tag_value(k, v)
             for k, v in (tags or {}).items()
@@ -216,6 +209,14 @@ class TrackingClient:
         name = run_name or clean_tags.get("mlflow.runName") or generate_run_name()
         name = validation.run_name(name)
         clean_tags["mlflow.runName"] = name
+        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+            repo.ensure_initialized()  # the first run in a repository without `mltrack init`
+        experiment = repo.get_experiment(str(experiment_id))
+        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The experiment {experiment.experiment_id} must be in the 'active' state. "
+                "Current state is deleted."
+            )
         parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
         if parent is not None:
             repo.runs.locate(validation.run_id(parent))
@@ -347,8 +348,11 @@ class TrackingClient:
             raise InvalidParameterValue(
                 f"Run id prefix {prefix!r} is too short: give at least 4 characters."
             )
-        records = self.search_run_records(None, "", ViewType.ALL, rev=rev)
-        matches = sorted({r.run_id for r in records if r.run_id.startswith(prefix)})
+        if rev is None:  # directory names: a run with a corrupt run.yaml is still found
+            ids = {path.name for _, path in self.repository.runs.index.run_dirs(None)}
+        else:
+            ids = {r.run_id for r in self.search_run_records(None, "", ViewType.ALL, rev=rev)}
+        matches = sorted(run_id for run_id in ids if run_id.startswith(prefix))
         if not matches:
             raise ResourceDoesNotExist(
                 f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
@@ -444,7 +448,7 @@ class TrackingClient:
         """Record dataset inputs (``mltrack.data`` datasets or DatasetInput entities)."""
         items = []
         for entry in datasets or ():
-            items.append(_dataset_item(entry))
+            items.append(validation.dataset_input(_dataset_item(entry)))
         if items:
             self.repository.runs.live(run_id).add_inputs(items)
 
