@@ -548,7 +548,9 @@ def test_garbage_metrics_arrow(demo: Demo) -> None:
     client = mltrack.MltrackClient()
     with pytest.raises(CorruptStore, match="not a readable Arrow IPC file") as caught:
         client.get_metric_history(demo.keep, "acc")
-    assert caught.value.path == str(arrow)  # absolute here, repo-relative for YAML files
+    assert (
+        caught.value.path == arrow.relative_to(demo.root).as_posix()
+    )  # repo-relative, as for YAML
     # The run's summary (run.yaml) and the other runs stay readable.
     assert client.get_run(demo.keep).data.metrics == {"acc": 0.5}
     assert len(mltrack.search_runs([demo.experiment_id], output_format="list")) == 2

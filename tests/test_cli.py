@@ -363,7 +363,8 @@ def test_run_id_prefix_errors(store: Store, cli: CliRunner) -> None:
     (twin_dir / "run.yaml").write_bytes(yamlio.dump(document))
     error = fails(invoke(cli, "runs", "show", store.first[:8]))
     assert "ambiguous" in error and store.first[:12] in error and twin[:12] in error
-    shown = ok(invoke(cli, "runs", "show", store.first[:9])).stdout
+    unique = next(i for i in range(8, 32) if store.first[i] != twin[i]) + 1
+    shown = ok(invoke(cli, "runs", "show", store.first[:unique])).stdout
     assert shown.splitlines()[1].split() == ["run_id", store.first]
 
 
@@ -580,15 +581,17 @@ def test_commit_with_auto_commit_off(repo: Path, cli: CliRunner) -> None:
     assert ".mltrack/" in git(repo, "status", "--porcelain")
 
     result = ok(invoke(cli, "commit"))
-    # One commit per run; the first also carries the edited settings and the experiment.
-    assert result.stdout == "Committed 2 run(s).\n"
-    assert commit_count(repo) == before + 2
+    # One commit per run (the first also carries the new experiment), then one for the
+    # edited settings: a run's commit never sweeps up a settings change.
+    assert result.stdout == "Committed 2 run(s) and other store changes.\n"
+    assert commit_count(repo) == before + 3
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Update mltrack store"
     assert git(repo, "status", "--porcelain") == ""
-    trailers = git(repo, "log", "-2", "--format=%(trailers:key=Mltrack-Run,valueonly)%x00")
+    trailers = git(repo, "log", "-3", "--format=%(trailers:key=Mltrack-Run,valueonly)%x00")
     assert sorted(t.strip() for t in trailers.split("\0") if t.strip()) == sorted(ids)
     # Nothing left to do: a second commit is a no-op.
     assert ok(invoke(cli, "commit")).stdout == "Committed 0 run(s).\n"
-    assert commit_count(repo) == before + 2
+    assert commit_count(repo) == before + 3
 
 
 def test_user_changes_survive_run_commits(repo: Path, cli: CliRunner) -> None:

@@ -2,4 +2,4 @@
 
 from mltrack.cli import main
 
-main()
+raise SystemExit(main())

@@ -89,7 +89,7 @@ def version_tag(name: str, version: int) -> str:
 
 
 def parse_version_tag(tag: str) -> tuple[str, int] | None:
-    match = _TAG.match(tag)
+    match = _TAG.fullmatch(tag)
     if match is None:
         return None
     return decode_name(match.group("name")), int(match.group("version"))
@@ -341,7 +341,7 @@ class Registry:
 
     def _check_branch_name(self, branch: str) -> None:
         if (
-            not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", branch)
+            not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch)
             or ".." in branch
             or branch.endswith((".lock", "/"))
         ):
@@ -1119,7 +1119,7 @@ def _latest_per_stage(versions: list[ModelVersion], stages: list[str] | None) ->
 
 
 def _validate_alias(alias: Any) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or len(alias) > 255:
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or len(alias) > 255:
         raise InvalidParameterValue(
             f"Invalid alias {alias!r}: use letters, digits, '_' and '-' (at most 255)."
         )

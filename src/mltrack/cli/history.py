@@ -132,27 +132,45 @@ def diff(app: AppContext, rev_a: str, rev_b: str | None, output_format: str) -> 
         for comparison in result.experiments:
             emit_comparison(comparison, output_format, result.a.label, result.b.label)
             click.echo()
-        rows = [
-            {
-                "change": "added",
-                "run_id": r.run_id,
-                "run_name": r.run_name,
-                "status": r.status,
-                "metrics": ", ".join(
-                    f"{k}={format_value(v)}" for k, v in sorted(r.metrics.items())
-                ),
-            }
-            for r in result.added
-        ] + [
-            {
-                "change": "removed",
-                "run_id": r.run_id,
-                "run_name": r.run_name,
-                "status": r.status,
-                "metrics": "",
-            }
-            for r in result.removed
-        ]
+        rows = (
+            [
+                {
+                    "change": "added",
+                    "run_id": r.run_id,
+                    "run_name": r.run_name,
+                    "status": r.status,
+                    "metrics": ", ".join(
+                        f"{k}={format_value(v)}" for k, v in sorted(r.metrics.items())
+                    ),
+                }
+                for r in result.added
+            ]
+            + [
+                {
+                    "change": "removed",
+                    "run_id": r.run_id,
+                    "run_name": r.run_name,
+                    "status": r.status,
+                    "metrics": "",
+                }
+                for r in result.removed
+            ]
+            + [
+                {
+                    "change": "changed",
+                    "run_id": c.b.run_id,
+                    "run_name": c.b.run_name,
+                    "status": c.b.status,
+                    "metrics": ", ".join(
+                        f"{row.key}: {format_value(row.a)} -> {format_value(row.b)}"
+                        for row in c.metrics
+                        if row.changed
+                    ),
+                }
+                for c in result.changed
+                if c.b is not None
+            ]
+        )
         if rows:
             emit(rows, ["change", "run_id", "run_name", "status", "metrics"], output_format)
         elif not result.experiments:

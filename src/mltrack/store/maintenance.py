@@ -81,7 +81,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
             )
         arrow = run_dir / "metrics.arrow"
         if arrow.exists():
-            check(functools.partial(metrics_file.read_table, arrow))
+            check(functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)))
         if progress is not None:
             progress(number + 1, len(run_dirs))
     for leftover in repo.dir.rglob(".*.tmp-*"):

@@ -53,19 +53,23 @@ def prepare_writes() -> None:
     pa.array([], pa.float64())
 
 
-def read_table(path: Path) -> pa.Table | None:
-    """The file's rows, memory-mapped; None if the run has no metrics file yet."""
+def read_table(path: Path, label: str | None = None) -> pa.Table | None:
+    """The file's rows, memory-mapped; None if the run has no metrics file yet.
+
+    ``label`` names the file in errors (the repository-relative path).
+    """
     import pyarrow as pa
 
+    where = label or str(path)
     if not path.exists():
         return None
     try:
         with pa.memory_map(str(path), "r") as source:
             table = pa.ipc.open_file(source).read_all()
     except (pa.ArrowInvalid, OSError) as error:
-        raise CorruptStore(str(path), f"not a readable Arrow IPC file ({error})") from None
+        raise CorruptStore(where, f"not a readable Arrow IPC file ({error})") from None
     if not table.schema.equals(schema()):
-        raise CorruptStore(str(path), f"unexpected columns {table.schema.names}")
+        raise CorruptStore(where, f"unexpected columns {table.schema.names}")
     return table
 
 

@@ -380,11 +380,22 @@ class Repository:
     ) -> str | None:
         """Commit the working-tree state of ``paths`` (files or directories under .mltrack/)."""
         self.ensure_initialized()
-        always = [self.rel(self.settings_path), self.rel(self.dir / ".gitattributes")]
-        if self.experiment_dir(DEFAULT_EXPERIMENT_ID).is_dir():
-            always.append(self.rel(self._experiment_yaml(DEFAULT_EXPERIMENT_ID)))
+        # The store's own files go into the first commit that needs them; later edits
+        # to them (a changed setting) are the user's to commit, not a run's.
+        head = self.git.head().commit
+        store_files = [
+            self.settings_path,
+            self.dir / ".gitattributes",
+            self._experiment_yaml(DEFAULT_EXPERIMENT_ID),
+        ]
+        missing = [
+            self.rel(path)
+            for path in store_files
+            if path.is_file()
+            and (head is None or self.git.tree_entry(head, self.rel(path)) is None)
+        ]
         changes: dict[str, bytes | Path | None] = {}
-        for rel in [*always, *paths]:
+        for rel in [*missing, *paths]:
             path = self.root / rel
             changes[rel] = path if path.exists() else None
         code = self.code_state().commit

@@ -7,6 +7,7 @@ cached entry can never be stale) in ``.git/mltrack/cache/``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["RevisionReader", "Snapshot", "TimelineEntry", "timeline"]
 
 _CACHE_VERSION = 1
+logger = logging.getLogger("mltrack")
 Progress = Callable[[int, int], None]
 
 
@@ -85,6 +87,9 @@ class RevisionReader:
                     data = self.repo.parse_yaml(git.blob(entry.sha), kind, f"{entry.path} at {rev}")
                 except CorruptStore as problem:
                     snapshot.problems.append(problem)
+                    logger.warning(
+                        "skipping unreadable file: %s (check with `mltrack fsck`)", problem
+                    )
                     continue
                 if kind == "run":
                     run_dir = self.repo.root / entry.path.rsplit("/", 1)[0]

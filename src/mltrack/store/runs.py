@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewType
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import metrics as metrics_file
-from mltrack.store import validation
+from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
 from mltrack.store.index import RunIndex
 from mltrack.store.records import RunRecord
@@ -194,26 +194,35 @@ class LiveRun:
             del self.record.tags[key]
             self.changes.tags[key] = None
 
+    def _accept(self, change: _Changes) -> None:
+        """Apply ``change`` only if the run would still be a valid run.yaml: a change the file
+        cannot hold is refused now, never discovered by a flush that then loses data."""
+        trial = self.record.copy()
+        change.apply(trial)
+        document = trial.to_dict()
+        if not schema.is_valid("run", document):
+            problems = "; ".join(schema.problems("run", document)[:3])
+            raise InvalidParameterValue(f"Run {self.run_id} cannot store this change: {problems}")
+        change.apply(self.record)
+
     def set_info(self, **info: Any) -> None:
         with self.lock:
+            change = _Changes(info={k: dict(v) if k == "code" else v for k, v in info.items()})
+            self._accept(change)
             for name, value in info.items():
                 if name == "code":
-                    self.record.code.update(value)
                     self.changes.info.setdefault("code", {}).update(value)
                 else:
-                    setattr(self.record, name, value)
                     self.changes.info[name] = value
 
     def add_inputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
-            probe = _Changes(inputs=items)
-            probe.apply(self.record)
+            self._accept(_Changes(inputs=items))
             self.changes.inputs.extend(items)
 
     def add_outputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
-            probe = _Changes(outputs=items)
-            probe.apply(self.record)
+            self._accept(_Changes(outputs=items))
             self.changes.outputs.extend(items)
 
     # -- reading -------------------------------------------------------------------
@@ -277,8 +286,12 @@ class LiveRun:
                     self.record = merged
                 for key, value, step, timestamp in self.points:
                     self.record.offer_metric(key, value, step, timestamp)
+                # Check run.yaml before appending points, so a refused write never
+                # leaves points in metrics.arrow that the next flush would append again.
+                document = self.record.to_dict()
+                schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
                 metrics_file.append_points(self.arrow_path, self.points)
-                self.store.write_record(self.run_dir, self.record)
+                self.store.write_document(self.run_dir, document)
                 self.disk = stamp(self.yaml_path)
             self.points = []
             self.changes = _Changes()
@@ -353,6 +366,10 @@ class RunStore:
 
     def write_record(self, run_dir: Path, record: RunRecord) -> None:
         self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict())
+
+    def write_document(self, run_dir: Path, document: dict[str, Any]) -> None:
+        """Write a run.yaml document the caller already validated."""
+        atomic_write(run_dir / "run.yaml", yamlio.dump(document))
 
     # ------------------------------------------------------------------ live runs
 
@@ -471,7 +488,8 @@ class RunStore:
         run_dir = self.locate(run_id)
         live = self._live.get(run_id)
         pending = live.pending_points() if live is not None else []
-        table = metrics_file.read_table(run_dir / "metrics.arrow")
+        arrow = run_dir / "metrics.arrow"
+        table = metrics_file.read_table(arrow, self.repo.rel(arrow))
         return metrics_file.history(table, key, run_id, pending)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -60,7 +60,7 @@ def key(value: Any, kind: str = "key") -> str:
         raise InvalidParameterValue(
             f"Invalid {kind} {value[:40]!r}…: longer than {MAX_KEY_LENGTH} characters."
         )
-    if not _KEY.match(value):
+    if not _KEY.fullmatch(value):
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: names may only contain alphanumerics, underscores (_), "
             "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
@@ -197,7 +197,7 @@ def dataset_input(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_id(value: Any) -> str:
-    if not isinstance(value, str) or not _RUN_ID.match(value):
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
         raise InvalidParameterValue(f"Invalid run id {value!r}: run ids are 32 hex characters.")
     return value
 

@@ -70,6 +70,27 @@ def dump(data: Any) -> bytes:
     return text.encode("utf-8")
 
 
+class _StrictLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing a mapping that repeats a key (a bad hand merge)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # complex keys never appear in mltrack's files
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (line {mark.line + 1}, column {mark.column + 1})",
+                    mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(data: bytes | str) -> Any:
-    """Parse YAML bytes or text (safe loader; no arbitrary objects)."""
-    return yaml.load(data, Loader=_Loader)
+    """Parse YAML bytes or text (safe loader; no arbitrary objects; no repeated keys)."""
+    return yaml.load(data, Loader=_StrictLoader)

@@ -32,6 +32,7 @@ __all__ = [
     "active_run",
     "create_experiment",
     "delete_experiment",
+    "delete_experiment_tag",
     "delete_run",
     "delete_tag",
     "end_run",
@@ -39,6 +40,7 @@ __all__ = [
     "get_experiment",
     "get_experiment_by_name",
     "get_parent_run",
+    "get_registry_uri",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
@@ -59,6 +61,7 @@ __all__ = [
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_registry_uri",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -219,6 +222,10 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
         set_experiment_tag(key, value)
 
 
+def delete_experiment_tag(key: str) -> None:
+    client().delete_experiment_tag(_active_experiment(), key)
+
+
 # ---------------------------------------------------------------------- runs
 
 
@@ -326,8 +333,8 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     stack = _run_stack()
     if not stack:
         return
-    active = stack.pop()
-    client().set_terminated(active._run_id, status)
+    client().set_terminated(stack[-1]._run_id, status)
+    stack.pop()  # only once it really ended: a failed end leaves the run active to retry
 
 
 def active_run() -> ActiveRun | None:
