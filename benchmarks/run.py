@@ -168,13 +168,12 @@ def run_workload(
             )
             try:
                 stdout, _ = proc.communicate(timeout=timeout)
+                outcome = parse_outcome(stdout, proc.returncode, log)
             except subprocess.TimeoutExpired:
-                stop(proc)
-                return Outcome(error=f"timeout after {timeout:.0f} s")
+                outcome = Outcome(error=f"timeout after {timeout:.0f} s")
             finally:
-                if proc.poll() is None:  # interrupted: leave no process behind
+                if proc.poll() is None:  # timed out or interrupted: leave no process behind
                     stop(proc)
-        outcome = parse_outcome(stdout, proc.returncode, log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     outcome.wall_s = time.perf_counter() - start
