@@ -43,8 +43,13 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W8": (900, 900),
     "W9": (300, 300),
 }
-# A figure's name ends in its unit; the flag says whether a higher value is better.
-UNITS = (("_per_s", "/s", True), ("_ms", "ms", False), ("_s", "s", False), ("_bytes", "B", False))
+# A figure's name ends in its unit: (suffix, label ending, higher is better).
+UNITS = (
+    ("_per_s", "/s", True),
+    ("_ms", " (ms)", False),
+    ("_s", " (s)", False),
+    ("_bytes", " (B)", False),
+)
 RATIO_HEADER = "ratio (>1: mltrack better)"
 
 
@@ -183,12 +188,12 @@ def run_workload(
 # --- the table -----------------------------------------------------------------------------------
 
 
-def unit_of(figure: str) -> tuple[str, str, bool]:
-    """(label, unit, higher_is_better) from a figure name such as ``runs_per_s``."""
-    for suffix, unit, higher_better in UNITS:
+def unit_of(figure: str) -> tuple[str, bool]:
+    """(label, higher_is_better) of a figure name: ``runs_per_s`` is ``runs/s``, higher."""
+    for suffix, ending, higher_better in UNITS:
         if figure.endswith(suffix):
-            return figure[: -len(suffix)], unit, higher_better
-    return figure, "", False
+            return figure[: -len(suffix)] + ending, higher_better
+    return figure, False
 
 
 def fmt(value: float) -> str:
@@ -223,7 +228,7 @@ def rows_for(workload: str, results: dict[str, list[Outcome]], tools: list[str])
     reps = "/".join(str(sum(o.error is None for o in results[tool])) for tool in tools)
     rows = []
     for i, figure in enumerate(figures or ["(workload)"]):
-        label, unit, higher_better = unit_of(figure)
+        label, higher_better = unit_of(figure)
         values = {tool: summarize(results[tool], figure) for tool in tools}
         cells = {}
         for tool, value in values.items():
@@ -236,9 +241,8 @@ def rows_for(workload: str, results: dict[str, list[Outcome]], tools: list[str])
                 cells[tool] = "error (above)"
             else:
                 cells[tool] = value
-        name = f"{label} ({unit})" if unit else label
         higher = ratio(values.get("mlflow"), values.get("mltrack"), higher_better)
-        rows.append(Row(workload, name, cells, higher, reps))
+        rows.append(Row(workload, label, cells, higher, reps))
     return rows
 
 
@@ -361,12 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     environment = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "command": " ".join(["python", *sys.argv]),
         "scale": args.scale,
         "repeat": args.repeat,
         **{f"{tool}_python": str(python) for tool, python in pythons.items()},
         **{f"{tool}_version": package_version(python, tool) for tool, python in pythons.items()},
     }
-    heading = ", ".join(f"{k}: {v}" for k, v in environment.items() if not k.endswith("_python"))
+    shown = ["date", "machine", "scale", "repeat", *(f"{tool}_version" for tool in pythons)]
+    heading = ", ".join(f"{key}: {environment[key]}" for key in shown)
     print(heading)
     print(table(rows, tools, markdown=False))
     for note in notes:

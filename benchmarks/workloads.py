@@ -105,10 +105,10 @@ def cli_command(tool: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", tool]
 
 
-def run_checked(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+def run_checked(cmd: list[str], cwd: Path) -> float:
     """Run a command to completion; return its wall time, or raise with its last stderr line."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
@@ -350,7 +350,7 @@ def w4_search(ctx: Context) -> Report:
         log_runs_client(store, records[1_000:])
         report.figures.update(measure_search(store, records))
     else:
-        report.notes.append("scale small: stopped at 1,000 runs (--scale full adds 10,000)")
+        report.notes.append("scale small: stopped at 1,000 runs; --scale full goes on to 10,000")
     return report
 
 
