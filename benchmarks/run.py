@@ -76,7 +76,7 @@ class Row:
 
 
 def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return venv / "bin" / "python"
 
 
 def ensure_mlflow_venv(requested: Path | None) -> Path:
@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = [t for t in TOOLS if t in args.tools]  # MLflow first, then mltrack
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
 
     results: dict[str, dict[str, list[Outcome]]] = {}
     for workload in args.workloads:
@@ -368,10 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", *sys.argv]),
         "scale": args.scale,
         "repeat": args.repeat,
+        "load_average": f"{load_at_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         **{f"{tool}_python": str(python) for tool, python in pythons.items()},
         **{f"{tool}_version": package_version(python, tool) for tool, python in pythons.items()},
     }
-    shown = ["date", "machine", "scale", "repeat", *(f"{tool}_version" for tool in pythons)]
+    shown = ["date", "machine", "load_average", "scale", "repeat"]
+    shown += [f"{tool}_version" for tool in pythons]
     heading = ", ".join(f"{key}: {environment[key]}" for key in shown)
     print(heading)
     print(table(rows, tools, markdown=False))
