@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MLFLOW_VERSION = "3.17.2"
@@ -298,7 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tools",
         "--tool-only",
         default=",".join(TOOLS),
-        help="comma-separated tools to run, in this order (default: mlflow,mltrack)",
+        help="comma-separated tools (default: mlflow,mltrack); MLflow always runs first",
     )
     parser.add_argument(
         "--mlflow-venv",
@@ -334,47 +334,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    pythons: dict[str, Path] = {}
-    if "mlflow" in args.tools:
-        pythons["mlflow"] = ensure_mlflow_venv(args.mlflow_venv)
-    if "mltrack" in args.tools:
-        pythons["mltrack"] = args.mltrack_python
-    tools = [t for t in TOOLS if t in args.tools]  # MLflow first, then mltrack
+def run_suite(
+    args: argparse.Namespace, pythons: dict[str, Path]
+) -> dict[str, dict[str, list[Outcome]]]:
+    """Every workload, repetition and tool, one after another: outcomes by workload and tool."""
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    load_at_start = os.getloadavg()[0]
-
     results: dict[str, dict[str, list[Outcome]]] = {}
     for workload in args.workloads:
         timeout = args.timeout or TIMEOUTS[workload][args.scale == "full"]
-        results[workload] = {tool: [] for tool in tools}
+        results[workload] = {tool: [] for tool in pythons}
         for rep in range(1, args.repeat + 1):
-            for tool in tools:
+            for tool, python in pythons.items():
                 log = logs / f"{workload}-{tool}-{rep}.log"
-                print(
-                    f"{workload} {tool} {rep}/{args.repeat} …", end=" ", file=sys.stderr, flush=True
-                )
-                outcome = run_workload(pythons[tool], tool, workload, args.scale, timeout, log)
-                status = outcome.error or "ok"
-                print(f"{outcome.wall_s:.1f} s: {status}", file=sys.stderr, flush=True)
+                progress = f"{workload} {tool} {rep}/{args.repeat} …"
+                print(progress, end=" ", file=sys.stderr, flush=True)
+                outcome = run_workload(python, tool, workload, args.scale, timeout, log)
+                print(f"{outcome.wall_s:.1f} s: {outcome.error or 'ok'}", file=sys.stderr)
                 results[workload][tool].append(outcome)
+    return results
 
-    rows = [row for w, by_tool in results.items() for row in rows_for(w, by_tool, tools)]
-    notes = notes_of(results)
-    environment = {
+
+def environment_of(args: argparse.Namespace, pythons: dict[str, Path], load: float) -> dict:
+    return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
         "command": " ".join(["python", *sys.argv]),
         "scale": args.scale,
         "repeat": args.repeat,
-        "load_average": f"{load_at_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
+        "load_average": f"{load:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         **{f"{tool}_python": str(python) for tool, python in pythons.items()},
         **{f"{tool}_version": package_version(python, tool) for tool, python in pythons.items()},
     }
+
+
+def raw_results(results: dict[str, dict[str, list[Outcome]]]) -> dict:
+    return {
+        workload: {tool: [asdict(o) for o in outcomes] for tool, outcomes in by_tool.items()}
+        for workload, by_tool in results.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pythons: dict[str, Path] = {}  # in running order: MLflow first, then mltrack
+    if "mlflow" in args.tools:
+        pythons["mlflow"] = ensure_mlflow_venv(args.mlflow_venv)
+    if "mltrack" in args.tools:
+        pythons["mltrack"] = args.mltrack_python
+    load_at_start = os.getloadavg()[0]
+    results = run_suite(args, pythons)
+
+    tools = list(pythons)
+    rows = [row for w, by_tool in results.items() for row in rows_for(w, by_tool, tools)]
+    notes = notes_of(results)
+    environment = environment_of(args, pythons, load_at_start)
     shown = ["date", "machine", "load_average", "scale", "repeat"]
-    shown += [f"{tool}_version" for tool in pythons]
+    shown += [f"{tool}_version" for tool in tools]
     heading = ", ".join(f"{key}: {environment[key]}" for key in shown)
     print(heading)
     print(table(rows, tools, markdown=False))
@@ -385,19 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         text += [f"- {note}" for note in notes]
         args.markdown.write_text("\n".join(text).rstrip() + "\n")
     if args.json:
-        raw = {
-            workload: {
-                tool: [
-                    {"figures": o.figures, "notes": o.notes, "error": o.error, "wall_s": o.wall_s}
-                    for o in outcomes
-                ]
-                for tool, outcomes in by_tool.items()
-            }
-            for workload, by_tool in results.items()
-        }
-        args.json.write_text(
-            json.dumps({"environment": environment, "results": raw}, indent=2) + "\n"
-        )
+        data = {"environment": environment, "results": raw_results(results)}
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 
