@@ -217,7 +217,7 @@ def ratio(mlflow: float | str | None, mltrack: float | str | None, higher_better
         return "—"
     if min(mlflow, mltrack) <= 0:
         return "—"
-    return f"{(mltrack / mlflow if higher_better else mlflow / mltrack):.3g}×"
+    return fmt(mltrack / mlflow if higher_better else mlflow / mltrack) + "×"
 
 
 def rows_for(workload: str, results: dict[str, list[Outcome]], tools: list[str]) -> list[Row]:
