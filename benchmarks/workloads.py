@@ -1,0 +1,666 @@
+"""The benchmark workloads W1–W9, written once against MLflow's tracking API.
+
+Each run happens inside one tool's interpreter, in a fresh directory:
+
+    python benchmarks/workloads.py --tool mlflow|mltrack --workload W1 --dir TMP [--scale small|full]
+
+``ml`` is the tool's module, ``mlflow`` or ``mltrack``: the workload code is the same for both,
+and only :func:`open_store` knows how each tool's store is made. The run prints one JSON object
+on stdout, ``{"figures": {name: value}, "notes": [...]}`` or ``{"error": "<one line>"}``;
+everything else the tool prints goes to stderr. A figure's name ends in its unit: ``_per_s``
+(higher is better), ``_s``, ``_ms`` or ``_bytes`` (lower is better). A figure whose measurement
+failed on its own holds the string ``"error: ..."`` instead of a number.
+
+Only the workload is timed (``time.perf_counter``): imports, store creation, data generation and
+a warm-up such as creating the experiment happen before the timer starts. Results are checked
+after the timer (point counts, search answers, prediction lengths), so a fast wrong answer is an
+error, not a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib
+import json
+import math
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+EXPERIMENT = "bench"
+BATCH = 1_000
+SEARCH_FILTER = "metrics.m0 > 0.5 and params.p0 = 'a'"
+SEARCH_ORDER = "metrics.m1 DESC"
+SEARCH_MAX = 100
+IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ONE_ROW = [5.1, 3.5, 1.4, 0.2]
+SERVER_START_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a workload is given: the tool, its scratch directory, the scale."""
+
+    tool: str
+    dir: Path
+    scale: str
+
+
+@dataclass
+class Report:
+    """What a workload returns: figures by name (unit as suffix) and notes for the reader."""
+
+    figures: dict[str, float | str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Store:
+    """An open tracking store of one tool, with its active experiment."""
+
+    tool: str
+    dir: Path
+    ml: ModuleType
+    client: Any
+    experiment_id: str
+    env: dict[str, str]
+    log_model_options: dict[str, Any]
+
+    def submodule(self, name: str) -> ModuleType:
+        return importlib.import_module(f"{self.tool}.{name}")
+
+    def cli(self, *args: str) -> list[str]:
+        return [*cli_command(self.tool), *args]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The params, metrics and tags of one synthetic run (W3, W4)."""
+
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def cli_command(tool: str) -> list[str]:
+    """The tool's console script next to this interpreter, else ``python -m <tool>``."""
+    script = Path(sys.executable).parent / tool
+    return [str(script)] if script.exists() else [sys.executable, "-m", tool]
+
+
+def run_checked(cmd: list[str], cwd: Path) -> float:
+    """Run a command to completion; return its wall time, or raise with its last stderr line."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
+        shown = " ".join([Path(cmd[0]).name, *cmd[1:]])
+        raise RuntimeError(f"`{shown}` exited {proc.returncode}: {lines[-1]}")
+    return elapsed
+
+
+def failing_alone(measure: Callable[[], float]) -> float | str:
+    """A figure whose command may fail without failing the workload: ``"error: ..."``."""
+    try:
+        return measure()
+    except RuntimeError as exc:
+        return f"error: {exc}"
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 5) -> float:
+    return statistics.median(timed(fn)[0] for _ in range(repeats))
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def chunks(items: list[Any], size: int = BATCH) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# --- stores --------------------------------------------------------------------------------------
+
+
+def open_store(ctx: Context) -> Store:
+    """Create the tool's store in ``ctx.dir`` and make experiment ``bench`` active."""
+    ml = importlib.import_module(ctx.tool)
+    env = dict(os.environ)
+    if ctx.tool == "mlflow":
+        uri = f"sqlite:///{ctx.dir / 'mlflow.db'}"
+        ml.set_tracking_uri(uri)
+        artifacts = (ctx.dir / "mlruns").as_uri()
+        experiment_id = ml.create_experiment(EXPERIMENT, artifact_location=artifacts)
+        ml.set_experiment(experiment_id=experiment_id)
+        client = ml.MlflowClient()
+        env["MLFLOW_TRACKING_URI"] = uri
+        # MLflow 3.17 saves sklearn models with skops by default and refuses a random forest
+        # unless its tree type is trusted, as its error message says to do.
+        log_model_options = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]}
+    else:
+        run_checked(["git", "init", "-q"], ctx.dir)
+        run_checked(["git", "config", "user.name", "bench"], ctx.dir)
+        run_checked(["git", "config", "user.email", "bench@example.com"], ctx.dir)
+        run_checked([*cli_command(ctx.tool), "init"], ctx.dir)
+        ml.set_tracking_uri(str(ctx.dir))
+        experiment_id = ml.set_experiment(EXPERIMENT).experiment_id
+        client = ml.MltrackClient()
+        log_model_options = {}
+    return Store(ctx.tool, ctx.dir, ml, client, experiment_id, env, log_model_options)
+
+
+def git_object_bytes(repo: Path) -> int:
+    """Bytes of git's object store after ``git gc`` (``size`` + ``size-pack``, in KiB)."""
+    run_checked(["git", "gc", "-q"], repo)
+    out = subprocess.run(
+        ["git", "count-objects", "-v"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    fields = dict(line.split(": ", 1) for line in out.splitlines())
+    return (int(fields["size"]) + int(fields["size-pack"])) * 1024
+
+
+# --- W1, W2, W5: metrics -------------------------------------------------------------------------
+
+
+def w1_log_metric(ctx: Context) -> Report:
+    """5,000 ``log_metric`` calls in one run, then ``end_run`` (the final flush/commit)."""
+    n = 5_000
+    store = open_store(ctx)
+    run_id = store.ml.start_run().info.run_id
+    start = time.perf_counter()
+    for i in range(n):
+        store.ml.log_metric("loss", 1.0 / (i + 1), step=i)
+    store.ml.end_run()
+    elapsed = time.perf_counter() - start
+    history = store.client.get_metric_history(run_id, "loss")
+    expect(len(history) == n, f"run has {len(history)} points of 'loss' after logging {n}")
+    return Report({"log_metric_calls_per_s": n / elapsed})
+
+
+def metric_points(store: Store, keys: list[str], steps: int) -> list[Any]:
+    """``Metric`` entities, step by step, each step holding one point of every key."""
+    metric = store.submodule("entities").Metric
+    rng = random.Random(0)
+    ts = now_ms()
+    return [metric(key, rng.random(), ts, step) for step in range(steps) for key in keys]
+
+
+def w2_log_batch(ctx: Context) -> Report:
+    """100,000 points (10 keys × 10,000 steps) through ``log_batch`` in chunks of 1,000."""
+    store = open_store(ctx)
+    keys = [f"k{i}" for i in range(10)]
+    batches = chunks(metric_points(store, keys, 10_000))
+    run_id = store.client.create_run(store.experiment_id).info.run_id
+    start = time.perf_counter()
+    for batch in batches:
+        store.client.log_batch(run_id, metrics=batch)
+    store.client.set_terminated(run_id)
+    elapsed = time.perf_counter() - start
+    history = store.client.get_metric_history(run_id, "k9")
+    expect(len(history) == 10_000, f"key 'k9' has {len(history)} points, expected 10,000")
+    return Report({"log_batch_points_per_s": 100_000 / elapsed})
+
+
+def w5_metric_history(ctx: Context) -> Report:
+    """Read back one key of 100,000 points with ``get_metric_history``."""
+    n = 100_000
+    store = open_store(ctx)
+    run_id = store.client.create_run(store.experiment_id).info.run_id
+    for batch in chunks(metric_points(store, ["loss"], n)):
+        store.client.log_batch(run_id, metrics=batch)
+    store.client.set_terminated(run_id)
+
+    def read() -> list[Any]:
+        return list(store.client.get_metric_history(run_id, "loss"))
+
+    first, history = timed(read)
+    expect(len(history) == n, f"get_metric_history returned {len(history)} points, expected {n}")
+    return Report(
+        {"get_metric_history_first_s": first, "get_metric_history_warm_s": median_time(read)}
+    )
+
+
+# --- W3, W4: many runs ---------------------------------------------------------------------------
+
+
+def run_records(n: int) -> list[RunRecord]:
+    """Runs 0..n-1: ``p0`` cycles over a, b, c; metrics are uniform in [0, 1), seeded."""
+    rng = random.Random(0)
+    return [
+        RunRecord(
+            params={"p0": "abc"[i % 3], **{f"p{j}": f"value-{j}-{i % 7}" for j in range(1, 10)}},
+            metrics={f"m{j}": rng.random() for j in range(10)},
+            tags={f"t{j}": f"tag-{j}-{i % 5}" for j in range(5)},
+        )
+        for i in range(n)
+    ]
+
+
+def log_runs_fluent(store: Store, records: list[RunRecord]) -> None:
+    """W3's loop: one fluent run per record."""
+    ml = store.ml
+    for record in records:
+        ml.start_run()
+        ml.log_params(record.params)
+        ml.log_metrics(record.metrics)
+        ml.set_tags(record.tags)
+        ml.end_run()
+
+
+def log_runs_client(store: Store, records: list[RunRecord]) -> None:
+    """W4's faster population path: ``create_run``, one ``log_batch``, ``set_terminated``."""
+    entities = store.submodule("entities")
+    client = store.client
+    for record in records:
+        run_id = client.create_run(store.experiment_id).info.run_id
+        ts = now_ms()
+        client.log_batch(
+            run_id,
+            metrics=[entities.Metric(k, v, ts, 0) for k, v in record.metrics.items()],
+            params=[entities.Param(k, v) for k, v in record.params.items()],
+            tags=[entities.RunTag(k, v) for k, v in record.tags.items()],
+        )
+        client.set_terminated(run_id)
+
+
+def w3_many_runs(ctx: Context) -> Report:
+    """1,000 fluent runs, each with 10 params, 10 metrics and 5 tags, ended normally."""
+    store = open_store(ctx)
+    records = run_records(1_000)
+    before = git_object_bytes(store.dir) if store.tool == "mltrack" else 0
+    elapsed, _ = timed(log_runs_fluent, store, records)
+    report = Report({"runs_per_s": len(records) / elapsed})
+    if store.tool == "mltrack":
+        growth = git_object_bytes(store.dir) - before
+        report.figures["git_growth_per_run_bytes"] = growth / len(records)
+    return report
+
+
+def check_search(result: Any, records: list[RunRecord]) -> None:
+    """The search must return the top ``m1`` of the matching runs, in order."""
+    matching = [r for r in records if r.params["p0"] == "a" and r.metrics["m0"] > 0.5]
+    expected = sorted((r.metrics["m1"] for r in matching), reverse=True)[:SEARCH_MAX]
+    got = [float(v) for v in result["metrics.m1"]]
+    expect(len(got) == len(expected), f"search returned {len(got)} runs, expected {len(expected)}")
+    same = all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(got, expected, strict=True))
+    expect(same, "search returned the wrong runs or the wrong order for metrics.m1 DESC")
+
+
+def measure_search(store: Store, records: list[RunRecord]) -> dict[str, float | str]:
+    def search() -> Any:
+        return store.ml.search_runs(
+            experiment_ids=[store.experiment_id],
+            filter_string=SEARCH_FILTER,
+            order_by=[SEARCH_ORDER],
+            max_results=SEARCH_MAX,
+        )
+
+    label = f"{len(records)}_runs"
+    first, result = timed(search)
+    check_search(result, records)
+    figures: dict[str, float | str] = {
+        f"search_{label}_first_s": first,
+        f"search_{label}_warm_s": median_time(search),
+    }
+    if store.tool == "mltrack":
+        commands = {"runs_list": ["runs", "list", "--experiment", EXPERIMENT], "log": ["log"]}
+        for name, args in commands.items():
+            figures[f"cli_{name}_{label}_s"] = failing_alone(
+                partial(run_checked, store.cli(*args), store.dir)
+            )
+    return figures
+
+
+def w4_search(ctx: Context) -> Report:
+    """Search after W3's 1,000 runs; then populate to 10,000 runs (scale full) and again."""
+    store = open_store(ctx)
+    records = run_records(10_000 if ctx.scale == "full" else 1_000)
+    log_runs_fluent(store, records[:1_000])
+    report = Report(measure_search(store, records[:1_000]))
+    if ctx.scale == "full":
+        log_runs_client(store, records[1_000:])
+        report.figures.update(measure_search(store, records))
+    else:
+        report.notes.append("scale small: stopped at 1,000 runs; --scale full goes on to 10,000")
+    return report
+
+
+# --- W6: artifacts -------------------------------------------------------------------------------
+
+
+def w6_artifacts(ctx: Context) -> Report:
+    """``log_artifact`` of a 10 MB file; ``log_artifacts`` of 100 × 10 KB files; each ``end_run``."""
+    store = open_store(ctx)
+    inputs = ctx.dir / "inputs"
+    files = inputs / "files"
+    files.mkdir(parents=True)
+    big = inputs / "weights.bin"
+    big.write_bytes(os.urandom(10 * 2**20))
+    for i in range(100):
+        (files / f"part-{i:03d}.bin").write_bytes(os.urandom(10 * 2**10))
+
+    ml = store.ml
+    report = Report()
+    ml.start_run()
+    report.figures["log_artifact_10mb_s"] = timed(ml.log_artifact, str(big))[0]
+    report.figures["end_run_after_log_artifact_s"] = timed(ml.end_run)[0]
+    ml.start_run()
+    report.figures["log_artifacts_100_files_s"] = timed(ml.log_artifacts, str(files), "files")[0]
+    report.figures["end_run_after_log_artifacts_s"] = timed(ml.end_run)[0]
+    report.notes.append("end_run_after_*: mltrack commits the run's files to git in end_run")
+    return report
+
+
+# --- W7, W8: models ------------------------------------------------------------------------------
+
+
+def iris_frame() -> tuple[Any, Any]:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    return iris.data.set_axis(IRIS_COLUMNS, axis=1), iris.target
+
+
+def train_iris_model() -> tuple[Any, Any]:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = iris_frame()
+    return RandomForestClassifier(n_estimators=50, random_state=0).fit(x, y), x
+
+
+def log_iris_model(store: Store) -> tuple[str, dict[str, float | str]]:
+    """Train and log the iris model in a run: its ``runs:/`` URI and the timings."""
+    model, x = train_iris_model()
+    sklearn_flavor = store.submodule("sklearn")
+    run_id = store.ml.start_run().info.run_id
+    seconds, _ = timed(
+        sklearn_flavor.log_model,
+        model,
+        name="model",
+        input_example=x.head(5),
+        **store.log_model_options,
+    )
+    end_seconds, _ = timed(store.ml.end_run)
+    figures: dict[str, float | str] = {
+        "log_model_s": seconds,
+        "end_run_after_log_model_s": end_seconds,
+    }
+    return f"runs:/{run_id}/model", figures
+
+
+def w7_model(ctx: Context) -> Report:
+    """``sklearn.log_model``, ``pyfunc.load_model``, predict 1 row and 10,000 rows."""
+    store = open_store(ctx)
+    x, _ = iris_frame()
+    many = x.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
+    uri, figures = log_iris_model(store)
+    report = Report(figures)
+    report.figures["load_model_s"], model = timed(store.submodule("pyfunc").load_model, uri)
+    report.figures["predict_1_row_first_s"], _ = timed(model.predict, x.head(1))
+    report.figures["predict_1_row_warm_s"] = median_time(lambda: model.predict(x.head(1)))
+    report.figures["predict_10000_rows_s"] = median_time(lambda: model.predict(many))
+    expect(len(model.predict(many)) == len(many), "predict returned the wrong number of rows")
+    report.notes.append("predict *_warm_s and 10000_rows: median of 5 calls")
+    return report
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ping(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/ping")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def last_line(path: Path) -> str:
+    lines = path.read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+def wait_for_ping(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.perf_counter() + SERVER_START_TIMEOUT
+    while not ping(port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}: {last_line(log)}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"server did not answer /ping in {SERVER_START_TIMEOUT:.0f} s")
+        time.sleep(0.02)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after 10 s."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+    proc.wait()
+
+
+def dataframe_split(rows: list[list[float]]) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}).encode()
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[float, bytes]:
+    """One ``POST /invocations`` on a persistent connection: (seconds, response body)."""
+    start = time.perf_counter()
+    conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 200:
+        raise RuntimeError(f"POST /invocations returned {response.status}: {payload[:200]!r}")
+    return elapsed, payload
+
+
+def post_once(port: int, body: bytes) -> tuple[float, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        return post(conn, body)
+    finally:
+        conn.close()
+
+
+def post_many(port: int, body: bytes, n: int) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        return [post(conn, body)[0] for _ in range(n)]
+    finally:
+        conn.close()
+
+
+def latency_figures(prefix: str, latencies: list[float], wall: float) -> dict[str, float | str]:
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        f"{prefix}_req_per_s": len(latencies) / wall,
+        f"{prefix}_p50_ms": cuts[49] * 1000,
+        f"{prefix}_p99_ms": cuts[98] * 1000,
+    }
+
+
+def threaded_requests(port: int, body: bytes, threads: int, per_thread: int) -> dict[str, Any]:
+    """``threads`` clients, each with its own connection, started together."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads + 1)
+
+    def client(i: int) -> None:
+        barrier.wait()
+        try:
+            latencies[i] = post_many(port, body, per_thread)
+        except Exception as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return latency_figures(f"threads{threads}", [t for lat in latencies for t in lat], wall)
+
+
+def serve_command(store: Store, uri: str, port: int) -> list[str]:
+    args = ["models", "serve", "-m", uri, "-p", str(port), "-h", "127.0.0.1"]
+    if store.tool == "mlflow":
+        args += ["--env-manager", "local"]
+    return store.cli(*args)
+
+
+def w8_serving(ctx: Context) -> Report:
+    """The scoring server: start to ``/ping``; sequential, 8-thread and 10,000-row requests."""
+    store = open_store(ctx)
+    uri, _ = log_iris_model(store)
+    x, _ = iris_frame()
+    big_rows = x.sample(10_000, replace=True, random_state=0).to_numpy().tolist()
+    one_row, big_body = dataframe_split([ONE_ROW]), dataframe_split(big_rows)
+    port = free_port()
+    log = ctx.dir / "server.log"
+    report = Report()
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            serve_command(store, uri, port),
+            cwd=store.dir,
+            env=store.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_ping(proc, port, log)
+        report.figures["start_to_first_ping_s"] = time.perf_counter() - start
+        _, payload = post_once(port, one_row)
+        expect(b"predictions" in payload, f"no predictions in the response: {payload[:200]!r}")
+        wall, latencies = timed(post_many, port, one_row, 500)
+        report.figures.update(latency_figures("sequential", latencies, wall))
+        report.figures.update(threaded_requests(port, one_row, threads=8, per_thread=250))
+        report.figures["rows_10000_request_s"] = statistics.median(
+            post_once(port, big_body)[0] for _ in range(3)
+        )
+    finally:
+        stop_process_group(proc)
+    report.notes.append(
+        "sequential: 500 requests, one connection; threads8: 8 × 250 requests, "
+        "a connection each; rows_10000: median of 3; one untimed warm-up request"
+    )
+    return report
+
+
+# --- W9: start-up --------------------------------------------------------------------------------
+
+
+def median_wall_time(cmd: list[str], cwd: Path, repeats: int = 5) -> float:
+    return statistics.median(run_checked(cmd, cwd) for _ in range(repeats))
+
+
+def w9_startup(ctx: Context) -> Report:
+    """``python -c "import <pkg>"`` and ``<cli> --help`` in fresh processes, median of 5."""
+    commands = {
+        "import": [sys.executable, "-c", f"import {ctx.tool}"],
+        "cli_help": [*cli_command(ctx.tool), "--help"],
+    }
+    return Report(
+        {
+            f"{name}_s": failing_alone(partial(median_wall_time, cmd, ctx.dir))
+            for name, cmd in commands.items()
+        }
+    )
+
+
+WORKLOADS: dict[str, Callable[[Context], Report]] = {
+    "W1": w1_log_metric,
+    "W2": w2_log_batch,
+    "W3": w3_many_runs,
+    "W4": w4_search,
+    "W5": w5_metric_history,
+    "W6": w6_artifacts,
+    "W7": w7_model,
+    "W8": w8_serving,
+    "W9": w9_startup,
+}
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)  # unwinds through ``finally``: a W8 server is stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tool", required=True, choices=["mlflow", "mltrack"])
+    parser.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    parser.add_argument("--dir", required=True, type=Path, help="a fresh, empty directory")
+    parser.add_argument("--scale", choices=["small", "full"], default="full")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what the tool (or a child) prints goes to stderr; stdout carries the result
+    ctx = Context(args.tool, args.dir.resolve(), args.scale)
+    try:
+        report = WORKLOADS[args.workload](ctx)
+    except Exception as exc:
+        traceback.print_exc()
+        result_out.write(json.dumps({"error": one_line(exc)}) + "\n")
+        return 1
+    result_out.write(json.dumps({"figures": report.figures, "notes": report.notes}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
