@@ -39,6 +39,7 @@ from hashlib import sha1
 from pathlib import Path
 
 from mltrack.exceptions import GitError, NotAGitRepository
+from mltrack.fsutil import create_file
 
 __all__ = [
     "MLTRACK_DIR",
@@ -210,6 +211,7 @@ class GitStore:
         self.private_dir = git_dir / "mltrack"
         self._cat = _CatFile(root)
         self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
+        self._commit_trees: dict[str, bytes] = {}
         self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
         self._identities: dict[str, Identity] = {}
         self._packed_refs: tuple[float, dict[str, str]] | None = None
@@ -330,13 +332,12 @@ class GitStore:
         sha = sha1(raw).hexdigest()
         path = self._loose_path(sha)
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
             tmp = (
                 path.parent
                 / f"tmp_obj_{os.getpid()}_{threading.get_ident()}_{random.getrandbits(32)}"
             )
             try:
-                with open(tmp, "wb") as handle:
+                with create_file(tmp) as handle:
                     handle.write(zlib.compress(raw, 1))
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, path)
@@ -494,7 +495,8 @@ class GitStore:
             if self._current(ref) != old:
                 return False
             os.write(fd, (new + "\n").encode())
-            os.fsync(fd)
+            # Like git with its default core.fsync, neither loose objects nor refs are
+            # fsynced: a commit is as durable as one `git commit` makes.
             os.close(fd)
             fd = -1
             os.replace(lock, path)
@@ -625,10 +627,16 @@ class GitStore:
         return None
 
     def _commit_tree(self, commit: str) -> bytes:
-        kind, data = self.read_object(commit)
-        if kind != "commit" or not data.startswith(b"tree "):
-            raise GitError(f"{commit} is not a commit")
-        return bytes.fromhex(data[5:45].decode())
+        tree = self._commit_trees.get(commit)  # commits are immutable: cache forever
+        if tree is None:
+            kind, data = self.read_object(commit)
+            if kind != "commit" or not data.startswith(b"tree "):
+                raise GitError(f"{commit} is not a commit")
+            tree = bytes.fromhex(data[5:45].decode())
+            if len(self._commit_trees) > 4096:
+                self._commit_trees.clear()
+            self._commit_trees[commit] = tree
+        return tree
 
     def _splice(self, tree: bytes | None, changes: dict[str, object]) -> bytes | None:
         entries = dict(self._tree(tree)) if tree else {}

@@ -18,7 +18,17 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path", "temporary_owner"]
+from mltrack.fsutil import create_file
+
+__all__ = [
+    "Stamp",
+    "atomic_write",
+    "create_file",
+    "file_lock",
+    "stamp",
+    "temp_path",
+    "temporary_owner",
+]
 
 Stamp = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
 
@@ -36,12 +46,11 @@ def temporary_owner(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes | memoryview, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
-        with open(tmp, "wb") as handle:
+        with create_file(tmp) as handle:
             handle.write(data)
             if durable:
                 handle.flush()

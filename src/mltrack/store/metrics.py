@@ -10,14 +10,13 @@ were still buffered in memory.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrack.entities import Metric
 from mltrack.exceptions import CorruptStore
-from mltrack.store.files import temp_path
+from mltrack.store.files import atomic_write
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,7 +87,7 @@ def _table_of(points: Sequence[Point]) -> pa.Table:
     )
 
 
-def append_points(path: Path, points: Sequence[Point]) -> None:
+def append_points(path: Path, points: Sequence[Point], durable: bool = True) -> None:
     """Add ``points`` after the file's existing rows (the caller holds the run's lock)."""
     import pyarrow as pa
 
@@ -97,20 +96,10 @@ def append_points(path: Path, points: Sequence[Point]) -> None:
     new = _table_of(points)
     old = read_table(path)
     table = pa.concat_tables([old, new]) if old is not None else new
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=1 << 20)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1 << 20)
+    atomic_write(path, memoryview(sink.getvalue()), durable=durable)
 
 
 def history(

@@ -8,7 +8,6 @@ latest values, ``params``, ``tags``, ``datasets`` …) and turns into the public
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,10 @@ __all__ = ["ExperimentRecord", "RunRecord", "latest_key"]
 def latest_key(step: int, timestamp: int, value: float) -> tuple[int, int, float]:
     """MLflow's order for "the latest" point of a metric: highest (step, timestamp, value)."""
     return (step, timestamp, -math.inf if math.isnan(value) else value)
+
+
+def _copy_entry(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in item.items()}
 
 
 @dataclass(slots=True)
@@ -78,7 +81,27 @@ class RunRecord:
             self.metric_points[key] = (step, timestamp)
 
     def copy(self) -> RunRecord:
-        return copy.deepcopy(self)
+        """An independent copy (values are immutable; containers are copied one level deep)."""
+        return RunRecord(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            run_name=self.run_name,
+            status=self.status,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            lifecycle_stage=self.lifecycle_stage,
+            user_id=self.user_id,
+            parent_run_id=self.parent_run_id,
+            deleted_time=self.deleted_time,
+            params=dict(self.params),
+            tags=dict(self.tags),
+            metrics=dict(self.metrics),
+            metric_points=dict(self.metric_points),
+            inputs=[_copy_entry(item) for item in self.inputs],
+            outputs=[_copy_entry(item) for item in self.outputs],
+            code=dict(self.code),
+            artifact_uri=self.artifact_uri,
+        )
 
     # -- storage edge -------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class Repository:
         self._runs: RunStore | None = None
         self._revisions: RevisionReader | None = None
         self._driver_checked = False
+        self._code_commits: dict[str, tuple[str | None]] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Repository:
@@ -357,18 +358,26 @@ class Repository:
 
     def code_state(self) -> CodeState:
         """The user's code commit at HEAD, skipping mltrack's own commits (which change no code)."""
-        from mltrack.gitstore import parse_trailers
-
         head = self.git.head()
         commit = head.commit
         if commit is not None:
-            _, data = self.git.read_object(commit)
-            trailers = parse_trailers(data.partition(b"\n\n")[2].decode("utf-8", "replace"))
-            if any(key.startswith("mltrack-") for key in trailers):
-                # mltrack's commits carry the code commit they sit on; none means there was none
-                codes = trailers.get(CODE_TRAILER.lower())
-                commit = codes[0] if codes else None
+            code = self._code_commits.get(commit)
+            if code is None:
+                code = (self._code_commit_of(commit),)
+                self._code_commits[commit] = code
+            commit = code[0]
         return CodeState(commit, head.branch, head.detached)
+
+    def _code_commit_of(self, commit: str) -> str | None:
+        from mltrack.gitstore import parse_trailers
+
+        _, data = self.git.read_object(commit)
+        trailers = parse_trailers(data.partition(b"\n\n")[2].decode("utf-8", "replace"))
+        if any(key.startswith("mltrack-") for key in trailers):
+            # mltrack's commits carry the code commit they sit on; none means there was none
+            codes = trailers.get(CODE_TRAILER.lower())
+            return codes[0] if codes else None
+        return commit
 
     def commit(
         self,

@@ -77,6 +77,16 @@ def _process_start(pid: int) -> str | None:
 
 
 _HOST = socket.gethostname()
+_OWN_START: tuple[int, str | None] | None = None
+
+
+def _own_start() -> str | None:
+    """This process's kernel start time, read once per process (pid changes after fork)."""
+    global _OWN_START
+    pid = os.getpid()
+    if _OWN_START is None or _OWN_START[0] != pid:
+        _OWN_START = (pid, _process_start(pid))
+    return _OWN_START[1]
 
 
 @dataclass
@@ -207,8 +217,9 @@ class LiveRun:
 
     def set_info(self, **info: Any) -> None:
         with self.lock:
-            change = _Changes(info={k: dict(v) if k == "code" else v for k, v in info.items()})
-            self._accept(change)
+            _Changes(info={k: dict(v) if k == "code" else v for k, v in info.items()}).apply(
+                self.record
+            )
             for name, value in info.items():
                 if name == "code":
                     self.changes.info.setdefault("code", {}).update(value)
@@ -271,8 +282,8 @@ class LiveRun:
 
     # -- flushing -------------------------------------------------------------------
 
-    def flush(self) -> bool:
-        """Write buffered changes durably; True if anything was written."""
+    def flush(self, durable: bool = True) -> bool:
+        """Write buffered changes (fsynced unless ``durable`` is False); True if anything was written."""
         with self.lock:
             if not self.dirty():
                 return False
@@ -290,8 +301,8 @@ class LiveRun:
                 # leaves points in metrics.arrow that the next flush would append again.
                 document = self.record.to_dict()
                 schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-                metrics_file.append_points(self.arrow_path, self.points)
-                self.store.write_document(self.run_dir, document)
+                metrics_file.append_points(self.arrow_path, self.points, durable=durable)
+                self.store.write_document(self.run_dir, document, durable=durable)
                 self.disk = stamp(self.yaml_path)
             self.points = []
             self.changes = _Changes()
@@ -367,9 +378,9 @@ class RunStore:
     def write_record(self, run_dir: Path, record: RunRecord) -> None:
         self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict())
 
-    def write_document(self, run_dir: Path, document: dict[str, Any]) -> None:
+    def write_document(self, run_dir: Path, document: dict[str, Any], durable: bool = True) -> None:
         """Write a run.yaml document the caller already validated."""
-        atomic_write(run_dir / "run.yaml", yamlio.dump(document))
+        atomic_write(run_dir / "run.yaml", yamlio.dump(document), durable=durable)
 
     # ------------------------------------------------------------------ live runs
 
@@ -418,7 +429,7 @@ class RunStore:
         with self.run_lock(run_id):
             if run_dir.exists():
                 raise InvalidParameterValue(f"Run {run_id} already exists.")
-            self.write_record(run_dir, record)
+            self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict(), durable=False)
             disk = stamp(run_dir / "run.yaml")
         live = LiveRun(self, record, run_dir, disk)
         with self._lock:
@@ -430,8 +441,14 @@ class RunStore:
 
     def claim(self, live: LiveRun) -> None:
         """Mark this process as the run's active writer (for KILLED detection)."""
-        marker = {"pid": os.getpid(), "host": _HOST, "start": _process_start(os.getpid())}
-        atomic_write(self.active_dir / live.run_id, json.dumps(marker).encode(), durable=False)
+        marker = {"pid": os.getpid(), "host": _HOST, "start": _own_start()}
+        # Written in place: a torn marker (a crash mid-write) reads as "owner unknown".
+        path = self.active_dir / live.run_id
+        try:
+            path.write_text(json.dumps(marker))
+        except FileNotFoundError:
+            self.active_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(marker))
         live.owned = True
 
     def release(self, live: LiveRun) -> None:
@@ -515,7 +532,9 @@ class RunStore:
         """End a run: write its final state and (with auto-commit) commit it."""
         live = self.live(run_id)
         live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
-        live.flush()
+        # Not fsynced: the commit that follows makes the files git objects at once,
+        # which git itself does not fsync either. Flushes during the run are fsynced.
+        live.flush(durable=False)
         self.release(live)
         self.commit_run(run_id)
 
@@ -531,7 +550,8 @@ class RunStore:
         run_dir = self.locate(run_id)
         with self.run_lock(run_id):
             _remove_dead_temporaries(run_dir)
-            record = self.parse_run_dir(run_dir)
+            current = live.current() if live is not None else None
+            record = current if current is not None else self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
             experiment_name = experiment.name if experiment else record.experiment_id
             subject, body = run_commit_message(record, experiment_name)
