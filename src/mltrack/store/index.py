@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RunIndex"]
 
+
+def _stamp_of(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 logger = logging.getLogger("mltrack")
 
 _CACHE_VERSION = 1
@@ -71,21 +76,36 @@ class RunIndex:
 
     def run_dirs(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, Path]]:
         """Every (experiment_id, run directory) in the working tree."""
-        experiments_dir = self._repo.experiments_dir
+        return [(experiment_id, Path(key)) for experiment_id, key in self._run_keys(experiment_ids)]
+
+    def _run_keys(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, str]]:
+        # Plain strings: building 10,000 Path objects would cost more than the stats.
+        experiments_dir = str(self._repo.experiments_dir)
         if experiment_ids is None:
             try:
                 experiment_ids = [name for name in os.listdir(experiments_dir) if name.isdigit()]
             except FileNotFoundError:
                 return []
-        found = []
+        found: list[tuple[str, str]] = []
         for experiment_id in experiment_ids:
-            runs_dir = experiments_dir / experiment_id / "runs"
             try:
-                with os.scandir(runs_dir) as scan:
-                    found += [(experiment_id, Path(entry.path)) for entry in scan if entry.is_dir()]
+                with os.scandir(f"{experiments_dir}/{experiment_id}/runs") as scan:
+                    found += [(experiment_id, entry.path) for entry in scan if entry.is_dir()]
             except (FileNotFoundError, NotADirectoryError):
                 continue
         return found
+
+    def remember(self, run_dir: Path, record: RunRecord) -> None:
+        """Record what this process just wrote (no need to parse it again)."""
+        try:
+            st = os.stat(run_dir / "run.yaml")
+        except FileNotFoundError:
+            return
+        entries = self._load()
+        # Trusted at once: the file is our own atomic write, a new inode.
+        trusted_from = max(st.st_mtime_ns, st.st_ctime_ns) + _RACY_NS + 1
+        entries[str(run_dir)] = (_stamp_of(st), trusted_from, record.copy())
+        self._dirty = True
 
     def records(
         self, experiment_ids: Iterable[str] | None, progress: Progress | None = None
@@ -94,23 +114,26 @@ class RunIndex:
         entries = self._load()
         self.problems = []
         wanted = None if experiment_ids is None else set(experiment_ids)
-        dirs = self.run_dirs(wanted)
+        keys = self._run_keys(wanted)
         now = time.time_ns()
         out: list[RunRecord] = []
-        for number, (_, run_dir) in enumerate(dirs):
-            key = str(run_dir)
+        stat = os.stat
+        for number, (_, key) in enumerate(keys):
             try:
-                st = os.stat(os.path.join(key, "run.yaml"))
+                st = stat(key + "/run.yaml")
             except FileNotFoundError:
                 continue  # a run directory being created or removed
             current = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            changed = max(st.st_mtime_ns, st.st_ctime_ns)
             hit = entries.get(key)
-            if hit is not None and hit[0] == current and hit[1] - changed > _RACY_NS:
+            if (
+                hit is not None
+                and hit[0] == current
+                and hit[1] - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS
+            ):
                 out.append(hit[2])
                 continue
             try:
-                record = self._repo.runs.parse_run_dir(run_dir)
+                record = self._repo.runs.parse_run_dir(Path(key))
             except CorruptStore as problem:
                 self.problems.append(problem)
                 logger.warning("skipping unreadable run: %s (check with `mltrack fsck`)", problem)
@@ -119,15 +142,16 @@ class RunIndex:
             self._dirty = True
             out.append(record)
             if progress is not None and number % 500 == 0:
-                progress(number, len(dirs))
-        seen = {str(run_dir) for _, run_dir in dirs}
-        stale = [
-            key
-            for key in entries
-            if key not in seen and (wanted is None or Path(key).parent.parent.name in wanted)
-        ]
-        for key in stale:
-            del entries[key]
-            self._dirty = True
+                progress(number, len(keys))
+        if len(entries) > len(keys):
+            seen = {key for _, key in keys}
+            stale = [
+                key
+                for key in entries
+                if key not in seen and (wanted is None or key.rsplit("/", 3)[-3] in wanted)
+            ]
+            for key in stale:
+                del entries[key]
+                self._dirty = True
         self.save()
         return out

@@ -304,6 +304,7 @@ class LiveRun:
                 metrics_file.append_points(self.arrow_path, self.points, durable=durable)
                 self.store.write_document(self.run_dir, document, durable=durable)
                 self.disk = stamp(self.yaml_path)
+                self.store.index.remember(self.run_dir, self.record)
             self.points = []
             self.changes = _Changes()
             self.last_flush = time.monotonic()
@@ -431,6 +432,7 @@ class RunStore:
                 raise InvalidParameterValue(f"Run {run_id} already exists.")
             self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict(), durable=False)
             disk = stamp(run_dir / "run.yaml")
+        self.index.remember(run_dir, record)
         live = LiveRun(self, record, run_dir, disk)
         with self._lock:
             self._live[run_id] = live

@@ -522,7 +522,7 @@ def search_runs(
                 ids.append(experiment.experiment_id)
         experiment_ids = (experiment_ids or []) + ids
         if not experiment_ids:
-            return [] if output_format == "list" else runs_to_pandas([])
+            return [] if output_format == "list" else records_to_pandas([])
     elif experiment_ids is None or len(experiment_ids) == 0:
         experiment_ids = None if search_all_experiments else [_active_experiment()]
     if output_format not in ("pandas", "list"):
@@ -530,31 +530,37 @@ def search_runs(
             f"Unsupported output format {output_format!r}: use 'pandas' or 'list'."
         )
     records = the_client.search_run_records(experiment_ids, filter_string, run_view_type, order_by)
-    runs = [the_client._to_run(r) for r in records[:max_results]]
-    return runs if output_format == "list" else runs_to_pandas(runs)
+    if output_format == "pandas":
+        return records_to_pandas(records[:max_results])
+    return [the_client._to_run(r) for r in records[:max_results]]
 
 
-def runs_to_pandas(runs: Sequence[Run]) -> pandas.DataFrame:
+def records_to_pandas(records: Sequence[Any]) -> pandas.DataFrame:
     """MLflow's search_runs DataFrame: info columns, then metrics.*, params.*, tags.*."""
+    import numpy as np
     import pandas as pd
 
-    metric_keys = sorted({k for run in runs for k in run.data.metrics})
-    param_keys = sorted({k for run in runs for k in run.data.params})
-    tag_keys = sorted({k for run in runs for k in run.data.tags})
+    metric_keys = sorted({k for r in records for k in r.metrics})
+    param_keys = sorted({k for r in records for k in r.params})
+    tag_keys = sorted({k for r in records for k in r.tags})
+    starts = np.array([r.start_time for r in records], dtype="datetime64[ms]")
+    ends = np.array(
+        [r.end_time if r.end_time is not None else "NaT" for r in records], dtype="datetime64[ms]"
+    )
     columns: dict[str, Any] = {
-        "run_id": [r.info.run_id for r in runs],
-        "experiment_id": [r.info.experiment_id for r in runs],
-        "status": [r.info.status for r in runs],
-        "artifact_uri": [r.info.artifact_uri for r in runs],
-        "start_time": pd.to_datetime([r.info.start_time for r in runs], unit="ms", utc=True),
-        "end_time": pd.to_datetime([r.info.end_time for r in runs], unit="ms", utc=True),
+        "run_id": [r.run_id for r in records],
+        "experiment_id": [r.experiment_id for r in records],
+        "status": [r.status for r in records],
+        "artifact_uri": [r.artifact_uri for r in records],
+        "start_time": pd.DatetimeIndex(starts).tz_localize("UTC"),
+        "end_time": pd.DatetimeIndex(ends).tz_localize("UTC"),
     }
     for key in metric_keys:
-        columns[f"metrics.{key}"] = [r.data.metrics.get(key) for r in runs]
+        columns[f"metrics.{key}"] = [r.metrics.get(key) for r in records]
     for key in param_keys:
-        columns[f"params.{key}"] = [r.data.params.get(key) for r in runs]
+        columns[f"params.{key}"] = [r.params.get(key) for r in records]
     for key in tag_keys:
-        columns[f"tags.{key}"] = [r.data.tags.get(key) for r in runs]
+        columns[f"tags.{key}"] = [r.tags.get(key) for r in records]
     return pd.DataFrame(columns)
 
 
