@@ -69,11 +69,13 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import experiments, history, maintenance, metrics, models, runs
+    from mltrack.cli import experiments, history, maintenance, metrics, models, runs, serving
 
     for module in (maintenance, experiments, runs, metrics, history, models):
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in serving.MODELS_COMMANDS:
+        models.models.add_command(command)
 
 
 _register_commands()
