@@ -1,12 +1,16 @@
-"""``mltrack models serve``: the scoring server."""
+"""``mltrack models serve`` and ``mltrack models predict``: the scoring server and batch scoring."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from typing import Any
 
 import click
 
 from mltrack.cli import AppContext, pass_app
+from mltrack.cli.output import progress
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -95,4 +99,78 @@ def serve(
     run(model_uri, options)
 
 
-MODELS_COMMANDS = [serve]
+def _param(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r}: use KEY=VALUE, e.g. predict_method=predict_proba.")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+@click.command("predict")
+@click.option("-m", "--model-uri", required=True, help="Any model URI (as for serve).")
+@click.option(
+    "-i",
+    "--input-path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A .csv, .json, .jsonl or .parquet file.",
+)
+@click.option(
+    "-o",
+    "--output-path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help='.csv, .json, .jsonl or .parquet (default: {"predictions": [...]} on stdout).',
+)
+@click.option(
+    "-t",
+    "--content-type",
+    type=click.Choice(["csv", "json", "jsonl", "parquet"]),
+    default=None,
+    help="Input format, when the extension does not say.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option(
+    "-P",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Inference param, e.g. -P predict_method=predict_proba (repeatable).",
+)
+@pass_app
+def predict(
+    app: AppContext,
+    model_uri: str,
+    input_path: str,
+    output_path: str | None,
+    content_type: str | None,
+    batch_size: int,
+    params: tuple[str, ...],
+) -> None:
+    """Score a file in batches with a model (streams large CSV, Parquet and JSON lines files)."""
+    from mltrack.serving.batch import predict_file
+
+    _use_repository(app)
+    target: Any = output_path if output_path is not None else sys.stdout
+    with progress("Predicting", delay=0.5) as callback:
+        result = predict_file(
+            model_uri,
+            input_path,
+            target,
+            batch_size=batch_size,
+            input_format=content_type,
+            params=dict(_param(p) for p in params) or None,
+            progress=callback,
+        )
+    if output_path is not None:
+        click.echo(
+            f"Wrote {result.rows} predictions ({result.batches} batches) to {output_path}.",
+            err=True,
+        )
+
+
+MODELS_COMMANDS = [serve, predict]
