@@ -105,6 +105,14 @@ def test_frame_for_schema_casts_named_columns_and_keeps_others() -> None:
     assert list(enforce_schema(frame[["b", "a"]], NAMED).columns) == ["a", "b"]
 
 
+def test_same_typed_columns_become_one_block_with_names_and_index() -> None:
+    schema = Schema((ColSpec("double", "x"), ColSpec("double", "y")))
+    frame = frame_for_schema({"y": [1, 2], "x": [3.5, 4]}, schema, index=["r", "s"])
+    assert list(frame.columns) == ["y", "x"] and list(frame.index) == ["r", "s"]
+    assert frame.to_dict() == {"y": {"r": 1.0, "s": 2.0}, "x": {"r": 3.5, "s": 4.0}}
+    assert list(enforce_schema(frame, schema).columns) == ["x", "y"]
+
+
 def test_enforcement_fast_path_returns_the_frame_itself() -> None:
     frame = frame_for_schema({"a": [1.0], "b": [2]}, NAMED)
     assert enforce_schema(frame, NAMED) is frame

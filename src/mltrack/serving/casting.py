@@ -275,4 +275,17 @@ def frame_for_schema(
     for name, values in columns.items():
         spec = specs.get(name)
         out[name] = values if spec is None else cast_column(name, values, spec.type)
+    arrays = list(out.values())
+    first = arrays[0] if arrays else None
+    if (
+        isinstance(first, np.ndarray)
+        and first.dtype.kind in "biuf"
+        and all(
+            isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape
+            for a in arrays
+        )
+    ):
+        # One 2-D block: pandas and the model then convert it to an array without copying
+        # column by column, which is most of a 1-row request's cost outside the model.
+        return pd.DataFrame(np.column_stack(arrays), columns=list(out), index=index)
     return pd.DataFrame(out, index=index)
