@@ -192,6 +192,9 @@ FORMS: dict[str, tuple[str | None, bytes, list[list[Any]]]] = {
     ),
     "charset=utf-8": ("application/json; charset=UTF-8", as_json({"dataframe_split": SPLIT}), ROWS),
     "no Content-Type, JSON body": (None, as_json({"dataframe_split": SPLIT}), ROWS),
+    "curl -d without -H (form encoding), JSON body": (
+        "application/x-www-form-urlencoded", as_json(SPLIT), ROWS,
+    ),
     "text/csv": ("text/csv", as_csv(ROWS), ROWS),
     "text/csv; charset=utf-8": ("text/csv; charset=utf-8", as_csv(ROWS), ROWS),
     "text/csv with integers": ("text/csv", as_csv(INTEGER_ROWS), INTEGER_ROWS),

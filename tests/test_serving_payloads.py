@@ -150,11 +150,11 @@ def test_unsupported_media_types_are_415(header: str) -> None:
     assert raised.value.http_status == 415
 
 
-def test_no_content_type_means_json_if_it_parses() -> None:
-    assert media_type(None) is None and media_type(" ") is None
-    assert parse_body(b'{"inputs": {"a": [1], "b": [2]}}', None, None).data.shape == (1, 2)
-    with pytest.raises(UnsupportedMediaType, match="no Content-Type"):
-        parse_body(b"a,b\n1,2\n", None, None)
+@pytest.mark.parametrize("header", [None, " ", "application/x-www-form-urlencoded"])
+def test_no_content_type_or_curls_default_means_json_if_it_parses(header: str | None) -> None:
+    assert parse_body(b'{"inputs": {"a": [1], "b": [2]}}', header, None).data.shape == (1, 2)
+    with pytest.raises(UnsupportedMediaType, match="Content-Type: application/json"):
+        parse_body(b"a,b\n1,2\n", header, None)
 
 
 # ---------------------------------------------------------------------- JSON forms

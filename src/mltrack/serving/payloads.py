@@ -5,7 +5,8 @@
   (MLflow 2/3); also MLflow 1's ``{"columns": [...], "data": [[...]]}``, which
   MLflow 3 rejects but our users' docs still send, read as ``dataframe_split``,
   and MLflow 1's ``format=pandas-split`` / ``format=pandas-records`` content-type
-  parameters.
+  parameters. A body without a Content-Type, or with the form encoding ``curl -d``
+  sends by default, is read as JSON when it is JSON.
 - ``text/csv``: a header line, then one line per row.
 - ``application/vnd.apache.parquet`` (or ``application/x-parquet``).
 
@@ -59,6 +60,7 @@ _MEDIA = {
     "application/x-parquet": "parquet",
 }
 _SUPPORTED = "application/json, text/csv or application/vnd.apache.parquet"
+_CURL_DEFAULT = "application/x-www-form-urlencoded"  # what `curl -d` sends without -H
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class ModelInput:
 
 @dataclass(frozen=True)
 class MediaType:
-    kind: str  # json, csv or parquet
+    kind: str  # json, csv, parquet, or unknown (curl's default: read as JSON if it is JSON)
     orient: str | None = None  # MLflow 1's format=pandas-split / pandas-records
 
 
@@ -97,6 +99,8 @@ def media_type(header: str | None) -> MediaType | None:
         return None
     media, *parameters = header.split(";")
     media = media.strip().lower()
+    if media == _CURL_DEFAULT:
+        return MediaType("unknown")
     kind = _MEDIA.get(media)
     if kind is None:
         raise UnsupportedMediaType(f"Content-Type {media!r} is not supported: send {_SUPPORTED}.")
@@ -128,13 +132,14 @@ def parse_body(
     """A request body in any supported format as model input."""
     schema = signature.inputs if signature is not None else None
     media = media_type(content_type)
-    if media is None:
+    if media is None or media.kind == "unknown":
         try:
             document = load_json(body)
         except BadRequest:
+            sent = "no Content-Type header" if media is None else f"Content-Type {_CURL_DEFAULT}"
             raise UnsupportedMediaType(
-                f"The request has no Content-Type header and its body is not JSON: set "
-                f"Content-Type to {_SUPPORTED}."
+                f"The request has {sent} and its body is not JSON: set Content-Type to "
+                f"{_SUPPORTED} (with curl: -H 'Content-Type: application/json')."
             ) from None
         return from_json(document, schema)
     if media.kind == "csv":
