@@ -259,6 +259,11 @@ def test_csv_is_parsed_with_the_signature_types() -> None:
         parse_body(b"a,a\n1,2\n", "text/csv", signature)
 
 
+def test_csv_for_a_tensor_signature() -> None:
+    frame = parse_body(b"x,y\n1,2.5\n", "text/csv", ModelSignature(inputs=TENSOR)).data
+    assert enforce_schema(frame, TENSOR).tolist() == [[1.0, 2.5]]
+
+
 def test_parquet_is_cast_like_json() -> None:
     import io
 
