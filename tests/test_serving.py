@@ -28,6 +28,7 @@ from serving_support import (
     IrisRepo,
     isolate,
     make_iris_repo,
+    read_log,
     serve_in_thread,
     serve_process,
 )
@@ -50,13 +51,17 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrisRepo]:
 
 @pytest.fixture(scope="module")
 def server(iris: IrisRepo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mltrack models serve -m models:/iris/1`` with a 64 KB body limit."""
+    """``mltrack models serve -m models:/iris/1`` with a 64 KB body limit; at the end, after
+    every request of this module (the fuzz included), its log must hold no traceback."""
     logs = tmp_path_factory.mktemp("logs")
     with serve_process(
         iris.path, "-m", "models:/iris/1", "--max-body-size", "64KB", "--no-access-log",
         log_dir=logs,
-    ) as (url, _):  # fmt: skip
+    ) as (url, proc):  # fmt: skip
         yield url
+    log = read_log(proc)
+    assert "Serving 'iris' version 1 at http://127.0.0.1:" in log
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +440,18 @@ def test_wrong_method_and_unknown_path_are_json(client: httpx.Client) -> None:
     assert response.headers["allow"] == "POST"
     assert_error(client.post("/ping"), 405, "BAD_REQUEST")
     assert_error(client.get("/predict"), 404, "ENDPOINT_NOT_FOUND", "/predict", "/invocations")
+
+
+def test_a_client_hanging_up_mid_body_does_not_disturb_the_server(
+    client: httpx.Client, server: str
+) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"dataframe_split": '
+        )
+    assert client.post("/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
 
 
 def test_server_keeps_serving_after_errors(client: httpx.Client) -> None:

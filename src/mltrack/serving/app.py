@@ -20,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -129,6 +129,12 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return _error(error.status_code, "BAD_REQUEST", str(error.detail))
 
 
+async def _client_gone(request: Request, error: Exception) -> Response:
+    # The client hung up while sending its body: nobody will read this answer, and it is
+    # routine enough not to log a traceback for.
+    return _error(400, "BAD_REQUEST", "The client disconnected before sending the whole body.")
+
+
 async def _unexpected_error(request: Request, error: Exception) -> Response:
     # Starlette re-raises after sending this response, so the server logs the traceback.
     return _error(
@@ -139,6 +145,7 @@ async def _unexpected_error(request: Request, error: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     MltrackError: _mltrack_error,
     HTTPException: _http_error,
+    ClientDisconnect: _client_gone,
     Exception: _unexpected_error,
 }
 

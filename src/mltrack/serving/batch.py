@@ -114,7 +114,7 @@ def _csv_batches(path: Path, schema: Schema | None, size: int) -> Iterator[Batch
             stream, convert_options=pcsv.ConvertOptions(column_types=csv_column_types(schema))
         )
         for table in _rebatched(reader, size):
-            yield ModelInput(table_frame(table, schema, "CSV header")), stream.tell(), total
+            yield ModelInput(table_frame(table, schema, "The CSV header")), stream.tell(), total
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise csv_error(error, header, schema) from None
     finally:
@@ -134,7 +134,7 @@ def _parquet_batches(path: Path, schema: Schema | None, size: int) -> Iterator[B
     for batch in source.iter_batches(batch_size=size):
         done += batch.num_rows
         table = pa.Table.from_batches([batch])
-        yield ModelInput(table_frame(table, schema, "Parquet file")), done, total
+        yield ModelInput(table_frame(table, schema, "The Parquet file")), done, total
 
 
 def _json_lines_batches(path: Path, schema: Schema | None, size: int) -> Iterator[Batch]:

@@ -36,6 +36,7 @@ __all__ = [
     "ModelInput",
     "csv_column_types",
     "csv_error",
+    "csv_header",
     "from_json",
     "load_json",
     "media_type",
@@ -43,6 +44,7 @@ __all__ = [
     "parse_csv",
     "parse_parquet",
     "records_to_columns",
+    "table_frame",
 ]
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -253,9 +255,7 @@ def _split(value: Any, key: str, schema: Schema | None) -> Any:
         isinstance(c, (str, int)) and not isinstance(c, bool) for c in columns
     ):
         raise BadRequest(f"{key} 'columns' must be a list of column names.")
-    if len(set(columns)) != len(columns):
-        repeated = sorted({str(c) for c in columns if columns.count(c) > 1})
-        raise BadRequest(f"{key} names column(s) {repeated} more than once.")
+    _unique_columns(columns, key)
     width = len(columns)
     if width == 1 and not any(isinstance(row, list) for row in data):
         data = [[row] for row in data]
@@ -440,7 +440,7 @@ def csv_header(first_line: bytes) -> list[str]:
 def _unique_columns(names: list[Any], what: str) -> None:
     if len(set(names)) != len(names):
         repeated = sorted({str(n) for n in names if names.count(n) > 1})
-        raise BadRequest(f"The {what} names column(s) {repeated} more than once.")
+        raise BadRequest(f"{what} names column(s) {repeated} more than once.")
 
 
 def parse_csv(body: bytes, schema: Schema | None) -> Any:
@@ -449,7 +449,7 @@ def parse_csv(body: bytes, schema: Schema | None) -> Any:
     import pyarrow.csv as pcsv
 
     header = csv_header(body[:65536])
-    _unique_columns(header, "CSV header")
+    _unique_columns(header, "The CSV header")
     try:
         table = pcsv.read_csv(
             pa.BufferReader(body),
@@ -457,7 +457,7 @@ def parse_csv(body: bytes, schema: Schema | None) -> Any:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise csv_error(error, header, schema) from None
-    return table_frame(table, schema, "CSV header")
+    return table_frame(table, schema, "The CSV header")
 
 
 def table_frame(table: Any, schema: Schema | None, what: str) -> Any:
@@ -479,4 +479,4 @@ def parse_parquet(body: bytes, schema: Schema | None) -> Any:
             f"Could not read the Parquet body: {error}. Send a Parquet file's bytes "
             "(e.g. DataFrame.to_parquet())."
         ) from None
-    return table_frame(table, schema, "Parquet file")
+    return table_frame(table, schema, "The Parquet file")
