@@ -5,7 +5,10 @@ The tree::
     MltrackError                     INTERNAL_ERROR           500  exit 1
     ├── InvalidParameterValue        INVALID_PARAMETER_VALUE  400  exit 1
     │   ├── FilterSyntaxError        (a malformed search filter; names the position)
-    │   └── SchemaEnforcementError   (model input does not match the signature)
+    │   ├── SchemaEnforcementError   (model input does not match the signature)
+    │   └── BadRequest               BAD_REQUEST              400  (a body that does not parse)
+    │       ├── UnsupportedMediaType                          415  (unknown Content-Type)
+    │       └── RequestTooLarge      RESOURCE_LIMIT_EXCEEDED  413  (body over the server's limit)
     ├── ResourceDoesNotExist         RESOURCE_DOES_NOT_EXIST  404  exit 1
     ├── ResourceAlreadyExists        RESOURCE_ALREADY_EXISTS  400  exit 1
     ├── InvalidState                 INVALID_STATE            500  exit 1
@@ -26,6 +29,7 @@ for MLflow (``except mlflow.exceptions.MlflowException``) keep working.
 from __future__ import annotations
 
 __all__ = [
+    "BadRequest",
     "CorruptStore",
     "ExecutionException",
     "FilterSyntaxError",
@@ -36,9 +40,11 @@ __all__ = [
     "MlflowException",
     "MltrackError",
     "NotAGitRepository",
+    "RequestTooLarge",
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "SchemaEnforcementError",
+    "UnsupportedMediaType",
 ]
 
 
@@ -81,6 +87,25 @@ class FilterSyntaxError(InvalidParameterValue):
 
 class SchemaEnforcementError(InvalidParameterValue):
     """Model input does not match the model's signature."""
+
+
+class BadRequest(InvalidParameterValue):
+    """A request body or input file that cannot be parsed (MLflow's scoring server says BAD_REQUEST)."""
+
+    error_code = "BAD_REQUEST"
+
+
+class UnsupportedMediaType(BadRequest):
+    """A scoring request whose Content-Type the server does not read."""
+
+    http_status = 415
+
+
+class RequestTooLarge(BadRequest):
+    """A scoring request whose body is larger than the server accepts."""
+
+    error_code = "RESOURCE_LIMIT_EXCEEDED"
+    http_status = 413
 
 
 class ResourceDoesNotExist(MltrackError):

@@ -75,13 +75,24 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import experiments, history, maintenance, metrics, models, projects, runs
+    from mltrack.cli import (
+        experiments,
+        history,
+        maintenance,
+        metrics,
+        models,
+        projects,
+        runs,
+        serving,
+    )
 
     for module in (maintenance, experiments, runs, metrics, history, models, projects):
         for command in module.COMMANDS:
             cli.add_command(command)
     for command in projects.RUNS_COMMANDS:
         runs.runs.add_command(command)
+    for command in serving.MODELS_COMMANDS:
+        models.models.add_command(command)
 
 
 _register_commands()

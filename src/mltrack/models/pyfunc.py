@@ -16,17 +16,21 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory, write_environment
 from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema
+
+if TYPE_CHECKING:
+    from mltrack.models.uri import ResolvedModel
 
 __all__ = [
     "PyFuncModel",
     "PythonModel",
     "PythonModelContext",
     "load_model",
+    "load_resolved",
     "log_model",
     "save_model",
 ]
@@ -169,7 +173,15 @@ def load_model(
     models:/m-<id>, a path); every file's sha256 is checked before anything is unpickled."""
     from mltrack.models.uri import resolve
 
-    resolved = resolve(model_uri)
+    return load_resolved(resolve(model_uri), dst_path, model_config)
+
+
+def load_resolved(
+    resolved: ResolvedModel,
+    dst_path: str | None = None,
+    model_config: dict[str, Any] | None = None,
+) -> PyFuncModel:
+    """Load a model whose URI was already resolved (e.g. to see first whether it changed)."""
     directory = resolved.directory
     if dst_path is not None:
         target = Path(dst_path) / directory.name

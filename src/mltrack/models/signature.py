@@ -105,6 +105,8 @@ def _convert_column(name: str, series: Any, spec: ColSpec) -> Any:
     import pandas as pd
 
     wanted = spec.type
+    if wanted not in DataType.ALL:  # arrays, objects, maps: passed to the model unchecked
+        return series
     dtype = series.dtype
     kind = getattr(dtype, "kind", "O")
 
@@ -175,6 +177,27 @@ def _convert_column(name: str, series: Any, spec: ColSpec) -> Any:
     raise refuse(str(dtype))
 
 
+_EXACT_DTYPES = {
+    DataType.double: "float64",
+    DataType.float: "float32",
+    DataType.long: "int64",
+    DataType.integer: "int32",
+    DataType.boolean: "bool",
+}
+
+
+def _conforms(frame: Any, specs: list[ColSpec]) -> bool:
+    """True when ``frame`` already has exactly the signature's columns, in order, with its
+    numeric types: the common case (the scoring server casts first), checked in microseconds."""
+    if len(frame) == 0 or len(frame.columns) != len(specs):
+        return False
+    for column, dtype, spec in zip(frame.columns, frame.dtypes, specs, strict=True):
+        wanted = _EXACT_DTYPES.get(spec.type)
+        if column != spec.name or wanted is None or dtype != wanted:
+            return False
+    return True
+
+
 def _enforce_tensor(data: Any, schema: Schema) -> Any:
     import numpy as np
     import pandas as pd
@@ -243,6 +266,8 @@ def enforce_schema(data: Any, schema: Schema | None) -> Any:
     expected = [
         spec for spec in schema.inputs if isinstance(spec, ColSpec) and spec.name is not None
     ]
+    if _conforms(frame, expected):
+        return frame
     names = [str(spec.name) for spec in expected]
     columns = [str(c) for c in frame.columns]
     missing = [spec.name for spec in expected if spec.required and spec.name not in columns]
