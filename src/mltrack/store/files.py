@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "temp_path"]
+__all__ = ["Stamp", "atomic_write", "file_lock", "stamp", "sync_file", "temp_path"]
 
 Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
 
@@ -40,6 +40,18 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def sync_file(path: Path) -> None:
+    """Force ``path``'s content to disk (a file written with ``durable=False``); missing: nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def stamp(path: Path) -> Stamp | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from mltrack.entities import Metric
 from mltrack.exceptions import CorruptStore
-from mltrack.store.files import temp_path
+from mltrack.store.files import sync_file, temp_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,8 +71,12 @@ def _table_of(points: Sequence[Point]) -> pa.Table:
     )
 
 
-def append_points(path: Path, points: Sequence[Point]) -> None:
-    """Add ``points`` after the file's existing rows (the caller holds the run's lock)."""
+def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) -> None:
+    """Add ``points`` after the file's existing rows (the caller holds the run's lock).
+
+    ``durable=False`` skips the fsync: the new file is visible to every process at
+    once but reaches the disk later (the caller syncs it with ``files.sync_file``).
+    """
     import pyarrow as pa
 
     if not points:
@@ -85,11 +89,8 @@ def append_points(path: Path, points: Sequence[Point]) -> None:
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=1 << 20)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if durable:
+            sync_file(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
