@@ -242,18 +242,26 @@ class MltrackClient:
         parent = self._record(run_id).tags.get("mlflow.parentRunId")
         return self.get_run(parent) if parent else None
 
-    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
-        live = self.repository.runs.live(run_id)
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        name: str | None = None,
+        end_time: int | None = None,
+    ) -> None:
+        """Rename a run or change its status; a terminal status ends (and commits) it."""
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = RunStatus.from_any(status)
         if name is not None:
             changes["run_name"] = validation.run_name(name)
-            live.set_tags({"mlflow.runName": changes["run_name"]})
-        if changes:
-            live.set_info(**changes)
+        with self.repository.runs.updating(run_id) as live:
+            if name is not None:
+                live.set_tags({"mlflow.runName": changes["run_name"]})
+            if changes:
+                live.set_info(**changes)
         if status is not None and RunStatus.is_terminated(changes["status"]):
-            self.set_terminated(run_id, changes["status"])
+            self.set_terminated(run_id, changes["status"], end_time)
 
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None
@@ -261,10 +269,10 @@ class MltrackClient:
         """End a run; its files are committed (commit-per-run) unless auto_commit is off."""
         status = RunStatus.from_any(status or RunStatus.FINISHED)
         repo = self.repository
-        live = repo.runs.live(run_id)
         probe = self._probes.pop(run_id, None)
         if probe is not None:
-            live.set_info(code={"dirty": probe.result()})
+            with repo.runs.updating(run_id) as live:
+                live.set_info(code={"dirty": probe.result()})
         repo.runs.terminate(run_id, status, end_time)
 
     def delete_run(self, run_id: str) -> None:
@@ -349,7 +357,8 @@ class MltrackClient:
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         key = validation.key(key, "param key")
         text = validation.param_value(key, value)
-        self.repository.runs.live(run_id).log_params({key: text})
+        with self.repository.runs.updating(run_id) as live:
+            live.log_params({key: text})
         return value
 
     def log_metric(
@@ -363,23 +372,26 @@ class MltrackClient:
         **_: Any,
     ) -> None:
         key = validation.key(key, "metric key")
-        self.repository.runs.live(run_id).log_metric(
-            key,
+        point = (
             validation.metric_value(key, value),
             validation.metric_step(key, step),
             now_ms() if timestamp is None else validation.metric_timestamp(key, timestamp),
         )
+        with self.repository.runs.updating(run_id) as live:
+            live.log_metric(key, *point)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         key = validation.key(key, "tag key")
         text = validation.tag_value(key, value)
-        live = self.repository.runs.live(run_id)
-        live.set_tags({key: text})
-        if key == "mlflow.runName":
-            live.set_info(run_name=validation.run_name(text))
+        name = validation.run_name(text) if key == "mlflow.runName" else None
+        with self.repository.runs.updating(run_id) as live:
+            live.set_tags({key: text})
+            if name is not None:
+                live.set_info(run_name=name)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.repository.runs.live(run_id).delete_tag(key)
+        with self.repository.runs.updating(run_id) as live:
+            live.delete_tag(key)
 
     def log_batch(
         self,
@@ -414,15 +426,18 @@ class MltrackClient:
             )
             for m in metrics
         ]
-        live = self.repository.runs.live(run_id)
-        if clean_params:
-            live.log_params(clean_params)
-        if clean_tags:
-            live.set_tags(clean_tags)
-            if "mlflow.runName" in clean_tags:
-                live.set_info(run_name=validation.run_name(clean_tags["mlflow.runName"]))
-        if points:
-            live.log_points(points)
+        name = clean_tags.get("mlflow.runName")
+        if name is not None:
+            name = validation.run_name(name)
+        with self.repository.runs.updating(run_id) as live:
+            if clean_params:
+                live.log_params(clean_params)
+            if clean_tags:
+                live.set_tags(clean_tags)
+                if name is not None:
+                    live.set_info(run_name=name)
+            if points:
+                live.log_points(points)
 
     def log_inputs(
         self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None
@@ -432,7 +447,8 @@ class MltrackClient:
         for entry in datasets or ():
             items.append(_dataset_item(entry))
         if items:
-            self.repository.runs.live(run_id).add_inputs(items)
+            with self.repository.runs.updating(run_id) as live:
+                live.add_inputs(items)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.repository.runs.metric_history(run_id, key)
