@@ -1,4 +1,5 @@
-"""The search grammar: ``filter_string`` and ``order_by`` for runs, experiments and the registry.
+"""The search grammar: ``filter_string`` and ``order_by`` for runs, experiments, logged models
+and the registry.
 
 MLflow's grammar, read by our own tokenizer and recursive-descent parser and compiled
 once into closures, so ``Filter.matches`` costs a few dict lookups per record::
@@ -34,9 +35,10 @@ AND binding tighter than OR: ``a AND b OR c`` is ``(a AND b) OR c``.
   ``tags.`mlflow.prompt.is_prompt` != 'true'`` and ``= 'false'`` (the MLflow client adds it).
 - Sorting puts NaN and then None after all values in both directions, then applies the
   entity's tie-break (runs: ``start_time DESC, run_id``; experiments: ``experiment_id``;
-  registered models: ``name``; model versions: ``name, version_number DESC``). With
-  no order_by, experiments sort by ``creation_time DESC`` and model versions by
-  ``last_updated_timestamp DESC`` first.
+  registered models: ``name``; model versions: ``name, version_number DESC``; logged
+  models: ``model_id``). With no order_by, experiments sort by ``creation_time DESC``,
+  model versions by ``last_updated_timestamp DESC`` and logged models by
+  ``creation_timestamp DESC`` first.
 
 **Deliberate differences from MLflow** (whose lexer is sqlparse; these are its artifacts):
 
@@ -72,6 +74,7 @@ __all__ = [
     "ATTRIBUTE",
     "DATASET",
     "ENTITY_EXPERIMENTS",
+    "ENTITY_LOGGED_MODELS",
     "ENTITY_MODEL_VERSIONS",
     "ENTITY_REGISTERED_MODELS",
     "ENTITY_RUNS",
@@ -97,6 +100,7 @@ ENTITY_RUNS = "runs"
 ENTITY_EXPERIMENTS = "experiments"
 ENTITY_REGISTERED_MODELS = "registered_models"
 ENTITY_MODEL_VERSIONS = "model_versions"
+ENTITY_LOGGED_MODELS = "logged_models"
 
 # The canonical entity prefixes a comparison or order key refers to.
 METRIC = "metric"
@@ -163,6 +167,23 @@ class RegisteredModelRecord(Protocol):
     def creation_timestamp(self) -> int | None: ...
     @property
     def last_updated_timestamp(self) -> int | None: ...
+
+
+class LoggedModelRecord(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def source_run_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def creation_timestamp(self) -> int: ...
 
 
 class ModelVersionRecord(Protocol):
@@ -369,11 +390,40 @@ _MODEL_VERSIONS = _Spec(
     tiebreak=(OrderKey(ATTRIBUTE, "name"), OrderKey(ATTRIBUTE, "version_number", False)),
     unique_order=True,
 )
+_LOGGED_MODEL_TIMESTAMPS = ("creation_timestamp", "last_updated_timestamp")
+_LOGGED_MODELS = _Spec(
+    noun="logged models",
+    prefix_hint="params., tags. or attributes.",
+    prefixes={
+        **dict.fromkeys(("attribute", "attributes"), ATTRIBUTE),
+        **dict.fromkeys(("param", "params"), PARAM),
+        **dict.fromkeys(("tag", "tags"), TAG),
+    },
+    keyed={PARAM: _STRING, TAG: _STRING},
+    fixed={
+        ATTRIBUTE: {
+            **{
+                key: (key, _STRING_OR_LIST)
+                for key in ("name", "model_id", "source_run_id", "status", "model_type")
+            },
+            **{key: (key, _INTEGER) for key in _LOGGED_MODEL_TIMESTAMPS},
+        }
+    },
+    order_prefixes=frozenset({ATTRIBUTE}),
+    order_attributes={
+        key: key for key in ("name", "model_id", "status", "model_type", *_LOGGED_MODEL_TIMESTAMPS)
+    },
+    record_attrs={},
+    default_order=(OrderKey(ATTRIBUTE, "creation_timestamp", False),),
+    tiebreak=(OrderKey(ATTRIBUTE, "model_id"),),
+    unique_order=True,
+)
 _SPECS = {
     ENTITY_RUNS: _RUNS,
     ENTITY_EXPERIMENTS: _EXPERIMENTS,
     ENTITY_REGISTERED_MODELS: _REGISTERED_MODELS,
     ENTITY_MODEL_VERSIONS: _MODEL_VERSIONS,
+    ENTITY_LOGGED_MODELS: _LOGGED_MODELS,
 }
 _PREFIX_NOUNS = {METRIC: "metrics", PARAM: "params", TAG: "tags", DATASET: "datasets"}
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
