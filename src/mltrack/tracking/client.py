@@ -12,13 +12,16 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltrack import search
 from mltrack.entities import (
+    CodeVersion,
     Experiment,
     FileInfo,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -38,6 +41,9 @@ from mltrack.tracking.context import (
     generate_run_name,
     open_repository,
 )
+
+if TYPE_CHECKING:
+    from mltrack.tracking.logged_models import LoggedModels
 
 __all__ = ["MltrackClient", "PagedList"]
 
@@ -75,6 +81,7 @@ class MltrackClient:
         self._tracking_uri = tracking_uri
         self._registry_uri = registry_uri
         self._probes: dict[str, CodeProbe] = {}
+        self._models: LoggedModels | None = None
 
     @property
     def repository(self) -> Repository:
@@ -186,8 +193,17 @@ class MltrackClient:
         tags: dict[str, Any] | None = None,
         run_name: str | None = None,
         parent_run_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        code_version: CodeVersion | None = None,
     ) -> Run:
-        """Create a run (status RUNNING) owned by this process."""
+        """Create a run (status RUNNING) owned by this process.
+
+        ``code_version`` is the code the run comes from when that is not this
+        working tree (a tracking server passes what the remote client reported);
+        by default it is the repository's HEAD, and whether the tree is dirty is
+        checked in the background while the run trains.
+        """
         repo = self.repository
         experiment = repo.get_experiment(str(experiment_id))
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -206,24 +222,22 @@ class MltrackClient:
         if parent is not None:
             repo.runs.locate(validation.run_id(parent))
             clean_tags["mlflow.parentRunId"] = parent
-        code = repo.code_state()
+        probe = code_version is None
+        if code_version is None:
+            state = repo.code_state()
+            code_version = CodeVersion(state.commit, state.branch, None, entry_point(repo))
         run_id = uuid.uuid4().hex
         live = repo.runs.create(
             experiment_id=experiment.experiment_id,
             run_id=run_id,
             run_name=name,
             start_time=int(start_time) if start_time is not None else now_ms(),
-            user_id=clean_tags.get("mlflow.user") or current_user(),
+            user_id=user_id or clean_tags.get("mlflow.user") or current_user(),
             tags=clean_tags,
             parent_run_id=parent,
-            code={
-                "commit": code.commit,
-                "branch": code.branch,
-                "dirty": None,
-                "entry_point": entry_point(repo),
-            },
+            code=code_version.to_dict(),
         )
-        if code.commit is not None:
+        if probe and code_version.commit is not None:
             self._probes[run_id] = CodeProbe(repo)
         return live.snapshot().to_run()
 
@@ -493,6 +507,71 @@ class MltrackClient:
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         return str(artifact_io.download(self._artifact_root(run_id), path, dst_path))
+
+    def get_artifact_file(self, run_id: str, path: str) -> Path:
+        """The stored file of one artifact, to stream it (directories are refused)."""
+        return artifact_io.stored_file(self._artifact_root(run_id), path)
+
+    def open_artifact_writer(self, run_id: str, artifact_file: str) -> artifact_io.ArtifactWriter:
+        """A writer that receives one artifact in pieces (an upload) without holding it in memory."""
+        return artifact_io.ArtifactWriter(self._artifact_root(run_id), artifact_file)
+
+    # ------------------------------------------------------------------ logged models (MLflow 3)
+
+    @property
+    def _logged_models(self) -> LoggedModels:
+        if self._models is None:
+            from mltrack.tracking.logged_models import LoggedModels
+
+            self._models = LoggedModels(self)
+        return self._models
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A PENDING logged model stored with ``source_run_id`` (a holder run is created without one)."""
+        return self._logged_models.create(
+            experiment_id, name, source_run_id, tags, params, model_type
+        )
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self._logged_models.get(model_id)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        return self._logged_models.finalize(model_id, status)
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        self._logged_models.set_tags(model_id, tags)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._logged_models.delete_tag(model_id, key)
+
+    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+        self._logged_models.log_params(model_id, params)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Any = None,
+        max_results: int | None = None,
+        order_by: Sequence[dict[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        return self._logged_models.search(
+            experiment_ids, filter_string, max_results, order_by, page_token
+        )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record the step at which ``run_id`` logged each of its models."""
+        for output in models:
+            self._logged_models.record_output(run_id, output.model_id, output.step)
 
 
 def _with_effective_status(runs: Any, record: RunRecord) -> RunRecord:
