@@ -12,8 +12,8 @@ finalize it (READY, with the sha256 of its MLmodel), tag it, find it, search.
 - A model created without a source run gets a *holder run* named after it
   (tag ``mltrack.loggedModelHolder``), which ends, and is committed, when the
   model is finalized.
-- A model finalized after its run ended is committed at once (its files
-  arrived after the run's commit).
+- A change to the model of a run that already ended (finalized late, tagged)
+  is committed at once: the run's own commit is done.
 """
 
 from __future__ import annotations
@@ -155,8 +155,6 @@ class LoggedModels:
         record = self._update(model_id, **change)
         if record.tags.get(HOLDER_TAG) == "true" and record.status == RunStatus.RUNNING:
             self._client.set_terminated(record.run_id, RunStatus.FINISHED)
-        elif RunStatus.is_terminated(record.status):
-            self._runs.commit_run(record.run_id)
         return self.get(model_id)
 
     def set_tags(self, model_id: str, tags: dict[str, Any]) -> None:
@@ -196,7 +194,10 @@ class LoggedModels:
                 entry["tags"] = {k: v for k, v in (entry.get("tags") or {}).items() if k != key}
             entry.update(change)
             live.add_outputs([entry])
-            return live.record.copy()
+            record = live.record.copy()
+        if RunStatus.is_terminated(record.status):
+            self._runs.commit_run(run_id)  # the run's commit is done: this change needs its own
+        return record
 
     def _source_run(self, model_id: str) -> RunRecord:
         if not isinstance(model_id, str) or not model_id.startswith("m-"):
