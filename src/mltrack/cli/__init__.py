@@ -69,9 +69,9 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import experiments, history, maintenance, metrics, models, runs
+    from mltrack.cli import experiments, history, maintenance, metrics, models, runs, server
 
-    for module in (maintenance, experiments, runs, metrics, history, models):
+    for module in (maintenance, experiments, runs, metrics, history, models, server):
         for command in module.COMMANDS:
             cli.add_command(command)
 
