@@ -776,3 +776,48 @@ def test_init_creates_repository_and_store(tmp_path: Path) -> None:
     finally:
         live.stop()
     assert (target / ".git").is_dir() and (target / ".mltrack" / "mltrack.yaml").is_file()
+
+
+# ---------------------------------------------------------------------- large artifacts
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+@pytest.mark.slow
+def test_a_500_mb_upload_streams_through_bounded_memory(
+    http: httpx.Client, server: LiveServer
+) -> None:
+    import hashlib
+
+    experiment_id = new_experiment(http)
+    run_id = new_run(http, experiment_id)["info"]["run_id"]
+    block = bytes(range(256)) * 4096  # 1 MiB
+    blocks = 512
+    expected = hashlib.sha256()
+    for _ in range(blocks):
+        expected.update(block)
+
+    def body() -> Iterator[bytes]:
+        for _ in range(blocks):
+            yield block
+
+    url = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/big/weights.bin"
+    before = _peak_rss_mb(server.process.pid)
+    http.put(url, content=body(), timeout=600).raise_for_status()
+    received = hashlib.sha256()
+    with http.stream("GET", url, timeout=600) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            received.update(chunk)
+    peak = _peak_rss_mb(server.process.pid)
+    assert received.hexdigest() == expected.hexdigest()
+    listing = ok(http.get(ARTIFACTS, params={"path": f"{experiment_id}/{run_id}/artifacts/big"}))
+    assert listing["files"] == [{"path": "weights.bin", "is_dir": False, "file_size": blocks << 20}]
+    print(f"server peak RSS {before:.0f} MB before, {peak:.0f} MB after")
+    assert peak - before < 64, f"server peak RSS grew {peak - before:.0f} MB for a 512 MB file"
+    assert peak < 256, f"server peak RSS {peak:.0f} MB"
