@@ -83,7 +83,9 @@ def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) 
         return
     new = _table_of(points)
     old = read_table(path)
-    table = pa.concat_tables([old, new]) if old is not None else new
+    # One record batch per file: appending a batch per flush would make every later
+    # read and rewrite pay for thousands of tiny batches.
+    table = pa.concat_tables([old, new]).combine_chunks() if old is not None else new
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
