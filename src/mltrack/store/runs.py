@@ -437,9 +437,10 @@ class RunStore:
         with self.run_lock(run_id):
             if run_dir.exists():
                 raise InvalidParameterValue(f"Run {run_id} already exists.")
-            self.write_record(run_dir, record)
+            self.write_record(run_dir, record, durable=not self.write_through)
             disk = stamp(run_dir / "run.yaml")
         live = LiveRun(self, record, run_dir, disk)
+        live.unsynced = self.write_through
         with self._lock:
             self._live[run_id] = live
             self._locations[run_id] = experiment_id
