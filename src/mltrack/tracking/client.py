@@ -265,17 +265,18 @@ class MltrackClient:
     ) -> None:
         """Rename a run or change its status; a terminal status ends (and commits) it."""
         changes: dict[str, Any] = {}
-        if status is not None:
-            changes["status"] = RunStatus.from_any(status)
         if name is not None:
             changes["run_name"] = validation.run_name(name)
-        with self.repository.runs.updating(run_id) as live:
-            if name is not None:
-                live.set_tags({"mlflow.runName": changes["run_name"]})
-            if changes:
+        ends = status is not None and RunStatus.is_terminated(RunStatus.from_any(status))
+        if status is not None and not ends:
+            changes["status"] = RunStatus.from_any(status)
+        if changes:
+            with self.repository.runs.updating(run_id) as live:
+                if name is not None:
+                    live.set_tags({"mlflow.runName": changes["run_name"]})
                 live.set_info(**changes)
-        if status is not None and RunStatus.is_terminated(changes["status"]):
-            self.set_terminated(run_id, changes["status"], end_time)
+        if ends:
+            self.set_terminated(run_id, status, end_time)
 
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None
