@@ -821,3 +821,26 @@ def test_a_500_mb_upload_streams_through_bounded_memory(
     print(f"server peak RSS {before:.0f} MB before, {peak:.0f} MB after")
     assert peak - before < 64, f"server peak RSS grew {peak - before:.0f} MB for a 512 MB file"
     assert peak < 256, f"server peak RSS {peak:.0f} MB"
+
+
+# ---------------------------------------------------------------------- run ownership
+
+
+def test_open_runs_belong_to_the_server_while_it_lives(repo: Path) -> None:
+    """A run a client never ends is RUNNING while the server lives and KILLED once it stops."""
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    assert run_cli("-C", str(repo), "init").returncode == 0
+    live = LiveServer(repo, "--workers", "2")
+    try:
+        run = httpx.post(f"{live.url}{API}/runs/create", json={"experiment_id": "0"}).json()["run"]
+        run_id = run["info"]["run_id"]
+
+        def status() -> str:
+            listed = run_cli("-C", str(repo), "runs", "list", "--format", "json")
+            [row] = [r for r in json.loads(listed.stdout) if r["info"]["run_id"] == run_id]
+            return str(row["info"]["status"])
+
+        assert status() == "RUNNING"
+    finally:
+        live.stop()
+    assert status() == "KILLED"
