@@ -18,6 +18,7 @@ from mltrack.entities import (
     Metric,
     Param,
     RunTag,
+    ViewType,
 )
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.server.backend import Backend
@@ -74,7 +75,7 @@ def get_experiment_by_name(req: Params, server: Backend) -> dict[str, Any]:
 @table.add(["GET", "POST"], "experiments/search")
 def search_experiments(req: Params, server: Backend) -> dict[str, Any]:
     found = server.client.search_experiments(
-        view_type=req.string("view_type") or "ACTIVE_ONLY",
+        view_type=ViewType.from_any(req.string("view_type")),
         max_results=req.int64("max_results") or 1000,
         filter_string=req.string("filter"),
         order_by=req.strings("order_by"),
@@ -170,7 +171,7 @@ def search_runs(req: Params, server: Backend) -> dict[str, Any]:
     found = server.client.search_runs(
         req.strings("experiment_ids"),
         filter_string=req.string("filter") or "",
-        run_view_type=req.string("run_view_type") or "ACTIVE_ONLY",
+        run_view_type=ViewType.from_any(req.string("run_view_type")),
         max_results=req.int64("max_results") or 1000,
         order_by=req.strings("order_by"),
         page_token=req.string("page_token"),

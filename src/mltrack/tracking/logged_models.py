@@ -217,7 +217,8 @@ class LoggedModels:
 
 
 def _all_runs(runs: Any) -> Iterable[RunRecord]:
-    return runs.records(None, ViewType.ALL)  # type: ignore[no-any-return]
+    found: list[RunRecord] = runs.records(None, ViewType.ALL)
+    return found
 
 
 def _entry(record: RunRecord, model_id: str) -> dict[str, Any]:
