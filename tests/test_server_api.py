@@ -844,3 +844,83 @@ def test_open_runs_belong_to_the_server_while_it_lives(repo: Path) -> None:
     finally:
         live.stop()
     assert status() == "KILLED"
+
+
+def test_remaining_registry_and_tag_endpoints(http: httpx.Client) -> None:
+    name, _, model_id = _registered_model(http)
+    version = {"name": name, "version": "1"}
+    ok(
+        http.post(
+            f"{API}/registered-models/set-tag", json={"name": name, "key": "team", "value": "ml"}
+        )
+    )
+    updated = ok(
+        http.patch(f"{API}/registered-models/update", json={"name": name, "description": "d"})
+    )
+    assert updated["registered_model"]["description"] == "d"
+    assert updated["registered_model"]["tags"] == [{"key": "team", "value": "ml"}]
+    ok(
+        http.request(
+            "DELETE", f"{API}/registered-models/delete-tag", json={"name": name, "key": "team"}
+        )
+    )
+    ok(http.post(f"{API}/model-versions/set-tag", json={**version, "key": "k", "value": "v"}))
+    described = ok(
+        http.patch(f"{API}/model-versions/update", json={**version, "description": "v1"})
+    )
+    assert described["model_version"]["description"] == "v1"
+    assert described["model_version"]["tags"] == [{"key": "k", "value": "v"}]
+    ok(http.request("DELETE", f"{API}/model-versions/delete-tag", json={**version, "key": "k"}))
+    got = ok(http.get(f"{API}/model-versions/get", params=version))["model_version"]
+    assert "tags" not in got and got["model_id"] == model_id
+    ok(
+        http.post(
+            f"{API}/logged-models/{model_id}/params", json={"params": [{"key": "p", "value": "1"}]}
+        )
+    )
+    params = ok(http.get(f"{API}/logged-models/{model_id}"))["model"]["data"]["params"]
+    assert {"key": "p", "value": "1"} in params
+    ok(http.request("DELETE", f"{API}/registered-models/delete", json={"name": name}))
+    error(
+        http.get(f"{API}/registered-models/get", params={"name": name}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    experiment_id = new_experiment(http)
+    tag = {"experiment_id": experiment_id, "key": "k", "value": "v"}
+    ok(http.post(f"{API}/experiments/set-experiment-tag", json=tag))
+    ok(
+        http.post(
+            f"{API}/experiments/delete-experiment-tag",
+            json={"experiment_id": experiment_id, "key": "k"},
+        )
+    )
+    got_experiment = ok(http.get(f"{API}/experiments/get", params={"experiment_id": experiment_id}))
+    assert "tags" not in got_experiment["experiment"]
+
+
+def test_metric_history_bulk_interval(http: httpx.Client) -> None:
+    experiment_id = new_experiment(http)
+    run_ids = []
+    for _ in range(2):
+        run_id = new_run(http, experiment_id)["info"]["run_id"]
+        metrics = [
+            {"key": "loss", "value": 1 / (s + 1), "timestamp": s, "step": s} for s in range(20)
+        ]
+        ok(http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics}))
+        run_ids.append(run_id)
+    found = ok(
+        http.get(
+            f"{API}/metrics/get-history-bulk-interval",
+            params={
+                "run_ids": run_ids,
+                "metric_key": "loss",
+                "start_step": 5,
+                "end_step": 14,
+                "max_results": 4,
+            },
+        )
+    )
+    for run_id in run_ids:
+        steps = [m["step"] for m in found["metrics"] if m["run_id"] == run_id]
+        assert steps[0] == 5 and steps[-1] == 14 and len(steps) == 4
