@@ -20,12 +20,16 @@ __all__ = [
     "FileInfo",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelOutput",
+    "LoggedModelStatus",
     "Metric",
     "Param",
     "Run",
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
     "ViewType",
@@ -260,12 +264,26 @@ class RunInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedModelOutput:
+    """A model a run produced, and the step it was logged at."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutputs:
+    model_outputs: tuple[LoggedModelOutput, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     info: RunInfo
     data: RunData
     inputs: RunInputs = field(default_factory=RunInputs)
     code: CodeVersion = field(default_factory=CodeVersion)
     latest_metrics: tuple[Metric, ...] = ()
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         """A plain dict like MLflow's ``Run.to_dictionary``."""
@@ -318,3 +336,54 @@ class FileInfo:
     path: str
     is_dir: bool
     file_size: int | None = None
+
+
+class LoggedModelStatus:
+    """A logged model's state: PENDING while its files upload, then READY (or FAILED)."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+    ALL = ("PENDING", "READY", "FAILED")
+
+    @classmethod
+    def from_any(cls, status: str) -> str:
+        """``READY`` from MLflow's ``READY``, ``LOGGED_MODEL_READY`` or ``LOGGED_MODEL_UPLOAD_FAILED``."""
+        text = str(status).upper().removeprefix("LOGGED_MODEL_")
+        text = {"UPLOAD_FAILED": cls.FAILED}.get(text, text)
+        if text not in cls.ALL:
+            from mltrack.exceptions import InvalidParameterValue
+
+            raise InvalidParameterValue(
+                f"Invalid logged model status {status!r}: use one of {', '.join(cls.ALL)}."
+            )
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModel:
+    """An MLflow 3 logged model (``models:/m-<id>``).
+
+    mltrack keeps it with the run that produced it: an entry in the run's
+    outputs and a directory in the run's artifacts, so ``models:/<model_id>``
+    and ``runs:/<source_run_id>/<artifact_path>`` name the same files.
+    """
+
+    model_id: str
+    experiment_id: str
+    name: str
+    source_run_id: str
+    artifact_path: str
+    artifact_location: str
+    status: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    model_type: str | None = None
+    step: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"

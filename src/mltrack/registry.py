@@ -748,8 +748,25 @@ class Registry:
         return paginate(found, max_results, page_token)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
+        """A ``file://`` URI of the version's files as its tag holds them (see ``snapshot``)."""
         version_dir = self._materialize(self._tagged_version(name, version))
         return version_dir.as_uri()
+
+    def snapshot(self, key: str) -> Path:
+        """The extracted files of a registered version, by the tree id that names their directory.
+
+        ``get_model_version_download_uri`` extracts them (once) and returns their
+        location; a server hands out the key so clients can download them, even
+        after the run's files left the branch.
+        """
+        if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", key):
+            raise InvalidParameterValue(f"Invalid model snapshot id {key!r}.")
+        directory = self.repo.private_dir / "models" / key
+        if not directory.is_dir():
+            raise ResourceDoesNotExist(
+                f"No extracted model files {key}; ask for the version's download URI first."
+            )
+        return directory
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name`` that was not deleted, oldest first."""

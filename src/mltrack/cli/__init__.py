@@ -83,10 +83,11 @@ def _register_commands() -> None:
         models,
         projects,
         runs,
+        server,
         serving,
     )
 
-    for module in (maintenance, experiments, runs, metrics, history, models, projects):
+    for module in (maintenance, experiments, runs, metrics, history, models, projects, server):
         for command in module.COMMANDS:
             cli.add_command(command)
     for command in projects.RUNS_COMMANDS:

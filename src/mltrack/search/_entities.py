@@ -9,6 +9,7 @@ from mltrack.search._nodes import (
     ATTRIBUTE,
     DATASET,
     ENTITY_EXPERIMENTS,
+    ENTITY_LOGGED_MODELS,
     ENTITY_MODEL_VERSIONS,
     ENTITY_REGISTERED_MODELS,
     ENTITY_RUNS,
@@ -169,11 +170,41 @@ _MODEL_VERSIONS = Spec(
     unique_order=True,
     prompts=True,
 )
+_LOGGED_MODEL_TIMESTAMPS = ("creation_timestamp", "last_updated_timestamp")
+# MLflow 3 clients find a run's logged model with search_logged_models("name = 'model'").
+_LOGGED_MODELS = Spec(
+    noun="logged models",
+    prefix_hint="params., tags. or attributes.",
+    prefixes={
+        **dict.fromkeys(("attribute", "attributes"), ATTRIBUTE),
+        **dict.fromkeys(("param", "params"), PARAM),
+        **dict.fromkeys(("tag", "tags"), TAG),
+    },
+    keyed={PARAM: _STRING, TAG: _STRING},
+    fixed={
+        ATTRIBUTE: {
+            **{
+                key: (key, _STRING_OR_LIST)
+                for key in ("name", "model_id", "source_run_id", "status", "model_type")
+            },
+            **{key: (key, _INTEGER) for key in _LOGGED_MODEL_TIMESTAMPS},
+        }
+    },
+    order_prefixes=frozenset({ATTRIBUTE}),
+    order_attributes={
+        key: key for key in ("name", "model_id", "status", "model_type", *_LOGGED_MODEL_TIMESTAMPS)
+    },
+    record_attrs={},
+    default_order=(OrderKey(ATTRIBUTE, "creation_timestamp", False),),
+    tiebreak=(OrderKey(ATTRIBUTE, "model_id"),),
+    unique_order=True,
+)
 SPECS = {
     ENTITY_RUNS: _RUNS,
     ENTITY_EXPERIMENTS: _EXPERIMENTS,
     ENTITY_REGISTERED_MODELS: _REGISTERED_MODELS,
     ENTITY_MODEL_VERSIONS: _MODEL_VERSIONS,
+    ENTITY_LOGGED_MODELS: _LOGGED_MODELS,
 }
 COMPARATOR_WORDS = ("LIKE", "ILIKE", "IN", "NOT", "IS")
 PREFIX_NOUNS = {METRIC: "metrics", PARAM: "params", TAG: "tags", DATASET: "datasets"}

@@ -10,6 +10,7 @@ ENTITY_RUNS = "runs"
 ENTITY_EXPERIMENTS = "experiments"
 ENTITY_REGISTERED_MODELS = "registered_models"
 ENTITY_MODEL_VERSIONS = "model_versions"
+ENTITY_LOGGED_MODELS = "logged_models"
 
 # The canonical entity prefixes a comparison or order key refers to.
 METRIC = "metric"
@@ -110,6 +111,23 @@ class RegisteredModelRecord(Protocol):
     def creation_timestamp(self) -> int | None: ...
     @property
     def last_updated_timestamp(self) -> int | None: ...
+
+
+class LoggedModelRecord(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def source_run_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def creation_timestamp(self) -> int: ...
 
 
 class ModelVersionRecord(Protocol):

@@ -26,6 +26,7 @@ __all__ = [
     "create_file",
     "file_lock",
     "stamp",
+    "sync_file",
     "temp_path",
     "temporary_owner",
 ]
@@ -59,6 +60,18 @@ def atomic_write(path: Path, data: bytes | memoryview, *, durable: bool = True) 
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def sync_file(path: Path) -> None:
+    """Force ``path``'s content to disk (a file written with ``durable=False``); missing: nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def stamp(path: Path) -> Stamp | None:

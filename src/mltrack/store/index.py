@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -50,6 +51,7 @@ class RunIndex:
             None  # dir → (stamp, parsed_at, record)
         )
         self._dirty = False
+        self._lock = threading.RLock()  # threads of one process (a server) share the entries
         self.problems: list[CorruptStore] = []
 
     def _load(self) -> dict[str, tuple[Stamp, int, RunRecord]]:
@@ -63,6 +65,10 @@ class RunIndex:
         return self._entries
 
     def save(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
         if self._dirty and self._entries is not None:
             data = pickle.dumps((_CACHE_VERSION, str(self._repo.root), self._entries), protocol=5)
             with contextlib.suppress(OSError):
@@ -70,9 +76,10 @@ class RunIndex:
             self._dirty = False
 
     def forget(self, run_dir: Path) -> None:
-        entries = self._load()
-        if entries.pop(str(run_dir), None) is not None:
-            self._dirty = True
+        with self._lock:
+            entries = self._load()
+            if entries.pop(str(run_dir), None) is not None:
+                self._dirty = True
 
     def run_dirs(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, Path]]:
         """Every (experiment_id, run directory) in the working tree."""
@@ -101,16 +108,22 @@ class RunIndex:
             st = os.stat(run_dir / "run.yaml")
         except FileNotFoundError:
             return
-        entries = self._load()
         # Trusted at once: the file is our own atomic write, a new inode.
         trusted_from = max(st.st_mtime_ns, st.st_ctime_ns) + _RACY_NS + 1
-        entries[str(run_dir)] = (_stamp_of(st), trusted_from, record.copy())
-        self._dirty = True
+        with self._lock:
+            self._load()[str(run_dir)] = (_stamp_of(st), trusted_from, record.copy())
+            self._dirty = True
 
     def records(
         self, experiment_ids: Iterable[str] | None, progress: Progress | None = None
     ) -> list[RunRecord]:
         """Parsed run.yaml of every run in the given experiments (all if None)."""
+        with self._lock:
+            return self._records(experiment_ids, progress)
+
+    def _records(
+        self, experiment_ids: Iterable[str] | None, progress: Progress | None
+    ) -> list[RunRecord]:
         entries = self._load()
         self.problems = []
         wanted = None if experiment_ids is None else set(experiment_ids)
@@ -153,5 +166,5 @@ class RunIndex:
             for key in stale:
                 del entries[key]
                 self._dirty = True
-        self.save()
+        self._save()
         return out

@@ -87,15 +87,21 @@ def _table_of(points: Sequence[Point]) -> pa.Table:
     )
 
 
-def append_points(path: Path, points: Sequence[Point], durable: bool = True) -> None:
-    """Add ``points`` after the file's existing rows (the caller holds the run's lock)."""
+def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) -> None:
+    """Add ``points`` after the file's existing rows (the caller holds the run's lock).
+
+    ``durable=False`` skips the fsync: the new file is visible to every process at
+    once but reaches the disk later (the caller syncs it with ``files.sync_file``).
+    """
     import pyarrow as pa
 
     if not points:
         return
     new = _table_of(points)
     old = read_table(path)
-    table = pa.concat_tables([old, new]) if old is not None else new
+    # One record batch per file: appending a batch per flush would make every later
+    # read and rewrite pay for thousands of tiny batches.
+    table = pa.concat_tables([old, new]).combine_chunks() if old is not None else new
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=1 << 20)

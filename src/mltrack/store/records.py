@@ -18,11 +18,13 @@ from mltrack.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 
 __all__ = ["ExperimentRecord", "RunRecord", "latest_key"]
@@ -193,7 +195,10 @@ class RunRecord:
             Metric(key, value, self.metric_points[key][1], self.metric_points[key][0], self.run_id)
             for key, value in self.metrics.items()
         )
-        return Run(info, data, inputs, CodeVersion.from_dict(self.code), latest)
+        outputs = RunOutputs(
+            tuple(LoggedModelOutput(o["model_id"], int(o.get("step") or 0)) for o in self.outputs)
+        )
+        return Run(info, data, inputs, CodeVersion.from_dict(self.code), latest, outputs)
 
 
 @dataclass(slots=True)

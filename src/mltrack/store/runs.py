@@ -8,6 +8,13 @@ with whatever another process wrote since (params and tags of both survive,
 metric points are appended), so logging into a run from several processes or
 later from the client never loses earlier points.
 
+A long-lived process that serves many writers (``mltrack server``, possibly
+several worker processes) sets ``RunStore.write_through``: every change is then
+applied to the run's current files under its lock and written before the call
+returns (see :meth:`RunStore.updating`), so other processes see it at once and
+nothing waits in memory; the files are fsynced when the run ends and at least
+every flush interval.
+
 A process that owns an active run leaves a marker (pid, host, process start
 time) under ``.git/mltrack/active/``. A run whose file says RUNNING but whose
 owner is gone (``kill -9``, power loss) is reported as KILLED; ``mltrack commit``
@@ -25,7 +32,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +41,14 @@ from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewTy
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import metrics as metrics_file
 from mltrack.store import schema, validation, yamlio
-from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
+from mltrack.store.files import (
+    Stamp,
+    atomic_write,
+    file_lock,
+    stamp,
+    sync_file,
+    temporary_owner,
+)
 from mltrack.store.index import RunIndex
 from mltrack.store.records import RunRecord
 
@@ -155,6 +169,8 @@ class LiveRun:
         self.last_flush = time.monotonic()
         self.last_flush_seconds = 0.0
         self.owned = False  # True while this process is the run's active writer
+        self.unsynced = False  # written without fsync (write-through); see sync()
+        self.last_sync = time.monotonic()
 
     @property
     def yaml_path(self) -> Path:
@@ -289,27 +305,73 @@ class LiveRun:
                 return False
             started = time.monotonic()
             with self.store.run_lock(self.run_id):
-                on_disk = stamp(self.yaml_path)
-                if on_disk is not None and on_disk != self.disk:
-                    merged = self.store.parse_run_dir(self.run_dir)
-                    self.changes.apply(merged)
-                    merged.artifact_uri = self.record.artifact_uri
-                    self.record = merged
-                for key, value, step, timestamp in self.points:
-                    self.record.offer_metric(key, value, step, timestamp)
-                # Check run.yaml before appending points, so a refused write never
-                # leaves points in metrics.arrow that the next flush would append again.
-                document = self.record.to_dict()
-                schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-                metrics_file.append_points(self.arrow_path, self.points, durable=durable)
-                self.store.write_document(self.run_dir, document, durable=durable)
-                self.disk = stamp(self.yaml_path)
-                self.store.index.remember(self.run_dir, self.record)
-            self.points = []
-            self.changes = _Changes()
-            self.last_flush = time.monotonic()
+                self._write(durable=durable)
             self.last_flush_seconds = self.last_flush - started
             return True
+
+    def _write(self, durable: bool) -> None:
+        """Merge with what other processes wrote, then write (the caller holds both locks)."""
+        if not self.dirty():
+            return
+        on_disk = stamp(self.yaml_path)
+        if on_disk is not None and on_disk != self.disk:
+            merged = self.store.parse_run_dir(self.run_dir)
+            self.changes.apply(merged)
+            merged.artifact_uri = self.record.artifact_uri
+            self.record = merged
+        for key, value, step, timestamp in self.points:
+            self.record.offer_metric(key, value, step, timestamp)
+        # Check run.yaml before appending points, so a refused write never leaves
+        # points in metrics.arrow that the next write would append again.
+        document = self.record.to_dict()
+        schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
+        metrics_file.append_points(self.arrow_path, self.points, durable=durable)
+        self.store.write_document(self.run_dir, document, durable=durable)
+        self.disk = stamp(self.yaml_path)
+        self.store.index.remember(self.run_dir, self.record)
+        self.points = []
+        self.changes = _Changes()
+        self.last_flush = time.monotonic()
+        if not durable:
+            self.unsynced = True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[LiveRun]:
+        """Change the run as it is on disk now, and write the change before the block ends.
+
+        Holds the run's lock throughout: the record is re-read first if another
+        process wrote since, so checks (a param's old value, whether a tag exists)
+        see every writer's changes. The write skips fsync (``sync`` does it later).
+        """
+        with self.lock, self.store.run_lock(self.run_id):
+            buffered = self.dirty()  # only when the same process also logs without transactions
+            if not buffered and stamp(self.yaml_path) != self.disk:
+                self._reload()
+            try:
+                yield self
+            except BaseException:
+                if not buffered:
+                    self._reload()  # forget the half-applied change: nothing of it was written
+                raise
+            self._write(durable=False)
+
+    def _reload(self) -> None:
+        record = self.store.parse_run_dir(self.run_dir)
+        record.artifact_uri = self.record.artifact_uri
+        self.record = record
+        self.disk = stamp(self.yaml_path)
+        self.points = []
+        self.changes = _Changes()
+
+    def sync(self) -> None:
+        """fsync the files written without it (write-through mode)."""
+        with self.lock:
+            if not self.unsynced:
+                return
+            self.unsynced = False
+            self.last_sync = time.monotonic()
+            sync_file(self.arrow_path)
+            sync_file(self.yaml_path)
 
 
 class RunStore:
@@ -317,6 +379,10 @@ class RunStore:
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
+        self.write_through = False  # a server: see the module docstring and updating()
+        self.owner_pid: int | None = (
+            None  # the process that owns runs created here (default: this one)
+        )
         self.index = RunIndex(repo)
         self.active_dir = repo.private_dir / "active"
         self._live: dict[str, LiveRun] = {}
@@ -376,9 +442,6 @@ class RunStore:
             )
         return RunRecord.from_dict(data, artifact_uri=(run_dir / "artifacts").as_uri())
 
-    def write_record(self, run_dir: Path, record: RunRecord) -> None:
-        self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict())
-
     def write_document(self, run_dir: Path, document: dict[str, Any], durable: bool = True) -> None:
         """Write a run.yaml document the caller already validated."""
         atomic_write(run_dir / "run.yaml", yamlio.dump(document), durable=durable)
@@ -399,6 +462,21 @@ class RunStore:
             self._live[run_id] = live
         _ensure_flusher()
         return live
+
+    @contextlib.contextmanager
+    def updating(self, run_id: str) -> Iterator[LiveRun]:
+        """The run's writer for one change.
+
+        Normally the change is buffered in this process. With ``write_through``
+        it is applied to the run's current files under the run's lock and
+        written before the block ends (:meth:`LiveRun.transaction`).
+        """
+        live = self.live(run_id)
+        if not self.write_through:
+            yield live
+            return
+        with live.transaction():
+            yield live
 
     def create(
         self,
@@ -434,6 +512,7 @@ class RunStore:
             disk = stamp(run_dir / "run.yaml")
         self.index.remember(run_dir, record)
         live = LiveRun(self, record, run_dir, disk)
+        live.unsynced = self.write_through
         with self._lock:
             self._live[run_id] = live
             self._locations[run_id] = experiment_id
@@ -443,7 +522,12 @@ class RunStore:
 
     def claim(self, live: LiveRun) -> None:
         """Mark this process as the run's active writer (for KILLED detection)."""
-        marker = {"pid": os.getpid(), "host": _HOST, "start": _own_start()}
+        pid = self.owner_pid or os.getpid()
+        marker = {
+            "pid": pid,
+            "host": _HOST,
+            "start": _own_start() if pid == os.getpid() else _process_start(pid),
+        }
         # Written in place: a torn marker (a crash mid-write) reads as "owner unknown".
         path = self.active_dir / live.run_id
         try:
@@ -532,13 +616,23 @@ class RunStore:
 
     def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:
         """End a run: write its final state and (with auto-commit) commit it."""
-        live = self.live(run_id)
-        live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
+        with self.updating(run_id) as live:
+            live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
         # Not fsynced: the commit that follows makes the files git objects at once,
         # which git itself does not fsync either. Flushes during the run are fsynced.
         live.flush(durable=False)
         self.release(live)
         self.commit_run(run_id)
+        live.unsynced = False  # committed: as durable as a `git commit` (see flush above)
+        self._forget_written(run_id)
+
+    def _forget_written(self, run_id: str) -> None:
+        """Write-through keeps nothing in memory that is not on disk: drop an ended run's writer."""
+        if self.write_through:
+            with self._lock:
+                live = self._live.get(run_id)
+                if live is not None and not live.dirty() and not live.unsynced:
+                    del self._live[run_id]
 
     def commit_run(
         self, run_id: str, *, force: bool = False, action: str | None = None
@@ -581,14 +675,13 @@ class RunStore:
         stretches until rewriting costs at most ~5% of the time (bounded write amplification)."""
         now = time.monotonic()
         with self._lock:
-            lives = [
-                live
-                for live in self._live.values()
-                if now - live.last_flush >= max(interval, 20 * live.last_flush_seconds)
-            ]
+            lives = list(self._live.values())
         for live in lives:
             with contextlib.suppress(Exception):
-                live.flush()
+                if now - live.last_flush >= max(interval, 20 * live.last_flush_seconds):
+                    live.flush()
+                if live.unsynced and now - live.last_sync >= interval:
+                    live.sync()
 
     def at_exit(self) -> None:
         """Interpreter exit: flush everything; commit runs that are no longer active."""
@@ -597,6 +690,7 @@ class RunStore:
         for live in lives:
             try:
                 wrote = live.flush()
+                live.sync()
                 if live.owned:
                     continue  # the tracking layer ends its own runs before this
                 if wrote and live.record.status != RunStatus.RUNNING:
@@ -607,11 +701,14 @@ class RunStore:
     # ------------------------------------------------------------------ lifecycle
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
-        live = self.live(run_id)
         deleted_time = _now_ms() if stage == LifecycleStage.DELETED else None
-        live.set_info(lifecycle_stage=stage, deleted_time=deleted_time)
+        with self.updating(run_id) as live:
+            live.set_info(lifecycle_stage=stage, deleted_time=deleted_time)
         live.flush()
+        live.sync()
         self.commit_run(run_id, action="Delete" if stage == LifecycleStage.DELETED else "Restore")
+        if live.record.status != RunStatus.RUNNING:
+            self._forget_written(run_id)
 
     def remove(self, run_id: str) -> Path:
         """Delete a run's files for good (``mltrack gc``); returns the removed directory."""

@@ -15,7 +15,16 @@ from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import validation, yamlio
 from mltrack.store.files import atomic_write, temp_path
 
-__all__ = ["copy_file", "copy_tree", "download", "render_figure", "serialize_dict", "write_bytes"]
+__all__ = [
+    "ArtifactWriter",
+    "copy_file",
+    "copy_tree",
+    "download",
+    "render_figure",
+    "serialize_dict",
+    "stored_file",
+    "write_bytes",
+]
 
 
 def _target(root: Path, relative: str) -> Path:
@@ -37,6 +46,70 @@ def write_bytes(root: Path, artifact_file: str, data: bytes) -> Path:
         raise InvalidParameterValue("The artifact file name is empty.")
     target = _target(root, relative)
     atomic_write(target, data)
+    return target
+
+
+class ArtifactWriter:
+    """One artifact received in pieces (an upload), never held in memory.
+
+    The pieces go to a unique temporary file beside the target; ``close()``
+    fsyncs it and renames it over the target, ``discard()`` removes it. Used
+    as a context manager, an exception discards.
+    """
+
+    def __init__(self, root: Path, artifact_file: str) -> None:
+        relative = validation.artifact_path(artifact_file, "artifact file")
+        if not relative:
+            raise InvalidParameterValue("The artifact file name is empty.")
+        self.target = _target(root, relative)
+        if self.target.is_dir():
+            raise InvalidParameterValue(
+                f"Artifact path {relative!r} is a directory; upload to a file path inside it."
+            )
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.upload-", dir=self.target.parent)
+        self._tmp = Path(name)
+        self._handle = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self.size += len(data)
+
+    def close(self) -> Path:
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self._tmp, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        return self.target
+
+    def discard(self) -> None:
+        self._handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+
+def stored_file(root: Path, path: str) -> Path:
+    """The stored file of one artifact (to be streamed); a directory or a missing file is an error."""
+    relative = validation.artifact_path(path)
+    target = _target(root, relative)
+    if target.is_dir():
+        raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: {path!r}")
+    if not relative or not target.is_file():
+        raise ResourceDoesNotExist(f"No such artifact: {path!r}")
     return target
 
 

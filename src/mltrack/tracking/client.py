@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltrack import search
 from mltrack.entities import (
@@ -21,6 +21,8 @@ from mltrack.entities import (
     Experiment,
     FileInfo,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -40,6 +42,9 @@ from mltrack.tracking.context import (
     generate_run_name,
     open_repository,
 )
+
+if TYPE_CHECKING:
+    from mltrack.tracking.logged_models import LoggedModels
 
 __all__ = ["PagedList", "TrackingClient"]
 
@@ -77,6 +82,7 @@ class TrackingClient:
         self._tracking_uri = tracking_uri
         self._registry_uri = registry_uri
         self._probes: dict[str, CodeProbe] = {}
+        self._models: LoggedModels | None = None
 
     @property
     def repository(self) -> Repository:
@@ -190,16 +196,17 @@ class TrackingClient:
         parent_run_id: str | None = None,
         *,
         code: CodeVersion | None = None,
+        user_id: str | None = None,
     ) -> Run:
         """Create a run (status RUNNING) owned by this process.
 
-        ``code`` (an mltrack extension, keyword-only) is the code version to record
+        Two mltrack extensions, keyword-only: ``code`` is the code version to record
         in run.yaml's ``code`` section. By default it is the tracking repository's
         own code commit and branch, with the dirty flag checked in the background
         and the running script as entry point. Front ends that run code from
         elsewhere pass it explicitly: ``mltrack run`` records the project's
-        commit, branch, dirty flag and MLproject entry point, which may live in
-        another repository than the one the run is stored in.
+        commit and entry point, a tracking server what the remote client reported.
+        ``user_id`` overrides the user (a server records the client's).
         """
         repo = self.repository
         clean_tags = {
@@ -233,7 +240,7 @@ class TrackingClient:
             run_id=run_id,
             run_name=name,
             start_time=int(start_time) if start_time is not None else now_ms(),
-            user_id=clean_tags.get("mlflow.user") or current_user(),
+            user_id=user_id or clean_tags.get("mlflow.user") or current_user(),
             tags=clean_tags,
             parent_run_id=parent,
             code=code.to_dict(),
@@ -257,18 +264,27 @@ class TrackingClient:
         parent = self._record(run_id).tags.get("mlflow.parentRunId")
         return self.get_run(parent) if parent else None
 
-    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
-        live = self.repository.runs.live(run_id)
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        name: str | None = None,
+        end_time: int | None = None,
+    ) -> None:
+        """Rename a run or change its status; a terminal status ends (and commits) it."""
         changes: dict[str, Any] = {}
-        if status is not None:
-            changes["status"] = RunStatus.from_any(status)
         if name is not None:
             changes["run_name"] = validation.run_name(name)
-            live.set_tags({"mlflow.runName": changes["run_name"]})
+        ends = status is not None and RunStatus.is_terminated(RunStatus.from_any(status))
+        if status is not None and not ends:
+            changes["status"] = RunStatus.from_any(status)
         if changes:
-            live.set_info(**changes)
-        if status is not None and RunStatus.is_terminated(changes["status"]):
-            self.set_terminated(run_id, changes["status"])
+            with self.repository.runs.updating(run_id) as live:
+                if name is not None:
+                    live.set_tags({"mlflow.runName": changes["run_name"]})
+                live.set_info(**changes)
+        if ends:
+            self.set_terminated(run_id, status, end_time)
 
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None
@@ -276,10 +292,10 @@ class TrackingClient:
         """End a run; its files are committed (commit-per-run) unless auto_commit is off."""
         status = RunStatus.from_any(status or RunStatus.FINISHED)
         repo = self.repository
-        live = repo.runs.live(run_id)
         probe = self._probes.pop(run_id, None)
         if probe is not None:
-            live.set_info(code={"dirty": probe.result()})
+            with repo.runs.updating(run_id) as live:
+                live.set_info(code={"dirty": probe.result()})
         repo.runs.terminate(run_id, status, end_time)
 
     def delete_run(self, run_id: str) -> None:
@@ -367,7 +383,8 @@ class TrackingClient:
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         key = validation.key(key, "param key")
         text = validation.param_value(key, value)
-        self.repository.runs.live(run_id).log_params({key: text})
+        with self.repository.runs.updating(run_id) as live:
+            live.log_params({key: text})
         return value
 
     def log_metric(
@@ -381,23 +398,26 @@ class TrackingClient:
         **_: Any,
     ) -> None:
         key = validation.key(key, "metric key")
-        self.repository.runs.live(run_id).log_metric(
-            key,
+        point = (
             validation.metric_value(key, value),
             validation.metric_step(key, step),
             now_ms() if timestamp is None else validation.metric_timestamp(key, timestamp),
         )
+        with self.repository.runs.updating(run_id) as live:
+            live.log_metric(key, *point)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         key = validation.key(key, "tag key")
         text = validation.tag_value(key, value)
-        live = self.repository.runs.live(run_id)
-        live.set_tags({key: text})
-        if key == "mlflow.runName":
-            live.set_info(run_name=validation.run_name(text))
+        name = validation.run_name(text) if key == "mlflow.runName" else None
+        with self.repository.runs.updating(run_id) as live:
+            live.set_tags({key: text})
+            if name is not None:
+                live.set_info(run_name=name)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.repository.runs.live(run_id).delete_tag(key)
+        with self.repository.runs.updating(run_id) as live:
+            live.delete_tag(key)
 
     def log_batch(
         self,
@@ -432,15 +452,18 @@ class TrackingClient:
             )
             for m in metrics
         ]
-        live = self.repository.runs.live(run_id)
-        if clean_params:
-            live.log_params(clean_params)
-        if clean_tags:
-            live.set_tags(clean_tags)
-            if "mlflow.runName" in clean_tags:
-                live.set_info(run_name=validation.run_name(clean_tags["mlflow.runName"]))
-        if points:
-            live.log_points(points)
+        name = clean_tags.get("mlflow.runName")
+        if name is not None:
+            name = validation.run_name(name)
+        with self.repository.runs.updating(run_id) as live:
+            if clean_params:
+                live.log_params(clean_params)
+            if clean_tags:
+                live.set_tags(clean_tags)
+                if name is not None:
+                    live.set_info(run_name=name)
+            if points:
+                live.log_points(points)
 
     def log_inputs(
         self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None
@@ -450,7 +473,8 @@ class TrackingClient:
         for entry in datasets or ():
             items.append(validation.dataset_input(_dataset_item(entry)))
         if items:
-            self.repository.runs.live(run_id).add_inputs(items)
+            with self.repository.runs.updating(run_id) as live:
+                live.add_inputs(items)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.repository.runs.metric_history(run_id, key)
@@ -495,6 +519,71 @@ class TrackingClient:
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         return str(artifact_io.download(self._artifact_root(run_id), path, dst_path))
+
+    def get_artifact_file(self, run_id: str, path: str) -> Path:
+        """The stored file of one artifact, to stream it (directories are refused)."""
+        return artifact_io.stored_file(self._artifact_root(run_id), path)
+
+    def open_artifact_writer(self, run_id: str, artifact_file: str) -> artifact_io.ArtifactWriter:
+        """A writer that receives one artifact in pieces (an upload) without holding it in memory."""
+        return artifact_io.ArtifactWriter(self._artifact_root(run_id), artifact_file)
+
+    # ------------------------------------------------------------------ logged models (MLflow 3)
+
+    @property
+    def _logged_models(self) -> LoggedModels:
+        if self._models is None:
+            from mltrack.tracking.logged_models import LoggedModels
+
+            self._models = LoggedModels(self)
+        return self._models
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A PENDING logged model stored with ``source_run_id`` (a holder run is created without one)."""
+        return self._logged_models.create(
+            experiment_id, name, source_run_id, tags, params, model_type
+        )
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self._logged_models.get(model_id)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        return self._logged_models.finalize(model_id, status)
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        self._logged_models.set_tags(model_id, tags)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._logged_models.delete_tag(model_id, key)
+
+    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+        self._logged_models.log_params(model_id, params)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Any = None,
+        max_results: int | None = None,
+        order_by: Sequence[dict[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        return self._logged_models.search(
+            experiment_ids, filter_string, max_results, order_by, page_token
+        )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record the step at which ``run_id`` logged each of its models."""
+        for output in models:
+            self._logged_models.record_output(run_id, output.model_id, output.step)
 
 
 def _with_effective_status(runs: Any, record: RunRecord) -> RunRecord:

@@ -1,0 +1,86 @@
+"""``mltrack server``: MLflow's tracking REST API over this repository."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from mltrack.cli import AppContext, pass_app
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.option(
+    "--backend-store-uri",
+    metavar="PATH",
+    default=None,
+    help="The git repository to serve (default: the one around the current directory). "
+    "Database URIs are refused: runs are files in the repository.",
+)
+@click.option(
+    "--default-artifact-root",
+    "--artifacts-destination",
+    "artifact_root",
+    metavar="URI",
+    default=None,
+    help="Accepted for MLflow compatibility and ignored: artifacts are stored in each "
+    "run's directory in the repository and committed with the run.",
+)
+@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("-p", "--port", default=5000, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "-w",
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; every write is on disk before it is answered, so they share state.",
+)
+@click.option(
+    "--init", is_flag=True, help="Create the git repository and mltrack store if missing."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+    help="How much the server logs (info logs every request).",
+)
+@pass_app
+def server(
+    app: AppContext,
+    backend_store_uri: str | None,
+    artifact_root: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    init: bool,
+    log_level: str,
+) -> None:
+    """Serve MLflow's REST API so the stock MLflow client logs into this repository.
+
+    \b
+    mltrack server --backend-store-uri /path/to/repo --port 5000
+    export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+
+    Every run the client ends becomes a commit; registered versions are git tags.
+    """
+    from mltrack.server.app import serve
+    from mltrack.server.config import ServerConfig, open_backend
+
+    root = open_backend(backend_store_uri or app.repo_path, init=init)
+    if artifact_root:
+        click.echo(
+            f"Note: --default-artifact-root {artifact_root} is ignored; artifacts are stored "
+            "in each run's directory under .mltrack/ and committed with the run.",
+            err=True,
+        )
+    click.echo(
+        f"mltrack server: serving {root} on http://{host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}); press Ctrl+C to stop.",
+        err=True,
+    )
+    serve(ServerConfig(root, host, port, workers, owner_pid=os.getpid()), log_level)
+
+
+COMMANDS = [server]

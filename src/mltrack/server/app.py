@@ -1,0 +1,131 @@
+"""The tracking server's ASGI app: routes, the one error table, and how it is served.
+
+Every error becomes MLflow's JSON error body here and nowhere else: an
+``MltrackError`` carries its ``error_code`` and HTTP status; an unknown API route
+is 404 ``ENDPOINT_NOT_FOUND``; anything unexpected is 500 ``INTERNAL_ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from mltrack import __version__
+from mltrack.exceptions import MltrackError
+from mltrack.server.config import ServerConfig
+from mltrack.server.protocol import json_response
+
+__all__ = ["app_from_env", "create_app", "serve"]
+
+logger = logging.getLogger("mltrack.server")
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def version(request: Request) -> Response:
+    return PlainTextResponse(__version__)
+
+
+async def server_info(request: Request) -> Response:
+    return json_response(
+        {
+            "store_type": "mltrack",
+            "artifact_serving_enabled": True,
+            "workspaces_enabled": False,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+        }
+    )
+
+
+# ---------------------------------------------------------------------- the error table
+
+
+async def library_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, MltrackError)
+    return json_response(error.to_dict(), status_code=error.http_status)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 404:
+        code = "ENDPOINT_NOT_FOUND"
+        message = (
+            f"No endpoint {request.method} {request.url.path} on this mltrack server "
+            "(it serves MLflow's REST API under /api/2.0/mlflow/ and /api/2.0/mlflow-artifacts/)."
+        )
+    elif error.status_code == 405:
+        code = "BAD_REQUEST"
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        code, message = "BAD_REQUEST", str(error.detail)
+    return json_response({"error_code": code, "message": message}, error.status_code)
+
+
+async def unexpected_error(request: Request, error: Exception) -> Response:
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return json_response(
+        {"error_code": "INTERNAL_ERROR", "message": f"{type(error).__name__}: {error}"}, 500
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    MltrackError: library_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    from mltrack.server import artifacts, logged_models, registry, tracking
+    from mltrack.server.backend import Backend
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/api/3.0/mlflow/server-info", server_info, methods=["GET"]),
+        *tracking.routes,
+        *logged_models.routes,
+        *registry.routes,
+        *artifacts.routes,
+    ]
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.backend = Backend(config)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app of one uvicorn worker process (``--workers N``), configured by the environment."""
+    return create_app(ServerConfig.from_env())
+
+
+def serve(config: ServerConfig, log_level: str = "warning") -> None:
+    """Run uvicorn until interrupted: in this process, or in ``config.workers`` processes."""
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_keep_alive": 30,
+    }
+    if config.workers > 1:
+        os.environ.update(config.to_env())
+        uvicorn.run(
+            "mltrack.server.app:app_from_env", factory=True, workers=config.workers, **options
+        )
+    else:
+        uvicorn.run(create_app(config), **options)

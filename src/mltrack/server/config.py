@@ -1,0 +1,125 @@
+"""What one tracking server serves and how it listens; the checks on ``--backend-store-uri``.
+
+The settings travel to uvicorn's worker processes as ``MLTRACK_SERVER_*``
+environment variables (``to_env`` / ``from_env``): with ``--workers N`` each
+worker builds its own app from them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltrack.exceptions import InvalidParameterValue, NotAGitRepository
+
+__all__ = ["ServerConfig", "open_backend"]
+
+_ENV = "MLTRACK_SERVER_"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_WHAT_WE_STORE = (
+    "mltrack stores everything in a git repository: experiments and runs as YAML and "
+    "Arrow files under <repo>/.mltrack/, artifacts (logged models included) inside each "
+    "run's directory, registered model versions as git tags"
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    repo_root: Path
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    owner_pid: int | None = None  # the process that owns the runs clients start (the supervisor)
+
+    def to_env(self) -> dict[str, str]:
+        env = {
+            f"{_ENV}REPO": str(self.repo_root),
+            f"{_ENV}HOST": self.host,
+            f"{_ENV}PORT": str(self.port),
+            f"{_ENV}WORKERS": str(self.workers),
+        }
+        if self.owner_pid is not None:
+            env[f"{_ENV}OWNER_PID"] = str(self.owner_pid)
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        env = os.environ if environ is None else environ
+        root = env.get(f"{_ENV}REPO")
+        if not root:
+            raise InvalidParameterValue(
+                f"{_ENV}REPO is not set: start the server with `mltrack server`."
+            )
+        owner = env.get(f"{_ENV}OWNER_PID")
+        return cls(
+            repo_root=Path(root),
+            host=env.get(f"{_ENV}HOST", "127.0.0.1"),
+            port=int(env.get(f"{_ENV}PORT", "5000")),
+            workers=int(env.get(f"{_ENV}WORKERS", "1")),
+            owner_pid=int(owner) if owner else None,
+        )
+
+
+def backend_path(uri: str | None) -> Path:
+    """The local path a ``--backend-store-uri`` names; database and remote URIs are refused."""
+    if uri is None or uri == "":
+        return Path.cwd()
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    if _SCHEME.match(uri) and not re.match(r"^[A-Za-z]:[\\/]", uri):
+        raise InvalidParameterValue(
+            f"--backend-store-uri {uri!r} is not a local path. {_WHAT_WE_STORE}. "
+            "Pass the path of the git repository instead, e.g. "
+            "`mltrack server --backend-store-uri /path/to/repo`."
+        )
+    return Path(uri)
+
+
+def open_backend(uri: str | None, init: bool = False) -> Path:
+    """The root of the initialised mltrack repository ``uri`` names (``init``: create it).
+
+    Errors say what is missing and how to fix it.
+    """
+    from mltrack.gitstore import GitStore
+    from mltrack.store.repository import Repository
+
+    path = backend_path(uri).expanduser()
+    if not path.exists():
+        if not init:
+            raise InvalidParameterValue(
+                f"--backend-store-uri {str(path)!r} does not exist. Create a git repository "
+                "there (`git init`), or pass --init to create one with an mltrack store."
+            )
+        path.mkdir(parents=True)
+    if not path.is_dir():
+        raise InvalidParameterValue(
+            f"--backend-store-uri {str(path)!r} is a file. {_WHAT_WE_STORE}: pass the "
+            "repository's directory."
+        )
+    try:
+        repo = Repository.open(path)
+    except NotAGitRepository:
+        if not init:
+            raise NotAGitRepository(
+                f"{path} is not inside a git repository. {_WHAT_WE_STORE}: run `git init` "
+                "there, or pass --init to create the repository and its mltrack store."
+            ) from None
+        GitStore.init_repository(path)
+        repo = Repository.open(path)
+    try:
+        if not repo.is_initialized():
+            if not init:
+                raise InvalidParameterValue(
+                    f"{repo.root} has no mltrack store (.mltrack/mltrack.yaml). Run "
+                    f"`mltrack -C {repo.root} init`, or start the server with --init."
+                )
+            repo.init()
+        repo.settings()  # a store of an unsupported format version fails here, not per request
+        return repo.root
+    finally:
+        repo.close()

@@ -1,0 +1,89 @@
+"""``/api/2.0/mlflow/logged-models``: MLflow 3's logged models, kept with their run.
+
+``POST logged-models`` answers with ``artifact_uri =
+mlflow-artifacts:/<experiment>/<run>/artifacts/<name>``, so the client uploads
+the model's files straight into its run's artifacts, where ``runs:/<run>/<name>``
+finds them and the run's commit includes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mltrack.server.backend import Backend
+from mltrack.server.protocol import Params, RouteTable, logged_model_json, pairs_to_dict
+
+__all__ = ["routes"]
+
+table = RouteTable("/api/2.0/mlflow/logged-models")
+
+
+@table.post("search")
+def search_logged_models(req: Params, server: Backend) -> dict[str, Any]:
+    found = server.client.search_logged_models(
+        req.strings("experiment_ids"),
+        filter_string=req.string("filter"),
+        max_results=req.int64("max_results") or 100,
+        order_by=req.objects("order_by"),
+        page_token=req.string("page_token"),
+    )
+    out: dict[str, Any] = {}
+    if found:
+        out["models"] = [logged_model_json(m) for m in found]
+    if found.token:
+        out["next_page_token"] = found.token
+    return out
+
+
+@table.post("")
+def create_logged_model(req: Params, server: Backend) -> dict[str, Any]:
+    model = server.client.create_logged_model(
+        req.required("experiment_id"),
+        name=req.string("name") or None,
+        source_run_id=req.string("source_run_id") or None,
+        tags=req.tags(),
+        params=req.tags("params"),
+        model_type=req.string("model_type") or None,
+    )
+    return {"model": logged_model_json(model)}
+
+
+@table.get("{model_id}")
+def get_logged_model(req: Params, server: Backend) -> dict[str, Any]:
+    return {"model": logged_model_json(server.client.get_logged_model(req.required("model_id")))}
+
+
+@table.patch("{model_id}")
+def finalize_logged_model(req: Params, server: Backend) -> dict[str, Any]:
+    model = server.client.finalize_logged_model(req.required("model_id"), req.required("status"))
+    return {"model": logged_model_json(model)}
+
+
+# The client records each registration on the model with this tag after the version
+# exists; the registry's git tags already say it, so it is not stored (storing it
+# would rewrite, and re-commit, the finished run for every registration).
+REGISTRATIONS_TAG = "mlflow.modelVersions"
+
+
+@table.patch("{model_id}/tags")
+def set_logged_model_tags(req: Params, server: Backend) -> None:
+    model_id = req.required("model_id")
+    tags = {k: v for k, v in req.tags().items() if k != REGISTRATIONS_TAG}
+    if tags:
+        server.client.set_logged_model_tags(model_id, tags)
+    else:
+        server.client.get_logged_model(model_id)  # still 404 for an unknown model
+
+
+@table.delete("{model_id}/tags/{tag_key:path}")
+def delete_logged_model_tag(req: Params, server: Backend) -> None:
+    server.client.delete_logged_model_tag(req.required("model_id"), req.required("tag_key"))
+
+
+@table.post("{model_id}/params")
+def log_logged_model_params(req: Params, server: Backend) -> None:
+    params = pairs_to_dict(req.objects("params"), "params")
+    server.client.log_model_params(req.required("model_id"), params)
+
+
+routes = table.routes

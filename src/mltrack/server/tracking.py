@@ -1,0 +1,333 @@
+"""``/api/2.0/mlflow/``: experiments, runs, metrics and the run-side artifact listing.
+
+Each route reads its fields, makes one library call (``MltrackClient``) and
+answers in MLflow's shapes. Runs end, and are committed, when a client sends a
+terminal status to ``runs/update``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mltrack.entities import (
+    CodeVersion,
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    RunTag,
+    ViewType,
+)
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.server.backend import Backend
+from mltrack.server.protocol import (
+    Params,
+    RouteTable,
+    artifact_root,
+    experiment_json,
+    metric_fields,
+    metric_json,
+    page,
+    pairs_to_dict,
+    run_info_json,
+    run_json,
+)
+
+__all__ = ["routes"]
+
+table = RouteTable("/api/2.0/mlflow")
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_HISTORY_RESULTS = 25000
+
+
+# ---------------------------------------------------------------------- experiments
+
+
+@table.post("experiments/create")
+def create_experiment(req: Params, server: Backend) -> dict[str, Any]:
+    experiment_id = server.client.create_experiment(req.required("name"), tags=req.tags())
+    return {"experiment_id": experiment_id}
+
+
+@table.get("experiments/get")
+def get_experiment(req: Params, server: Backend) -> dict[str, Any]:
+    experiment_id = req.required("experiment_id")
+    if not experiment_id.isdigit():
+        raise InvalidParameterValue(
+            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
+        )
+    return {"experiment": experiment_json(server.client.get_experiment(experiment_id))}
+
+
+@table.get("experiments/get-by-name")
+def get_experiment_by_name(req: Params, server: Backend) -> dict[str, Any]:
+    name = req.required("experiment_name")
+    experiment = server.client.get_experiment_by_name(name)
+    if experiment is None:
+        raise ResourceDoesNotExist(f"Could not find experiment with name '{name}'")
+    return {"experiment": experiment_json(experiment)}
+
+
+@table.add(["GET", "POST"], "experiments/search")
+def search_experiments(req: Params, server: Backend) -> dict[str, Any]:
+    found = server.client.search_experiments(
+        view_type=ViewType.from_any(req.string("view_type")),
+        max_results=req.int64("max_results") or 1000,
+        filter_string=req.string("filter"),
+        order_by=req.strings("order_by"),
+        page_token=req.string("page_token"),
+    )
+    out: dict[str, Any] = {}
+    if found:
+        out["experiments"] = [experiment_json(e) for e in found]
+    if found.token:
+        out["next_page_token"] = found.token
+    return out
+
+
+@table.post("experiments/update")
+def update_experiment(req: Params, server: Backend) -> None:
+    new_name = req.string("new_name")
+    if new_name:
+        server.client.rename_experiment(req.required("experiment_id"), new_name)
+
+
+@table.post("experiments/delete")
+def delete_experiment(req: Params, server: Backend) -> None:
+    server.client.delete_experiment(req.required("experiment_id"))
+
+
+@table.post("experiments/restore")
+def restore_experiment(req: Params, server: Backend) -> None:
+    server.client.restore_experiment(req.required("experiment_id"))
+
+
+@table.post("experiments/set-experiment-tag")
+def set_experiment_tag(req: Params, server: Backend) -> None:
+    server.client.set_experiment_tag(
+        req.required("experiment_id"), req.required("key"), req.string("value") or ""
+    )
+
+
+@table.post("experiments/delete-experiment-tag")
+def delete_experiment_tag(req: Params, server: Backend) -> None:
+    server.client.delete_experiment_tag(req.required("experiment_id"), req.required("key"))
+
+
+# ---------------------------------------------------------------------- runs
+
+
+@table.post("runs/create")
+def create_run(req: Params, server: Backend) -> dict[str, Any]:
+    tags = req.tags()
+    run = server.client.create_run(
+        req.string("experiment_id") or "0",
+        start_time=req.int64("start_time"),
+        tags=tags,
+        run_name=req.string("run_name") or None,
+        user_id=req.string("user_id") or None,
+        code=CodeVersion(
+            commit=tags.get("mlflow.source.git.commit"),
+            branch=tags.get("mlflow.source.git.branch"),
+            entry_point=tags.get("mlflow.source.name"),
+        ),
+    )
+    return {"run": run_json(run, outputs=False)}
+
+
+@table.post("runs/update")
+def update_run(req: Params, server: Backend) -> dict[str, Any]:
+    run_id = req.run_id()
+    server.client.update_run(
+        run_id,
+        status=req.string("status"),
+        name=req.string("run_name") or None,
+        end_time=req.int64("end_time"),
+    )
+    return {"run_info": run_info_json(server.client.get_run(run_id).info)}
+
+
+@table.post("runs/delete")
+def delete_run(req: Params, server: Backend) -> None:
+    server.client.delete_run(req.run_id())
+
+
+@table.post("runs/restore")
+def restore_run(req: Params, server: Backend) -> None:
+    server.client.restore_run(req.run_id())
+
+
+@table.get("runs/get")
+def get_run(req: Params, server: Backend) -> dict[str, Any]:
+    return {"run": run_json(server.client.get_run(req.run_id()))}
+
+
+@table.post("runs/search")
+def search_runs(req: Params, server: Backend) -> dict[str, Any]:
+    found = server.client.search_runs(
+        req.strings("experiment_ids"),
+        filter_string=req.string("filter") or "",
+        run_view_type=ViewType.from_any(req.string("run_view_type")),
+        max_results=req.int64("max_results") or 1000,
+        order_by=req.strings("order_by"),
+        page_token=req.string("page_token"),
+    )
+    out: dict[str, Any] = {}
+    if found:
+        out["runs"] = [run_json(run) for run in found]
+    if found.token:
+        out["next_page_token"] = found.token
+    return out
+
+
+@table.post("runs/log-metric")
+def log_metric(req: Params, server: Backend) -> None:
+    key, value, timestamp, step = metric_fields(req.fields)
+    server.client.log_metric(req.run_id(), key, value, timestamp=timestamp, step=step)
+
+
+@table.post("runs/log-parameter")
+def log_param(req: Params, server: Backend) -> None:
+    server.client.log_param(req.run_id(), req.required("key"), req.string("value") or "")
+
+
+@table.post("runs/set-tag")
+def set_tag(req: Params, server: Backend) -> None:
+    server.client.set_tag(req.run_id(), req.required("key"), req.string("value") or "")
+
+
+@table.post("runs/delete-tag")
+def delete_tag(req: Params, server: Backend) -> None:
+    server.client.delete_tag(req.run_id(), req.required("key"))
+
+
+@table.post("runs/log-batch")
+def log_batch(req: Params, server: Backend) -> None:
+    metrics = req.objects("metrics")
+    params = req.objects("params")
+    tags = req.objects("tags")
+    _check_batch_size(len(metrics), len(params), len(tags))
+    server.client.log_batch(
+        req.run_id(),
+        metrics=[
+            Metric(key, value, timestamp, step)
+            for key, value, timestamp, step in map(metric_fields, metrics)
+        ],
+        params=[Param(k, v) for k, v in _ordered_pairs(params, "params")],
+        tags=[RunTag(k, v) for k, v in pairs_to_dict(tags, "tags").items()],
+    )
+
+
+def _ordered_pairs(items: list[dict[str, Any]], where: str) -> list[tuple[str, str]]:
+    """Pairs in request order, duplicates kept (the library reports duplicate params)."""
+    return [next(iter(pairs_to_dict([item], where).items())) for item in items]
+
+
+def _check_batch_size(metrics: int, params: int, tags: int) -> None:
+    for kind, count, limit in (
+        ("metrics", metrics, MAX_METRICS_PER_BATCH),
+        ("params", params, MAX_PARAMS_TAGS_PER_BATCH),
+        ("tags", tags, MAX_PARAMS_TAGS_PER_BATCH),
+        ("metrics, params, and tags", metrics + params + tags, MAX_ENTITIES_PER_BATCH),
+    ):
+        if count > limit:
+            raise InvalidParameterValue(
+                f"A batch logging request can contain at most {limit} {kind}. Got {count} "
+                f"{kind}. Please split up {kind} across multiple requests and try again."
+            )
+
+
+@table.post("runs/log-inputs")
+def log_inputs(req: Params, server: Backend) -> None:
+    inputs = []
+    for item in req.objects("datasets"):
+        dataset = item.get("dataset")
+        if not isinstance(dataset, dict):
+            raise InvalidParameterValue(
+                "Missing value for required parameter 'datasets.dataset'. See the API docs "
+                "for more information about request parameters."
+            )
+        tags = pairs_to_dict(item.get("tags") or [], "datasets.tags")
+        try:
+            entity = Dataset.from_dict(dataset)
+        except KeyError as missing:
+            raise InvalidParameterValue(
+                f"Missing value for required parameter 'datasets.dataset.{missing.args[0]}'."
+            ) from None
+        inputs.append(DatasetInput(entity, tuple(InputTag(k, v) for k, v in tags.items())))
+    server.client.log_inputs(req.run_id(), inputs)
+
+
+@table.post("runs/outputs")
+def log_outputs(req: Params, server: Backend) -> None:
+    server.client.log_outputs(
+        req.run_id(),
+        [
+            LoggedModelOutput(str(item.get("model_id")), int(item.get("step") or 0))
+            for item in req.objects("models")
+        ],
+    )
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+@table.get("metrics/get-history")
+def get_metric_history(req: Params, server: Backend) -> dict[str, Any]:
+    history = server.client.get_metric_history(req.run_id(), req.required("metric_key"))
+    rows, token = page(history, req.int64("max_results"), req.string("page_token"))
+    out: dict[str, Any] = {}
+    if rows:
+        out["metrics"] = [metric_json(m) for m in rows]
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+@table.get("metrics/get-history-bulk-interval")
+def get_metric_history_bulk_interval(req: Params, server: Backend) -> dict[str, Any]:
+    """Each run's points of one key between two steps, at most ``max_results`` steps per run."""
+    key = req.required("metric_key")
+    start, end = req.int64("start_step"), req.int64("end_step")
+    limit = req.int64("max_results") or MAX_HISTORY_RESULTS
+    points = []
+    for run_id in req.strings("run_ids"):
+        history = [
+            m
+            for m in server.client.get_metric_history(run_id, key)
+            if (start is None or m.step >= start) and (end is None or m.step <= end)
+        ]
+        steps = sorted({m.step for m in history})
+        if len(steps) > limit:
+            keep = {steps[round(i * (len(steps) - 1) / (limit - 1))] for i in range(limit)}
+            history = [m for m in history if m.step in keep]
+        points += [metric_json(m, with_run=True) for m in history]
+    return {"metrics": points} if points else {}
+
+
+# ---------------------------------------------------------------------- run artifacts
+
+
+@table.get("artifacts/list")
+def list_artifacts(req: Params, server: Backend) -> dict[str, Any]:
+    run_id = req.run_id()
+    run = server.client.get_run(run_id)
+    files = server.client.list_artifacts(run_id, req.string("path"))
+    out: dict[str, Any] = {"root_uri": artifact_root(run.info.experiment_id, run_id)}
+    if files:
+        out["files"] = [_file_json(f.path, f.is_dir, f.file_size) for f in files]
+    return out
+
+
+def _file_json(path: str, is_dir: bool, size: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": path, "is_dir": is_dir}
+    if not is_dir and size is not None:
+        out["file_size"] = size
+    return out
+
+
+routes = table.routes

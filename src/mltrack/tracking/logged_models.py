@@ -1,0 +1,267 @@
+"""MLflow 3 logged models, kept with the run that produced them.
+
+A logged model is an entry in its source run's ``outputs`` (run.yaml) plus a
+directory ``artifacts/<artifact_path>/`` of that run, so ``models:/m-<id>`` and
+``runs:/<run_id>/<artifact_path>`` name the same files and the model is
+committed with its run. This module is what MLflow's client-side protocol
+needs: create a model (status PENDING) and learn where to put its files,
+finalize it (READY, with the sha256 of its MLmodel), tag it, find it, search.
+
+- The artifact path is the model's name, made unique within the run
+  (``model``, ``model-2`` …) so two models never share files.
+- A model created without a source run gets a *holder run* named after it
+  (tag ``mltrack.loggedModelHolder``), which ends, and is committed, when the
+  model is finalized.
+- A change to the model of a run that already ended (finalized late, tagged)
+  is committed at once: the run's own commit is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrack import search
+from mltrack.entities import CodeVersion, LoggedModel, LoggedModelStatus, RunStatus, ViewType
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.store import validation
+from mltrack.store.records import RunRecord
+from mltrack.store.repository import now_ms
+from mltrack.tracking.client import PagedList, paginate
+
+if TYPE_CHECKING:
+    from mltrack.tracking.client import TrackingClient
+
+__all__ = ["HOLDER_TAG", "LoggedModels"]
+
+HOLDER_TAG = "mltrack.loggedModelHolder"
+MLMODEL = "MLmodel"
+
+
+class LoggedModels:
+    """The logged models of one repository, read and written through a client."""
+
+    def __init__(self, client: TrackingClient) -> None:
+        self._client = client
+        self._where: dict[str, str] = {}  # model_id -> run_id, checked on use
+
+    @property
+    def _runs(self) -> Any:
+        return self._client.repository.runs
+
+    # ------------------------------------------------------------------ creating
+
+    def create(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A new PENDING model in ``source_run_id`` (or a holder run), with a fresh artifact path."""
+        import uuid
+
+        from mltrack.tracking.context import generate_run_name
+
+        experiment_id = str(experiment_id)
+        self._client.repository.get_experiment(experiment_id)
+        name = name or generate_run_name()
+        base = validation.artifact_path(name, "model name")
+        if not base:
+            raise InvalidParameterValue(f"Invalid model name {name!r}.")
+        clean_tags = {
+            validation.key(k, "tag key"): validation.tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
+        clean_params = {
+            validation.key(k, "param key"): validation.param_value(k, v)
+            for k, v in (params or {}).items()
+        }
+        if source_run_id is None:
+            holder = self._client.create_run(
+                experiment_id, run_name=name, tags={HOLDER_TAG: "true"}, code=CodeVersion()
+            )
+            source_run_id = holder.info.run_id
+        model_id = f"m-{uuid.uuid4().hex}"
+        with self._runs.updating(validation.run_id(source_run_id)) as live:
+            record: RunRecord = live.record
+            if record.experiment_id != experiment_id:
+                raise InvalidParameterValue(
+                    f"Run {source_run_id} belongs to experiment {record.experiment_id}, "
+                    f"not {experiment_id}; log the model in the run's experiment."
+                )
+            entry = {
+                "model_id": model_id,
+                "name": name,
+                "artifact_path": _free_path(base, record, live.run_dir / "artifacts"),
+                "step": 0,
+                "status": LoggedModelStatus.PENDING,
+                "model_type": model_type,
+                "creation_timestamp": now_ms(),
+                "tags": clean_tags,
+                "params": clean_params,
+            }
+            live.add_outputs([entry])
+            run_dir = live.run_dir
+        self._where[model_id] = source_run_id
+        return _entity(record, entry, run_dir)
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, model_id: str) -> LoggedModel:
+        record = self._source_run(model_id)
+        return _entity(record, _entry(record, model_id), self._runs.locate(record.run_id))
+
+    def search(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int | None = 100,
+        order_by: Sequence[dict[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        """Logged models of the experiments' active runs, MLflow's filter grammar and paging."""
+        matcher = search.parse_filter(filter_string, search.ENTITY_LOGGED_MODELS)
+        order = search.parse_order_by(
+            [_order_clause(item) for item in order_by or ()], search.ENTITY_LOGGED_MODELS
+        )
+        runs = self._runs
+        found = [
+            _entity(record, entry, runs.run_dir(record.experiment_id, record.run_id))
+            for record in runs.records([str(e) for e in experiment_ids], ViewType.ACTIVE_ONLY)
+            for entry in record.outputs
+        ]
+        found = search.sort_records(
+            [m for m in found if matcher.matches(m)], order, search.ENTITY_LOGGED_MODELS
+        )
+        return paginate(found, max_results, page_token)
+
+    # ------------------------------------------------------------------ changing
+
+    def finalize(self, model_id: str, status: str) -> LoggedModel:
+        """Mark the upload done (READY, recording the MLmodel's sha256) or FAILED."""
+        from mltrack.models.model import sha256_file
+
+        status = LoggedModelStatus.from_any(status)
+        model = self.get(model_id)
+        change: dict[str, Any] = {"status": status}
+        mlmodel = self._runs.artifact_dir(model.source_run_id) / model.artifact_path / MLMODEL
+        if status == LoggedModelStatus.READY and mlmodel.is_file():
+            change["mlmodel_sha256"] = sha256_file(mlmodel)
+        record = self._update(model_id, **change)
+        if record.tags.get(HOLDER_TAG) == "true" and record.status == RunStatus.RUNNING:
+            self._client.set_terminated(record.run_id, RunStatus.FINISHED)
+        return self.get(model_id)
+
+    def set_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        clean = {validation.key(k, "tag key"): validation.tag_value(k, v) for k, v in tags.items()}
+        self._update(model_id, tags=clean)
+
+    def delete_tag(self, model_id: str, key: str) -> None:
+        entry = _entry(self._source_run(model_id), model_id)
+        if key not in (entry.get("tags") or {}):
+            raise ResourceDoesNotExist(f"Logged model {model_id} has no tag {key!r}.")
+        self._update(model_id, drop_tag=key)
+
+    def log_params(self, model_id: str, params: dict[str, Any]) -> None:
+        clean = {
+            validation.key(k, "param key"): validation.param_value(k, v) for k, v in params.items()
+        }
+        self._update(model_id, params=clean)
+
+    def record_output(self, run_id: str, model_id: str, step: int) -> None:
+        """``runs/outputs``: the step of a model its own run logged (other runs are not recorded)."""
+        record = self._source_run(model_id)
+        if record.run_id == run_id:
+            self._update(model_id, step=validation.metric_step("step", step))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _update(self, model_id: str, **change: Any) -> RunRecord:
+        run_id = self._source_run(model_id).run_id
+        with self._runs.updating(run_id) as live:
+            entry = dict(_entry(live.record, model_id))
+            if "tags" in change:
+                entry["tags"] = {**(entry.get("tags") or {}), **change.pop("tags")}
+            if "params" in change:
+                entry["params"] = {**(entry.get("params") or {}), **change.pop("params")}
+            if "drop_tag" in change:
+                key = change.pop("drop_tag")
+                entry["tags"] = {k: v for k, v in (entry.get("tags") or {}).items() if k != key}
+            entry.update(change)
+            live.add_outputs([entry])
+            record = live.record.copy()
+        if RunStatus.is_terminated(record.status):
+            self._runs.commit_run(run_id)  # the run's commit is done: this change needs its own
+        return record
+
+    def _source_run(self, model_id: str) -> RunRecord:
+        if not isinstance(model_id, str) or not model_id.startswith("m-"):
+            raise InvalidParameterValue(f"Invalid logged model id {model_id!r}: ids are m-<hex>.")
+        runs = self._runs
+        run_id = self._where.get(model_id)
+        if run_id is not None:
+            with contextlib.suppress(ResourceDoesNotExist):
+                cached: RunRecord = runs.get(run_id)
+                if any(o["model_id"] == model_id for o in cached.outputs):
+                    return cached
+        for record in _all_runs(runs):
+            if any(o["model_id"] == model_id for o in record.outputs):
+                self._where[model_id] = record.run_id
+                return record
+        raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
+
+
+def _all_runs(runs: Any) -> Iterable[RunRecord]:
+    found: list[RunRecord] = runs.records(None, ViewType.ALL)
+    return found
+
+
+def _entry(record: RunRecord, model_id: str) -> dict[str, Any]:
+    for output in record.outputs:
+        if output["model_id"] == model_id:
+            return output
+    raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
+
+
+def _free_path(base: str, record: RunRecord, artifacts: Path) -> str:
+    """``base``, or ``base-2``, ``base-3`` … : the first path no model or artifact of the run uses."""
+    taken = {o["artifact_path"] for o in record.outputs}
+    candidate, number = base, 1
+    while candidate in taken or (artifacts / candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def _order_clause(item: dict[str, Any] | str) -> str:
+    """MLflow's ``{"field_name": ..., "ascending": ...}`` as an order_by clause."""
+    if isinstance(item, str):
+        return item
+    field = item.get("field_name")
+    if not isinstance(field, str) or not field:
+        raise InvalidParameterValue(f"Invalid order_by entry {item!r}: it needs a field_name.")
+    return f"{field} {'ASC' if item.get('ascending', True) else 'DESC'}"
+
+
+def _entity(record: RunRecord, entry: dict[str, Any], run_dir: Path) -> LoggedModel:
+    created = int(entry.get("creation_timestamp") or record.start_time)
+    return LoggedModel(
+        model_id=entry["model_id"],
+        experiment_id=record.experiment_id,
+        name=entry.get("name") or entry["artifact_path"],
+        source_run_id=record.run_id,
+        artifact_path=entry["artifact_path"],
+        artifact_location=(run_dir / "artifacts" / entry["artifact_path"]).as_uri(),
+        status=entry.get("status") or LoggedModelStatus.READY,
+        creation_timestamp=created,
+        last_updated_timestamp=created,
+        model_type=entry.get("model_type"),
+        step=int(entry.get("step") or 0),
+        tags=dict(entry.get("tags") or {}),
+        params=dict(entry.get("params") or {}),
+    )
