@@ -27,10 +27,12 @@ import re
 import shlex
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -60,6 +62,7 @@ _LINK_MODE = b"120000"
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
 _LOCK_WAIT_SECONDS = 5.0
+_GC_EVERY = 100  # commits between `git gc --auto` calls, as `git commit` would make them
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
@@ -155,12 +158,27 @@ def parse_trailers(message: str) -> dict[str, list[str]]:
     return found
 
 
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Close a cat-file process's pipes and reap it (also when its owner is garbage-collected)."""
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 class _CatFile:
     """One long-lived ``git cat-file --batch`` process for packed objects."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
         self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize | None = None
         self._lock = threading.Lock()
 
     def read(self, sha: str) -> tuple[str, bytes] | None:
@@ -173,6 +191,8 @@ class _CatFile:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                 )
+                # A store dropped without close() still reaps its process.
+                self._finalizer = weakref.finalize(self, _stop_process, self._proc)
             assert self._proc.stdin is not None and self._proc.stdout is not None
             self._proc.stdin.write(sha.encode() + b"\n")
             self._proc.stdin.flush()
@@ -186,18 +206,10 @@ class _CatFile:
 
     def close(self) -> None:
         with self._lock:
-            if self._proc is not None:
-                with contextlib.suppress(OSError):
-                    assert self._proc.stdin is not None
-                    self._proc.stdin.close()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self._proc.wait(timeout=5)
-                if self._proc.poll() is None:
-                    self._proc.kill()
-                    self._proc.wait()
-                if self._proc.stdout is not None:
-                    self._proc.stdout.close()
-                self._proc = None
+            if self._finalizer is not None:
+                self._finalizer()  # runs _stop_process once
+                self._finalizer = None
+            self._proc = None
 
 
 class GitStore:
@@ -212,6 +224,9 @@ class GitStore:
         self._cat = _CatFile(root)
         self._trees: OrderedDict[bytes, dict[str, tuple[bytes, bytes]]] = OrderedDict()
         self._commit_trees: dict[str, bytes] = {}
+        self._own_index_stamp: tuple[int, int, int] | None = None
+        self._pack: dict[str, tuple[str, bytes]] | None = None
+        self._commits_since_gc = 0
         self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
         self._identities: dict[str, Identity] = {}
         self._packed_refs: tuple[float, dict[str, str]] | None = None
@@ -316,6 +331,9 @@ class GitStore:
         return self.objects_dir / sha[:2] / sha[2:]
 
     def read_object(self, sha: str) -> tuple[str, bytes]:
+        pending = self._pack.get(sha) if self._pack is not None else None
+        if pending is not None:
+            return pending
         path = self._loose_path(sha)
         try:
             raw = zlib.decompress(path.read_bytes())
@@ -331,6 +349,12 @@ class GitStore:
         raw = f"{kind} {len(data)}\0".encode() + data
         sha = sha1(raw).hexdigest()
         path = self._loose_path(sha)
+        if self._pack is not None:
+            # Inside a commit: collected and written as one pack file (one file
+            # instead of one per object; creating files is what commits cost most).
+            if sha not in self._pack and not path.exists():
+                self._pack[sha] = (kind, data)
+            return sha
         if not path.exists():
             tmp = (
                 path.parent
@@ -484,10 +508,13 @@ class GitStore:
         if not valid_ref_name(ref):
             raise GitError(f"{ref!r} is not a valid git ref name (see `git check-ref-format`)")
         path = self._ref_path(ref)
-        path.parent.mkdir(parents=True, exist_ok=True)
         lock = path.with_name(path.name + ".lock")
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileNotFoundError:  # the ref's directory does not exist yet
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
         renamed = False
@@ -519,8 +546,12 @@ class GitStore:
             logs.append(self.git_dir / "logs" / "HEAD")
         for log in logs:
             with contextlib.suppress(OSError):
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "a", encoding="utf-8") as handle:
+                try:
+                    handle = open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+                except FileNotFoundError:
+                    log.parent.mkdir(parents=True, exist_ok=True)
+                    handle = open(log, "a", encoding="utf-8")  # noqa: SIM115
+                with handle:
                     handle.write(line)
 
     def _log_path(self, ref: str) -> Path:
@@ -559,40 +590,55 @@ class GitStore:
         if update_index is None:
             update_index = target == head.ref
         with self._lock:
-            prepared = {path: self._prepare(value) for path, value in changes.items()}
-            author, committer = self.identity("author"), self.identity()
-            for attempt in range(_CAS_ATTEMPTS):
-                parent = self._current(target)
-                if parent == "ref":
-                    raise GitError(
-                        "HEAD was switched to a branch while mltrack was committing; retry"
-                    )
-                if create_from is not None:
-                    if parent is not None:
-                        raise GitError(f"{target} already exists")
-                    parent = create_from
-                base_tree = self._commit_tree(parent) if parent else None
-                new_tree = self._splice(base_tree, _nest(prepared)) or self._write_tree({})
-                if parent is not None and new_tree == base_tree and create_from is None:
-                    return parent
-                now = time.time()
-                lines = [f"tree {new_tree.hex()}"]
-                if parent:
-                    lines.append(f"parent {parent}")
-                lines += [
-                    f"author {author.signature(now)}",
-                    f"committer {committer.signature(now)}",
-                ]
-                body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
-                sha = self.write_object("commit", body.encode("utf-8"))
-                expected = None if create_from is not None else parent
-                if self.update_ref(target, sha, expected, "mltrack: " + message.splitlines()[0]):
-                    if target == "HEAD":
-                        self._keep_detached_alive(sha, parent)
-                    if update_index:
-                        self._update_user_index(base_tree, prepared)
-                    return sha
-                time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
+            self._pack = {}
+            try:
+                return self._commit_locked(changes, message, target, create_from, update_index)
+            finally:
+                self._pack = None
+
+    def _commit_locked(
+        self,
+        changes: Mapping[str, bytes | Path | None],
+        message: str,
+        target: str,
+        create_from: str | None,
+        update_index: bool,
+    ) -> str | None:
+        prepared = {path: self._prepare(value) for path, value in changes.items()}
+        author, committer = self.identity("author"), self.identity()
+        for attempt in range(_CAS_ATTEMPTS):
+            parent = self._current(target)
+            if parent == "ref":
+                raise GitError("HEAD was switched to a branch while mltrack was committing; retry")
+            if create_from is not None:
+                if parent is not None:
+                    raise GitError(f"{target} already exists")
+                parent = create_from
+            base_tree = self._commit_tree(parent) if parent else None
+            new_tree = self._splice(base_tree, _nest(prepared)) or self._write_tree({})
+            if parent is not None and new_tree == base_tree and create_from is None:
+                return parent
+            now = time.time()
+            lines = [f"tree {new_tree.hex()}"]
+            if parent:
+                lines.append(f"parent {parent}")
+            lines += [
+                f"author {author.signature(now)}",
+                f"committer {committer.signature(now)}",
+            ]
+            body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
+            sha = self.write_object("commit", body.encode("utf-8"))
+            self._commit_trees[sha] = new_tree
+            self._flush_pack()
+            expected = None if create_from is not None else parent
+            if self.update_ref(target, sha, expected, "mltrack: " + message.splitlines()[0]):
+                self._maybe_gc()
+                if target == "HEAD":
+                    self._keep_detached_alive(sha, parent)
+                if update_index:
+                    self._update_user_index(base_tree, prepared)
+                return sha
+            time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
         lock = self._ref_path(target).with_name(self._ref_path(target).name + ".lock")
         if lock.exists():
             raise GitError(
@@ -600,6 +646,33 @@ class GitStore:
                 "running; if none is (one was killed mid-update), delete that file and retry."
             )
         raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
+
+    def _flush_pack(self) -> None:
+        """Write the objects collected for this commit as one pack (before any ref names them)."""
+        if not self._pack:
+            return
+        objects, self._pack = self._pack, {}
+        pack_dir = self.objects_dir / "pack"
+        data, index, name = _build_pack(objects)
+        for suffix, content in ((".pack", data), (".idx", index)):  # git finds a pack by its .idx
+            final = pack_dir / f"pack-{name}{suffix}"
+            tmp = pack_dir / f"tmp_mltrack_{os.getpid()}_{threading.get_ident()}{suffix}"
+            try:
+                with create_file(tmp) as handle:
+                    handle.write(content)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
+    def _maybe_gc(self) -> None:
+        """Like `git commit`, let `git gc --auto` consolidate packs now and then (it detaches)."""
+        self._commits_since_gc += 1
+        if self._commits_since_gc >= _GC_EVERY:
+            self._commits_since_gc = 0
+            with contextlib.suppress(GitError, OSError):
+                _run_git(self.root, ["gc", "--auto", "--quiet"], check=False)
 
     def _keep_detached_alive(self, commit: str, parent: str | None) -> None:
         """A ref keeps commits made on a detached HEAD reachable after the user checks out a branch.
@@ -708,6 +781,7 @@ class GitStore:
                     ["update-index", "-z", "--index-info"],
                     input=b"\0".join(lines) + b"\0",
                 )
+                self._own_index_stamp = self.index_stamp()
                 self._clear_pending()
                 return True
             except GitError as error:
@@ -873,6 +947,38 @@ class GitStore:
         """Every commit reachable from ``rev``, newest first, in topological order."""
         return self.git("rev-list", "--topo-order", rev).decode().split()
 
+    def tracked_files(self, exclude: str = MLTRACK_DIR) -> list[str]:
+        """Every file in the user's index outside ``exclude``."""
+        if self.head().commit is None:
+            return []
+        out = self.git("ls-files", "-z", "--", ".", f":(exclude){exclude}")
+        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+    def worktree_stamps(self, paths: list[str]) -> tuple[tuple[int, int, int, int] | None, ...]:
+        """(inode, size, mtime, mode) of each working-tree file; None where it is missing."""
+        root = str(self.root)
+        stamps: list[tuple[int, int, int, int] | None] = []
+        for path in paths:
+            try:
+                st = os.lstat(f"{root}/{path}")
+            except OSError:
+                stamps.append(None)
+            else:
+                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode))
+        return tuple(stamps)
+
+    def index_changed_by_others(self, since: tuple[int, int, int] | None) -> bool:
+        """Whether the user's index changed since ``since`` other than by mltrack's own updates."""
+        current = self.index_stamp()
+        return current != since and current != self._own_index_stamp
+
+    def index_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.git_dir / "index")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
     def is_dirty(self, exclude: str = MLTRACK_DIR) -> bool:
         """Whether tracked files outside ``exclude`` differ from HEAD (untracked files ignored)."""
         if self.head().commit is None:
@@ -1036,6 +1142,55 @@ class GitStore:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+_PACK_TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+
+
+def _build_pack(objects: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, bytes, str]:
+    """A version-2 pack of whole (undeltified) objects, its version-2 index and its name."""
+    pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
+    offsets: dict[bytes, int] = {}
+    crcs: dict[bytes, int] = {}
+    for sha, (kind, data) in objects.items():
+        size = len(data)
+        byte = (_PACK_TYPES[kind] << 4) | (size & 0x0F)
+        size >>= 4
+        header = bytearray()
+        while size:
+            header.append(byte | 0x80)
+            byte = size & 0x7F
+            size >>= 7
+        header.append(byte)
+        entry = bytes(header) + zlib.compress(data, 1)
+        key = bytes.fromhex(sha)
+        offsets[key] = len(pack)
+        crcs[key] = zlib.crc32(entry)
+        pack += entry
+    pack_sha = sha1(pack).digest()
+    pack += pack_sha
+    names = sorted(offsets)
+    fanout = [0] * 256
+    for key in names:
+        fanout[key[0]] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    large = [offsets[key] for key in names if offsets[key] >= 0x80000000]
+    small: list[int] = []
+    for key in names:
+        offset = offsets[key]
+        small.append(offset if offset < 0x80000000 else 0x80000000 | large.index(offset))
+    index = bytearray(b"\xfftOc" + struct.pack(">I", 2))
+    index += struct.pack(">256I", *fanout)
+    index += b"".join(names)
+    index += struct.pack(f">{len(names)}I", *(crcs[key] for key in names))
+    index += struct.pack(f">{len(names)}I", *small)
+    index += struct.pack(f">{len(large)}Q", *large)
+    index += pack_sha
+    index += sha1(index).digest()
+    return bytes(pack), bytes(index), pack_sha.hex()
 
 
 def _nest(prepared: Mapping[str, tuple[bytes, bytes] | None]) -> dict[str, object]:

@@ -416,7 +416,10 @@ class Repository:
             footer[CODE_TRAILER] = code
         if footer:
             lines += ["", *(f"{key}: {value}" for key, value in footer.items())]
-        return self.git.commit(changes, "\n".join(lines) + "\n")
+        sha = self.git.commit(changes, "\n".join(lines) + "\n")
+        if sha is not None:
+            self._code_commits[sha] = (code,)  # no need to read our own commit back
+        return sha
 
     def commit_if_auto(self, paths: list[str], subject: str, **kwargs: Any) -> str | None:
         if not self.settings().auto_commit:

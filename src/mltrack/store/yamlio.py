@@ -57,8 +57,120 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _StableDumper.add_representer(str, _represent_str)
 
 
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+# Starting with a letter, '_' or '/', made of word characters, '.', '/' and '-': only
+# YAML 1.1's bool and null words resolve to non-strings, and _AMBIGUOUS lists them.
+_SIMPLE = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+_resolver = yaml.resolver.Resolver()
+
+
+class _Unsupported(Exception):
+    """The fast emitter does not handle this value: the general path will."""
+
+
+def _plain_allowed(text: str) -> bool:
+    """PyYAML's rule for a plain scalar in block context (printable ASCII, one line)."""
+    if not text or text[0] == " " or text[-1] == " " or text[0] in "#,[]{}&*!|>'\"%@`":
+        return False
+    last = len(text) - 1
+    for i, char in enumerate(text):
+        spaced = i == last or text[i + 1] == " "
+        if (char in "?:-" and i == 0 and spaced) or (char == ":" and i > 0 and spaced):
+            return False
+        if char == "#" and i > 0 and text[i - 1] == " ":
+            return False
+    return _resolver.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+
+
+def _string(text: str, key: bool = False) -> str:
+    if _SIMPLE.fullmatch(text) and len(text) < 128:
+        return "'" + text + "'" if _AMBIGUOUS.match(text) else text
+    if not _PRINTABLE_ASCII.fullmatch(text) or (key and len(text) >= 128):
+        raise _Unsupported  # unicode escapes, long keys: PyYAML decides
+    if not _AMBIGUOUS.match(text) and _plain_allowed(text):
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value).lower()
+        if "." not in text and "e" in text:
+            text = text.replace("e", ".0e", 1)
+        return text
+    if kind is str:
+        return _string(value)
+    raise _Unsupported
+
+
+def _emit(data: Any, indent: str, out: list[str]) -> None:
+    """Block-style YAML exactly as PyYAML writes it for mltrack's files (sorted keys)."""
+    if type(data) is dict:
+        for key in sorted(data):
+            if type(key) is not str:
+                raise _Unsupported
+            value = data[key]
+            label = indent + _string(key, key=True) + ":"
+            if type(value) is dict and value:
+                out.append(label + "\n")
+                _emit(value, indent + "  ", out)
+            elif type(value) is list and value:
+                out.append(label + "\n")
+                _emit(value, indent, out)
+            elif type(value) is dict:
+                out.append(label + " {}\n")
+            elif type(value) is list:
+                out.append(label + " []\n")
+            else:
+                out.append(label + " " + _scalar(value) + "\n")
+    elif type(data) is list:
+        for item in data:
+            if type(item) is dict and item:
+                lines: list[str] = []
+                _emit(item, indent + "  ", lines)
+                lines[0] = indent + "- " + lines[0][len(indent) + 2 :]
+                out.extend(lines)
+            elif type(item) in (dict, list):
+                raise _Unsupported  # nested lists and empty mappings in lists: the general path
+            else:
+                out.append(indent + "- " + _scalar(item) + "\n")
+    else:
+        raise _Unsupported
+
+
 def dump(data: Any) -> bytes:
-    """Serialize ``data`` to canonical UTF-8 YAML bytes."""
+    """Serialize ``data`` to canonical UTF-8 YAML bytes.
+
+    Documents made only of mappings, lists, numbers and simple strings (run.yaml
+    in practice) take a direct emitter that writes PyYAML's exact bytes several
+    times faster; everything else goes through PyYAML. Tests check both agree.
+    """
+    if type(data) is dict and data:
+        out: list[str] = []
+        try:
+            _emit(data, "", out)
+        except _Unsupported:
+            pass
+        else:
+            return "".join(out).encode("utf-8")
+    return _pyyaml_dump(data)
+
+
+def _pyyaml_dump(data: Any) -> bytes:
     text: str = yaml.dump(
         data,
         Dumper=_StableDumper,

@@ -246,7 +246,7 @@ class TrackingClient:
             code=code.to_dict(),
         )
         if probe_dirty:
-            self._probes[run_id] = CodeProbe(repo)
+            self._probes[run_id] = CodeProbe(repo, code.commit)
         return live.snapshot().to_run()
 
     def _record(self, run_id: str) -> RunRecord:

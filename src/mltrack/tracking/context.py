@@ -7,7 +7,9 @@ import os
 import random
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.store.repository import Repository
@@ -121,23 +123,76 @@ def source_tags(repo: Repository, commit: str | None, branch: str | None) -> dic
     return tags
 
 
-class CodeProbe:
-    """Checks in the background whether the working tree is dirty, while the run trains."""
+@dataclass(frozen=True)
+class _Observation:
+    """What the working tree looked like when its dirty flag was last checked."""
 
-    def __init__(self, repo: Repository) -> None:
+    code_commit: str | None
+    files: tuple[str, ...]
+    stamps: tuple[tuple[int, int, int, int] | None, ...]
+    index: tuple[int, int, int] | None
+    dirty: bool | None
+
+
+class CodeProbe:
+    """Whether the working tree is dirty, checked in the background while the run trains.
+
+    A sweep starts many runs on the same code: when no tracked file's stat data
+    changed since the last check (same code commit, the index changed only by
+    mltrack itself), the last answer is reused instead of running ``git status``
+    again — as git itself trusts stat data. Repositories with very many tracked
+    files always ask git.
+    """
+
+    MAX_WATCHED_FILES = 5000
+    _last: ClassVar[dict[Path, _Observation]] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, repo: Repository, code_commit: str | None = None) -> None:
         self._repo = repo
+        self._code_commit = code_commit
         self._result: bool | None = None
+        self._thread: threading.Thread | None = None
+        reused = self._reuse()
+        if reused is not None:
+            self._result = reused.dirty
+            return
         self._thread = threading.Thread(target=self._probe, name="mltrack-dirty-check", daemon=True)
         self._thread.start()
 
+    def _reuse(self) -> _Observation | None:
+        git = self._repo.git
+        with self._guard:
+            last = self._last.get(self._repo.root)
+        if last is None or last.code_commit != self._code_commit or last.dirty is None:
+            return None
+        if (
+            git.index_changed_by_others(last.index)
+            or git.worktree_stamps(list(last.files)) != last.stamps
+        ):
+            return None
+        return last
+
     def _probe(self) -> None:
+        git = self._repo.git
         try:
-            self._result = self._repo.git.is_dirty()
+            files = git.tracked_files()
+            watched = len(files) <= self.MAX_WATCHED_FILES
+            stamps = git.worktree_stamps(files) if watched else ()
+            index = git.index_stamp()
+            self._result = git.is_dirty()
         except Exception:  # a failed probe leaves "unknown", never fails the run
             self._result = None
+            return
+        if watched:
+            with self._guard:
+                self._last[self._repo.root] = _Observation(
+                    self._code_commit, tuple(files), stamps, index, self._result
+                )
 
     def result(self, timeout: float = 30.0) -> bool | None:
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
         return self._result
 
 
