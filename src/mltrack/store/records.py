@@ -9,6 +9,7 @@ latest values, ``params``, ``tags``, ``datasets`` …) and turns into the public
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,23 @@ class RunRecord:
         ):
             self.metrics[key] = value
             self.metric_points[key] = (step, timestamp)
+
+    def offer_points(self, points: Iterable[tuple[str, float, int, int]]) -> None:
+        """``offer_metric`` for many points: the latest of each key is found first, in one pass."""
+        best: dict[str, tuple[str, float, int, int]] = {}
+        for point in points:
+            current = best.get(point[0])
+            if (
+                current is None
+                or point[2] > current[2]
+                or (point[2] == current[2] and point[3] > current[3])
+                or (point[2] == current[2] and point[3] == current[3]
+                    and latest_key(point[2], point[3], point[1])
+                    >= latest_key(current[2], current[3], current[1]))
+            ):  # fmt: skip
+                best[point[0]] = point
+        for key, value, step, timestamp in best.values():
+            self.offer_metric(key, value, step, timestamp)
 
     def copy(self) -> RunRecord:
         """An independent copy (values are immutable; containers are copied one level deep)."""

@@ -268,8 +268,7 @@ class LiveRun:
                 record = disk.copy()
                 self.changes.apply(record)
                 record.artifact_uri = self.record.artifact_uri
-            for key, value, step, timestamp in self.points:
-                record.offer_metric(key, value, step, timestamp)
+            record.offer_points(self.points)
             return record
 
     def current(self) -> RunRecord | None:
@@ -288,8 +287,7 @@ class LiveRun:
                 return self.snapshot()
             record = self.store.parse_run_dir(self.run_dir)
             self.changes.apply(record)
-            for key, value, step, timestamp in self.points:
-                record.offer_metric(key, value, step, timestamp)
+            record.offer_points(self.points)
             return record
 
     def pending_points(self) -> list[Point]:
@@ -319,8 +317,7 @@ class LiveRun:
             self.changes.apply(merged)
             merged.artifact_uri = self.record.artifact_uri
             self.record = merged
-        for key, value, step, timestamp in self.points:
-            self.record.offer_metric(key, value, step, timestamp)
+        self.record.offer_points(self.points)
         # Check run.yaml before appending points, so a refused write never leaves
         # points in metrics.arrow that the next write would append again.
         document = self.record.to_dict()

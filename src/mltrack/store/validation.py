@@ -47,12 +47,12 @@ MAX_DATASET_DIGEST_LENGTH = 36
 _KEY = re.compile(r"^[/\w.\- :]+$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_valid_keys: set[str] = set()
+known_keys: set[str] = set()  # keys already checked (a training loop logs the same few)
 
 
 def key(value: Any, kind: str = "key") -> str:
     """A metric, param or tag key (MLflow's character and path rules)."""
-    if value in _valid_keys:
+    if value in known_keys:
         return str(value)
     if not isinstance(value, str) or not value:
         raise InvalidParameterValue(f"Invalid {kind} {value!r}: it must be a non-empty string.")
@@ -70,8 +70,8 @@ def key(value: Any, kind: str = "key") -> str:
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: it would resolve to {normal!r} when treated as a path."
         )
-    if len(_valid_keys) < 100_000:
-        _valid_keys.add(value)
+    if len(known_keys) < 100_000:
+        known_keys.add(value)
     return value
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from time import time as _now
 from typing import TYPE_CHECKING, Any
 
 from mltrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
@@ -387,16 +388,23 @@ def log_metric(
     **_: Any,
 ) -> None:
     """Log one metric point (buffered in memory, flushed durably)."""
-    live = _live_run(run_id)
-    key = validation.key(key, "metric key")
+    # The hot path of a training loop: plain types skip the general checks.
+    stack = getattr(_thread_state, "stack", None)
+    live = stack[-1]._live if run_id is None and stack else _live_run(run_id)
+    if key not in validation.known_keys:
+        key = validation.key(key, "metric key")
     if type(value) is not float:
         value = validation.metric_value(key, value)
-    live.log_metric(
-        key,
-        value,
-        0 if step is None else validation.metric_step(key, step),
-        now_ms() if timestamp is None else validation.metric_timestamp(key, timestamp),
-    )
+    if step is None:
+        step = 0
+    elif type(step) is not int:
+        step = validation.metric_step(key, step)
+    if timestamp is None:
+        timestamp = int(_now() * 1000)
+    else:
+        timestamp = validation.metric_timestamp(key, timestamp)
+    with live.lock:
+        live.points.append((key, value, step, timestamp))
 
 
 def log_metrics(
