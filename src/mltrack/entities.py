@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, ClassVar
 
 __all__ = [
@@ -114,26 +115,54 @@ class RunStatus:
         )
 
 
-@dataclass(slots=True)
 class Metric:
-    """One logged metric point.
+    """One logged metric point (read-only, as MLflow's Metric).
 
-    Not frozen, unlike the other records: histories of 100,000 points are built in
-    bulk, and a frozen dataclass's ``__init__`` is four times slower.
+    A plain slotted class rather than a frozen dataclass: histories of 100,000
+    points are built in bulk, and a frozen dataclass's ``__init__`` is four times
+    slower. The fields are read-only properties.
     """
 
-    key: str
-    value: float
-    timestamp: int
-    step: int = 0
-    run_id: str | None = None
+    __slots__ = ("_key", "_run_id", "_step", "_timestamp", "_value")
+
+    def __init__(
+        self, key: str, value: float, timestamp: int, step: int = 0, run_id: str | None = None
+    ) -> None:
+        self._key = key
+        self._value = value
+        self._timestamp = timestamp
+        self._step = step
+        self._run_id = run_id
+
+    key = property(attrgetter("_key"))
+    value = property(attrgetter("_value"))
+    timestamp = property(attrgetter("_timestamp"))
+    step = property(attrgetter("_step"))
+    run_id = property(attrgetter("_run_id"))
+
+    def _fields(self) -> tuple[str, float, int, int, str | None]:
+        return (self._key, self._value, self._timestamp, self._step, self._run_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metric):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Metric(key={self._key!r}, value={self._value!r}, timestamp={self._timestamp!r}, "
+            f"step={self._step!r}, run_id={self._run_id!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "key": self.key,
-            "value": self.value,
-            "timestamp": self.timestamp,
-            "step": self.step,
+            "key": self._key,
+            "value": self._value,
+            "timestamp": self._timestamp,
+            "step": self._step,
         }
 
 

@@ -384,6 +384,7 @@ class RunStore:
         self.active_dir = repo.private_dir / "active"
         self._live: dict[str, LiveRun] = {}
         self._locations: dict[str, str] = {}
+        self._histories: dict[tuple[str, str], tuple[Stamp | None, list[Metric]]] = {}
         self._lock = threading.RLock()
         _register_store(self)
 
@@ -585,12 +586,28 @@ class RunStore:
         return [r for r in found if LifecycleStage.matches_view_type(view_type, r.lifecycle_stage)]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of ``key``: the stored ones, then this process's unflushed ones.
+
+        Histories read from a file are kept (Metric records are read-only) until the
+        file changes, so reading the same long history again costs a list copy.
+        """
         run_dir = self.locate(run_id)
         live = self._live.get(run_id)
         pending = live.pending_points() if live is not None else []
         arrow = run_dir / "metrics.arrow"
-        table = metrics_file.read_table(arrow, self.repo.rel(arrow))
-        return metrics_file.history(table, key, run_id, pending)
+        current = stamp(arrow)
+        cache_key = (str(arrow), key)
+        cached = self._histories.get(cache_key)
+        if cached is not None and cached[0] == current:
+            stored = cached[1]
+        else:
+            table = metrics_file.read_table(arrow, self.repo.rel(arrow))
+            stored = metrics_file.history(table, key, run_id)
+            if len(self._histories) >= 16:
+                self._histories.pop(next(iter(self._histories)))
+            self._histories[cache_key] = (current, stored)
+        extra = [Metric(k, v, t, s, run_id) for k, v, s, t in pending if k == key]
+        return [*stored, *extra]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         root = self.artifact_dir(run_id)

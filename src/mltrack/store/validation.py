@@ -100,6 +100,11 @@ def experiment_tag_value(name: str, value: Any) -> str:
 
 def metric_value(name: str, value: Any) -> float:
     """A metric value as float: any real number, NaN and ±Inf included (as MLflow)."""
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidParameterValue(
             f"Metric {name!r} got the value {value!r} of type {type(value).__name__}; "
@@ -109,6 +114,8 @@ def metric_value(name: str, value: Any) -> float:
 
 
 def metric_step(name: str, step: Any) -> int:
+    if type(step) is int:
+        return step
     if step is None:
         return 0
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
@@ -119,6 +126,8 @@ def metric_step(name: str, step: Any) -> int:
 
 
 def metric_timestamp(name: str, timestamp: Any) -> int:
+    if type(timestamp) is int and timestamp >= 0:
+        return timestamp
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real) or timestamp < 0:
         raise InvalidParameterValue(
             f"Metric {name!r} got timestamp {timestamp!r}: timestamps are non-negative "
