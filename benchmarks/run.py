@@ -42,7 +42,10 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W7": (600, 600),
     "W8": (900, 900),
     "W9": (300, 300),
+    "WS": (1200, 3600),
 }
+# Workloads whose client is MLflow's for both tools (only the server they start differs).
+MLFLOW_CLIENT = {"WS"}
 # A figure's name ends in its unit: (suffix, label ending, higher is better).
 UNITS = (
     ("_per_s", "/s", True),
@@ -117,7 +120,21 @@ def tool_env(python: Path) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(python.parent), env.get("PATH", "")])
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"  # no usage reporting over the network
     env["DO_NOT_TRACK"] = "true"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools read and keep their bytecode caches
     return env
+
+
+def precompile(python: Path, package: str) -> None:
+    """Compile a package's bytecode once, as `pip install` does: an editable install
+    (a source checkout) would otherwise compile on every start of every workload."""
+    code = f"import os, {package}; print(os.path.dirname({package}.__file__))"
+    where = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    if where.returncode == 0:
+        subprocess.run(
+            [str(python), "-m", "compileall", "-q", where.stdout.strip()],
+            capture_output=True,
+            check=False,
+        )
 
 
 # --- running workloads ---------------------------------------------------------------------------
@@ -153,12 +170,20 @@ def parse_outcome(stdout: str, returncode: int, log: Path) -> Outcome:
 
 
 def run_workload(
-    python: Path, tool: str, workload: str, scale: str, timeout: float, log: Path
+    python: Path,
+    tool: str,
+    workload: str,
+    scale: str,
+    timeout: float,
+    log: Path,
+    server_python: Path | None = None,
 ) -> Outcome:
     """Run one workload for one tool in a fresh temporary directory, within ``timeout``."""
     scratch = Path(tempfile.mkdtemp(prefix=f"bench-{workload}-{tool}-"))
     cmd = [str(python), str(WORKLOADS_PY), "--tool", tool, "--workload", workload]
     cmd += ["--dir", str(scratch), "--scale", scale]
+    if server_python is not None:
+        cmd += ["--server-python", str(server_python)]
     start = time.perf_counter()
     try:
         with log.open("w") as err:
@@ -285,7 +310,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all, W1..W9)",
+        help="comma-separated workload ids (default: all, W1..W9 and WS, the tracking server)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(
@@ -349,7 +374,13 @@ def run_suite(
                 log = logs / f"{workload}-{tool}-{rep}.log"
                 progress = f"{workload} {tool} {rep}/{args.repeat} …"
                 print(progress, end=" ", file=sys.stderr, flush=True)
-                outcome = run_workload(python, tool, workload, args.scale, timeout, log)
+                if workload in MLFLOW_CLIENT and "mlflow" in pythons:
+                    client = pythons["mlflow"]  # the same client talks to either server
+                    outcome = run_workload(
+                        client, tool, workload, args.scale, timeout, log, server_python=python
+                    )
+                else:
+                    outcome = run_workload(python, tool, workload, args.scale, timeout, log)
                 print(f"{outcome.wall_s:.1f} s: {outcome.error or 'ok'}", file=sys.stderr)
                 results[workload][tool].append(outcome)
     return results
@@ -382,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         pythons["mlflow"] = ensure_mlflow_venv(args.mlflow_venv)
     if "mltrack" in args.tools:
         pythons["mltrack"] = args.mltrack_python
+        precompile(args.mltrack_python, "mltrack")
     load_at_start = os.getloadavg()[0]
     results = run_suite(args, pythons)
 

@@ -58,6 +58,7 @@ class Context:
     tool: str
     dir: Path
     scale: str
+    server_python: str | None = None  # WS: mltrack's interpreter (the client runs in MLflow's)
 
 
 @dataclass
@@ -267,7 +268,10 @@ def run_records(n: int) -> list[RunRecord]:
 
 def log_runs_fluent(store: Store, records: list[RunRecord]) -> None:
     """W3's loop: one fluent run per record."""
-    ml = store.ml
+    log_runs_fluent_ml(store.ml, records)
+
+
+def log_runs_fluent_ml(ml: ModuleType, records: list[RunRecord]) -> None:
     for record in records:
         ml.start_run()
         ml.log_params(record.params)
@@ -597,6 +601,97 @@ def w8_serving(ctx: Context) -> Report:
     return report
 
 
+# --- WS: the tracking server, driven by the MLflow client ------------------------------------------
+
+
+def get_ok(port: int, path: str) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", path)
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+def tracking_server_command(ctx: Context, port: int) -> list[str]:
+    """``mlflow server`` on SQLite, or ``mltrack server`` on a fresh git repository."""
+    common = ["--host", "127.0.0.1", "--port", str(port)]
+    if ctx.tool == "mlflow":
+        return [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{ctx.dir / 'mlflow.db'}",
+            "--default-artifact-root", str(ctx.dir / "mlartifacts"), *common,
+        ]  # fmt: skip
+    server_python = ctx.server_python or sys.executable
+    repo = ctx.dir / "repo"
+    repo.mkdir()
+    run_checked(["git", "init", "-q"], repo)
+    run_checked(["git", "config", "user.name", "bench"], repo)
+    run_checked(["git", "config", "user.email", "bench@example.com"], repo)
+    run_checked([server_python, "-m", "mltrack", "init"], repo)
+    return [server_python, "-m", "mltrack", "server", "--backend-store-uri", str(repo), *common]
+
+
+def ws_tracking_server(ctx: Context) -> Report:
+    """Start to first ``/health``; then W1, W2 and W3 through the server with the MLflow client."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    port = free_port()
+    log = ctx.dir / "server.log"
+    cmd = tracking_server_command(ctx, port)
+    report = Report()
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ctx.dir, stdout=out, stderr=out, start_new_session=True)
+        try:
+            deadline = start + SERVER_START_TIMEOUT
+            while not get_ok(port, "/health"):
+                if proc.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError(f"server did not start: {last_line(log)}")
+                time.sleep(0.02)
+            report.figures["server_start_to_health_s"] = time.perf_counter() - start
+            mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+            client = mlflow.MlflowClient()
+            mlflow.set_experiment(EXPERIMENT)
+            calls = 5_000 if ctx.scale == "full" else 500
+            run = mlflow.start_run()
+            elapsed, _ = timed(
+                lambda: [mlflow.log_metric("loss", 1.0 / (i + 1), step=i) for i in range(calls)]
+            )
+            end, _ = timed(mlflow.end_run)
+            report.figures["server_log_metric_calls_per_s"] = calls / (elapsed + end)
+            expect(len(client.get_metric_history(run.info.run_id, "loss")) == calls, "points lost")
+            points = 100_000 if ctx.scale == "full" else 20_000
+            keys = [f"k{i}" for i in range(10)]
+            ts = now_ms()
+            rng = random.Random(0)
+            metrics = [
+                Metric(k, rng.random(), ts, step) for step in range(points // 10) for k in keys
+            ]
+            run_id = client.create_run(
+                mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
+            ).info.run_id
+            start_batch = time.perf_counter()
+            for batch in chunks(metrics):
+                client.log_batch(run_id, metrics=batch)
+            client.set_terminated(run_id)
+            report.figures["server_log_batch_points_per_s"] = points / (
+                time.perf_counter() - start_batch
+            )
+            runs = 1_000 if ctx.scale == "full" else 100
+            records = run_records(runs)
+            elapsed, _ = timed(log_runs_fluent_ml, mlflow, records)
+            report.figures["server_runs_per_s"] = runs / elapsed
+        finally:
+            stop_process_group(proc)
+    if ctx.scale != "full":
+        report.notes.append("WS: scale small: 500 log_metric calls, 20,000 batch points, 100 runs")
+    return report
+
+
 # --- W9: start-up --------------------------------------------------------------------------------
 
 
@@ -628,6 +723,7 @@ WORKLOADS: dict[str, Callable[[Context], Report]] = {
     "W7": w7_model,
     "W8": w8_serving,
     "W9": w9_startup,
+    "WS": ws_tracking_server,
 }
 
 
@@ -646,12 +742,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     parser.add_argument("--dir", required=True, type=Path, help="a fresh, empty directory")
     parser.add_argument("--scale", choices=["small", "full"], default="full")
+    parser.add_argument("--server-python", help="WS: the interpreter mltrack's server runs in")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     result_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what the tool (or a child) prints goes to stderr; stdout carries the result
-    ctx = Context(args.tool, args.dir.resolve(), args.scale)
+    ctx = Context(args.tool, args.dir.resolve(), args.scale, args.server_python)
     try:
         report = WORKLOADS[args.workload](ctx)
     except Exception as exc:
