@@ -181,7 +181,15 @@ def open_store(ctx: Context) -> Store:
 
 def git_object_bytes(repo: Path) -> int:
     """Bytes of git's object store after ``git gc`` (``size`` + ``size-pack``, in KiB)."""
-    run_checked(["git", "gc", "-q"], repo)
+    deadline = time.monotonic() + 300
+    while True:  # a `git gc --auto` that mltrack (like `git commit`) started may still be running
+        try:
+            run_checked(["git", "gc", "-q"], repo)
+            break
+        except RuntimeError as error:
+            if "already running" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     out = subprocess.run(
         ["git", "count-objects", "-v"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout
