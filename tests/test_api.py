@@ -72,6 +72,20 @@ def test_code_version_records_a_dirty_tree(repo: Path) -> None:
     }
 
 
+def test_an_edit_that_keeps_size_and_mtime_still_makes_the_next_run_dirty(repo: Path) -> None:
+    """A sweep reuses the last dirty check only while no tracked file changed since it."""
+    train = repo / "train.py"
+    before = train.stat()
+    with mltrack.start_run() as clean:
+        pass
+    train.write_text(train.read_text().upper())  # same size
+    os.utime(train, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old mtime
+    with mltrack.start_run() as edited:
+        pass
+    assert mltrack.get_run(clean.info.run_id).code.dirty is False
+    assert mltrack.get_run(edited.info.run_id).code.dirty is True
+
+
 def test_generated_run_names(repo: Path) -> None:
     with mltrack.start_run() as run:
         pass

@@ -298,6 +298,20 @@ def test_author_environment_alone_overrides_the_configured_author(
     )
 
 
+def test_role_specific_configuration_decides_each_role(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, store: GitStore
+) -> None:
+    git(repo, "config", "author.name", "Ada Author")
+    git(repo, "config", "author.email", "ada@example.org")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Carl Committer")
+
+    store.commit({".mltrack/x": b"x\n"}, "Who\n")
+
+    assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>") == (
+        "Ada Author <ada@example.org>|Carl Committer <test@example.com>\n"
+    )
+
+
 # ---------------------------------------------------------------------- compare-and-swap
 
 

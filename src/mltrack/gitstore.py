@@ -35,10 +35,11 @@ import time
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import sha1
 from pathlib import Path
+from typing import Generic, TypeVar, cast
 
 from mltrack.exceptions import GitError, NotAGitRepository
 from mltrack.fsutil import create_file
@@ -49,6 +50,8 @@ __all__ = [
     "GitStore",
     "HeadInfo",
     "Identity",
+    "Pending",
+    "PendingGit",
     "TagInfo",
     "TreeEntry",
 ]
@@ -65,6 +68,7 @@ _LOCK_WAIT_SECONDS = 5.0
 _GC_EVERY = 100  # commits between `git gc --auto` calls, as `git commit` would make them
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
+T = TypeVar("T")
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
 
 
@@ -229,6 +233,8 @@ class GitStore:
         self._commits_since_gc = 0
         self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
         self._identities: dict[str, Identity] = {}
+        self._identity_lock = threading.Lock()
+        self._identity_lookup: PendingGit | None = None
         self._packed_refs: tuple[float, dict[str, str]] | None = None
         self._lock = threading.RLock()
 
@@ -311,19 +317,60 @@ class GitStore:
         cached = self._identities.get(role)
         if cached is not None:
             return cached
+        with self._identity_lock:  # a run's prefetch thread may be asking at the same time
+            if not self._identities:
+                self._identities.update(self._configured_identities())
+            if role not in self._identities:
+                self._identities[role] = self._strict_identity(role)
+            return self._identities[role]
+
+    def prefetch_identity(self) -> None:
+        """Start looking up the commit identity now; ``identity`` collects the answer."""
+        with self._identity_lock:
+            if not self._identities and self._identity_lookup is None:
+                self._identity_lookup = PendingGit(self.root, ["var", "-l"])
+
+    def _configured_identities(self) -> dict[str, Identity]:
+        """Both roles from one ``git var -l``, where git would accept them as configured.
+
+        ``git var -l`` shows idents git merely guessed too (``root@host.(none)``);
+        a role counts only when its email is set explicitly, as git's strict
+        check requires. Other roles are left to ``_strict_identity``.
+        """
+        lookup, self._identity_lookup = self._identity_lookup, None
+        try:
+            out = lookup.output() if lookup else _run_git(self.root, ["var", "-l"])
+        except GitError:
+            return {}
+        values: dict[str, str] = {}
+        for line in out.decode("utf-8", "surrogateescape").splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key] = value  # later configuration layers win, as in git
+        found: dict[str, Identity] = {}
+        for role, prefix in (("author", "GIT_AUTHOR"), ("committer", "GIT_COMMITTER")):
+            explicit = (
+                os.environ.get(f"{prefix}_EMAIL")
+                or values.get(f"{role}.email")
+                or values.get("user.email")
+                or os.environ.get("EMAIL")
+            )
+            match = re.match(r"^(.*) <(.*)> \d+ [-+]\d{4}$", values.get(f"{prefix}_IDENT", ""))
+            if explicit and match and match.group(1).strip() and match.group(2).strip():
+                found[role] = Identity(match.group(1), match.group(2))
+        return found
+
+    def _strict_identity(self, role: str) -> Identity:
         var = "GIT_AUTHOR_IDENT" if role == "author" else "GIT_COMMITTER_IDENT"
         out = _run_git(self.root, ["var", var], check=False, quiet=True)
         match = re.match(rb"^(.*) <(.*)> \d+ [-+]\d{4}$", out.strip())
         if match and match.group(1).strip() and match.group(2).strip():
-            found = Identity(match.group(1).decode(), match.group(2).decode())
-        else:
-            try:
-                login = getpass.getuser()
-            except (KeyError, OSError):
-                login = "mltrack"
-            found = Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
-        self._identities[role] = found
-        return found
+            return Identity(match.group(1).decode(), match.group(2).decode())
+        try:
+            login = getpass.getuser()
+        except (KeyError, OSError):
+            login = "mltrack"
+        return Identity(login, f"{login}@{socket.gethostname()}", fallback=True)
 
     # ------------------------------------------------------------------ objects
 
@@ -949,23 +996,31 @@ class GitStore:
 
     def tracked_files(self, exclude: str = MLTRACK_DIR) -> list[str]:
         """Every file in the user's index outside ``exclude``."""
-        if self.head().commit is None:
-            return []
-        out = self.git("ls-files", "-z", "--", ".", f":(exclude){exclude}")
-        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+        return self.start_tracked_files(exclude).result()
 
-    def worktree_stamps(self, paths: list[str]) -> tuple[tuple[int, int, int, int] | None, ...]:
-        """(inode, size, mtime, mode) of each working-tree file; None where it is missing."""
+    def start_tracked_files(self, exclude: str = MLTRACK_DIR) -> Pending[list[str]]:
+        """``tracked_files`` running in the background."""
+        if self.head().commit is None:
+            return Pending(None, lambda out: [], [])
+        call = PendingGit(self.root, ["ls-files", "-z", "--", ".", f":(exclude){exclude}"])
+        return Pending(
+            call, lambda out: [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+        )
+
+    def changed_since(self, paths: Iterable[str], since_ns: int) -> bool:
+        """Whether any working-tree file of ``paths`` is gone or changed at or after ``since_ns``.
+
+        The inode change time moves on every write, chmod, rename or replacement
+        and, unlike the modification time, cannot be set back by a program.
+        """
         root = str(self.root)
-        stamps: list[tuple[int, int, int, int] | None] = []
         for path in paths:
             try:
-                st = os.lstat(f"{root}/{path}")
+                if os.lstat(f"{root}/{path}").st_ctime_ns >= since_ns:
+                    return True
             except OSError:
-                stamps.append(None)
-            else:
-                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode))
-        return tuple(stamps)
+                return True
+        return False
 
     def index_changed_by_others(self, since: tuple[int, int, int] | None) -> bool:
         """Whether the user's index changed since ``since`` other than by mltrack's own updates."""
@@ -981,19 +1036,15 @@ class GitStore:
 
     def is_dirty(self, exclude: str = MLTRACK_DIR) -> bool:
         """Whether tracked files outside ``exclude`` differ from HEAD (untracked files ignored)."""
+        return self.start_dirty_check(exclude).result()
+
+    def start_dirty_check(self, exclude: str = MLTRACK_DIR) -> Pending[bool]:
+        """``is_dirty`` running in the background."""
         if self.head().commit is None:
-            return False
-        out = self.git(
-            "--no-optional-locks",
-            "status",
-            "--porcelain",
-            "-z",
-            "--untracked-files=no",
-            "--",
-            ".",
-            f":(exclude){exclude}",
-        )
-        return bool(out.strip(b"\0"))
+            return Pending(None, lambda out: False, False)
+        args = ["--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no"]
+        call = PendingGit(self.root, [*args, "--", ".", f":(exclude){exclude}"])
+        return Pending(call, lambda out: bool(out.strip(b"\0")))
 
     def changed_paths(self, prefix: str) -> list[str]:
         """Files under ``prefix`` that differ from HEAD: modified, deleted or untracked."""
@@ -1207,6 +1258,19 @@ def _nest(prepared: Mapping[str, tuple[bytes, bytes] | None]) -> dict[str, objec
     return root
 
 
+def _git_env() -> dict[str, str]:
+    return dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+
+
+def _failure(args: list[str], stderr: bytes, returncode: int) -> GitError:
+    message = stderr.decode("utf-8", "replace").strip().splitlines()
+    first = next((line for line in message if line.strip()), f"exit status {returncode}")
+    return GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
+
+
+_NO_GIT = "git is not installed or not on PATH; mltrack needs git >= 2.25"
+
+
 def _run_git(
     cwd: Path,
     args: list[str],
@@ -1215,19 +1279,63 @@ def _run_git(
     check: bool = True,
     quiet: bool = False,
 ) -> bytes:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+            ["git", *args], cwd=cwd, input=input, capture_output=True, env=_git_env(), check=False
         )
     except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; mltrack needs git >= 2.25") from None
+        raise GitError(_NO_GIT) from None
     if proc.returncode != 0:
         if check:
-            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            first = next(
-                (line for line in message if line.strip()), f"exit status {proc.returncode}"
-            )
-            raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
+            raise _failure(args, proc.stderr, proc.returncode)
         return b"" if quiet else proc.stdout
     return proc.stdout
+
+
+class PendingGit:
+    """A git command started now and collected later, with no thread in between.
+
+    Started from the caller's thread, git runs on another core while Python goes
+    on; ``output()`` waits for it. stdout goes to a temporary file, not a pipe,
+    so a long listing never stalls git until someone reads it.
+    """
+
+    def __init__(self, cwd: Path, args: list[str]) -> None:
+        self._args = args
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115 - closed by output()
+        try:
+            self._proc = subprocess.Popen(
+                ["git", *args],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._stdout,
+                stderr=subprocess.PIPE,
+                env=_git_env(),
+            )
+        except FileNotFoundError:
+            self._stdout.close()
+            raise GitError(_NO_GIT) from None
+
+    def output(self) -> bytes:
+        """git's stdout once it has exited (GitError if it failed)."""
+        _, stderr = self._proc.communicate()
+        with self._stdout:
+            self._stdout.seek(0)
+            out = self._stdout.read()
+        if self._proc.returncode != 0:
+            raise _failure(self._args, stderr, self._proc.returncode)
+        return out
+
+
+class Pending(Generic[T]):
+    """The parsed answer of a ``PendingGit`` (or a value known without asking git)."""
+
+    def __init__(
+        self, call: PendingGit | None, parse: Callable[[bytes], T], known: T | None = None
+    ) -> None:
+        self._call, self._parse, self._known = call, parse, known
+
+    def result(self) -> T:
+        if self._call is None:
+            return cast(T, self._known)
+        return self._parse(self._call.output())

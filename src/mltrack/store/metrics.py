@@ -46,11 +46,11 @@ def prepare_writes() -> None:
     pyarrow imports pandas lazily on the first array it builds, and importing
     pandas registers a threading exit hook, which Python refuses once shutdown
     has begun: a run's last flush from an ``atexit`` handler would fail and its
-    points would be lost. Call this while the process is still running.
+    points would be lost. Call this while the process is still running. It also
+    serializes one point in memory, so the first real flush does not pay for
+    pyarrow's first-use set-up (a few milliseconds) at the end of the run.
     """
-    import pyarrow as pa
-
-    pa.array([], pa.float64())
+    _serialize(_table_of([("", 0.0, 0, 0)]))
 
 
 def read_table(path: Path, label: str | None = None) -> pa.Table | None:
@@ -103,10 +103,16 @@ def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) 
     # One record batch per file: appending a batch per flush would make every later
     # read and rewrite pay for thousands of tiny batches.
     table = pa.concat_tables([old, new]).combine_chunks() if old is not None else new
+    atomic_write(path, memoryview(_serialize(table)), durable=durable)
+
+
+def _serialize(table: pa.Table) -> pa.Buffer:
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=1 << 20)
-    atomic_write(path, memoryview(sink.getvalue()), durable=durable)
+    return sink.getvalue()
 
 
 def _key_mask(column: pa.ChunkedArray, key: str) -> Any:

@@ -7,11 +7,13 @@ import os
 import random
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from mltrack.exceptions import InvalidParameterValue
+from mltrack.gitstore import Pending
 from mltrack.store.repository import Repository
 
 __all__ = [
@@ -125,26 +127,30 @@ def source_tags(repo: Repository, commit: str | None, branch: str | None) -> dic
 
 @dataclass(frozen=True)
 class _Observation:
-    """What the working tree looked like when its dirty flag was last checked."""
+    """The answer of one dirty check, and what it depended on."""
 
     code_commit: str | None
     files: tuple[str, ...]
-    stamps: tuple[tuple[int, int, int, int] | None, ...]
     index: tuple[int, int, int] | None
-    dirty: bool | None
+    started_ns: int  # no file changed before this moment can have escaped the check
+    dirty: bool
 
 
 class CodeProbe:
-    """Whether the working tree is dirty, checked in the background while the run trains.
+    """Whether the working tree is dirty, asked of git when a run starts and read when it ends.
 
-    A sweep starts many runs on the same code: when no tracked file's stat data
-    changed since the last check (same code commit, the index changed only by
-    mltrack itself), the last answer is reused instead of running ``git status``
-    again — as git itself trusts stat data. Repositories with very many tracked
-    files always ask git.
+    ``git status`` (and the commit identity the run's commit will need) run as
+    background processes while the run trains; no Python thread competes with
+    the training loop. A sweep starts many runs on the same code: when no
+    tracked file changed since the last check started (same code commit, the
+    index changed only by mltrack itself), its answer is reused instead of
+    running ``git status`` again. Repositories with very many tracked files
+    always ask git.
     """
 
     MAX_WATCHED_FILES = 5000
+    # File times come from the kernel's coarse clock, which may lag the real one by a tick.
+    CLOCK_SLACK_NS = 50_000_000
     _last: ClassVar[dict[Path, _Observation]] = {}
     _guard = threading.Lock()
 
@@ -152,47 +158,50 @@ class CodeProbe:
         self._repo = repo
         self._code_commit = code_commit
         self._result: bool | None = None
-        self._thread: threading.Thread | None = None
+        self._dirty: Pending[bool] | None = None
+        self._files: Pending[list[str]] | None = None
         reused = self._reuse()
         if reused is not None:
             self._result = reused.dirty
             return
-        self._thread = threading.Thread(target=self._probe, name="mltrack-dirty-check", daemon=True)
-        self._thread.start()
+        git = repo.git
+        try:
+            git.prefetch_identity()
+            self._index = git.index_stamp()
+            self._started_ns = time.time_ns() - self.CLOCK_SLACK_NS
+            self._files = git.start_tracked_files()
+            self._dirty = git.start_dirty_check()
+        except Exception:  # a probe that cannot start leaves "unknown", never fails the run
+            self._dirty = self._files = None
 
     def _reuse(self) -> _Observation | None:
         git = self._repo.git
         with self._guard:
             last = self._last.get(self._repo.root)
-        if last is None or last.code_commit != self._code_commit or last.dirty is None:
+        if last is None or last.code_commit != self._code_commit:
             return None
-        if (
-            git.index_changed_by_others(last.index)
-            or git.worktree_stamps(list(last.files)) != last.stamps
+        if git.index_changed_by_others(last.index) or git.changed_since(
+            last.files, last.started_ns
         ):
             return None
         return last
 
-    def _probe(self) -> None:
-        git = self._repo.git
+    def result(self) -> bool | None:
+        """True/False once git has answered; None when it could not tell."""
+        dirty, files, self._dirty, self._files = self._dirty, self._files, None, None
+        if dirty is None or files is None:
+            return self._result
         try:
-            files = git.tracked_files()
-            watched = len(files) <= self.MAX_WATCHED_FILES
-            stamps = git.worktree_stamps(files) if watched else ()
-            index = git.index_stamp()
-            self._result = git.is_dirty()
+            self._result = dirty.result()
+            tracked = files.result()
         except Exception:  # a failed probe leaves "unknown", never fails the run
             self._result = None
-            return
-        if watched:
+            return None
+        if len(tracked) <= self.MAX_WATCHED_FILES:
             with self._guard:
                 self._last[self._repo.root] = _Observation(
-                    self._code_commit, tuple(files), stamps, index, self._result
+                    self._code_commit, tuple(tracked), self._index, self._started_ns, self._result
                 )
-
-    def result(self, timeout: float = 30.0) -> bool | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
         return self._result
 
 
