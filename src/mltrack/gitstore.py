@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import sha1
 from pathlib import Path
-from typing import Generic, TypeVar, cast
+from typing import IO, Generic, TypeVar, cast
 
 from mltrack.exceptions import GitError, NotAGitRepository
 from mltrack.fsutil import create_file
@@ -1315,16 +1315,28 @@ class PendingGit:
         except FileNotFoundError:
             self._stdout.close()
             raise GitError(_NO_GIT) from None
+        # A run that never ends never asks for its answer: stop git and free the file then.
+        self._release = weakref.finalize(self, PendingGit._stop, self._proc, self._stdout)
+        self._release.atexit = False  # runs still ending at exit collect their answers then
 
     def output(self) -> bytes:
         """git's stdout once it has exited (GitError if it failed)."""
         _, stderr = self._proc.communicate()
-        with self._stdout:
-            self._stdout.seek(0)
-            out = self._stdout.read()
+        self._stdout.seek(0)
+        out = self._stdout.read()
+        self._release()
         if self._proc.returncode != 0:
             raise _failure(self._args, stderr, self._proc.returncode)
         return out
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes], stdout: IO[bytes]) -> None:
+        if proc.poll() is None:
+            proc.kill()  # every command started this way only reads
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        stdout.close()
 
 
 class Pending(Generic[T]):

@@ -1,24 +1,12 @@
-"""The model registry: versions are immutable git tags, everything mutable is a reviewable commit.
-
-- Version ``N`` of model ``name`` is the annotated tag ``mltrack/<encoded name>/v<N>``
-  on the commit that holds the model files. Its message records the source run,
-  the artifact path and the sha256 of every file. Numbers come from the integers
-  already tagged (deleted versions keep theirs), never from clocks.
-- Descriptions, tags, stages, aliases and deletions live in
-  ``.mltrack/models/<encoded name>/model.yaml``; each change is a commit on the
-  current branch, or on a new branch for a pull request (the working tree is
-  never touched), so a promotion is a diff a reviewer approves.
-- History is rebuilt from the tags and from ``git log`` of model.yaml, in commit
-  order.
-"""
+"""The registry of one repository: MlflowClient's registry methods over tags and model.yaml."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,237 +18,31 @@ from mltrack.exceptions import (
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
-from mltrack.gitstore import MLTRACK_DIR, TagInfo
+from mltrack.gitstore import MLTRACK_DIR
 from mltrack.models.uri import ModelReference, ResolvedModel, parse_models_uri
+from mltrack.registry import review
+from mltrack.registry.names import (
+    TAG_PREFIX,
+    canonical_stage,
+    encode_name,
+    parse_version_tag,
+    validate_alias,
+    validate_model_name,
+    version_number,
+    version_tag,
+)
+from mltrack.registry.records import (
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
+    TaggedVersion,
+    latest_per_stage,
+)
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write
 from mltrack.store.repository import Repository, now_ms
 
-__all__ = [
-    "STAGES",
-    "ModelVersion",
-    "RegisteredModel",
-    "Registry",
-    "RegistryEvent",
-    "decode_name",
-    "encode_name",
-    "parse_version_tag",
-    "register_model",
-    "version_tag",
-]
-
-TAG_PREFIX = "mltrack"
-STAGES = ("None", "Staging", "Production", "Archived")
-_TAG = re.compile(r"^mltrack/(?P<name>[^/]+)/v(?P<version>[1-9][0-9]*)$")
-_ALIAS = re.compile(r"^[\w\-]+$")
-_MAX_NAME = 256
-
-
-# ---------------------------------------------------------------------- the tag grammar (one place)
-
-
-def encode_name(name: str) -> str:
-    """A model name as one git ref component: percent-encode all git forbids (and '%')."""
-    out = []
-    for index, char in enumerate(name):
-        if (char.isascii() and (char.isalnum() or char in "-_")) or (
-            char == "."
-            and 0 < index < len(name) - 1
-            and name[index - 1] != "."
-            and name[index + 1] != "."
-        ):
-            out.append(char)
-        else:
-            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
-    encoded = "".join(out)
-    if encoded.endswith(".lock"):
-        encoded = encoded[: -len(".lock")] + "%2Elock"
-    return encoded
-
-
-def decode_name(encoded: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(encoded, errors="strict")
-
-
-def version_tag(name: str, version: int) -> str:
-    return f"{TAG_PREFIX}/{encode_name(name)}/v{version}"
-
-
-def parse_version_tag(tag: str) -> tuple[str, int] | None:
-    match = _TAG.fullmatch(tag)
-    if match is None:
-        return None
-    return decode_name(match.group("name")), int(match.group("version"))
-
-
-def _validate_model_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterValue(
-            f"Invalid registered model name {name!r}: it must be a non-empty string."
-        )
-    if len(name) > _MAX_NAME:
-        raise InvalidParameterValue(
-            f"Invalid registered model name: longer than {_MAX_NAME} characters."
-        )
-    if re.search(r"[\x00-\x1f\x7f]", name):
-        raise InvalidParameterValue(
-            f"Invalid registered model name {name!r}: control characters are not allowed."
-        )
-    return name
-
-
-# ---------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class TaggedVersion:
-    """The immutable part of a version, as its tag records it."""
-
-    name: str
-    version: int
-    commit: str
-    tag: str
-    run_id: str
-    experiment_id: str
-    artifact_path: str
-    model_id: str | None
-    source: str
-    files: dict[str, str]
-    created_ms: int
-    author: str
-    head: str | None = None  # HEAD when it was registered: places the event in commit order
-
-    @property
-    def model_dir(self) -> str:
-        return f"{MLTRACK_DIR}/experiments/{self.experiment_id}/runs/{self.run_id}/artifacts/{self.artifact_path}"
-
-    def message(self) -> str:
-        lines = [
-            f"Register model {self.name!r} version {self.version}",
-            "",
-            *(
-                f"{key}: {json.dumps(value)}"
-                for key, value in (
-                    ("name", self.name),
-                    ("version", self.version),
-                    ("run_id", self.run_id),
-                    ("experiment_id", self.experiment_id),
-                    ("artifact_path", self.artifact_path),
-                    ("model_id", self.model_id),
-                    ("source", self.source),
-                    ("created_ms", self.created_ms),
-                    ("head", self.head),
-                )
-            ),
-            *(f"file {sha} {json.dumps(path)}" for path, sha in sorted(self.files.items())),
-        ]
-        return "\n".join(lines) + "\n"
-
-    @classmethod
-    def from_tag(cls, info: TagInfo, name: str, version: int) -> TaggedVersion:
-        fields: dict[str, Any] = {}
-        files: dict[str, str] = {}
-        for line in info.message.splitlines():
-            if line.startswith("file "):
-                _, sha, path = line.split(" ", 2)
-                files[json.loads(path)] = sha
-            elif ": " in line:
-                key, _, value = line.partition(": ")
-                try:
-                    fields[key] = json.loads(value)
-                except ValueError:
-                    continue
-        if fields.get("name") != name or fields.get("version") != version or "run_id" not in fields:
-            raise IntegrityError(
-                f"Tag {info.name} does not describe {name!r} version {version}; it was not made by mltrack."
-            )
-        return cls(
-            name=name,
-            version=version,
-            commit=info.target,
-            tag=info.name,
-            run_id=fields["run_id"],
-            experiment_id=fields["experiment_id"],
-            artifact_path=fields["artifact_path"],
-            model_id=fields.get("model_id"),
-            source=fields.get("source") or f"runs:/{fields['run_id']}/{fields['artifact_path']}",
-            files=files,
-            created_ms=int(fields.get("created_ms") or info.tagger_time * 1000),
-            author=f"{info.tagger_name} <{info.tagger_email}>",
-            head=fields.get("head"),
-        )
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """A registered model version (MLflow's ModelVersion)."""
-
-    name: str
-    version: int
-    creation_timestamp: int
-    last_updated_timestamp: int
-    user_id: str
-    current_stage: str
-    description: str
-    source: str
-    run_id: str
-    status: str = "READY"
-    status_message: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    run_link: str = ""
-    aliases: list[str] = field(default_factory=list)
-    model_id: str | None = None
-    commit: str = ""
-    tag: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    name: str
-    creation_timestamp: int
-    last_updated_timestamp: int
-    description: str
-    latest_versions: list[ModelVersion] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    aliases: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "creation_timestamp": self.creation_timestamp,
-            "last_updated_timestamp": self.last_updated_timestamp,
-            "description": self.description,
-            "latest_versions": [v.to_dict() for v in self.latest_versions],
-            "tags": dict(self.tags),
-            "aliases": dict(self.aliases),
-        }
-
-
-@dataclass(frozen=True)
-class RegistryEvent:
-    """One step of a model's history: who did what, in which commit."""
-
-    commit: str
-    author: str
-    time: int
-    kind: str  # registered | stage | alias | alias-removed | deleted | description | tag | created | renamed
-    version: int | None
-    detail: str
-
-
-def _canonical_stage(stage: str) -> str:
-    for known in STAGES:
-        if known.lower() == str(stage).lower():
-            return known
-    raise InvalidParameterValue(f"Invalid stage {stage!r}: use one of {', '.join(STAGES)}.")
-
-
-# ---------------------------------------------------------------------- the registry
+__all__ = ["Registry"]
 
 
 class Registry:
@@ -297,7 +79,7 @@ class Registry:
         return Repository.parse_yaml(raw, "model", rel)
 
     def _doc(self, name: str) -> dict[str, Any]:
-        doc = self._read_doc(_validate_model_name(name))
+        doc = self._read_doc(validate_model_name(name))
         if doc is None or doc.get("deleted"):
             raise ResourceDoesNotExist(
                 f"Registered model {name!r} not found. List models with `mltrack models list`."
@@ -373,7 +155,7 @@ class Registry:
         return self._tagged().get(name, {})
 
     def _tagged_version(self, name: str, version: Any) -> TaggedVersion:
-        number = _version_number(version)
+        number = version_number(version)
         tagged = self._versions_of(name).get(number)
         if tagged is None:
             raise ResourceDoesNotExist(
@@ -423,7 +205,7 @@ class Registry:
             creation_timestamp=doc["creation_timestamp"],
             last_updated_timestamp=doc.get("last_updated_timestamp", doc["creation_timestamp"]),
             description=doc.get("description") or "",
-            latest_versions=_latest_per_stage(versions, None),
+            latest_versions=latest_per_stage(versions, None),
             tags=dict(doc.get("tags") or {}),
             aliases=dict(doc.get("aliases") or {}),
         )
@@ -442,7 +224,7 @@ class Registry:
     def create_registered_model(
         self, name: str, tags: dict[str, Any] | None = None, description: str | None = None
     ) -> RegisteredModel:
-        name = _validate_model_name(name)
+        name = validate_model_name(name)
         existing = self._read_doc(name)
         if existing is not None and not existing.get("deleted"):
             raise ResourceAlreadyExists(f"Registered Model (name={name}) already exists.")
@@ -484,7 +266,7 @@ class Registry:
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         doc = self._doc(name)
-        new_name = _validate_model_name(new_name)
+        new_name = validate_model_name(new_name)
         other = self._read_doc(new_name)
         if other is not None and not other.get("deleted"):
             raise ResourceAlreadyExists(f"Registered Model (name={new_name}) already exists.")
@@ -601,7 +383,7 @@ class Registry:
         **_: Any,
     ) -> ModelVersion:
         """Register the model at ``source`` as the next version: an annotated tag on the commit holding it."""
-        name = _validate_model_name(name)
+        name = validate_model_name(name)
         doc = self._read_doc(name)
         created = doc is None or bool(doc.get("deleted"))
         if created:
@@ -619,7 +401,7 @@ class Registry:
         if commit is None or not self.git.list_files(commit, model_dir):
             raise ResourceDoesNotExist(f"No model files at {model_dir} in the current commit.")
         files = {
-            entry.path[len(model_dir) + 1 :]: _sha256(self.git.blob(entry.sha))
+            entry.path[len(model_dir) + 1 :]: hashlib.sha256(self.git.blob(entry.sha)).hexdigest()
             for entry in self.git.list_files(commit, model_dir)
         }
         if "MLmodel" not in files:
@@ -680,7 +462,7 @@ class Registry:
     ) -> ModelVersion:
         self.get_model_version(name, version)
         doc = self._doc(name)
-        number = _version_number(version)
+        number = version_number(version)
         entry = doc.setdefault("versions", {}).setdefault(str(number), {})
         entry.update(changes)
         entry["last_updated_timestamp"] = now_ms()
@@ -693,13 +475,13 @@ class Registry:
         return self._update_version(
             name,
             version,
-            f"Describe {name!r} version {_version_number(version)}",
+            f"Describe {name!r} version {version_number(version)}",
             description=description or "",
         )
 
     def delete_model_version(self, name: str, version: Any) -> None:
         """A recorded event in model.yaml; the tag (and the files it holds) stay."""
-        number = _version_number(version)
+        number = version_number(version)
         self.get_model_version(name, number)
         doc = self._doc(name)
         doc.setdefault("versions", {}).setdefault(str(number), {})["deleted"] = True
@@ -774,7 +556,7 @@ class Registry:
 
     def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
         doc = self._doc(name)
-        return _latest_per_stage(self._live_versions(name, doc), stages)
+        return latest_per_stage(self._live_versions(name, doc), stages)
 
     # -- stages and aliases (the reviewable part) -----------------------------------------
 
@@ -786,13 +568,13 @@ class Registry:
         archive_existing_versions: bool = False,
         branch: str | None = None,
     ) -> ModelVersion:
-        stage = _canonical_stage(stage)
+        stage = canonical_stage(stage)
         if archive_existing_versions and stage not in ("Staging", "Production"):
             raise InvalidParameterValue(
                 f"archive_existing_versions applies only to Staging and Production, not {stage}."
             )
         doc = self._branch_base(name, branch)
-        number = _version_number(version)
+        number = version_number(version)
         target = self._tagged_version(name, number)
         live = {v.version: v for v in self._live_versions(name, doc)}
         if number not in live:
@@ -816,7 +598,7 @@ class Registry:
         subject = f"Promote {name!r} version {number} to {stage}"
         if replaced is not None:
             subject += f" (replacing version {replaced.version})"
-        body = self._comparison_text(replaced, live[number]) if replaced else ""
+        body = review.comparison_text(self, replaced, live[number]) if replaced else ""
         if archived:
             body += f"\nArchived: {', '.join(f'version {v}' for v in archived)}"
         self._save(
@@ -832,9 +614,9 @@ class Registry:
     def set_registered_model_alias(
         self, name: str, alias: str, version: Any, branch: str | None = None
     ) -> None:
-        alias = _validate_alias(alias)
+        alias = validate_alias(alias)
         doc = self._branch_base(name, branch)
-        number = _version_number(version)
+        number = version_number(version)
         live = {v.version: v for v in self._live_versions(name, doc)}
         if number not in live:
             raise ResourceDoesNotExist(f"Model {name!r} has no version {number}.")
@@ -844,7 +626,7 @@ class Registry:
         if previous is not None and previous != number:
             subject += f" (was version {previous})"
         body = (
-            self._comparison_text(live.get(previous), live[number])
+            review.comparison_text(self, live.get(previous), live[number])
             if previous in live and previous != number
             else ""
         )
@@ -912,7 +694,7 @@ class Registry:
             if not live:
                 raise ResourceDoesNotExist(f"Registered model {name!r} has no versions.")
             return live[-1].version
-        stage = _canonical_stage(reference.stage or "")
+        stage = canonical_stage(reference.stage or "")
         in_stage = [v for v in live if v.current_stage == stage]
         if not in_stage:
             raise ResourceDoesNotExist(
@@ -956,228 +738,16 @@ class Registry:
                 shutil.rmtree(build, ignore_errors=True)
         return target
 
-    def _source_run(self, version: ModelVersion) -> Any:
-        tagged = self._tagged_version(version.name, version.version)
-        rel = f"{MLTRACK_DIR}/experiments/{tagged.experiment_id}/runs/{tagged.run_id}/run.yaml"
-        raw = self.git.read_blob(tagged.commit, rel)
-        if raw is None:
-            return None
-        from mltrack.store.records import RunRecord
-
-        return RunRecord.from_dict(Repository.parse_yaml(raw, "run", rel))
+    # -- reading for review (mltrack.registry.review) -------------------------------------
 
     def compare(self, name: str, version_a: Any, version_b: Any) -> dict[str, Any]:
         """Params, metrics, signature and data lineage of two versions, side by side."""
-        from mltrack.tracking.compare import compare_runs
-
-        a = self.get_model_version(name, version_a)
-        b = self.get_model_version(name, version_b)
-        run_a, run_b = self._source_run(a), self._source_run(b)
-        comparison = compare_runs(
-            run_a, run_b, f"{name}: version {a.version} vs version {b.version}"
-        )
-        signatures = [self._signature(v) for v in (a, b)]
-        datasets = [
-            sorted(f"{d['name']} ({d['digest']})" for d in (run.inputs if run else []))
-            for run in (run_a, run_b)
-        ]
-        return {"a": a, "b": b, "runs": comparison, "signatures": signatures, "datasets": datasets}
-
-    def _signature(self, version: ModelVersion) -> dict[str, Any] | None:
-        tagged = self._tagged_version(version.name, version.version)
-        raw = self.git.read_blob(tagged.commit, f"{tagged.model_dir}/MLmodel")
-        if raw is None:
-            return None
-        signature = (yamlio.load(raw) or {}).get("signature")
-        return signature if isinstance(signature, dict) else None
-
-    def _comparison_text(self, old: ModelVersion | None, new: ModelVersion) -> str:
-        if old is None:
-            return ""
-        from mltrack.tracking.compare import compare_runs
-
-        run_old, run_new = self._source_run(old), self._source_run(new)
-        comparison = compare_runs(run_old, run_new)
-        lines = [f"Compared with version {old.version} (run {old.run_id[:8]} → {new.run_id[:8]}):"]
-        for row in comparison.metrics:
-            delta = f" ({row.delta:+.4g})" if row.delta is not None and row.changed else ""
-            lines.append(f"  metrics.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}{delta}")
-        for row in comparison.params:
-            if row.changed:
-                lines.append(f"  params.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}")
-        return "\n".join(lines)
+        return review.compare(self, name, version_a, version_b)
 
     def verify(self) -> list[str]:
-        """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
-        problems = []
-        for name, versions in sorted(self._tagged().items()):
-            for number, tagged in sorted(versions.items()):
-                label = f"{name!r} version {number}"
-                snapshot = {
-                    entry.path[len(tagged.model_dir) + 1 :]: entry
-                    for entry in self.git.list_files(tagged.commit, tagged.model_dir)
-                }
-                for path, expected in tagged.files.items():
-                    entry = snapshot.get(path)
-                    if entry is None:
-                        problems.append(
-                            f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
-                        )
-                    elif _sha256(self.git.blob(entry.sha)) != expected:
-                        problems.append(
-                            f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
-                        )
-                live_dir = self.repo.root / tagged.model_dir
-                if live_dir.is_dir():
-                    for path, expected in tagged.files.items():
-                        file = live_dir / path
-                        if not file.is_file():
-                            problems.append(
-                                f"{label}: {tagged.model_dir}/{path} was removed from the working tree"
-                            )
-                        elif _sha256(file.read_bytes()) != expected:
-                            problems.append(
-                                f"{label}: {tagged.model_dir}/{path} was modified after registration"
-                            )
-        return problems
+        """Every version's files (tag snapshot and working tree) checked against their hashes."""
+        return review.verify(self)
 
     def history(self, name: str) -> list[RegistryEvent]:
         """Registrations (from tags) and every model.yaml change (from commits), in commit order."""
-        name = _validate_model_name(name)
-        rel = self._doc_rel(name)
-        registered = self._versions_of(name)
-        has_head = self.git.head().commit is not None
-        commits = list(reversed(self.git.log("HEAD", [rel]))) if has_head else []
-        if not commits and not registered:
-            raise ResourceDoesNotExist(
-                f"Registered model {name!r} has no history in this repository."
-            )
-        # Position of every commit on the current branch, oldest first: events are
-        # ordered by where they happened in history, never by their clocks.
-        position = (
-            {sha: i for i, sha in enumerate(reversed(self.git.rev_list("HEAD")))}
-            if has_head
-            else {}
-        )
-        events: list[tuple[tuple[int, int, int], RegistryEvent]] = []
-        previous: dict[str, Any] = {}
-        for info in commits:
-            raw = self.git.read_blob(info.sha, rel)
-            doc = Repository.parse_yaml(raw, "model", rel) if raw is not None else {}
-            author = f"{info.author_name} <{info.author_email}>"
-            for kind, version, detail in _doc_changes(previous, doc):
-                event = RegistryEvent(info.sha, author, info.author_time, kind, version, detail)
-                events.append(((position.get(info.sha, -1), 0, version or 0), event))
-            previous = doc
-        for number, tagged in registered.items():
-            detail = f"from run {tagged.run_id[:8]} ({tagged.artifact_path}), files in commit {tagged.commit[:10]}"
-            event = RegistryEvent(
-                tagged.commit,
-                tagged.author,
-                tagged.created_ms // 1000,
-                "registered",
-                number,
-                detail,
-            )
-            place = position.get(tagged.head or tagged.commit, position.get(tagged.commit, -1))
-            events.append(((place, 1, number), event))
-        return [event for _, event in sorted(events, key=lambda item: item[0])]
-
-
-def _doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int | None, str]]:
-    changes: list[tuple[str, int | None, str]] = []
-    if not old and new:
-        changes.append(("created", None, f"registered model {new.get('name')!r} created"))
-    if new.get("deleted") and not old.get("deleted"):
-        changes.append(("deleted", None, "registered model deleted"))
-    if (old.get("description") or "") != (new.get("description") or "") and old:
-        changes.append(("description", None, "description changed"))
-    old_versions, new_versions = old.get("versions") or {}, new.get("versions") or {}
-    for key in sorted(set(new_versions) | set(old_versions), key=int):
-        before, after = old_versions.get(key, {}), new_versions.get(key, {})
-        number = int(key)
-        if before.get("stage", "None") != after.get("stage", "None"):
-            changes.append(
-                ("stage", number, f"{before.get('stage', 'None')} -> {after.get('stage', 'None')}")
-            )
-        if after.get("deleted") and not before.get("deleted"):
-            changes.append(("deleted", number, f"version {number} deleted"))
-        if (before.get("description") or "") != (after.get("description") or ""):
-            changes.append(("description", number, "description changed"))
-        if (before.get("tags") or {}) != (after.get("tags") or {}):
-            changes.append(("tag", number, "tags changed"))
-    old_aliases, new_aliases = old.get("aliases") or {}, new.get("aliases") or {}
-    for alias in sorted(set(old_aliases) | set(new_aliases)):
-        if alias not in new_aliases:
-            changes.append(
-                (
-                    "alias-removed",
-                    old_aliases[alias],
-                    f"@{alias} removed (was version {old_aliases[alias]})",
-                )
-            )
-        elif old_aliases.get(alias) != new_aliases[alias]:
-            was = f" (was version {old_aliases[alias]})" if alias in old_aliases else ""
-            changes.append(
-                ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
-            )
-    return changes
-
-
-def _latest_per_stage(versions: list[ModelVersion], stages: list[str] | None) -> list[ModelVersion]:
-    wanted = [_canonical_stage(s) for s in stages] if stages else list(STAGES)
-    latest: dict[str, ModelVersion] = {}
-    for version in versions:
-        if version.current_stage in wanted:
-            current = latest.get(version.current_stage)
-            if current is None or version.version > current.version:
-                latest[version.current_stage] = version
-    return [latest[s] for s in wanted if s in latest]
-
-
-def _validate_alias(alias: Any) -> str:
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or len(alias) > 255:
-        raise InvalidParameterValue(
-            f"Invalid alias {alias!r}: use letters, digits, '_' and '-' (at most 255)."
-        )
-    if alias.lower() == "latest" or re.match(r"^[vV]\d+$", alias):
-        raise InvalidParameterValue(f"Alias {alias!r} is reserved (it looks like a version).")
-    return alias
-
-
-def _version_number(version: Any) -> int:
-    try:
-        number = int(str(version))
-    except ValueError:
-        raise InvalidParameterValue(
-            f"Invalid model version {version!r}: versions are positive integers."
-        ) from None
-    if number < 1:
-        raise InvalidParameterValue(
-            f"Invalid model version {version!r}: versions are positive integers."
-        )
-    return number
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def register_model(
-    model_uri: str,
-    name: str,
-    await_registration_for: int = 300,
-    *,
-    tags: dict[str, Any] | None = None,
-    **_: Any,
-) -> ModelVersion:
-    """Register the model at ``model_uri`` under ``name`` (creating the registered model if needed)."""
-    return Registry.current().create_model_version(name, model_uri, tags=tags)
+        return review.history(self, name)

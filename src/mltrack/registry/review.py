@@ -1,0 +1,197 @@
+"""Reading the registry for review: compare two versions, verify files, rebuild history."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from mltrack.exceptions import ResourceDoesNotExist
+from mltrack.gitstore import MLTRACK_DIR
+from mltrack.registry.names import validate_model_name
+from mltrack.registry.records import ModelVersion, RegistryEvent
+from mltrack.store import yamlio
+from mltrack.store.repository import Repository
+
+if TYPE_CHECKING:
+    from mltrack.registry.core import Registry
+
+__all__ = ["compare", "comparison_text", "doc_changes", "history", "verify"]
+
+
+def source_run(registry: Registry, version: ModelVersion) -> Any:
+    tagged = registry._tagged_version(version.name, version.version)
+    rel = f"{MLTRACK_DIR}/experiments/{tagged.experiment_id}/runs/{tagged.run_id}/run.yaml"
+    raw = registry.git.read_blob(tagged.commit, rel)
+    if raw is None:
+        return None
+    from mltrack.store.records import RunRecord
+
+    return RunRecord.from_dict(Repository.parse_yaml(raw, "run", rel))
+
+
+def compare(registry: Registry, name: str, version_a: Any, version_b: Any) -> dict[str, Any]:
+    """Params, metrics, signature and data lineage of two versions, side by side."""
+    from mltrack.tracking.compare import compare_runs
+
+    a = registry.get_model_version(name, version_a)
+    b = registry.get_model_version(name, version_b)
+    run_a, run_b = source_run(registry, a), source_run(registry, b)
+    comparison = compare_runs(run_a, run_b, f"{name}: version {a.version} vs version {b.version}")
+    signatures = [signature(registry, v) for v in (a, b)]
+    datasets = [
+        sorted(f"{d['name']} ({d['digest']})" for d in (run.inputs if run else []))
+        for run in (run_a, run_b)
+    ]
+    return {"a": a, "b": b, "runs": comparison, "signatures": signatures, "datasets": datasets}
+
+
+def signature(registry: Registry, version: ModelVersion) -> dict[str, Any] | None:
+    tagged = registry._tagged_version(version.name, version.version)
+    raw = registry.git.read_blob(tagged.commit, f"{tagged.model_dir}/MLmodel")
+    if raw is None:
+        return None
+    signature = (yamlio.load(raw) or {}).get("signature")
+    return signature if isinstance(signature, dict) else None
+
+
+def comparison_text(registry: Registry, old: ModelVersion | None, new: ModelVersion) -> str:
+    if old is None:
+        return ""
+    from mltrack.tracking.compare import compare_runs
+
+    run_old, run_new = source_run(registry, old), source_run(registry, new)
+    comparison = compare_runs(run_old, run_new)
+    lines = [f"Compared with version {old.version} (run {old.run_id[:8]} → {new.run_id[:8]}):"]
+    for row in comparison.metrics:
+        delta = f" ({row.delta:+.4g})" if row.delta is not None and row.changed else ""
+        lines.append(f"  metrics.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}{delta}")
+    for row in comparison.params:
+        if row.changed:
+            lines.append(f"  params.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}")
+    return "\n".join(lines)
+
+
+def verify(registry: Registry) -> list[str]:
+    """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
+    problems = []
+    for name, versions in sorted(registry._tagged().items()):
+        for number, tagged in sorted(versions.items()):
+            label = f"{name!r} version {number}"
+            snapshot = {
+                entry.path[len(tagged.model_dir) + 1 :]: entry
+                for entry in registry.git.list_files(tagged.commit, tagged.model_dir)
+            }
+            for path, expected in tagged.files.items():
+                entry = snapshot.get(path)
+                if entry is None:
+                    problems.append(
+                        f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
+                    )
+                elif _sha256(registry.git.blob(entry.sha)) != expected:
+                    problems.append(
+                        f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
+                    )
+            live_dir = registry.repo.root / tagged.model_dir
+            if live_dir.is_dir():
+                for path, expected in tagged.files.items():
+                    file = live_dir / path
+                    if not file.is_file():
+                        problems.append(
+                            f"{label}: {tagged.model_dir}/{path} was removed from the working tree"
+                        )
+                    elif _sha256(file.read_bytes()) != expected:
+                        problems.append(
+                            f"{label}: {tagged.model_dir}/{path} was modified after registration"
+                        )
+    return problems
+
+
+def history(registry: Registry, name: str) -> list[RegistryEvent]:
+    """Registrations (from tags) and every model.yaml change (from commits), in commit order."""
+    name = validate_model_name(name)
+    rel = registry._doc_rel(name)
+    registered = registry._versions_of(name)
+    has_head = registry.git.head().commit is not None
+    commits = list(reversed(registry.git.log("HEAD", [rel]))) if has_head else []
+    if not commits and not registered:
+        raise ResourceDoesNotExist(f"Registered model {name!r} has no history in this repository.")
+    # Position of every commit on the current branch, oldest first: events are
+    # ordered by where they happened in history, never by their clocks.
+    position = (
+        {sha: i for i, sha in enumerate(reversed(registry.git.rev_list("HEAD")))}
+        if has_head
+        else {}
+    )
+    events: list[tuple[tuple[int, int, int], RegistryEvent]] = []
+    previous: dict[str, Any] = {}
+    for info in commits:
+        raw = registry.git.read_blob(info.sha, rel)
+        doc = Repository.parse_yaml(raw, "model", rel) if raw is not None else {}
+        author = f"{info.author_name} <{info.author_email}>"
+        for kind, version, detail in doc_changes(previous, doc):
+            event = RegistryEvent(info.sha, author, info.author_time, kind, version, detail)
+            events.append(((position.get(info.sha, -1), 0, version or 0), event))
+        previous = doc
+    for number, tagged in registered.items():
+        detail = f"from run {tagged.run_id[:8]} ({tagged.artifact_path}), files in commit {tagged.commit[:10]}"
+        event = RegistryEvent(
+            tagged.commit,
+            tagged.author,
+            tagged.created_ms // 1000,
+            "registered",
+            number,
+            detail,
+        )
+        place = position.get(tagged.head or tagged.commit, position.get(tagged.commit, -1))
+        events.append(((place, 1, number), event))
+    return [event for _, event in sorted(events, key=lambda item: item[0])]
+
+
+def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int | None, str]]:
+    changes: list[tuple[str, int | None, str]] = []
+    if not old and new:
+        changes.append(("created", None, f"registered model {new.get('name')!r} created"))
+    if new.get("deleted") and not old.get("deleted"):
+        changes.append(("deleted", None, "registered model deleted"))
+    if (old.get("description") or "") != (new.get("description") or "") and old:
+        changes.append(("description", None, "description changed"))
+    old_versions, new_versions = old.get("versions") or {}, new.get("versions") or {}
+    for key in sorted(set(new_versions) | set(old_versions), key=int):
+        before, after = old_versions.get(key, {}), new_versions.get(key, {})
+        number = int(key)
+        if before.get("stage", "None") != after.get("stage", "None"):
+            changes.append(
+                ("stage", number, f"{before.get('stage', 'None')} -> {after.get('stage', 'None')}")
+            )
+        if after.get("deleted") and not before.get("deleted"):
+            changes.append(("deleted", number, f"version {number} deleted"))
+        if (before.get("description") or "") != (after.get("description") or ""):
+            changes.append(("description", number, "description changed"))
+        if (before.get("tags") or {}) != (after.get("tags") or {}):
+            changes.append(("tag", number, "tags changed"))
+    old_aliases, new_aliases = old.get("aliases") or {}, new.get("aliases") or {}
+    for alias in sorted(set(old_aliases) | set(new_aliases)):
+        if alias not in new_aliases:
+            changes.append(
+                (
+                    "alias-removed",
+                    old_aliases[alias],
+                    f"@{alias} removed (was version {old_aliases[alias]})",
+                )
+            )
+        elif old_aliases.get(alias) != new_aliases[alias]:
+            was = f" (was version {old_aliases[alias]})" if alias in old_aliases else ""
+            changes.append(
+                ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
+            )
+    return changes
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
