@@ -43,6 +43,7 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W8": (900, 900),
     "W9": (300, 300),
     "WS": (1200, 3600),
+    "WR": (600, 1800),
 }
 # Workloads whose client is MLflow's for both tools (only the server they start differs).
 MLFLOW_CLIENT = {"WS"}
@@ -310,7 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all, W1..W9 and WS, the tracking server)",
+        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WR the registry)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(

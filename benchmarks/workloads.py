@@ -1,4 +1,4 @@
-"""The benchmark workloads W1–W9, written once against MLflow's tracking API.
+"""The benchmark workloads W1–W9, WS and WR, written once against MLflow's tracking API.
 
 Each run happens inside one tool's interpreter, in a fresh directory:
 
@@ -609,6 +609,51 @@ def w8_serving(ctx: Context) -> Report:
     return report
 
 
+# --- WR: registry --------------------------------------------------------------------------------
+
+
+def wr_registry(ctx: Context) -> Report:
+    """Register one logged model as versions 1..N; load by version and alias; list versions."""
+    n = 1_000 if ctx.scale == "full" else 100
+    name = "bench-model"
+    store = open_store(ctx)
+    uri, _ = log_iris_model(store)
+    pyfunc = store.submodule("pyfunc")
+    latencies = []
+    for _ in range(n):
+        seconds, version = timed(store.ml.register_model, uri, name)
+        latencies.append(seconds)
+    expect(int(version.version) == n, f"the last registration made version {version.version}")
+    store.client.set_registered_model_alias(name, "champion", str(n))
+    report = Report(
+        {
+            "register_first_s": latencies[0],
+            "register_median_s": statistics.median(latencies),
+            f"register_{n}_versions_s": sum(latencies),
+        }
+    )
+    report.figures["load_version_s"], model = timed(pyfunc.load_model, f"models:/{name}/{n}")
+    report.figures["load_alias_s"], _ = timed(pyfunc.load_model, f"models:/{name}@champion")
+    x, _ = iris_frame()
+    expect(len(model.predict(x.head(3))) == 3, "the registered model did not predict")
+
+    def search() -> list[Any]:
+        return list(store.client.search_model_versions(f"name = '{name}'", max_results=n))
+
+    seconds, found = timed(search)
+    expect(len(found) == n, f"search_model_versions found {len(found)} versions, expected {n}")
+    report.figures[f"search_model_versions_{n}_s"] = seconds
+    if store.tool == "mltrack":
+        history = store.cli("models", "history", name, "--format", "json")
+        report.figures[f"cli_models_history_{n}_versions_s"] = failing_alone(
+            partial(median_wall_time, history, store.dir, 3)
+        )
+    report.notes.append(
+        f"{n} register_model calls of one logged model; mltrack only: cli history, median of 3"
+    )
+    return report
+
+
 # --- WS: the tracking server, driven by the MLflow client ------------------------------------------
 
 
@@ -732,6 +777,7 @@ WORKLOADS: dict[str, Callable[[Context], Report]] = {
     "W8": w8_serving,
     "W9": w9_startup,
     "WS": ws_tracking_server,
+    "WR": wr_registry,
 }
 
 
