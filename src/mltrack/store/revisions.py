@@ -140,7 +140,9 @@ def timeline(
 ) -> list[TimelineEntry]:
     """Run commits reachable from ``rev``, newest first."""
     entries = []
-    for info in repo.git.log(rev, [MLTRACK_DIR], max_count=max_count, grep="Mltrack-Run: "):
+    # Selected by trailer, not by path: a path-limited log diffs every commit's tree, which
+    # costs O(runs) per commit once an experiment holds thousands of run directories.
+    for info in repo.git.log(rev, max_count=max_count, grep="Mltrack-Run: "):
         run_id = info.trailer("Mltrack-Run")
         if run_id is None:
             continue
