@@ -478,6 +478,32 @@ def test_tags_are_annotated_listed_and_never_overwritten(store: GitStore, repo: 
     fsck_clean(repo)
 
 
+def test_single_tags_and_ref_names_read_the_same_loose_and_packed(
+    store: GitStore, repo: Path
+) -> None:
+    target = store.commit({".mltrack/models/m/model.yaml": b"name: m\n"}, "model\n")
+    assert target is not None
+    for number in (1, 2, 10):
+        store.create_tag(f"mltrack/m/v{number}", target, f"name: m\nversion: {number}\n")
+    store.create_tag("mltrack/mm/v1", target, "name: mm\n")
+    expected = ["refs/tags/mltrack/m/v1", "refs/tags/mltrack/m/v10", "refs/tags/mltrack/m/v2"]
+
+    def check() -> None:
+        assert store.ref_names("refs/tags/mltrack/m/") == expected
+        tag = store.read_tag("mltrack/m/v10")
+        assert tag is not None
+        listed = {t.name: t for t in store.list_tags("mltrack/m/")}["mltrack/m/v10"]
+        assert tag == listed  # the same fields as git for-each-ref gives
+        assert tag.target == target
+        assert tag.sha == git(repo, "rev-parse", "mltrack/m/v10").strip()
+        assert store.read_tag("mltrack/m/v3") is None
+
+    check()
+    git(repo, "gc", "-q")  # packs refs and objects: read through packed-refs and cat-file
+    assert not (repo / ".git/refs/tags/mltrack/m/v1").exists()
+    check()
+
+
 @pytest.mark.parametrize(
     "name", ["bad name", "a..b", "v1.lock", ".hidden", "m/", "a~1", "a:b", "a?", "a[1]", "a@{0}"]
 )

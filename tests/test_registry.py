@@ -92,6 +92,25 @@ def test_register_creates_annotated_tags_numbered_by_integer(repo: Path, registr
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_numbering_and_loading_by_version_survive_packed_tags(repo: Path, iris) -> None:  # type: ignore[no-untyped-def]
+    import mltrack
+
+    run_id = _train(iris)
+    for _ in range(10):
+        mltrack.register_model(f"runs:/{run_id}/model", NAME)
+    mltrack.register_model(f"runs:/{run_id}/model", NAME + "s")  # a name that shares a prefix
+    git(repo, "gc", "-q")  # tags go to packed-refs, tag objects into a pack
+    assert mltrack.register_model(f"runs:/{run_id}/model", NAME).version == 11  # not 2 (v10 > v9)
+    client = mltrack.MltrackClient()
+    assert client.get_model_version(NAME, 10).tag == "mltrack/New%20Registered%20Model/v10"
+    assert client.get_model_version(NAME + "s", 1).version == 1
+    assert [v.version for v in client.search_model_versions(f"name = '{NAME}'")] == list(
+        range(11, 0, -1)
+    )
+    X, _ = iris
+    assert len(mltrack.pyfunc.load_model(f"models:/{NAME}/10").predict(X.head(2))) == 2
+
+
 def test_register_commits_uncommitted_run_files_first(repo: Path, iris) -> None:  # type: ignore[no-untyped-def]
     import mltrack
 

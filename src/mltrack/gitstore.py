@@ -62,11 +62,13 @@ _DIR_MODE = b"40000"
 _FILE_MODE = b"100644"
 _EXEC_MODE = b"100755"
 _LINK_MODE = b"120000"
+_TAGS_READ_ONE_BY_ONE = 32  # more unread tags than this: one for-each-ref reads them all
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
 _LOCK_WAIT_SECONDS = 5.0
 _GC_EVERY = 100  # commits between `git gc --auto` calls, as `git commit` would make them
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
+_SIGNATURE = re.compile(r"^(.*) <(.*)> (\d+) [-+]\d{4}$")
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*): (.*)$")
 T = TypeVar("T")
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
@@ -134,12 +136,15 @@ class CommitInfo:
 
 @dataclass(frozen=True)
 class TagInfo:
+    """An annotated tag: ``sha`` is the tag object's id, ``target`` the commit it points at."""
+
     name: str
     target: str
     tagger_name: str
     tagger_email: str
     tagger_time: int
     message: str
+    sha: str = ""
 
 
 def _git_sort_key(item: tuple[str, tuple[bytes, bytes]]) -> bytes:
@@ -232,6 +237,7 @@ class GitStore:
         self._pack: dict[str, tuple[str, bytes]] | None = None
         self._commits_since_gc = 0
         self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
+        self._tag_objects: dict[str, TagInfo] = {}
         self._identities: dict[str, Identity] = {}
         self._identity_lock = threading.Lock()
         self._identity_lookup: PendingGit | None = None
@@ -1135,29 +1141,81 @@ class GitStore:
             raise GitError(f"tag {name} already exists")
         return sha
 
-    def list_tags(self, prefix: str) -> list[TagInfo]:
-        """Annotated tags under ``refs/tags/<prefix>`` with their messages (one for-each-ref)."""
-        fmt = "%(refname)%1f%(*objectname)%1f%(objectname)%1f%(taggername)%1f%(taggeremail)%1f%(taggerdate:unix)%1f%(contents)%1e"
-        out = self.git("for-each-ref", f"--format={fmt}", f"refs/tags/{prefix}").decode(
-            "utf-8", "replace"
+    def read_tag(self, name: str) -> TagInfo | None:
+        """The annotated tag ``refs/tags/<name>``, read without starting git; None if absent."""
+        sha = self.read_ref(f"refs/tags/{name}")
+        return self._tag_object(name, sha) if sha is not None else None
+
+    def _tag_object(self, name: str, sha: str) -> TagInfo | None:
+        """Tag object ``sha`` as ``name``; None for a lightweight tag (not a tag object)."""
+        cached = self._tag_objects.get(sha)  # objects never change: keyed by id, never stale
+        if cached is not None and cached.name == name:
+            return cached
+        kind, body = self.read_object(sha)
+        if kind != "tag":
+            return None
+        header, _, message = body.decode("utf-8", "replace").partition("\n\n")
+        fields = dict(line.split(" ", 1) for line in header.splitlines() if " " in line)
+        tagger = _SIGNATURE.match(fields.get("tagger", ""))
+        info = TagInfo(
+            name=name,
+            target=fields.get("object", ""),
+            tagger_name=tagger.group(1) if tagger else "",
+            tagger_email=tagger.group(2) if tagger else "",
+            tagger_time=int(tagger.group(3)) if tagger else 0,
+            message=message,
+            sha=sha,
         )
+        self._tag_objects[sha] = info
+        return info
+
+    def ref_names(self, prefix: str) -> list[str]:
+        """Names of the refs under ``prefix`` (``refs/tags/x/``), loose and packed, without git."""
+        names = {name for name in self._read_packed_refs() if name.startswith(prefix)}
+        folder = self._ref_path(prefix)
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file() and not path.name.endswith(".lock"):
+                    names.add(prefix + path.relative_to(folder).as_posix())
+        return sorted(names)
+
+    def list_tags(self, prefix: str) -> list[TagInfo]:
+        """Annotated tags under ``refs/tags/<prefix>``, with their messages.
+
+        One ``for-each-ref`` names them; tag objects already read are not read again, so listing
+        thousands of tags repeatedly costs little more than listing their names.
+        """
+        pattern = f"refs/tags/{prefix}"
+        out = self.git("for-each-ref", "--format=%(objectname) %(refname)", pattern)
+        refs = [line.partition(" ")[::2] for line in out.decode("utf-8", "replace").splitlines()]
+        if sum(sha not in self._tag_objects for sha, _ in refs) > _TAGS_READ_ONE_BY_ONE:
+            self._read_tags_at_once(pattern)
         tags = []
+        for sha, ref in refs:
+            info = self._tag_object(ref.removeprefix("refs/tags/"), sha)
+            if info is not None:
+                tags.append(info)
+        return tags
+
+    def _read_tags_at_once(self, pattern: str) -> None:
+        """Read every tag object under ``pattern`` with one ``for-each-ref`` into the cache."""
+        fmt = "%(objecttype)%1f%(objectname)%1f%(refname)%1f%(*objectname)%1f%(taggername)%1f%(taggeremail)%1f%(taggerdate:unix)%1f%(contents)%1e"
+        out = self.git("for-each-ref", f"--format={fmt}", pattern).decode("utf-8", "replace")
         for record in out.split("\x1e"):
             record = record.lstrip("\n")
             if not record:
                 continue
-            ref, peeled, obj, tagger, email, when, message = record.split("\x1f", 6)
-            tags.append(
-                TagInfo(
+            kind, sha, ref, target, tagger, email, when, message = record.split("\x1f", 7)
+            if kind == "tag":
+                self._tag_objects[sha] = TagInfo(
                     name=ref.removeprefix("refs/tags/"),
-                    target=peeled or obj,
+                    target=target,
                     tagger_name=tagger,
                     tagger_email=email.strip("<>"),
                     tagger_time=int(when or 0),
                     message=message,
+                    sha=sha,
                 )
-            )
-        return tags
 
     def delete_ref(self, ref: str) -> None:
         self.git("update-ref", "-d", ref)

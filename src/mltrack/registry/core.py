@@ -18,13 +18,14 @@ from mltrack.exceptions import (
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
-from mltrack.gitstore import MLTRACK_DIR
+from mltrack.gitstore import MLTRACK_DIR, TagInfo
 from mltrack.models.uri import ModelReference, ResolvedModel, parse_models_uri
 from mltrack.registry import review
 from mltrack.registry.names import (
     TAG_PREFIX,
     canonical_stage,
     encode_name,
+    model_tag_prefix,
     parse_version_tag,
     validate_alias,
     validate_model_name,
@@ -44,6 +45,30 @@ from mltrack.store.repository import Repository, now_ms
 
 __all__ = ["Registry"]
 
+# Parsed version tags by tag object id: a tag object never changes, so this is never stale,
+# and every Registry of the process (one per client) shares it.
+_PARSED_TAGS: dict[str, TaggedVersion] = {}
+_PARSED_TAGS_MAX = 100_000
+
+
+def _parse(info: TagInfo) -> TaggedVersion | None:
+    """The version a tag records, or None for a tag mltrack did not make."""
+    parsed = parse_version_tag(info.name)
+    if parsed is None:
+        return None
+    cached = _PARSED_TAGS.get(info.sha) if info.sha else None
+    if cached is not None and (cached.name, cached.version) == parsed:
+        return cached
+    try:
+        version = TaggedVersion.from_tag(info, *parsed)
+    except (IntegrityError, ValueError, KeyError):
+        return None
+    if info.sha:
+        if len(_PARSED_TAGS) >= _PARSED_TAGS_MAX:
+            _PARSED_TAGS.clear()
+        _PARSED_TAGS[info.sha] = version
+    return version
+
 
 class Registry:
     """The registered models of one repository."""
@@ -51,7 +76,6 @@ class Registry:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.git = repo.git
-        self._tag_cache: dict[tuple[str, str], TaggedVersion] = {}
 
     @classmethod
     def current(cls) -> Registry:
@@ -133,30 +157,31 @@ class Registry:
                 f"Branch {branch!r} already exists; choose a new name for the proposal."
             )
 
-    def _tagged(self) -> dict[str, dict[int, TaggedVersion]]:
-        """Every version tag, parsed (one ``git for-each-ref``; parsed tags are cached)."""
+    def _tagged(self, prefix: str = f"{TAG_PREFIX}/") -> dict[str, dict[int, TaggedVersion]]:
+        """The version tags under ``prefix`` by model and number (one ``git for-each-ref``)."""
         found: dict[str, dict[int, TaggedVersion]] = {}
-        for info in self.git.list_tags(f"{TAG_PREFIX}/"):
-            parsed = parse_version_tag(info.name)
-            if parsed is None:
-                continue
-            key = (info.name, info.target)
-            version = self._tag_cache.get(key)
-            if version is None:
-                try:
-                    version = TaggedVersion.from_tag(info, *parsed)
-                except (IntegrityError, ValueError, KeyError):
-                    continue
-                self._tag_cache[key] = version
-            found.setdefault(parsed[0], {})[parsed[1]] = version
+        for info in self.git.list_tags(prefix):
+            parsed = _parse(info)
+            if parsed is not None:
+                found.setdefault(parsed.name, {})[parsed.version] = parsed
         return found
 
     def _versions_of(self, name: str) -> dict[int, TaggedVersion]:
-        return self._tagged().get(name, {})
+        return self._tagged(model_tag_prefix(name)).get(name, {})
+
+    def _version_numbers(self, name: str) -> list[int]:
+        """The numbers of a model's version tags, from ref names alone (no tag is read)."""
+        prefix = f"refs/tags/{model_tag_prefix(name)}"
+        return [
+            parsed[1]
+            for ref in self.git.ref_names(prefix)
+            if (parsed := parse_version_tag(ref.removeprefix("refs/tags/"))) is not None
+        ]
 
     def _tagged_version(self, name: str, version: Any) -> TaggedVersion:
         number = version_number(version)
-        tagged = self._versions_of(name).get(number)
+        info = self.git.read_tag(version_tag(name, number))
+        tagged = _parse(info) if info is not None else None
         if tagged is None:
             raise ResourceDoesNotExist(
                 f"Model {name!r} has no version {number}"
@@ -407,7 +432,7 @@ class Registry:
         if "MLmodel" not in files:
             raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
         for _attempt in range(100):
-            number = max(self._versions_of(name), default=0) + 1
+            number = max(self._version_numbers(name), default=0) + 1
             tagged = TaggedVersion(
                 name=name,
                 version=number,

@@ -13,6 +13,7 @@ __all__ = [
     "canonical_stage",
     "decode_name",
     "encode_name",
+    "model_tag_prefix",
     "parse_version_tag",
     "validate_alias",
     "validate_model_name",
@@ -52,8 +53,13 @@ def decode_name(encoded: str) -> str:
     return unquote(encoded, errors="strict")
 
 
+def model_tag_prefix(name: str) -> str:
+    """The prefix every version tag of model ``name`` starts with (ends in ``/``)."""
+    return f"{TAG_PREFIX}/{encode_name(name)}/"
+
+
 def version_tag(name: str, version: int) -> str:
-    return f"{TAG_PREFIX}/{encode_name(name)}/v{version}"
+    return f"{model_tag_prefix(name)}v{version}"
 
 
 def parse_version_tag(tag: str) -> tuple[str, int] | None:

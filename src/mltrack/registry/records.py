@@ -13,6 +13,26 @@ from mltrack.registry.names import STAGES, canonical_stage
 __all__ = ["ModelVersion", "RegisteredModel", "RegistryEvent", "TaggedVersion", "latest_per_stage"]
 
 
+_INVALID = object()
+
+
+def _json_values(texts: list[str]) -> list[Any]:
+    """Each text decoded as JSON (``_INVALID`` where it is not): one decode for all when it can."""
+    try:
+        decoded = json.loads("[" + ",".join(texts) + "]")
+        if isinstance(decoded, list) and len(decoded) == len(texts):
+            return decoded
+    except ValueError:
+        pass
+    out: list[Any] = []
+    for text in texts:
+        try:
+            out.append(json.loads(text))
+        except ValueError:
+            out.append(_INVALID)
+    return out
+
+
 @dataclass(frozen=True)
 class TaggedVersion:
     """The immutable part of a version, as its tag records it."""
@@ -59,18 +79,28 @@ class TaggedVersion:
 
     @classmethod
     def from_tag(cls, info: TagInfo, name: str, version: int) -> TaggedVersion:
-        fields: dict[str, Any] = {}
-        files: dict[str, str] = {}
+        keys: list[str] = []
+        values: list[str] = []
+        shas: list[str] = []
+        paths: list[str] = []
         for line in info.message.splitlines():
             if line.startswith("file "):
                 _, sha, path = line.split(" ", 2)
-                files[json.loads(path)] = sha
+                shas.append(sha)
+                paths.append(path)
             elif ": " in line:
                 key, _, value = line.partition(": ")
-                try:
-                    fields[key] = json.loads(value)
-                except ValueError:
-                    continue
+                keys.append(key)
+                values.append(value)
+        decoded = _json_values(values + paths)
+        fields = {
+            k: v for k, v in zip(keys, decoded[: len(values)], strict=True) if v is not _INVALID
+        }
+        files: dict[str, str] = {}
+        for sha, path in zip(shas, decoded[len(values) :], strict=True):
+            if not isinstance(path, str):
+                raise ValueError(f"tag {info.name}: a file line does not name a path")
+            files[path] = sha
         if fields.get("name") != name or fields.get("version") != version or "run_id" not in fields:
             raise IntegrityError(
                 f"Tag {info.name} does not describe {name!r} version {version}; it was not made by mltrack."
