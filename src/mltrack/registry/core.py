@@ -70,6 +70,23 @@ def _parse(info: TagInfo) -> TaggedVersion | None:
     return version
 
 
+def _search(
+    records: list[Any],
+    entity: str,
+    filter_string: str | None,
+    order_by: list[str] | None,
+    max_results: int,
+    page_token: str | None,
+) -> Any:
+    """One page of ``records`` matching MLflow's filter, in MLflow's order."""
+    from mltrack.tracking.client import paginate
+
+    matcher = search.parse_filter(filter_string, entity)
+    order = search.parse_order_by(order_by, entity)
+    found = search.sort_records([r for r in records if matcher.matches(r)], order, entity)
+    return paginate(found, max_results, page_token)
+
+
 class Registry:
     """The registered models of one repository."""
 
@@ -279,15 +296,15 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[RegisteredModel]:
-        from mltrack.tracking.client import paginate
-
         models = [self._registered_model(doc) for doc in self._all_docs()]
-        matcher = search.parse_filter(filter_string, search.ENTITY_REGISTERED_MODELS)
-        order = search.parse_order_by(order_by, search.ENTITY_REGISTERED_MODELS)
-        found = search.sort_records(
-            [m for m in models if matcher.matches(m)], order, search.ENTITY_REGISTERED_MODELS
+        return _search(
+            models,
+            search.ENTITY_REGISTERED_MODELS,
+            filter_string,
+            order_by,
+            max_results,
+            page_token,
         )
-        return paginate(found, max_results, page_token)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         doc = self._doc(name)
@@ -544,15 +561,10 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[ModelVersion]:
-        from mltrack.tracking.client import paginate
-
         versions = [v for doc in self._all_docs() for v in self._live_versions(doc["name"], doc)]
-        matcher = search.parse_filter(filter_string, search.ENTITY_MODEL_VERSIONS)
-        order = search.parse_order_by(order_by, search.ENTITY_MODEL_VERSIONS)
-        found = search.sort_records(
-            [v for v in versions if matcher.matches(v)], order, search.ENTITY_MODEL_VERSIONS
+        return _search(
+            versions, search.ENTITY_MODEL_VERSIONS, filter_string, order_by, max_results, page_token
         )
-        return paginate(found, max_results, page_token)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         """A ``file://`` URI of the version's files as its tag holds them (see ``snapshot``)."""
