@@ -478,25 +478,32 @@ def test_tags_are_annotated_listed_and_never_overwritten(store: GitStore, repo: 
     fsck_clean(repo)
 
 
-def test_single_tags_and_ref_names_read_the_same_loose_and_packed(
+def test_tags_read_one_by_one_and_all_at_once_agree_loose_and_packed(
     store: GitStore, repo: Path
 ) -> None:
     target = store.commit({".mltrack/models/m/model.yaml": b"name: m\n"}, "model\n")
     assert target is not None
-    for number in (1, 2, 10):
+    numbers = range(1, 41)  # more than are read one by one: listing reads them all at once
+    for number in numbers:
         store.create_tag(f"mltrack/m/v{number}", target, f"name: m\nversion: {number}\n")
     store.create_tag("mltrack/mm/v1", target, "name: mm\n")
-    expected = ["refs/tags/mltrack/m/v1", "refs/tags/mltrack/m/v10", "refs/tags/mltrack/m/v2"]
+    expected = sorted(f"refs/tags/mltrack/m/v{number}" for number in numbers)
 
     def check() -> None:
-        assert store.ref_names("refs/tags/mltrack/m/") == expected
-        tag = store.read_tag("mltrack/m/v10")
-        assert tag is not None
-        listed = {t.name: t for t in store.list_tags("mltrack/m/")}["mltrack/m/v10"]
-        assert tag == listed  # the same fields as git for-each-ref gives
-        assert tag.target == target
-        assert tag.sha == git(repo, "rev-parse", "mltrack/m/v10").strip()
-        assert store.read_tag("mltrack/m/v3") is None
+        one_by_one, at_once = GitStore.discover(repo), GitStore.discover(repo)
+        try:
+            assert one_by_one.ref_names("refs/tags/mltrack/m/") == expected
+            singles = [one_by_one.read_tag(f"mltrack/m/v{number}") for number in numbers]
+            listed = sorted(at_once.list_tags("mltrack/m/"), key=lambda t: int(t.name[11:]))
+            assert singles == listed  # the same fields either way
+            assert listed[9].name == "mltrack/m/v10" and listed[9].target == target
+            assert listed[9].message == "name: m\nversion: 10\n"
+            assert listed[9].tagger_email == "test@example.com"
+            assert listed[9].sha == git(repo, "rev-parse", "mltrack/m/v10").strip()
+            assert one_by_one.read_tag("mltrack/m/v41") is None
+        finally:
+            one_by_one.close()
+            at_once.close()
 
     check()
     git(repo, "gc", "-q")  # packs refs and objects: read through packed-refs and cat-file
