@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,6 +235,24 @@ def test_only_paths_under_mltrack_are_committed(store: GitStore, repo: Path) -> 
             store.commit({path: b"x"}, "Nope\n")
     assert head(repo) == before
     fsck_clean(repo)
+
+
+def test_large_files_round_trip_stored_or_compressed_by_content(
+    store: GitStore, repo: Path
+) -> None:
+    noise = os.urandom(2_000_000)  # like a PNG or Parquet file: does not compress
+    text = b"epoch,loss\n" + b"".join(b"%d,0.5\n" % i for i in range(200_000))
+    assert store.commit({".mltrack/a/noise.bin": noise, ".mltrack/a/log.csv": text}, "big\n")
+    assert store.read_blob(head(repo), ".mltrack/a/noise.bin") == noise
+    assert store.read_blob(head(repo), ".mltrack/a/log.csv") == text
+    fsck_clean(repo)
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    stored_kib = int(counts["size"]) + int(counts["size-pack"])
+    assert stored_kib < (len(noise) + len(text) // 2) // 1024  # the text was compressed
+    cat = subprocess.run(
+        ["git", "cat-file", "blob", "HEAD:.mltrack/a/noise.bin"], cwd=repo, capture_output=True
+    )
+    assert cat.stdout == noise
 
 
 # ---------------------------------------------------------------------- identity
