@@ -232,16 +232,23 @@ class Registry:
             tag=tagged.tag,
         )
 
-    def _live_versions(self, name: str, doc: dict[str, Any]) -> list[ModelVersion]:
+    def _live_versions(
+        self, name: str, doc: dict[str, Any], tags: dict[int, TaggedVersion] | None = None
+    ) -> list[ModelVersion]:
+        """The versions not deleted; ``tags``: the model's version tags, when already listed."""
         meta = doc.get("versions") or {}
         return [
             self._model_version(tagged, doc)
-            for number, tagged in sorted(self._versions_of(name).items())
+            for number, tagged in sorted(
+                (self._versions_of(name) if tags is None else tags).items()
+            )
             if not meta.get(str(number), {}).get("deleted")
         ]
 
-    def _registered_model(self, doc: dict[str, Any]) -> RegisteredModel:
-        versions = self._live_versions(doc["name"], doc)
+    def _registered_model(
+        self, doc: dict[str, Any], tags: dict[int, TaggedVersion] | None = None
+    ) -> RegisteredModel:
+        versions = self._live_versions(doc["name"], doc, tags)
         return RegisteredModel(
             name=doc["name"],
             creation_timestamp=doc["creation_timestamp"],
@@ -296,7 +303,8 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[RegisteredModel]:
-        models = [self._registered_model(doc) for doc in self._all_docs()]
+        every = self._tagged()  # one listing for all models
+        models = [self._registered_model(d, every.get(d["name"], {})) for d in self._all_docs()]
         return _search(
             models,
             search.ENTITY_REGISTERED_MODELS,
@@ -561,7 +569,12 @@ class Registry:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[ModelVersion]:
-        versions = [v for doc in self._all_docs() for v in self._live_versions(doc["name"], doc)]
+        every = self._tagged()  # one listing for all models
+        versions = [
+            version
+            for doc in self._all_docs()
+            for version in self._live_versions(doc["name"], doc, every.get(doc["name"], {}))
+        ]
         return _search(
             versions, search.ENTITY_MODEL_VERSIONS, filter_string, order_by, max_results, page_token
         )
