@@ -837,6 +837,8 @@ def test_requests_during_swaps_all_succeed(two_versions: IrisRepo) -> None:
         worker.start()
         try:
             for version in (2, 1, 2, 1):
+                seen = len(answers)  # every swap happens while requests keep arriving
+                wait_until(lambda seen=seen: len(answers) > seen)
                 registry.set_registered_model_alias("iris", "production", version)
                 assert app.state.served.refresh() is True
         finally:
