@@ -237,6 +237,42 @@ def test_only_paths_under_mltrack_are_committed(store: GitStore, repo: Path) -> 
     fsck_clean(repo)
 
 
+def test_large_trees_edited_commit_after_commit_stay_in_git_order(
+    store: GitStore, repo: Path
+) -> None:
+    runs = ".mltrack/experiments/1/runs"
+    expected = {f"{runs}/r{i:03d}/run.yaml": b"%d\n" % i for i in range(300)}
+    assert store.commit(dict(expected), "many runs\n")
+    # names whose git order differs from plain sorting once one of them is a directory
+    edits: list[dict[str, bytes | None]] = [
+        {f"{runs}/a": b"file a\n", f"{runs}/a.b": b"a.b\n", f"{runs}/a-b": b"a-b\n"},
+        {f"{runs}/a": None, f"{runs}/a/run.yaml": b"now a directory\n"},  # file -> directory
+        {f"{runs}/r150/run.yaml": b"changed\n", f"{runs}/r299/run.yaml": None},
+        {f"{runs}/r000/run.yaml": None, f"{runs}/zz/run.yaml": b"last\n"},
+        {f"{runs}/a/run.yaml": None, f"{runs}/a": b"a file again\n"},  # directory -> file
+    ]
+    for number, edit in enumerate(edits):
+        assert store.commit(dict(edit), f"edit {number}\n")
+        for path, content in edit.items():
+            if content is None:
+                expected.pop(path, None)
+            else:
+                expected[path] = content
+        fsck_clean(repo)  # git checks the order of every tree's entries
+        listed = git(repo, "ls-tree", "-r", "--name-only", "HEAD", "--", runs).splitlines()
+        assert sorted(listed) == sorted(expected)
+        for path in (f"{runs}/a", f"{runs}/a/run.yaml", f"{runs}/r150/run.yaml"):
+            if path in expected:
+                assert store.read_blob(head(repo), path) == expected[path]
+    # the tree written by editing equals the one git builds from the same entries
+    tree = git(repo, "rev-parse", f"HEAD:{runs}").strip()
+    listing = git(repo, "ls-tree", f"HEAD:{runs}")
+    rebuilt = subprocess.run(
+        ["git", "mktree"], cwd=repo, input=listing, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert rebuilt == tree
+
+
 def test_large_files_round_trip_stored_or_compressed_by_content(
     store: GitStore, repo: Path
 ) -> None:
