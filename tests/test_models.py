@@ -166,17 +166,7 @@ def test_tampered_file_is_refused_by_name(repo: Path, forest, iris) -> None:
 
     X, _ = iris
     run_id, _ = _logged(forest, X)
-    pickle_file = (
-        repo
-        / ".mltrack"
-        / "experiments"
-        / "0"
-        / "runs"
-        / run_id
-        / "artifacts"
-        / "model"
-        / "model.pkl"
-    )
+    pickle_file = repo / f".mltrack/experiments/0/runs/{run_id}/artifacts/model/model.pkl"
     data = bytearray(pickle_file.read_bytes())
     data[-20] ^= 0xFF
     pickle_file.write_bytes(bytes(data))
@@ -212,17 +202,7 @@ def test_registered_version_is_immutable_even_if_branch_files_change(
     X, _ = iris
     run_id, _ = _logged(forest, X)
     mltrack.register_model(f"runs:/{run_id}/model", "iris model")
-    pickle_file = (
-        repo
-        / ".mltrack"
-        / "experiments"
-        / "0"
-        / "runs"
-        / run_id
-        / "artifacts"
-        / "model"
-        / "model.pkl"
-    )
+    pickle_file = repo / f".mltrack/experiments/0/runs/{run_id}/artifacts/model/model.pkl"
     pickle_file.write_bytes(b"garbage")
     # The version loads from its tag's snapshot, not from the working tree.
     assert len(mltrack.pyfunc.load_model("models:/iris model/1").predict(X.head(1))) == 1

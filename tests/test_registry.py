@@ -296,17 +296,7 @@ def test_verify_detects_modified_registered_files(repo: Path, iris, cli) -> None
     mltrack.register_model(f"runs:/{run_id}/model", NAME)
     result = invoke(cli, "models", "verify")
     assert result.exit_code == 0 and "match" in result.stdout
-    model_file = (
-        repo
-        / ".mltrack"
-        / "experiments"
-        / "0"
-        / "runs"
-        / run_id
-        / "artifacts"
-        / "model"
-        / "model.pkl"
-    )
+    model_file = repo / f".mltrack/experiments/0/runs/{run_id}/artifacts/model/model.pkl"
     model_file.write_bytes(b"tampered")
     result = invoke(cli, "models", "verify", "--format", "json")
     assert result.exit_code == 1 and "model.pkl" in result.stdout
