@@ -14,6 +14,7 @@ import posixpath
 import re
 from typing import Any
 
+from mltrack import safepath
 from mltrack.exceptions import InvalidParameterValue
 
 __all__ = [
@@ -222,9 +223,17 @@ def artifact_path(value: Any, kind: str = "artifact path") -> str:
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: artifact paths must be relative to the run's artifact root."
         )
+    # Empty and '.' components are dropped ("./model" is "model"); '..' and any
+    # spelling of '.git' are refused (mltrack.safepath).
     parts = [part for part in text.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise InvalidParameterValue(
-            f"Invalid {kind} {value!r}: '..' would leave the run's artifact directory."
-        )
+    for part in parts:
+        if part == "..":
+            raise InvalidParameterValue(
+                f"Invalid {kind} {value!r}: '..' would leave the run's artifact directory."
+            )
+        if safepath.is_dotgit(part):
+            raise InvalidParameterValue(
+                f"Invalid {kind} {value!r}: {part!r} is git's own directory name; git cannot "
+                "store such a path and a clone would refuse it."
+            )
     return "/".join(parts)

@@ -515,7 +515,7 @@ class TrackingClient:
         )
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return self.repository.runs.list_artifacts(run_id, path)
+        return artifact_io.list_dir(self._artifact_root(run_id), path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         return str(artifact_io.download(self._artifact_root(run_id), path, dst_path))
