@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue, InvalidState
+from mltrack.http_guard import OriginPolicy
 from mltrack.serving.app import DEFAULT_MAX_BODY_SIZE, create_app
 from mltrack.serving.served import ServedModel
 
@@ -37,6 +38,11 @@ class ServeOptions:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     reload_interval: float | None = None
     access_log: bool = True
+    allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
+    cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
+
+    def origin_policy(self) -> OriginPolicy:
+        return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,10 +93,14 @@ def app_from_environment() -> Any:
     """The app factory each ``--workers`` process runs (uvicorn imports it by name)."""
     settings = json.loads(os.environ[OPTIONS_ENV])
     served = ServedModel.load(settings.pop("model_uri"))
+    for name in ("allowed_hosts", "cors_allowed_origins"):
+        settings[name] = tuple(settings[name])  # JSON has lists
+    options = ServeOptions(**settings)
     return create_app(
         served,
-        max_body_size=settings["max_body_size"],
-        reload_interval=settings["reload_interval"],
+        max_body_size=options.max_body_size,
+        reload_interval=options.reload_interval,
+        origin_policy=options.origin_policy(),
     )
 
 
@@ -115,6 +125,7 @@ def serve(model_uri: str, options: ServeOptions) -> None:
                 served,
                 max_body_size=options.max_body_size,
                 reload_interval=options.reload_interval,
+                origin_policy=options.origin_policy(),
             )
             import uvicorn
 
