@@ -66,9 +66,11 @@ def make_repo(base: Path) -> tuple[Path, Path]:
 class LiveServer:
     """``mltrack server`` for ``repo``; ``stop()`` ends it and its workers (its process group)."""
 
-    def __init__(self, repo: Path, *args: str, home: Path | None = None) -> None:
+    def __init__(
+        self, repo: Path, *args: str, home: Path | None = None, port: int | None = None
+    ) -> None:
         self.repo = repo
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = repo.parent / f"server-{self.port}.log"
         command = [sys.executable, "-m", "mltrack", "server", "--backend-store-uri", str(repo)]

@@ -23,7 +23,8 @@ def app_client(repo: Path, **config: tuple[str, ...]) -> TestClient:
     from mltrack.server.app import create_app
     from mltrack.server.config import ServerConfig
 
-    return TestClient(create_app(ServerConfig(repo, **config)), base_url="http://127.0.0.1:5000")
+    app = create_app(ServerConfig(repo, **config))
+    return TestClient(app, base_url="http://127.0.0.1:5000", raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -119,14 +120,13 @@ def test_allowed_origins_and_hosts_replace_the_defaults(store: Path) -> None:
 def test_error_bodies_do_not_name_the_servers_files(client: TestClient, store: Path) -> None:
     run = client.post(f"{API}/runs/create", json={"experiment_id": "0"}).json()["run"]
     run_id = run["info"]["run_id"]
-    (store / ".mltrack" / "experiments" / "0" / "runs" / run_id / "run.yaml").write_text("{")
-    answers = [
-        client.get(f"{API}/runs/get", params={"run_id": run_id}),
-        client.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "missing"}),
-        client.get(f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts/nothing"),
-    ]
-    for response in answers:
-        assert response.status_code >= 400 or response.json() == {}, response.text
+    run_dir = store / ".mltrack" / "experiments" / "0" / "runs" / run_id
+    (run_dir / "artifacts").write_text("a file where the artifact directory belongs")
+    upload = client.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts/a/b.txt")
+    assert upload.status_code == 500
+    assert upload.json()["message"].endswith("the server's log has the details.")
+    (run_dir / "run.yaml").write_text("{")
+    for response in (upload, client.get(f"{API}/runs/get", params={"run_id": run_id})):
         assert str(store) not in response.text
         assert str(store.resolve()) not in response.text
 

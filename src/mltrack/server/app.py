@@ -114,7 +114,12 @@ def create_app(config: ServerConfig) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The app of one uvicorn worker process (``--workers N``), configured by the environment."""
-    return create_app(ServerConfig.from_env())
+    from mltrack.workers import die_with_supervisor
+
+    config = ServerConfig.from_env()
+    if config.workers > 1 and config.owner_pid is not None:
+        die_with_supervisor(config.owner_pid)
+    return create_app(config)
 
 
 def serve(config: ServerConfig, log_level: str = "warning") -> None:

@@ -91,7 +91,10 @@ def _uvicorn_config(app: Any, options: ServeOptions, **extra: Any) -> Any:
 
 def app_from_environment() -> Any:
     """The app factory each ``--workers`` process runs (uvicorn imports it by name)."""
+    from mltrack.workers import die_with_supervisor
+
     settings = json.loads(os.environ[OPTIONS_ENV])
+    die_with_supervisor(settings.pop("supervisor_pid"))
     served = ServedModel.load(settings.pop("model_uri"))
     for name in ("allowed_hosts", "cors_allowed_origins"):
         settings[name] = tuple(settings[name])  # JSON has lists
@@ -146,7 +149,7 @@ def _serve_workers(model_uri: str, options: ServeOptions, sock: socket.socket) -
     from mltrack.tracking.fluent import get_tracking_uri
 
     resolve(model_uri)  # a wrong URI is reported here, once, not by every worker
-    settings = {"model_uri": model_uri, **asdict(options)}
+    settings = {"model_uri": model_uri, "supervisor_pid": os.getpid(), **asdict(options)}
     os.environ[OPTIONS_ENV] = json.dumps(settings)
     os.environ["MLTRACK_TRACKING_URI"] = get_tracking_uri()
     config = _uvicorn_config(
