@@ -325,3 +325,28 @@ def test_listing_does_not_follow_a_symlink_out_of_the_run(repo: Path, tmp_path: 
             assert response.status_code == 400, response.text
             assert "id_rsa" not in response.text
             assert str(tmp_path) not in response.text
+
+
+@pytest.mark.mlflow
+def test_the_stock_client_cannot_log_into_dotgit_through_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow", reason="needs the `mlflow` test extra")
+    from liveserver import LiveServer, make_repo
+
+    server_repo, home = make_repo(tmp_path / "served")
+    server = LiveServer(server_repo, home=home)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    try:
+        client = mlflow.MlflowClient(tracking_uri=server.url)
+        run_id = client.create_run("0").info.run_id
+        with pytest.raises(Exception, match="git's own directory|400"):
+            client.log_text(run_id, "[core]\n\thooksPath = /tmp\n", ".git/config")
+        client.log_text(run_id, "fine", "notes/ok.txt")
+        client.set_terminated(run_id)
+    finally:
+        server.stop()
+    files = git(server_repo, "ls-tree", "-r", "--name-only", "HEAD")
+    assert "notes/ok.txt" in files
+    assert ".git/config" not in files
