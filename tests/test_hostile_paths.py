@@ -341,7 +341,7 @@ def test_the_stock_client_cannot_log_into_dotgit_through_the_server(
     try:
         client = mlflow.MlflowClient(tracking_uri=server.url)
         run_id = client.create_run("0").info.run_id
-        with pytest.raises(Exception, match="git's own directory|400"):
+        with pytest.raises(Exception, match="git's own directory"):
             client.log_text(run_id, "[core]\n\thooksPath = /tmp\n", ".git/config")
         client.log_text(run_id, "fine", "notes/ok.txt")
         client.set_terminated(run_id)
