@@ -1,12 +1,9 @@
-"""Runs on disk: creation, buffered logging, durable flushes, status, commits.
+"""The run store: creation, status, reading, ending and committing the runs of a repository.
 
-Writes to a run go through a :class:`LiveRun`, one per run and process. It
-keeps metric points and changes in memory and flushes them to ``run.yaml`` and
-``metrics.arrow`` when the run ends, every few seconds while it is active, and
-at interpreter exit. A flush takes the run's inter-process lock and merges
-with whatever another process wrote since (params and tags of both survive,
-metric points are appended), so logging into a run from several processes or
-later from the client never loses earlier points.
+Writes to a run go through a :class:`~mltrack.store.live.LiveRun`, one per run
+and process (the live run buffer, :mod:`mltrack.store.live`); buffered changes
+are flushed when the run ends, every few seconds while it is active, and at
+interpreter exit (:mod:`mltrack.store.flushing`).
 
 A long-lived process that serves many writers (``mltrack server``, possibly
 several worker processes) sets ``RunStore.write_through``: every change is then
@@ -23,352 +20,35 @@ writes that status down and commits the run.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import shutil
-import socket
 import threading
 import time
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewType
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import metrics as metrics_file
-from mltrack.store import schema, validation, yamlio
-from mltrack.store.files import (
-    Stamp,
-    atomic_write,
-    file_lock,
-    stamp,
-    sync_file,
-    temporary_owner,
-)
+from mltrack.store import validation, yamlio
+from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
+from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
+from mltrack.store.live import LiveRun
+from mltrack.store.processes import HOST, own_start, process_start
 from mltrack.store.records import RunRecord
 
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
 
-__all__ = ["LiveRun", "RunStore", "flush_all_live_runs"]
-
-Point = tuple[str, float, int, int]
+__all__ = ["LiveRun", "RunStore", "flush_all_live_runs", "run_commit_message"]
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-# ---------------------------------------------------------------------- process liveness
-
-
-def _process_start(pid: int) -> str | None:
-    """Kernel start time of a process (guards against pid reuse); None if it is gone.
-
-    A zombie (dead, not yet reaped by its parent) is gone: it never writes again.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-        if fields[0] in (b"Z", b"X"):
-            return None
-        return fields[19].decode()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "unknown"
-
-
-_HOST = socket.gethostname()
-_OWN_START: tuple[int, str | None] | None = None
-
-
-def _own_start() -> str | None:
-    """This process's kernel start time, read once per process (pid changes after fork)."""
-    global _OWN_START
-    pid = os.getpid()
-    if _OWN_START is None or _OWN_START[0] != pid:
-        _OWN_START = (pid, _process_start(pid))
-    return _OWN_START[1]
-
-
-@dataclass
-class _Changes:
-    """What this process changed in a run since its last flush (merged onto the file)."""
-
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str | None] = field(default_factory=dict)  # None deletes the tag
-    info: dict[str, Any] = field(default_factory=dict)
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.params or self.tags or self.info or self.inputs or self.outputs)
-
-    def apply(self, record: RunRecord) -> None:
-        for key, value in self.params.items():
-            record.params.setdefault(key, value)
-        for key, tag in self.tags.items():
-            if tag is None:
-                record.tags.pop(key, None)
-            else:
-                record.tags[key] = tag
-        for name, value in self.info.items():
-            if name == "code":
-                record.code.update(value)
-            else:
-                setattr(record, name, value)
-        known = {
-            (item["name"], item["digest"], json.dumps(item.get("tags", {}), sort_keys=True))
-            for item in record.inputs
-        }
-        for item in self.inputs:
-            marker = (
-                item["name"],
-                item["digest"],
-                json.dumps(item.get("tags", {}), sort_keys=True),
-            )
-            if marker not in known:
-                record.inputs.append(item)
-                known.add(marker)
-        present = {item["model_id"] for item in record.outputs}
-        for item in self.outputs:
-            if item["model_id"] in present:
-                record.outputs = [
-                    item if o["model_id"] == item["model_id"] else o for o in record.outputs
-                ]
-            else:
-                record.outputs.append(item)
-
-
-class LiveRun:
-    """One run as this process writes it: current state plus unflushed changes."""
-
-    def __init__(
-        self, store: RunStore, record: RunRecord, run_dir: Path, disk: Stamp | None
-    ) -> None:
-        self.store = store
-        self.run_id = record.run_id
-        self.record = record
-        self.run_dir = run_dir
-        self.lock = threading.RLock()
-        self.points: list[Point] = []
-        self.changes = _Changes()
-        self.disk = disk
-        self.last_flush = time.monotonic()
-        self.last_flush_seconds = 0.0
-        self.owned = False  # True while this process is the run's active writer
-        self.unsynced = False  # written without fsync (write-through); see sync()
-        self.last_sync = time.monotonic()
-
-    @property
-    def yaml_path(self) -> Path:
-        return self.run_dir / "run.yaml"
-
-    @property
-    def arrow_path(self) -> Path:
-        return self.run_dir / "metrics.arrow"
-
-    def dirty(self) -> bool:
-        return bool(self.points) or bool(self.changes)
-
-    # -- logging (memory only) -------------------------------------------------
-
-    def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
-        with self.lock:
-            self.points.append((key, value, step, timestamp))
-
-    def log_points(self, points: Iterable[Point]) -> None:
-        with self.lock:
-            self.points.extend(points)
-
-    def log_params(self, params: dict[str, str]) -> None:
-        with self.lock:
-            for key, value in params.items():
-                old = self.record.params.get(key)
-                if old is not None and old != value:
-                    raise InvalidParameterValue(
-                        f"Changing param values is not allowed. Param with key='{key}' was already "
-                        f"logged with value='{old}' for run ID='{self.run_id}'. Attempted logging "
-                        f"new value '{value}'."
-                    )
-            for key, value in params.items():
-                if key not in self.record.params:
-                    self.record.params[key] = value
-                    self.changes.params[key] = value
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        with self.lock:
-            self.record.tags.update(tags)
-            self.changes.tags.update(tags)
-
-    def delete_tag(self, key: str) -> None:
-        with self.lock:
-            if key not in self.record.tags:
-                raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {self.run_id}")
-            del self.record.tags[key]
-            self.changes.tags[key] = None
-
-    def _accept(self, change: _Changes) -> None:
-        """Apply ``change`` only if the run would still be a valid run.yaml: a change the file
-        cannot hold is refused now, never discovered by a flush that then loses data."""
-        trial = self.record.copy()
-        change.apply(trial)
-        document = trial.to_dict()
-        if not schema.is_valid("run", document):
-            problems = "; ".join(schema.problems("run", document)[:3])
-            raise InvalidParameterValue(f"Run {self.run_id} cannot store this change: {problems}")
-        change.apply(self.record)
-
-    def set_info(self, **info: Any) -> None:
-        with self.lock:
-            _Changes(info={k: dict(v) if k == "code" else v for k, v in info.items()}).apply(
-                self.record
-            )
-            for name, value in info.items():
-                if name == "code":
-                    self.changes.info.setdefault("code", {}).update(value)
-                else:
-                    self.changes.info[name] = value
-
-    def add_inputs(self, items: list[dict[str, Any]]) -> None:
-        with self.lock:
-            self._accept(_Changes(inputs=items))
-            self.changes.inputs.extend(items)
-
-    def add_outputs(self, items: list[dict[str, Any]]) -> None:
-        with self.lock:
-            self._accept(_Changes(outputs=items))
-            self.changes.outputs.extend(items)
-
-    # -- reading -------------------------------------------------------------------
-
-    def snapshot(self, disk: RunRecord | None = None) -> RunRecord:
-        """The run as it stands in this process, unflushed points included.
-
-        ``disk`` is a newer run.yaml than this process last read or wrote (another
-        writer replaced it): the unflushed changes are shown on top of it, as the
-        next flush will write them.
-        """
-        with self.lock:
-            if disk is None:
-                record = self.record.copy()
-            else:
-                record = disk.copy()
-                self.changes.apply(record)
-                record.artifact_uri = self.record.artifact_uri
-            record.offer_points(self.points)
-            return record
-
-    def current(self) -> RunRecord | None:
-        """The run now: this process's view, re-read from disk if someone else changed the file.
-
-        None when the file changed (another process, a hand edit, a checkout)
-        and this process has nothing unflushed: the caller reads the file.
-        """
-        with self.lock:
-            on_disk = stamp(self.yaml_path)
-            if on_disk == self.disk:
-                return self.snapshot()
-            if not self.dirty():
-                return None
-            if on_disk is None:
-                return self.snapshot()
-            record = self.store.parse_run_dir(self.run_dir)
-            self.changes.apply(record)
-            record.offer_points(self.points)
-            return record
-
-    def pending_points(self) -> list[Point]:
-        with self.lock:
-            return list(self.points)
-
-    # -- flushing -------------------------------------------------------------------
-
-    def flush(self, durable: bool = True) -> bool:
-        """Write buffered changes (fsynced unless ``durable`` is False); True if anything was written."""
-        with self.lock:
-            if not self.dirty():
-                return False
-            started = time.monotonic()
-            with self.store.run_lock(self.run_id):
-                self._write(durable=durable)
-            self.last_flush_seconds = self.last_flush - started
-            return True
-
-    def _write(self, durable: bool) -> None:
-        """Merge with what other processes wrote, then write (the caller holds both locks)."""
-        if not self.dirty():
-            return
-        on_disk = stamp(self.yaml_path)
-        if on_disk is not None and on_disk != self.disk:
-            merged = self.store.parse_run_dir(self.run_dir)
-            self.changes.apply(merged)
-            merged.artifact_uri = self.record.artifact_uri
-            self.record = merged
-        self.record.offer_points(self.points)
-        # Check run.yaml before appending points, so a refused write never leaves
-        # points in metrics.arrow that the next write would append again.
-        document = self.record.to_dict()
-        schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-        metrics_file.append_points(self.arrow_path, self.points, durable=durable)
-        self.store.write_document(self.run_dir, document, durable=durable)
-        self.disk = stamp(self.yaml_path)
-        self.store.index.remember(self.run_dir, self.record)
-        self.points = []
-        self.changes = _Changes()
-        self.last_flush = time.monotonic()
-        if not durable:
-            self.unsynced = True
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[LiveRun]:
-        """Change the run as it is on disk now, and write the change before the block ends.
-
-        Holds the run's lock throughout: the record is re-read first if another
-        process wrote since, so checks (a param's old value, whether a tag exists)
-        see every writer's changes. The write skips fsync (``sync`` does it later).
-        """
-        with self.lock, self.store.run_lock(self.run_id):
-            buffered = self.dirty()  # only when the same process also logs without transactions
-            if not buffered and stamp(self.yaml_path) != self.disk:
-                self._reload()
-            try:
-                yield self
-            except BaseException:
-                if not buffered:
-                    self._reload()  # forget the half-applied change: nothing of it was written
-                raise
-            self._write(durable=False)
-
-    def _reload(self) -> None:
-        record = self.store.parse_run_dir(self.run_dir)
-        record.artifact_uri = self.record.artifact_uri
-        self.record = record
-        self.disk = stamp(self.yaml_path)
-        self.points = []
-        self.changes = _Changes()
-
-    def sync(self) -> None:
-        """fsync the files written without it (write-through mode)."""
-        with self.lock:
-            if not self.unsynced:
-                return
-            self.unsynced = False
-            self.last_sync = time.monotonic()
-            sync_file(self.arrow_path)
-            sync_file(self.yaml_path)
 
 
 class RunStore:
@@ -386,7 +66,12 @@ class RunStore:
         self._locations: dict[str, str] = {}
         self._histories: dict[tuple[str, str], tuple[Stamp | None, list[Metric]]] = {}
         self._lock = threading.RLock()
-        _register_store(self)
+        register_store(self)
+
+    def forget_writers(self) -> None:
+        """In a forked child: no writers (the parent keeps flushing its own runs)."""
+        self._live.clear()
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         self.flush_all()
@@ -458,7 +143,7 @@ class RunStore:
                 record = self.parse_run_dir(run_dir)
             live = LiveRun(self, record, run_dir, disk)
             self._live[run_id] = live
-        _ensure_flusher()
+        ensure_flusher()
         return live
 
     @contextlib.contextmanager
@@ -515,7 +200,7 @@ class RunStore:
             self._live[run_id] = live
             self._locations[run_id] = experiment_id
         self.claim(live)
-        _ensure_flusher()
+        ensure_flusher()
         return live
 
     def claim(self, live: LiveRun) -> None:
@@ -523,8 +208,8 @@ class RunStore:
         pid = self.owner_pid or os.getpid()
         marker = {
             "pid": pid,
-            "host": _HOST,
-            "start": _own_start() if pid == os.getpid() else _process_start(pid),
+            "host": HOST,
+            "start": own_start() if pid == os.getpid() else process_start(pid),
         }
         # Written in place: a torn marker (a crash mid-write) reads as "owner unknown".
         path = self.active_dir / live.run_id
@@ -546,12 +231,12 @@ class RunStore:
             marker = json.loads((self.active_dir / run_id).read_bytes())
         except (FileNotFoundError, ValueError):
             return None
-        if marker.get("host") != _HOST:
+        if marker.get("host") != HOST:
             return None
         if marker.get("pid") == os.getpid():
             live = self._live.get(run_id)
             return live is not None and live.owned
-        start = _process_start(int(marker.get("pid", 0)))
+        start = process_start(int(marker.get("pid", 0)))
         return start is not None and (start == marker.get("start") or start == "unknown")
 
     def effective_status(self, record: RunRecord) -> str:
@@ -739,7 +424,7 @@ def _remove_dead_temporaries(run_dir: Path) -> None:
     """Delete half-written temporaries whose writer died (kill -9 mid-write), so no commit holds one."""
     for path in run_dir.rglob(".*.tmp-*"):
         pid = temporary_owner(path.name)
-        if pid is not None and pid != os.getpid() and _process_start(pid) is None:
+        if pid is not None and pid != os.getpid() and process_start(pid) is None:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 path.unlink()
 
@@ -765,57 +450,3 @@ def _short(value: Any) -> str:
         return f"{value:.6g}"
     text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-# ---------------------------------------------------------------------- process-wide flushing
-
-_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
-_flusher: threading.Thread | None = None
-_flusher_guard = threading.Lock()
-
-
-def _register_store(store: RunStore) -> None:
-    _stores.add(store)
-
-
-def _ensure_flusher() -> None:
-    global _flusher
-    with _flusher_guard:
-        if _flusher is None or not _flusher.is_alive():
-            metrics_file.prepare_writes()  # this process writes runs: be ready to flush at exit
-            _flusher = threading.Thread(target=_flush_loop, name="mltrack-flush", daemon=True)
-            _flusher.start()
-
-
-def _flush_loop() -> None:
-    while True:
-        time.sleep(0.5)
-        for store in list(_stores):
-            with contextlib.suppress(Exception):
-                store.flush_due(store.repo.settings().flush_interval_seconds)
-
-
-def flush_all_live_runs() -> None:
-    for store in list(_stores):
-        store.flush_all()
-
-
-def _at_exit() -> None:
-    for store in list(_stores):
-        with contextlib.suppress(Exception):
-            store.at_exit()
-            store.index.save()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with no writers: the parent keeps flushing its own runs."""
-    global _flusher, _flusher_guard
-    for store in list(_stores):
-        store._live.clear()
-        store._lock = threading.RLock()
-    _flusher = None
-    _flusher_guard = threading.Lock()
-
-
-atexit.register(_at_exit)
-os.register_at_fork(after_in_child=_after_fork_in_child)
