@@ -15,6 +15,8 @@ The tree::
     │   ├── NotAGitRepository        (no git repository around the path)
     │   ├── GitError                 (git refused or failed)
     │   └── CorruptStore             (a stored file is unreadable or invalid; names file and field)
+    ├── StoreWriteError              TEMPORARILY_UNAVAILABLE  503  exit 1
+    │                                (a write failed: disk full, read-only; says what is safe)
     ├── IntegrityError               DATA_LOSS                500  exit 1
     │                                (a model file does not match its recorded sha256)
     └── ExecutionException           INTERNAL_ERROR           500  exit 1
@@ -44,6 +46,7 @@ __all__ = [
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "SchemaEnforcementError",
+    "StoreWriteError",
     "UnsupportedMediaType",
 ]
 
@@ -144,6 +147,18 @@ class CorruptStore(InvalidState):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class StoreWriteError(MltrackError):
+    """The store could not write a file (disk full, quota, read-only file system).
+
+    The message says what is safe on disk, what is still in memory and how to
+    finish (free space, retry, ``mltrack commit``). A server answers 503 so that
+    clients retry: nothing of a refused change was stored.
+    """
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
 
 
 class IntegrityError(MltrackError):

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist, StoreWriteError
 from mltrack.store import metrics as metrics_file
 from mltrack.store import schema
-from mltrack.store.files import Stamp, stamp, sync_file
+from mltrack.store.files import Stamp, stamp, sync_file, temp_path
 from mltrack.store.records import RunRecord
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class LiveRun:
         self.owned = False  # True while this process is the run's active writer
         self.unsynced = False  # written without fsync (write-through); see sync()
         self.last_sync = time.monotonic()
+        self.failure: StoreWriteError | None = None  # a background flush's, not yet reported
 
     @property
     def yaml_path(self) -> Path:
@@ -113,18 +115,28 @@ class LiveRun:
     def dirty(self) -> bool:
         return bool(self.points) or bool(self.changes)
 
+    def retry_failed_flush(self) -> None:
+        """After a failed background flush, the next logging call flushes first: if that
+        fails too, the call raises (logging nothing) and the flusher tries again later."""
+        if self.failure is not None:
+            self.failure = None
+            self.flush()
+
     # -- logging (memory only) -------------------------------------------------
 
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
         with self.lock:
+            self.retry_failed_flush()
             self.points.append((key, value, step, timestamp))
 
     def log_points(self, points: Iterable[Point]) -> None:
         with self.lock:
+            self.retry_failed_flush()
             self.points.extend(points)
 
     def log_params(self, params: dict[str, str]) -> None:
         with self.lock:
+            self.retry_failed_flush()
             for key, value in params.items():
                 old = self.record.params.get(key)
                 if old is not None and old != value:
@@ -140,11 +152,13 @@ class LiveRun:
 
     def set_tags(self, tags: dict[str, str]) -> None:
         with self.lock:
+            self.retry_failed_flush()
             self.record.tags.update(tags)
             self.changes.tags.update(tags)
 
     def delete_tag(self, key: str) -> None:
         with self.lock:
+            self.retry_failed_flush()
             if key not in self.record.tags:
                 raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {self.run_id}")
             del self.record.tags[key]
@@ -174,11 +188,13 @@ class LiveRun:
 
     def add_inputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
+            self.retry_failed_flush()
             self._accept(_Changes(inputs=items))
             self.changes.inputs.extend(items)
 
     def add_outputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
+            self.retry_failed_flush()
             self._accept(_Changes(outputs=items))
             self.changes.outputs.extend(items)
 
@@ -227,18 +243,42 @@ class LiveRun:
     # -- flushing -------------------------------------------------------------------
 
     def flush(self, durable: bool = True) -> bool:
-        """Write buffered changes (fsynced unless ``durable`` is False); True if anything was written."""
+        """Write buffered changes (fsynced unless ``durable`` is False); True if anything was written.
+
+        A write that fails (disk full, quota, read-only) changes nothing on disk,
+        keeps everything in memory for the next flush and raises StoreWriteError.
+        """
         with self.lock:
             if not self.dirty():
                 return False
             started = time.monotonic()
-            with self.store.run_lock(self.run_id):
-                self._write(durable=durable)
+            try:
+                with self.store.run_lock(self.run_id):
+                    self._write(durable=durable)
+            except OSError as error:
+                self.last_flush = time.monotonic()  # retry at the next interval, not at once
+                raise StoreWriteError(
+                    f"Could not write run {self.run_id} to {self.where()}: {_reason(error)}. "
+                    f"Its {len(self.points)} unsaved metric point(s) and other changes stay in "
+                    "memory and are written at the next flush: free disk space (the run's "
+                    "earlier flushes are safe on disk; if this process exits first, "
+                    "`mltrack commit` finishes the run)."
+                ) from error
+            self.failure = None
             self.last_flush_seconds = self.last_flush - started
             return True
 
+    def where(self) -> str:
+        """The run's directory, repository-relative (for messages)."""
+        return self.store.repo.rel(self.run_dir)
+
     def _write(self, durable: bool) -> None:
-        """Merge with what other processes wrote, then write (the caller holds both locks)."""
+        """Merge with what other processes wrote, then write (the caller holds both locks).
+
+        Both files change or neither: when run.yaml cannot be written after the
+        points were appended, metrics.arrow is put back (a rename, which needs
+        no free space), so a retry never stores a point twice.
+        """
         if not self.dirty():
             return
         on_disk = stamp(self.yaml_path)
@@ -252,8 +292,13 @@ class LiveRun:
         # points in metrics.arrow that the next write would append again.
         document = self.record.to_dict()
         schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-        metrics_file.append_points(self.arrow_path, self.points, durable=durable)
-        self.store.write_document(self.run_dir, document, durable=durable)
+        with _restorable(self.arrow_path, keep=bool(self.points)) as restore:
+            metrics_file.append_points(self.arrow_path, self.points, durable=durable)
+            try:
+                self.store.write_document(self.run_dir, document, durable=durable)
+            except BaseException:
+                restore()
+                raise
         self.disk = stamp(self.yaml_path)
         self.store.index.remember(self.run_dir, self.record)
         self.points = []
@@ -276,11 +321,17 @@ class LiveRun:
                 self._reload()
             try:
                 yield self
-            except BaseException:
+                self._write(durable=False)
+            except BaseException as error:
                 if not buffered:
                     self._reload()  # forget the half-applied change: nothing of it was written
+                if isinstance(error, OSError):
+                    raise StoreWriteError(
+                        f"Could not write run {self.run_id} to {self.where()}: "
+                        f"{_reason(error)}. Nothing of this change was stored; retry it once "
+                        "there is space."
+                    ) from error
                 raise
-            self._write(durable=False)
 
     def _reload(self) -> None:
         record = self.store.parse_run_dir(self.run_dir)
@@ -299,3 +350,40 @@ class LiveRun:
             self.last_sync = time.monotonic()
             sync_file(self.arrow_path)
             sync_file(self.yaml_path)
+
+
+def _reason(error: OSError) -> str:
+    """The system's words for a failed write, without the temporary file's name."""
+    return error.strerror or str(error)
+
+
+@contextlib.contextmanager
+def _restorable(path: Path, keep: bool) -> Iterator[Callable[[], None]]:
+    """Keep ``path`` as it is now (a hard link, no data copied) so the block can put it back.
+
+    The block calls the yielded function to undo its replacement of ``path``.
+    The link is a temporary (``files.temp_path``): a crash leaves one that
+    commits and ``fsck`` know to remove.
+    """
+    if not keep:
+        yield lambda: None
+        return
+    saved = temp_path(path.with_name(path.name + ".previous"))
+    try:
+        os.link(path, saved)
+        existed = True
+    except FileNotFoundError:
+        existed = False
+
+    def restore() -> None:
+        if existed:
+            os.replace(saved, path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    try:
+        yield restore
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            saved.unlink()

@@ -15,6 +15,7 @@ from mltrack.entities import LifecycleStage, RunStatus, ViewType
 from mltrack.exceptions import CorruptStore, MltrackError
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.store import metrics as metrics_file
+from mltrack.store.processes import remove_dead_temporaries
 
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
@@ -83,10 +84,24 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
         arrow = run_dir / "metrics.arrow"
         if arrow.exists():
             check(functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)))
+        if record.status == RunStatus.RUNNING and runs.owner_alive(record.run_id) is False:
+            problems.append(
+                Problem(
+                    repo.rel(run_dir / "run.yaml"),
+                    "RUNNING, but its process is gone (a crash or kill mid-run): "
+                    "`mltrack commit` records it as KILLED and commits what was written",
+                )
+            )
         if progress is not None:
             progress(number + 1, len(run_dirs))
     for leftover in repo.dir.rglob(".*.tmp-*"):
-        problems.append(Problem(repo.rel(leftover), "temporary file left by an interrupted write"))
+        problems.append(
+            Problem(
+                repo.rel(leftover),
+                "temporary file left by an interrupted write: `mltrack commit` removes it "
+                "once its writer is gone and commits the run",
+            )
+        )
     problems.extend(_unsafe_committed_paths(repo))
     return problems
 
@@ -194,6 +209,7 @@ def commit_pending(repo: Repository) -> CommitReport:
     report = CommitReport()
     runs = repo.runs
     runs.flush_all()
+    remove_dead_temporaries(repo.dir)  # a crash mid-write left them: never commit one
     changed = repo.git.changed_paths(MLTRACK_DIR)
     run_paths: dict[str, list[str]] = {}
     other: list[str] = []

@@ -22,7 +22,15 @@ from mltrack.store.files import atomic_write
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["append_points", "history", "prepare_writes", "read_table", "schema", "to_text"]
+__all__ = [
+    "append_points",
+    "history",
+    "new_points",
+    "prepare_writes",
+    "read_table",
+    "schema",
+    "to_text",
+]
 
 Point = tuple[str, float, int, int]  # key, value, step, timestamp
 
@@ -88,8 +96,13 @@ def _table_of(points: Sequence[Point]) -> pa.Table:
     )
 
 
-def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) -> None:
+def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) -> int:
     """Add ``points`` after the file's existing rows (the caller holds the run's lock).
+
+    A point identical to one already stored (same key, value, timestamp and
+    step) is stored once, as MLflow does: clients re-send points (a retried
+    request, MLflow's ``log_model`` linking a step's metrics to the model).
+    Returns how many points were added.
 
     ``durable=False`` skips the fsync: the new file is visible to every process at
     once but reaches the disk later (the caller syncs it with ``files.sync_file``).
@@ -97,13 +110,44 @@ def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) 
     import pyarrow as pa
 
     if not points:
-        return
-    new = _table_of(points)
+        return 0
     old = read_table(path)
+    fresh = new_points(old, points)
+    if not fresh:
+        return 0
+    new = _table_of(fresh)
     # One record batch per file: appending a batch per flush would make every later
     # read and rewrite pay for thousands of tiny batches.
     table = pa.concat_tables([old, new]).combine_chunks() if old is not None else new
     atomic_write(path, memoryview(_serialize(table)), durable=durable)
+    return len(fresh)
+
+
+def new_points(table: pa.Table | None, points: Sequence[Point]) -> list[Point]:
+    """``points`` less those stored in ``table`` or repeated among them, in logging order.
+
+    Points logged later than everything stored (the usual case) are told apart
+    by their timestamp alone; only the others are compared with the stored rows
+    of the same timestamps.
+    """
+    import numpy as np
+
+    distinct = list(dict.fromkeys(points))
+    if table is None or not table.num_rows:
+        return distinct
+    stamps = table.column("timestamp").to_numpy()
+    latest = int(stamps.max())
+    if all(point[3] > latest for point in distinct):
+        return distinct
+    wanted = [point[3] for point in distinct if point[3] <= latest]
+    rows = np.nonzero(np.isin(stamps, np.array(wanted, dtype=np.int64)))[0].tolist()
+    keys = table.column("key")
+    values = table.column("value").to_numpy()
+    steps = table.column("step").to_numpy()
+    stored = {
+        (keys[row].as_py(), float(values[row]), int(steps[row]), int(stamps[row])) for row in rows
+    }
+    return [point for point in distinct if point not in stored]
 
 
 def _serialize(table: pa.Table) -> pa.Buffer:

@@ -7,10 +7,14 @@ a marker names is still the one that wrote it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from pathlib import Path
 
-__all__ = ["HOST", "own_start", "process_start"]
+from mltrack.store.files import temporary_owner
+
+__all__ = ["HOST", "own_start", "process_start", "remove_dead_temporaries"]
 
 
 def process_start(pid: int) -> str | None:
@@ -47,3 +51,16 @@ def own_start() -> str | None:
     if _OWN_START is None or _OWN_START[0] != pid:
         _OWN_START = (pid, process_start(pid))
     return _OWN_START[1]
+
+
+def remove_dead_temporaries(directory: Path) -> list[Path]:
+    """Delete half-written temporaries whose writer died (kill -9 mid-write), so no commit
+    holds one; returns what was removed."""
+    removed = []
+    for path in directory.rglob(".*.tmp-*"):
+        pid = temporary_owner(path.name)
+        if pid is not None and pid != os.getpid() and process_start(pid) is None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -31,20 +32,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewType
-from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.exceptions import (
+    GitError,
+    InvalidParameterValue,
+    ResourceDoesNotExist,
+    StoreWriteError,
+)
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation, yamlio
-from mltrack.store.files import Stamp, atomic_write, file_lock, stamp, temporary_owner
+from mltrack.store.files import Stamp, atomic_write, file_lock, stamp
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
 from mltrack.store.live import LiveRun
-from mltrack.store.processes import HOST, own_start, process_start
+from mltrack.store.processes import HOST, own_start, process_start, remove_dead_temporaries
 from mltrack.store.records import RunRecord
 
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
 
 __all__ = ["LiveRun", "RunStore", "flush_all_live_runs", "run_commit_message"]
+
+
+_log = logging.getLogger("mltrack")
 
 
 def _now_ms() -> int:
@@ -191,15 +200,25 @@ class RunStore:
         with self.run_lock(run_id):
             if run_dir.exists():
                 raise InvalidParameterValue(f"Run {run_id} already exists.")
-            self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict(), durable=False)
-            disk = stamp(run_dir / "run.yaml")
+            try:
+                self.repo._write_yaml(run_dir / "run.yaml", "run", record.to_dict(), durable=False)
+                live = LiveRun(self, record, run_dir, stamp(run_dir / "run.yaml"))
+                self.claim(live)
+            except OSError as error:
+                # No empty or half-made run directory stays behind to be listed or committed.
+                shutil.rmtree(run_dir, ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.active_dir / run_id).unlink()
+                raise StoreWriteError(
+                    f"Could not create run {run_name} in {self.repo.rel(run_dir.parent)}: "
+                    f"{error.strerror or error}. Nothing was stored; free disk space and start "
+                    "the run again."
+                ) from error
         self.index.remember(run_dir, record)
-        live = LiveRun(self, record, run_dir, disk)
         live.unsynced = self.write_through
         with self._lock:
             self._live[run_id] = live
             self._locations[run_id] = experiment_id
-        self.claim(live)
         ensure_flusher()
         return live
 
@@ -291,7 +310,13 @@ class RunStore:
             if len(self._histories) >= 16:
                 self._histories.pop(next(iter(self._histories)))
             self._histories[cache_key] = (current, stored)
-        extra = [Metric(k, v, t, s, run_id) for k, v, s, t in pending if k == key]
+        mine = [point for point in pending if point[0] == key]
+        if mine and stored:
+            # A point this process re-sent (see metrics.new_points) is shown once.
+            since = min(point[3] for point in mine)
+            seen = {(key, m.value, m.step, m.timestamp) for m in stored if m.timestamp >= since}
+            mine = [point for point in mine if point not in seen]
+        extra = [Metric(k, v, t, s, run_id) for k, v, s, t in dict.fromkeys(mine)]
         return [*stored, *extra]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -319,9 +344,27 @@ class RunStore:
             live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
         # Not fsynced: the commit that follows makes the files git objects at once,
         # which git itself does not fsync either. Flushes during the run are fsynced.
-        live.flush(durable=False)
+        try:
+            live.flush(durable=False)
+        except StoreWriteError as error:
+            raise StoreWriteError(
+                f"Could not end run {run_id}: {_cause(error)}. Its last {len(live.points)} "
+                "metric point(s) and its end are still in memory: free disk space and end the "
+                f"run again. What earlier flushes wrote is safe on disk in {live.where()}; if "
+                "this process exits first, `mltrack commit` records the run as KILLED and "
+                "commits it."
+            ) from error
         self.release(live)
-        self.commit_run(run_id)
+        try:
+            self.commit_run(run_id)
+        except (OSError, GitError) as error:
+            with contextlib.suppress(OSError):
+                live.sync()
+            raise StoreWriteError(
+                f"Run {run_id} ended and is safe on disk in {live.where()}, but committing it "
+                f"failed: {_cause(error)}. Free disk space, then run `mltrack commit` to "
+                "commit it."
+            ) from error
         live.unsynced = False  # committed: as durable as a `git commit` (see flush above)
         self._forget_written(run_id)
 
@@ -344,7 +387,7 @@ class RunStore:
             live.flush()
         run_dir = self.locate(run_id)
         with self.run_lock(run_id):
-            _remove_dead_temporaries(run_dir)
+            remove_dead_temporaries(run_dir)
             current = live.current() if live is not None else None
             record = current if current is not None else self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
@@ -378,7 +421,10 @@ class RunStore:
         for live in lives:
             with contextlib.suppress(Exception):
                 if now - live.last_flush >= max(interval, 20 * live.last_flush_seconds):
-                    live.flush()
+                    try:
+                        live.flush()
+                    except StoreWriteError as error:
+                        live.failure = error  # the next logging call retries, then says so
                 if live.unsynced and now - live.last_sync >= interval:
                     live.sync()
 
@@ -390,12 +436,29 @@ class RunStore:
             try:
                 wrote = live.flush()
                 live.sync()
-                if live.owned:
-                    continue  # the tracking layer ends its own runs before this
-                if wrote and live.record.status != RunStatus.RUNNING:
-                    self.commit_run(live.run_id)
-            except Exception:
+            except Exception as error:  # exit goes on; say what is lost and what is safe
+                _log.error(
+                    "mltrack: could not write run %s at exit: %s. Its last %d metric point(s) "
+                    "and unsaved changes were only in memory and are lost; what earlier "
+                    "flushes wrote is safe in %s: run `mltrack commit` to finish the run.",
+                    live.run_id,
+                    _cause(error),
+                    len(live.points),
+                    live.where(),
+                )
                 continue
+            if live.owned or not wrote or live.record.status == RunStatus.RUNNING:
+                continue  # the tracking layer ends its own runs before this
+            try:
+                self.commit_run(live.run_id)
+            except Exception as error:
+                _log.error(
+                    "mltrack: run %s is safe on disk in %s but committing it at exit failed: "
+                    "%s. Run `mltrack commit` to commit it.",
+                    live.run_id,
+                    live.where(),
+                    _cause(error),
+                )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -420,13 +483,13 @@ class RunStore:
         return run_dir
 
 
-def _remove_dead_temporaries(run_dir: Path) -> None:
-    """Delete half-written temporaries whose writer died (kill -9 mid-write), so no commit holds one."""
-    for path in run_dir.rglob(".*.tmp-*"):
-        pid = temporary_owner(path.name)
-        if pid is not None and pid != os.getpid() and process_start(pid) is None:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                path.unlink()
+def _cause(error: BaseException) -> str:
+    """One line saying why a write failed (an OSError's system words, else the message)."""
+    if isinstance(error, StoreWriteError) and isinstance(error.__cause__, OSError):
+        error = error.__cause__
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:

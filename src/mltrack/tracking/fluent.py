@@ -334,7 +334,12 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     stack = _run_stack()
     if not stack:
         return
-    client().set_terminated(stack[-1]._run_id, status)
+    try:
+        client().set_terminated(stack[-1]._run_id, status)
+    except MltrackError:
+        if not stack[-1]._live.owned:
+            stack.pop()  # it ended on disk; only its commit failed (`mltrack commit` finishes it)
+        raise
     stack.pop()  # only once it really ended: a failed end leaves the run active to retry
 
 
@@ -404,6 +409,8 @@ def log_metric(
     else:
         timestamp = validation.metric_timestamp(key, timestamp)
     with live.lock:
+        if live.failure is not None:
+            live.retry_failed_flush()  # a background flush failed (disk full): say so now
         live.points.append((key, value, step, timestamp))
 
 
