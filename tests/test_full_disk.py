@@ -82,8 +82,10 @@ def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
         yield Disk(root, repo)
     finally:
         (root / "filler").unlink(missing_ok=True)  # a failed test may leave the disk full
-        reset_mltrack()
-        umount(root)
+        try:
+            reset_mltrack()
+        finally:
+            umount(root)
 
 
 def set_flush_interval(repo: Path, seconds: float) -> None:

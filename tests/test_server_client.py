@@ -204,6 +204,21 @@ def test_mltrack_sees_the_logged_model_as_a_run_model(
     assert result.stdout.strip() == "[0]"
 
 
+def test_log_model_after_metrics_keeps_each_point_once(tracking: LiveServer) -> None:
+    """MLflow's log_model re-sends the points of the model's step; they are stored once."""
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"mlflow\.")
+        with mlflow.start_run() as run:
+            for step in range(10):
+                mlflow.log_metric("m", step / 10, step=step)
+            model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+            mlflow.sklearn.log_model(model, name="model")
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "m")
+    assert [(m.step, m.value) for m in history] == [(step, step / 10) for step in range(10)]
+
+
 def test_delete_restore_and_errors(tracking: LiveServer) -> None:
     from mlflow.exceptions import MlflowException, RestException
 
