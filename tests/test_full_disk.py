@@ -245,6 +245,7 @@ def test_exit_hooks_report_what_they_could_not_write_and_mltrack_commit_finishes
         for line in report
     ), child.stderr
     assert "Traceback" not in child.stderr
+    assert len([line for line in child.stderr.splitlines() if run_id in line]) == 1
     disk.free()
 
     checked = invoke(cli, "fsck")
@@ -255,6 +256,48 @@ def test_exit_hooks_report_what_they_could_not_write_and_mltrack_commit_finishes
     assert invoke(cli, "fsck").exit_code == 0
     assert stored_steps(disk.run_dir(run_id)) == list(range(50))
     assert MltrackClient().get_run(run_id).info.status == "KILLED"
+    assert git(disk.repo, "status", "--porcelain") == ""
+
+
+# Adds a point to a run that already ended; the exit hook writes it and commits the run.
+LATE_POINT = """
+import sys
+from mltrack import MltrackClient
+
+MltrackClient().log_metric(sys.argv[1], "late", 1.0, step=1)
+"""
+
+
+def test_an_exit_hook_whose_commit_fails_says_so_and_mltrack_commit_finishes(
+    disk: Disk, cli
+) -> None:
+    with mltrack.start_run(run_name="late") as run:
+        mltrack.log_metric("loss", 1.0)
+    run_id = run.info.run_id
+    objects = disk.repo / ".git" / "objects"
+    mount("--bind", str(objects), str(objects))
+    try:
+        mount("-o", "remount,ro,bind", str(objects))
+        child = subprocess.run(
+            [sys.executable, "-c", LATE_POINT, run_id],
+            cwd=disk.repo,
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=120,
+            check=False,
+        )
+    finally:
+        umount(objects)
+
+    assert child.returncode == 0, child.stderr
+    assert child.stderr.splitlines() == [
+        f"mltrack: run {run_id} is safe on disk in {disk.run_dir(run_id).relative_to(disk.repo)} "
+        "but committing it at exit failed: Read-only file system. "
+        "Run `mltrack commit` to commit it."
+    ]
+    assert invoke(cli, "commit").exit_code == 0
+    assert MltrackClient().get_run(run_id).data.metrics == {"loss": 1.0, "late": 1.0}
     assert git(disk.repo, "status", "--porcelain") == ""
 
 

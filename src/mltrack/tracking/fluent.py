@@ -17,7 +17,7 @@ from time import time as _now
 from typing import TYPE_CHECKING, Any
 
 from mltrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
-from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.exceptions import InvalidParameterValue, MltrackError, StoreWriteError
 from mltrack.store import validation
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, now_ms
 from mltrack.tracking.client import TrackingClient
@@ -600,6 +600,8 @@ def _end_runs_at_exit() -> None:
             try:
                 client().set_terminated(active._run_id, status)
             except Exception as error:  # exit must go on; say what was not committed
+                if isinstance(error, StoreWriteError) and active._live.owned:
+                    continue  # not written: the store's exit hook says what is lost and safe
                 logging.getLogger("mltrack").error(
                     "could not end run %s: %s", active._run_id, error
                 )
