@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mltrack.fsutil import create_file
@@ -24,7 +24,9 @@ __all__ = [
     "Stamp",
     "atomic_write",
     "create_file",
+    "failure_reason",
     "file_lock",
+    "restorable",
     "stamp",
     "sync_file",
     "temp_path",
@@ -60,6 +62,48 @@ def atomic_write(path: Path, data: bytes | memoryview, *, durable: bool = True) 
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line saying why a write failed: the system's words (not the temporary's name)."""
+    if not isinstance(error, OSError) and isinstance(error.__cause__, OSError):
+        error = error.__cause__
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def restorable(path: Path, keep: bool) -> Iterator[Callable[[], None]]:
+    """Keep ``path`` as it is now (a hard link, no data copied) so the block can put it back.
+
+    The block calls the yielded function to undo its replacement of ``path``.
+    The link is a temporary (:func:`temp_path`): a crash leaves one that
+    commits and ``fsck`` know to remove.
+    """
+    if not keep:
+        yield lambda: None
+        return
+    saved = temp_path(path.with_name(path.name + ".previous"))
+    try:
+        os.link(path, saved)
+        existed = True
+    except FileNotFoundError:
+        existed = False
+
+    def restore() -> None:
+        if existed:
+            os.replace(saved, path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    try:
+        yield restore
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            saved.unlink()
 
 
 def sync_file(path: Path) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +22,14 @@ from typing import TYPE_CHECKING, Any
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist, StoreWriteError
 from mltrack.store import metrics as metrics_file
 from mltrack.store import schema
-from mltrack.store.files import Stamp, stamp, sync_file, temp_path
+from mltrack.store.files import Stamp, failure_reason, restorable, stamp, sync_file
+from mltrack.store.metrics import Point
 from mltrack.store.records import RunRecord
 
 if TYPE_CHECKING:
     from mltrack.store.runs import RunStore
 
 __all__ = ["LiveRun", "Point"]
-
-Point = tuple[str, float, int, int]
 
 
 @dataclass
@@ -258,7 +256,7 @@ class LiveRun:
             except OSError as error:
                 self.last_flush = time.monotonic()  # retry at the next interval, not at once
                 raise StoreWriteError(
-                    f"Could not write run {self.run_id} to {self.where()}: {_reason(error)}. "
+                    f"Could not write run {self.run_id} to {self.where()}: {failure_reason(error)}. "
                     f"Its {len(self.points)} unsaved metric point(s) and other changes stay in "
                     "memory and are written at the next flush: free disk space (the run's "
                     "earlier flushes are safe on disk; if this process exits first, "
@@ -292,7 +290,7 @@ class LiveRun:
         # points in metrics.arrow that the next write would append again.
         document = self.record.to_dict()
         schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-        with _restorable(self.arrow_path, keep=bool(self.points)) as restore:
+        with restorable(self.arrow_path, keep=bool(self.points)) as restore:
             metrics_file.append_points(self.arrow_path, self.points, durable=durable)
             try:
                 self.store.write_document(self.run_dir, document, durable=durable)
@@ -328,7 +326,7 @@ class LiveRun:
                 if isinstance(error, OSError):
                     raise StoreWriteError(
                         f"Could not write run {self.run_id} to {self.where()}: "
-                        f"{_reason(error)}. Nothing of this change was stored; retry it once "
+                        f"{failure_reason(error)}. Nothing of this change was stored; retry it once "
                         "there is space."
                     ) from error
                 raise
@@ -350,40 +348,3 @@ class LiveRun:
             self.last_sync = time.monotonic()
             sync_file(self.arrow_path)
             sync_file(self.yaml_path)
-
-
-def _reason(error: OSError) -> str:
-    """The system's words for a failed write, without the temporary file's name."""
-    return error.strerror or str(error)
-
-
-@contextlib.contextmanager
-def _restorable(path: Path, keep: bool) -> Iterator[Callable[[], None]]:
-    """Keep ``path`` as it is now (a hard link, no data copied) so the block can put it back.
-
-    The block calls the yielded function to undo its replacement of ``path``.
-    The link is a temporary (``files.temp_path``): a crash leaves one that
-    commits and ``fsck`` know to remove.
-    """
-    if not keep:
-        yield lambda: None
-        return
-    saved = temp_path(path.with_name(path.name + ".previous"))
-    try:
-        os.link(path, saved)
-        existed = True
-    except FileNotFoundError:
-        existed = False
-
-    def restore() -> None:
-        if existed:
-            os.replace(saved, path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-    try:
-        yield restore
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            saved.unlink()

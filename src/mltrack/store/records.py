@@ -28,7 +28,7 @@ from mltrack.entities import (
     RunOutputs,
 )
 
-__all__ = ["ExperimentRecord", "RunRecord", "latest_key"]
+__all__ = ["ExperimentRecord", "RunRecord", "latest_key", "run_commit_message"]
 
 
 def latest_key(step: int, timestamp: int, value: float) -> tuple[int, int, float]:
@@ -260,3 +260,27 @@ class ExperimentRecord:
             creation_time=creation_time,
             last_update_time=last_update_time,
         )
+
+
+def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
+    """Subject and body of the commit that records a run: its status and a summary."""
+    subject = f"Run {record.run_name}: {record.status} in {experiment_name}"
+
+    def summary(items: dict[str, Any], limit: int = 8) -> str:
+        shown = [f"{k}={_short(v)}" for k, v in sorted(items.items())[:limit]]
+        more = len(items) - limit
+        return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+    body = []
+    if record.metrics:
+        body.append("metrics: " + summary(record.metrics))
+    if record.params:
+        body.append("params: " + summary(record.params))
+    return subject, "\n".join(body)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

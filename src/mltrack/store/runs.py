@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import threading
@@ -40,20 +39,17 @@ from mltrack.exceptions import (
 )
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation, yamlio
-from mltrack.store.files import Stamp, atomic_write, file_lock, stamp
+from mltrack.store.files import Stamp, atomic_write, failure_reason, file_lock, stamp
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
 from mltrack.store.live import LiveRun
 from mltrack.store.processes import HOST, own_start, process_start, remove_dead_temporaries
-from mltrack.store.records import RunRecord
+from mltrack.store.records import RunRecord, run_commit_message
 
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
 
 __all__ = ["LiveRun", "RunStore", "flush_all_live_runs", "run_commit_message"]
-
-
-_log = logging.getLogger("mltrack")
 
 
 def _now_ms() -> int:
@@ -348,7 +344,7 @@ class RunStore:
             live.flush(durable=False)
         except StoreWriteError as error:
             raise StoreWriteError(
-                f"Could not end run {run_id}: {_cause(error)}. Its last {len(live.points)} "
+                f"Could not end run {run_id}: {failure_reason(error)}. Its last {len(live.points)} "
                 "metric point(s) and its end are still in memory: free disk space and end the "
                 f"run again. What earlier flushes wrote is safe on disk in {live.where()}; if "
                 "this process exits first, `mltrack commit` records the run as KILLED and "
@@ -362,7 +358,7 @@ class RunStore:
                 live.sync()
             raise StoreWriteError(
                 f"Run {run_id} ended and is safe on disk in {live.where()}, but committing it "
-                f"failed: {_cause(error)}. Free disk space, then run `mltrack commit` to "
+                f"failed: {failure_reason(error)}. Free disk space, then run `mltrack commit` to "
                 "commit it."
             ) from error
         live.unsynced = False  # committed: as durable as a `git commit` (see flush above)
@@ -406,59 +402,14 @@ class RunStore:
                 },
             )
 
+    def writers(self) -> list[LiveRun]:
+        """This process's live runs (a copy: flushing one never holds the store's lock)."""
+        with self._lock:
+            return list(self._live.values())
+
     def flush_all(self) -> None:
-        with self._lock:
-            lives = list(self._live.values())
-        for live in lives:
+        for live in self.writers():
             live.flush()
-
-    def flush_due(self, interval: float) -> None:
-        """Periodic flush. A flush rewrites metrics.arrow, so for long histories the interval
-        stretches until rewriting costs at most ~5% of the time (bounded write amplification)."""
-        now = time.monotonic()
-        with self._lock:
-            lives = list(self._live.values())
-        for live in lives:
-            with contextlib.suppress(Exception):
-                if now - live.last_flush >= max(interval, 20 * live.last_flush_seconds):
-                    try:
-                        live.flush()
-                    except StoreWriteError as error:
-                        live.failure = error  # the next logging call retries, then says so
-                if live.unsynced and now - live.last_sync >= interval:
-                    live.sync()
-
-    def at_exit(self) -> None:
-        """Interpreter exit: flush everything; commit runs that are no longer active."""
-        with self._lock:
-            lives = list(self._live.values())
-        for live in lives:
-            try:
-                wrote = live.flush()
-                live.sync()
-            except Exception as error:  # exit goes on; say what is lost and what is safe
-                _log.error(
-                    "mltrack: could not write run %s at exit: %s. Its last %d metric point(s) "
-                    "and unsaved changes were only in memory and are lost; what earlier "
-                    "flushes wrote is safe in %s: run `mltrack commit` to finish the run.",
-                    live.run_id,
-                    _cause(error),
-                    len(live.points),
-                    live.where(),
-                )
-                continue
-            if live.owned or not wrote or live.record.status == RunStatus.RUNNING:
-                continue  # the tracking layer ends its own runs before this
-            try:
-                self.commit_run(live.run_id)
-            except Exception as error:
-                _log.error(
-                    "mltrack: run %s is safe on disk in %s but committing it at exit failed: "
-                    "%s. Run `mltrack commit` to commit it.",
-                    live.run_id,
-                    live.where(),
-                    _cause(error),
-                )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -481,35 +432,3 @@ class RunStore:
             shutil.rmtree(run_dir)
         self.index.forget(run_dir)
         return run_dir
-
-
-def _cause(error: BaseException) -> str:
-    """One line saying why a write failed (an OSError's system words, else the message)."""
-    if isinstance(error, StoreWriteError) and isinstance(error.__cause__, OSError):
-        error = error.__cause__
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-def run_commit_message(record: RunRecord, experiment_name: str) -> tuple[str, str]:
-    subject = f"Run {record.run_name}: {record.status} in {experiment_name}"
-
-    def summary(items: dict[str, Any], limit: int = 8) -> str:
-        shown = [f"{k}={_short(v)}" for k, v in sorted(items.items())[:limit]]
-        more = len(items) - limit
-        return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
-
-    body = []
-    if record.metrics:
-        body.append("metrics: " + summary(record.metrics))
-    if record.params:
-        body.append("params: " + summary(record.params))
-    return subject, "\n".join(body)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
