@@ -352,3 +352,33 @@ def test_a_script_that_exits_normally_ends_its_run_finished(store: Path, script:
     assert run.data.metrics == {"m": 2.0}
     assert git(store, "status", "--porcelain") == ""
     assert "FINISHED in Default" in git(store, "log", "-1", "--format=%s")
+
+
+def test_fsck_after_a_crash_mid_write_says_mltrack_commit_finishes_it(
+    store: Path, cli, trainers: list[Trainer]
+) -> None:
+    doomed = Trainer(store, "mid-write")
+    trainers.append(doomed)
+    doomed.log(20)
+    doomed.kill()
+    # What a kill -9 in the middle of atomic writes leaves: temporaries named by the dead pid.
+    experiment_dir = doomed.run_dir.parent.parent
+    left = [
+        doomed.run_dir / f".metrics.arrow.tmp-{doomed.proc.pid}-1",
+        experiment_dir / f".experiment.yaml.tmp-{doomed.proc.pid}-1",
+    ]
+    for path in left:
+        path.write_bytes(b"half")
+
+    checked = invoke(cli, "fsck")
+
+    assert checked.exit_code == 1
+    lines = checked.stdout.splitlines()
+    assert len(lines) == 4 and lines[-1] == "3 problem(s) found."
+    assert all("`mltrack commit`" in line for line in lines[:3]), checked.stdout
+    assert any("RUNNING, but its process is gone" in line for line in lines)
+    assert invoke(cli, "commit").exit_code == 0
+    assert invoke(cli, "fsck").stdout == "No problems found.\n"
+    assert not any(path.exists() for path in left)
+    assert ".tmp-" not in git(store, "ls-files")
+    assert git(store, "status", "--porcelain") == ""
