@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -250,13 +250,9 @@ REPLACEMENTS = {
 }
 
 
-def _fixture_name(fixture: Any) -> str:
-    return str(fixture.name)
-
-
 def _swap_fixtures(module: ModuleType, filename: str) -> None:
     for fixture in REPLACEMENTS.get(filename, []):
-        name = _fixture_name(fixture)
+        name = str(fixture.name)
         if not hasattr(module, name):
             raise RuntimeError(f"{filename} has no fixture {name!r}: update the plugin's pin")
         setattr(module, name, fixture)
@@ -275,6 +271,10 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
         _swap_fixtures(collector.obj, collector.path.name)
 
 
+# Per test id: scope, outcome, first line of the failure, its line in MLflow's test.
+_results: dict[str, dict[str, str]] = {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, drop = [], []
     for item in items:
@@ -286,9 +286,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = keep
-
-
-_results: dict[str, dict[str, str]] = {}
 
 
 def _first_line(report: pytest.TestReport) -> str:
@@ -352,7 +349,9 @@ def _timed_out(signum: int, frame: FrameType | None) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
     previous = signal.signal(signal.SIGALRM, _timed_out)
     signal.alarm(TEST_TIMEOUT)
     try:
