@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, invoke, python_env, reset_mltrack
+from conftest import git, invoke, python_env, reset_mltrack, run_python
 from mltrack import gitstore
 from mltrack.exceptions import GitError
 from mltrack.gitstore import GitStore
@@ -637,23 +638,35 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_a_long_held_index_lock_neither_fails_the_run_nor_stages_deletions(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_long_held_index_lock_parks_the_run_until_the_next_command(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
-    monkeypatch.setattr(gitstore, "_LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 30 s
+    monkeypatch.setattr(gitstore, "_LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
+    before = head(repo)
     lock = repo / ".git" / "index.lock"
-    lock.write_text("")  # as the user's `git commit` holds it while the editor is open
+    lock.write_text("")  # as the user's `git add -p` holds it
     try:
         run_id = one_run("blocked")
+        assert head(repo) == before  # not on the branch: the user's index could not follow
+        status = invoke(cli, "status", "--format", "json")
+        assert [row["run"] for row in json.loads(status.stdout)] == [run_id]
+        assert git(repo, "for-each-ref", "--format=%(refname)", "refs/mltrack/pending/")
     finally:
         lock.unlink()
+
+    # Any later command (a new process) puts it on the branch once the lock is free.
+    result = run_python(
+        "import sys; from mltrack.cli import main; sys.exit(main())", repo, "status"
+    )
+
+    assert "No run commits waiting" in result.stdout
     assert git(repo, "log", "-1", "--format=%(trailers:key=Mltrack-Run,valueonly)").strip() == (
         run_id
     )
-
-    one_run("next")  # any later commit brings the index up to date
-
+    assert git(repo, "rev-parse", "HEAD~1").strip() == before
     assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "for-each-ref", "refs/mltrack/pending/") == ""
+    assert not (repo / ".git" / "mltrack" / "pending").exists()
 
 
 def test_a_stale_ref_lock_is_named_in_the_error(

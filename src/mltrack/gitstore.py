@@ -7,10 +7,12 @@ the repository). No index is involved in building a commit: the user's staged
 changes stay exactly as they were. The branch (or a detached HEAD) is advanced
 with a compare-and-swap ref update under git's own ``<ref>.lock`` protocol and
 the whole commit is rebuilt on the new parent if another process won the race.
-Afterwards the user's index gets the committed ``.mltrack/`` entries (and only
-those) through ``git update-index``, which takes git's index lock, so
-``git status`` shows nothing under ``.mltrack/`` and the user's own changes
-exactly as before.
+Like ``git commit -a``, mltrack holds git's ``index.lock`` around that: it stages
+the committed ``.mltrack/`` entries (and only those) before the branch moves, so
+the branch never names a run the user's index lacks, and ``git status`` shows
+nothing under ``.mltrack/`` and the user's own changes exactly as before. When
+the user's git holds the lock for long, the commit is parked on
+``refs/mltrack/pending/`` and joins the branch at the next mltrack command.
 
 Reading: any path at any revision, tree listings, history with trailers, tags.
 Loose objects are read in-process; packed ones through one long-lived
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import fcntl
 import getpass
+import logging
 import os
 import random
 import re
 import shlex
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -51,6 +56,7 @@ __all__ = [
     "GitStore",
     "HeadInfo",
     "Identity",
+    "ParkedCommit",
     "Pending",
     "PendingGit",
     "TagInfo",
@@ -68,7 +74,14 @@ _TREE_CACHE_ENTRIES = 200_000  # parsed tree entries kept in memory, over all ca
 _TAGS_READ_ONE_BY_ONE = 32  # more unread tags than this: one for-each-ref reads them all
 _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memory
 _CAS_ATTEMPTS = 200
-_LOCK_WAIT_SECONDS = 5.0
+_LOCK_WAIT_SECONDS = 5.0  # the user's git holding index.lock longer: the commit is parked
+_PEER_WAIT_SECONDS = 600.0  # other mltrack processes holding index.lock: waited for this long
+_SETTLE_WAIT_SECONDS = 0.5  # at start, parked commits are integrated only if the lock is free
+_LOCK_OWNER = "mltrack-index-lock"  # first word of an index.lock held by mltrack
+_HOST = socket.gethostname()
+_PARKED_REFS = "refs/mltrack/pending/"
+_DETACHED_REFS = "refs/mltrack/detached/"
+_SHA256 = re.compile(r"^\s*objectformat\s*=\s*sha256\s*$", re.I | re.M)
 _GC_EVERY = 100  # commits between `git gc --auto` calls, as `git commit` would make them
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 _SIGNATURE = re.compile(r"^(.*) <(.*)> (\d+) [-+]\d{4}$")
@@ -148,6 +161,91 @@ class TagInfo:
     tagger_time: int
     message: str
     sha: str = ""
+
+
+@dataclass(frozen=True)
+class CommitObject:
+    """A commit object as stored: ``author`` and ``committer`` are whole signature lines."""
+
+    tree: str
+    parents: tuple[str, ...]
+    author: str
+    committer: str
+    message: str
+
+    @property
+    def subject(self) -> str:
+        return self.message.partition("\n")[0]
+
+    def trailer(self, key: str) -> str | None:
+        values = parse_trailers(self.message).get(key.lower())
+        return values[0] if values else None
+
+
+def parse_commit(data: bytes) -> CommitObject:
+    """The fields of a commit object's body (``git cat-file commit <sha>``)."""
+    header, _, message = data.decode("utf-8", "surrogateescape").partition("\n\n")
+    tree, author, committer, parents = "", "", "", []
+    for line in header.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "tree":
+            tree = value
+        elif key == "parent":
+            parents.append(value)
+        elif key == "author":
+            author = value
+        elif key == "committer":
+            committer = value
+    return CommitObject(tree, tuple(parents), author, committer, message)
+
+
+@dataclass(frozen=True)
+class ParkedCommit:
+    """A commit kept off its branch while the user's git held the index lock."""
+
+    sha: str
+    target: str
+    commit: CommitObject
+
+
+def _test_crash(point: str) -> None:
+    """Test hook: ``MLTRACK_TEST_CRASH_AT=<point>`` SIGKILLs this process at ``point``.
+
+    Points: ``pack-written`` (temporary pack files written), ``index-locked`` (index.lock
+    held, nothing changed), ``index-written`` (index staged, branch not moved),
+    ``branch-moved`` (branch moved, lock not released). The crash tests use it to stop a
+    commit exactly between two steps; unset, it costs one lookup.
+    """
+    if os.environ.get("MLTRACK_TEST_CRASH_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _lock_owner(lock: Path) -> str:
+    """Who holds ``lock``: "mltrack" (a live mltrack process), "dead" (an mltrack process
+    that is gone) or "other" (git, or unknown)."""
+    try:
+        words = lock.read_bytes()[:200].split()
+    except OSError:
+        return "mltrack"  # just released: try again
+    if len(words) != 3 or words[0] != _LOCK_OWNER.encode() or not words[1].isdigit():
+        return "other"
+    if words[2].decode("utf-8", "replace") != _HOST:
+        return "mltrack"  # another machine's process (a network file system): not ours to judge
+    return "mltrack" if _process_alive(int(words[1])) else "dead"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _entry_sort_key(name: str, mode: bytes) -> bytes:
@@ -262,6 +360,7 @@ class GitStore:
         self._commit_trees: dict[str, bytes] = {}
         self._own_index_stamp: tuple[int, int, int] | None = None
         self._pack: dict[str, tuple[str, bytes]] | None = None
+        self._keeps: list[Path] = []  # .keep files of the packs written by the current commit
         self._commits_since_gc = 0
         self._blob_stamps: dict[tuple[str, int, int, int, int], str] = {}
         self._tag_objects: dict[str, TagInfo] = {}
@@ -289,6 +388,12 @@ class GitStore:
                     continue
                 git_dir = (candidate / text.removeprefix("gitdir:").strip()).resolve()
             else:
+                if (candidate / "HEAD").is_file() and cls.open_bare(candidate) is not None:
+                    raise NotAGitRepository(
+                        f"{candidate} is a bare git repository: it has no working tree for "
+                        "mltrack to record runs in. Clone it (`git clone "
+                        f"{candidate}`) and run mltrack in the clone."
+                    )
                 continue
             common_file = git_dir / "commondir"
             if common_file.is_file():
@@ -299,7 +404,22 @@ class GitStore:
                 raise GitError(
                     f"{candidate} uses git's reftable ref storage, which mltrack does not support yet"
                 )
-            return cls(candidate, git_dir, common)
+            with contextlib.suppress(FileNotFoundError):
+                if _SHA256.search(
+                    (common / "config").read_text(encoding="utf-8", errors="replace")
+                ):
+                    raise GitError(
+                        f"{candidate} uses SHA-256 object names (extensions.objectFormat = "
+                        "sha256), which mltrack does not support yet: use a SHA-1 repository"
+                    )
+            store = cls(candidate, git_dir, common)
+            try:
+                store.settle()
+            except (GitError, OSError) as error:  # the command itself may still work: say so
+                logging.getLogger("mltrack").warning(
+                    "could not finish an earlier commit: %s", error
+                )
+            return store
         raise NotAGitRepository(
             f"{path} is not inside a git repository. mltrack stores runs in git: "
             "run `git init` there first (or `mltrack init --init-git`)."
@@ -664,8 +784,8 @@ class GitStore:
             if not renamed:  # once renamed, ``<ref>.lock`` may already be another writer's
                 with contextlib.suppress(FileNotFoundError):
                     lock.unlink()
-        if not ref.startswith("refs/tags/"):
-            self._append_reflogs(ref, old or _ZERO, new, message)
+        if ref == "HEAD" or ref.startswith(("refs/heads/", "refs/remotes/", "refs/notes/")):
+            self._append_reflogs(ref, old or _ZERO, new, message)  # where git keeps reflogs
         return True
 
     def _append_reflogs(self, ref: str, old: str, new: str, message: str) -> None:
@@ -719,12 +839,25 @@ class GitStore:
         target = ref or head.ref
         if update_index is None:
             update_index = target == head.ref
-        with self._lock:
-            self._pack = {}
-            try:
-                return self._commit_locked(changes, message, target, create_from, update_index)
-            finally:
-                self._pack = None
+        with self._lock, self._packing():
+            return self._commit_locked(changes, message, target, create_from, update_index)
+
+    @contextlib.contextmanager
+    def _packing(self) -> Iterator[None]:
+        """Collect the objects written inside the block into packs (one per ``_flush_pack``).
+
+        Each new pack has a ``.keep`` file until the block ends, that is until a ref names its
+        objects: a concurrent ``git gc`` must neither repack nor delete a pack whose objects
+        it sees as unreachable.
+        """
+        self._pack, self._keeps = {}, []
+        try:
+            yield
+        finally:
+            self._pack = None
+            for keep in self._keeps:
+                with contextlib.suppress(FileNotFoundError):
+                    keep.unlink()
 
     def _commit_locked(
         self,
@@ -735,7 +868,60 @@ class GitStore:
         update_index: bool,
     ) -> str | None:
         prepared = {path: self._prepare(value) for path, value in changes.items()}
-        author, committer = self.identity("author"), self.identity()
+        if not update_index:
+            return self._advance(target, prepared, message, create_from=create_from)
+        # git's own order (as `git commit -a`): index.lock first, then the branch, then the index.
+        if not self._lock_index(_LOCK_WAIT_SECONDS):
+            return self._park(target, prepared, message)
+        try:
+            self._integrate_parked()
+            return self._advance(target, prepared, message, create_from=create_from, stage=True)
+        finally:
+            self._unlock_index()
+
+    def _build_commit(
+        self,
+        parent: str | None,
+        prepared: Mapping[str, tuple[bytes, bytes] | None],
+        message: str,
+        author: str | None,
+    ) -> tuple[str | None, bytes | None]:
+        """The commit of ``prepared`` on ``parent`` (None: the tree would not change) and the
+        parent's tree."""
+        base_tree = self._commit_tree(parent) if parent else None
+        new_tree = self._splice(base_tree, _nest(prepared)) or self._write_tree({})
+        if parent is not None and new_tree == base_tree:
+            return None, base_tree
+        now = time.time()
+        lines = [f"tree {new_tree.hex()}"]
+        if parent:
+            lines.append(f"parent {parent}")
+        lines += [
+            f"author {author or self.identity('author').signature(now)}",
+            f"committer {self.identity().signature(now)}",
+        ]
+        body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
+        sha = self.write_object("commit", body.encode("utf-8"))
+        self._commit_trees[sha] = new_tree
+        self._flush_pack()
+        return sha, base_tree
+
+    def _advance(
+        self,
+        target: str,
+        prepared: Mapping[str, tuple[bytes, bytes] | None],
+        message: str,
+        *,
+        create_from: str | None = None,
+        stage: bool = False,
+        author: str | None = None,
+    ) -> str | None:
+        """Commit ``prepared`` on ``target`` with a compare-and-swap, rebuilding on a moved tip.
+
+        ``stage``: the caller holds the index lock; the user's index gets the commit's
+        ``.mltrack/`` entries before the branch moves (see ``_lock_index``).
+        """
+        staged: dict[str, tuple[bytes, bytes] | None] = {}
         for attempt in range(_CAS_ATTEMPTS):
             parent = self._current(target)
             if parent == "ref":
@@ -744,31 +930,23 @@ class GitStore:
                 if parent is not None:
                     raise GitError(f"{target} already exists")
                 parent = create_from
-            base_tree = self._commit_tree(parent) if parent else None
-            new_tree = self._splice(base_tree, _nest(prepared)) or self._write_tree({})
-            if parent is not None and new_tree == base_tree and create_from is None:
+            sha, base_tree = self._build_commit(parent, prepared, message, author)
+            if sha is None:
                 return parent
-            now = time.time()
-            lines = [f"tree {new_tree.hex()}"]
-            if parent:
-                lines.append(f"parent {parent}")
-            lines += [
-                f"author {author.signature(now)}",
-                f"committer {committer.signature(now)}",
-            ]
-            body = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
-            sha = self.write_object("commit", body.encode("utf-8"))
-            self._commit_trees[sha] = new_tree
-            self._flush_pack()
+            if stage:
+                staged = self._index_changes(base_tree, prepared)
+                self._stage(staged)
+                _test_crash("index-written")
             expected = None if create_from is not None else parent
             if self.update_ref(target, sha, expected, "mltrack: " + message.splitlines()[0]):
+                _test_crash("branch-moved")
                 self._maybe_gc()
                 if target == "HEAD":
                     self._keep_detached_alive(sha, parent)
-                if update_index:
-                    self._update_user_index(base_tree, prepared)
                 return sha
             time.sleep(min(0.001 * (attempt + 1), 0.05) * random.random())
+        if staged:  # the branch never got the commit: the index must not keep its files
+            self._stage(self._entries_at(self._current(target), staged))
         lock = self._ref_path(target).with_name(self._ref_path(target).name + ".lock")
         if lock.exists():
             raise GitError(
@@ -777,6 +955,117 @@ class GitStore:
             )
         raise GitError(f"could not update {target}: it kept moving ({_CAS_ATTEMPTS} attempts)")
 
+    # ------------------------------------------------------------------ parked commits
+
+    @property
+    def _parked_dir(self) -> Path:
+        return self.private_dir / "pending"
+
+    def _park(
+        self, target: str, prepared: Mapping[str, tuple[bytes, bytes] | None], message: str
+    ) -> str | None:
+        """Keep a commit durable but off the branch while the user's git holds the index lock.
+
+        The commit (on the current tip) is kept alive by ``refs/mltrack/pending/<sha>``; a note
+        in this worktree's ``.git/mltrack/pending/`` names the branch it belongs on. The next
+        mltrack command that gets the lock puts it there (``_integrate_parked``).
+        """
+        parent = self._current(target)
+        if parent == "ref":
+            raise GitError("HEAD was switched to a branch while mltrack was committing; retry")
+        sha, _ = self._build_commit(parent, prepared, message, None)
+        if sha is None:
+            return parent
+        self._parked_dir.mkdir(parents=True, exist_ok=True)
+        # The note first: a note whose ref is missing still integrates (the objects exist).
+        with create_file(self._parked_dir / f"{time.time_ns():020d}-{sha}") as handle:
+            handle.write(target.encode() + b"\n")
+        self.update_ref(f"{_PARKED_REFS}{sha}", sha, None, "mltrack: index.lock busy")
+        logging.getLogger("mltrack").warning(
+            "another git command holds %s: run commit %s is saved but not on %s yet; "
+            "the next mltrack command puts it there (see `mltrack status`)",
+            self.git_dir / "index.lock",
+            sha[:12],
+            target.removeprefix("refs/heads/"),
+        )
+        return sha
+
+    def parked_commits(self) -> list[ParkedCommit]:
+        """Commits waiting for the index lock to join their branch, oldest first."""
+        try:
+            names = sorted(os.listdir(self._parked_dir))
+        except FileNotFoundError:
+            return []
+        parked = []
+        for name in names:
+            sha = name.partition("-")[2]
+            with contextlib.suppress(OSError, GitError):
+                target = (self._parked_dir / name).read_text(encoding="utf-8").strip()
+                kind, data = self.read_object(sha)
+                if kind == "commit":
+                    parked.append(ParkedCommit(sha, target, parse_commit(data)))
+        return parked
+
+    def integrate_parked(self, wait: float = _LOCK_WAIT_SECONDS) -> list[str]:
+        """Put parked commits on their branches (``mltrack commit``); returns the new commits.
+
+        Waits up to ``wait`` seconds for a user's git command to release the index lock.
+        """
+        if not self._parked_dir.exists():
+            return []
+        with self._lock:
+            if not self._lock_index(wait):
+                return []
+            try:
+                with self._packing():
+                    return self._integrate_parked()
+            finally:
+                self._unlock_index()
+
+    def _integrate_parked(self) -> list[str]:
+        """Replay each parked commit's changes on its branch's current tip (the lock is held)."""
+        made = []
+        head = self.head()
+        for parked in self.parked_commits():
+            if parked.target != head.ref and self._current(parked.target) is None:
+                continue  # its branch is gone: keep it, `mltrack status` shows it
+            commit = parked.commit
+            base = self._commit_tree(commit.parents[0]) if commit.parents else None
+            changes = self._tree_changes(base, self._commit_tree(parked.sha))
+            sha = self._advance(
+                parked.target,
+                changes,
+                commit.message,
+                stage=parked.target == head.ref,
+                author=commit.author,
+            )
+            if sha is not None:
+                made.append(sha)
+            with contextlib.suppress(GitError):
+                self._delete_ref(f"{_PARKED_REFS}{parked.sha}")
+            for note in self._parked_dir.glob(f"*-{parked.sha}"):
+                note.unlink()
+        with contextlib.suppress(OSError):
+            self._parked_dir.rmdir()  # only if empty: its existence is what `settle` looks for
+        return made
+
+    def _tree_changes(
+        self, old: bytes | None, new: bytes | None, prefix: str = ""
+    ) -> dict[str, tuple[bytes, bytes] | None]:
+        """The paths where tree ``new`` differs from ``old`` (None: deleted), as few as possible."""
+        before = self._tree(old) if old else {}
+        after = self._tree(new) if new else {}
+        changes: dict[str, tuple[bytes, bytes] | None] = {}
+        for name in before.keys() | after.keys():
+            a, b = before.get(name), after.get(name)
+            if a == b:
+                continue
+            if a is not None and b is not None and a[0] == b[0] == _DIR_MODE:
+                changes.update(self._tree_changes(a[1], b[1], f"{prefix}{name}/"))
+            else:
+                changes[f"{prefix}{name}"] = b
+        return changes
+
     def _flush_pack(self) -> None:
         """Write the objects collected for this commit as one pack (before any ref names them)."""
         if not self._pack:
@@ -784,15 +1073,26 @@ class GitStore:
         objects, self._pack = self._pack, {}
         pack_dir = self.objects_dir / "pack"
         data, index, name = _build_pack(objects)
-        for suffix, content in ((".pack", data), (".idx", index)):  # git finds a pack by its .idx
-            final = pack_dir / f"pack-{name}{suffix}"
-            tmp = pack_dir / f"tmp_mltrack_{os.getpid()}_{threading.get_ident()}{suffix}"
-            try:
+        # Temporary names as git's own (tmp_pack_*, tmp_idx_*), unique per write and without
+        # an extension: `git gc` deletes any lone *.idx it finds, a temporary one included.
+        unique = f"{os.getpid()}_{threading.get_ident()}_{random.getrandbits(32):08x}"
+        written = []
+        try:
+            for kind, content in (("pack", data), ("idx", index)):
+                tmp = pack_dir / f"tmp_{kind}_mltrack_{unique}"
+                written.append(tmp)
                 with create_file(tmp) as handle:
                     handle.write(content)
                 os.chmod(tmp, 0o444)
-                os.replace(tmp, final)
-            finally:
+            _test_crash("pack-written")
+            keep = pack_dir / f"pack-{name}.keep"
+            with create_file(keep) as handle:
+                handle.write(b"mltrack: until a ref names these objects\n")
+            self._keeps.append(keep)
+            for tmp, suffix in zip(written, (".pack", ".idx"), strict=True):
+                os.replace(tmp, pack_dir / f"pack-{name}{suffix}")  # git finds a pack by its .idx
+        finally:
+            for tmp in written:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
 
@@ -809,12 +1109,33 @@ class GitStore:
 
         One ref per line of work (``refs/mltrack/detached/<tip>``): it moves with each commit.
         """
-        self.update_ref(
-            f"refs/mltrack/detached/{commit}", commit, None, "mltrack: keep detached runs"
-        )
-        if parent is not None:
-            with contextlib.suppress(FileNotFoundError):
-                (self.common_dir / "refs" / "mltrack" / "detached" / parent).unlink()
+        self.update_ref(f"{_DETACHED_REFS}{commit}", commit, None, "mltrack: keep detached runs")
+        if parent is not None and self.read_ref(f"{_DETACHED_REFS}{parent}") is not None:
+            self._delete_ref(f"{_DETACHED_REFS}{parent}")
+
+    def prune_detached_refs(self) -> list[str]:
+        """Remove the ``refs/mltrack/detached/*`` refs whose commits a branch or tag reaches."""
+        head = self.head()
+        removed = []
+        for ref in self.ref_names(_DETACHED_REFS):
+            sha = self.read_ref(ref)
+            if sha is None or (head.detached and head.commit == sha):
+                continue
+            reached = self.git(
+                "for-each-ref", "--count=1", f"--contains={sha}", "refs/heads", "refs/tags"
+            )
+            if reached.strip():
+                self._delete_ref(ref)
+                removed.append(ref)
+        return removed
+
+    def _delete_ref(self, ref: str) -> None:
+        """Delete one of mltrack's own refs, loose or packed (``git pack-refs`` packs them)."""
+        if ref in self._read_packed_refs():
+            self.git("update-ref", "-d", ref)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._ref_path(ref).unlink()
 
     def _prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:
         if value is None:
@@ -859,114 +1180,176 @@ class GitStore:
                 entries[name] = change
         return self._write_tree(entries, tree, changes) if entries else None
 
-    def _update_user_index(
+    # ------------------------------------------------------------------ the user's index
+
+    def _lock_index(self, wait: float) -> bool:
+        """Take git's ``index.lock`` as git does (create it exclusively); False if the user's
+        git still holds it after ``wait`` seconds (``git commit -a`` with its editor open).
+
+        While mltrack holds the lock it stages the commit's ``.mltrack/`` entries and only
+        then moves the branch, so the branch never names a run the index lacks: a user's
+        ``git commit`` cannot commit a tree without it. The lock file says which mltrack
+        process holds it; other mltrack processes wait for it (time they spend waiting for
+        each other does not count against ``wait``), and a holder that died is broken.
+        """
+        lock = self.git_dir / "index.lock"
+        mine = f"{_LOCK_OWNER} {os.getpid()} {_HOST}\n".encode()
+        give_up = time.monotonic() + _PEER_WAIT_SECONDS
+        held: tuple[int, int] | None = None  # the user's lock being waited for, and since when
+        held_since = 0.0
+        while True:
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                owner = _lock_owner(lock)
+                if owner == "dead":
+                    self._break_stale_lock(lock)
+                    continue
+                now = time.monotonic()
+                if owner == "other":  # only one lock held that long counts, not many short ones
+                    with contextlib.suppress(FileNotFoundError):
+                        st = lock.stat()
+                        if held != (st.st_ino, st.st_ctime_ns):
+                            held, held_since = (st.st_ino, st.st_ctime_ns), now
+                    if now - held_since > wait:
+                        return False
+                if now > give_up:
+                    return False
+                time.sleep(0.002 + 0.02 * random.random())
+                continue
+            try:
+                os.write(fd, mine)
+            finally:
+                os.close(fd)
+            return True
+
+    def _break_stale_lock(self, lock: Path) -> None:
+        """Remove an ``index.lock`` left by an mltrack process that died holding it."""
+        self.private_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.private_dir / "index-lock-guard", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # two processes must not both break (one a new lock)
+            if _lock_owner(lock) == "dead":
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+        finally:
+            os.close(fd)
+
+    def _unlock_index(self) -> None:
+        """Release the lock: the repair note goes first, the lock (which names us) last."""
+        with contextlib.suppress(FileNotFoundError):
+            self._index_note.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (self.git_dir / "index.lock").unlink()
+
+    @property
+    def _index_note(self) -> Path:
+        return self.private_dir / "index-update"
+
+    def _stage(self, entries: Mapping[str, tuple[bytes, bytes] | None]) -> None:
+        """Set the user's index entries of ``entries`` (None: remove) and touch no other entry.
+
+        The index lock is held. A note lists the paths first, so that if this process is
+        killed from here until the lock is released, the next mltrack command makes those
+        entries match the branch again (``_repair_index``). git writes the new index into a
+        copy (a hard link of the index: git writes a new file and renames it over the link,
+        so the index itself is never touched), which then replaces the index.
+        """
+        if not entries:
+            return
+        paths = sorted(entries)
+        note = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
+        tmp_note = self._index_note.with_name(f"index-update.{os.getpid()}.tmp")
+        with create_file(tmp_note) as handle:
+            handle.write(note)
+        os.replace(tmp_note, self._index_note)
+        _test_crash("index-locked")
+        lines = []
+        for path in paths:
+            entry = entries[path]
+            encoded = path.encode("utf-8", "surrogateescape")
+            if entry is None:
+                lines.append(b"0 " + _ZERO.encode() + b"\t" + encoded)
+            else:
+                lines.append(entry[0] + b" " + entry[1].hex().encode() + b"\t" + encoded)
+        index = self.git_dir / "index"
+        copy = self.private_dir / f"index.{os.getpid()}.{threading.get_ident()}"
+        with contextlib.suppress(FileNotFoundError):
+            copy.unlink()
+        try:
+            try:
+                os.link(index, copy)
+            except FileNotFoundError:
+                pass  # no index yet (no commit so far): git starts an empty one
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(index, copy)
+            _run_git(
+                self.root,
+                ["update-index", "-z", "--index-info"],
+                input=b"\0".join(lines) + b"\0",
+                env={"GIT_INDEX_FILE": str(copy)},
+            )
+            os.replace(copy, index)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                copy.unlink()
+        self._own_index_stamp = self.index_stamp()
+
+    def _index_changes(
         self, base_tree: bytes | None, prepared: Mapping[str, tuple[bytes, bytes] | None]
-    ) -> None:
-        changed: set[str] = set()
+    ) -> dict[str, tuple[bytes, bytes] | None]:
+        """The index entries a commit of ``prepared`` on ``base_tree`` changes, file by file."""
+        changed: dict[str, tuple[bytes, bytes] | None] = {}
         for path, new in prepared.items():
             old = self._entry_at(base_tree, path)
             old_files = {p: (m, s) for p, m, s in self._flatten(*old, path)} if old else {}
             new_files = {p: (m, s) for p, m, s in self._flatten(*new, path)} if new else {}
-            changed |= {
-                p
-                for p in old_files.keys() | new_files.keys()
-                if old_files.get(p) != new_files.get(p)
-            }
-        if changed:
-            self.sync_index(changed)
+            for name in old_files.keys() | new_files.keys():
+                if old_files.get(name) != new_files.get(name):
+                    changed[name] = new_files.get(name)
+        return changed
 
-    @property
-    def _pending_index_file(self) -> Path:
-        return self.private_dir / "index-pending"
+    def _entries_at(
+        self, commit: str | None, paths: Iterable[str]
+    ) -> dict[str, tuple[bytes, bytes] | None]:
+        """The file entries of ``paths`` at ``commit`` (None where it has no such file)."""
+        tree = self._commit_tree(commit) if commit and commit != "ref" else None
+        entries: dict[str, tuple[bytes, bytes] | None] = {}
+        for path in paths:
+            entry = self._entry_at(tree, path)
+            entries[path] = None if entry is None or entry[0] == _DIR_MODE else entry
+        return entries
 
-    def sync_index(
-        self, paths: Iterable[str], wait: float | None = None, *, defer: bool = True
-    ) -> bool:
-        """Make the user's index entries for ``paths`` match HEAD (and touch no other entry).
+    def settle(self) -> None:
+        """Finish what an earlier mltrack process left undone; a few ``stat`` calls otherwise.
 
-        Entries come from HEAD's tree at the moment of the update, so concurrent
-        committers never stage an older blob. When another git command holds the
-        index lock longer than ``wait`` seconds (``git commit`` with its editor
-        open), the paths are remembered and synced by a background retry and by
-        the next mltrack command; the commit itself is never undone or failed.
+        Repairs the index entries a process killed mid-commit may have left stale, removes
+        an ``index.lock`` such a process left behind, and puts parked commits on their
+        branch (when the user's git does not hold the index lock).
         """
-        paths = set(paths) | self._read_pending()
-        if not paths:
-            return True
-        deadline = time.monotonic() + (_LOCK_WAIT_SECONDS if wait is None else wait)
-        while True:
-            head = self.head().commit
-            tree = self._commit_tree(head) if head else None
-            lines = []
-            for path in sorted(paths):
-                entry = self._entry_at(tree, path)
-                encoded = path.encode("utf-8", "surrogateescape")
-                if entry is None or entry[0] == _DIR_MODE:
-                    lines.append(b"0 " + _ZERO.encode() + b"\t" + encoded)
-                else:
-                    lines.append(entry[0] + b" " + entry[1].hex().encode() + b"\t" + encoded)
-            try:
-                _run_git(
-                    self.root,
-                    ["update-index", "-z", "--index-info"],
-                    input=b"\0".join(lines) + b"\0",
-                )
-                self._own_index_stamp = self.index_stamp()
-                self._clear_pending()
-                return True
-            except GitError as error:
-                if "index.lock" not in str(error):
-                    raise
-                if time.monotonic() > deadline:
-                    if defer:
-                        self._defer_index_sync(paths)
-                    return False
-                time.sleep(0.005 + 0.02 * random.random())
-
-    def _read_pending(self) -> set[str]:
-        try:
-            data = self._pending_index_file.read_bytes()
-        except FileNotFoundError:
-            return set()
-        return {p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p}
-
-    def _clear_pending(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._pending_index_file.unlink()
-
-    def _defer_index_sync(self, paths: set[str]) -> None:
-        import logging
-
-        self.private_dir.mkdir(parents=True, exist_ok=True)
-        data = b"\0".join(p.encode("utf-8", "surrogateescape") for p in sorted(paths))
-        tmp = self._pending_index_file.with_name(f"index-pending.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self._pending_index_file)
-        logging.getLogger("mltrack").warning(
-            "another git command holds %s; the run is committed, and mltrack adds its files to "
-            "your index as soon as the lock is free (until then `git status` lists them as deleted)",
-            self.git_dir / "index.lock",
-        )
-        threading.Thread(
-            target=self._retry_index_sync, name="mltrack-index-sync", daemon=True
-        ).start()
-
-    def _retry_index_sync(self) -> None:
-        delay = 0.5
-        for _ in range(200):  # about half an hour of patience, then the next mltrack command
-            time.sleep(delay)
-            try:
-                if self.sync_index((), wait=0, defer=False):
-                    return
-            except (GitError, OSError):
+        lock = self.git_dir / "index.lock"
+        if lock.exists() and _lock_owner(lock) == "dead":
+            self._break_stale_lock(lock)
+        if not (self._index_note.exists() or self._parked_dir.exists()):
+            return
+        with self._lock:
+            if not self._lock_index(_SETTLE_WAIT_SECONDS):
                 return
-            delay = min(delay * 1.5, 10.0)
+            try:
+                self._repair_index()
+                with self._packing():
+                    self._integrate_parked()
+            finally:
+                self._unlock_index()
 
-    def sync_pending_index(self) -> None:
-        """Apply index updates an earlier process had to defer (called by every command)."""
-        if self._pending_index_file.exists():
-            with contextlib.suppress(GitError):
-                self.sync_index((), wait=1.0, defer=False)
+    def _repair_index(self) -> None:
+        """Make the index entries a killed process was changing match the branch (lock held)."""
+        try:
+            data = self._index_note.read_bytes()
+        except FileNotFoundError:
+            return
+        paths = [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+        self._stage(self._entries_at(self.head().commit, paths))
 
     def _entry_at(self, tree: bytes | None, path: str) -> tuple[bytes, bytes] | None:
         entry: tuple[bytes, bytes] | None = (_DIR_MODE, tree) if tree else None
@@ -1432,10 +1815,12 @@ def _run_git(
     input: bytes | None = None,
     check: bool = True,
     quiet: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> bytes:
+    environment = _git_env() if env is None else {**_git_env(), **env}
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, env=_git_env(), check=False
+            ["git", *args], cwd=cwd, input=input, capture_output=True, env=environment, check=False
         )
     except FileNotFoundError:
         raise GitError(_NO_GIT) from None
