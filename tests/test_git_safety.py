@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, invoke, python_env, run_python
-from mltrack import gitstore
 from mltrack.exceptions import GitError, NotAGitRepository
-from mltrack.gitstore import GitStore
+from mltrack.gitstore import GitStore, commits
 
 # Writes a run's file and commits it through GitStore, as a run's end does, after "go".
 COMMITTER = """
@@ -138,7 +137,7 @@ def test_a_users_commit_with_its_editor_open_succeeds_and_the_run_joins_after(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
     assert invoke(cli, "init").exit_code == 0
-    monkeypatch.setattr(gitstore, "_LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
+    monkeypatch.setattr(commits, "LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
     editor = tmp_path / "editor.sh"
     editor.write_text(
         "#!/bin/sh\n"

@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 from conftest import git, invoke, python_env, reset_mltrack, run_python
-from mltrack import gitstore
 from mltrack.exceptions import GitError
-from mltrack.gitstore import GitStore
+from mltrack.gitstore import GitStore, commits
 
 
 @pytest.fixture
@@ -424,7 +423,7 @@ def test_a_stale_compare_and_swap_is_refused(store: GitStore, repo: Path) -> Non
     base = head(repo)
     first = store.commit({".mltrack/a": b"a\n"}, "a\n")
     assert first is not None
-    assert not store.update_ref("refs/heads/main", base, base, "stale")  # main is no longer base
+    assert not store.refs.update("refs/heads/main", base, base, "stale")  # main is no longer base
     assert head(repo) == first
     assert not (repo / ".git" / "refs" / "heads" / "main.lock").exists()
 
@@ -641,7 +640,7 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
 def test_a_long_held_index_lock_parks_the_run_until_the_next_command(
     repo: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
-    monkeypatch.setattr(gitstore, "_LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
+    monkeypatch.setattr(commits, "LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
     before = head(repo)
     lock = repo / ".git" / "index.lock"
     lock.write_text("")  # as the user's `git add -p` holds it
@@ -672,7 +671,7 @@ def test_a_long_held_index_lock_parks_the_run_until_the_next_command(
 def test_a_stale_ref_lock_is_named_in_the_error(
     store: GitStore, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gitstore, "_CAS_ATTEMPTS", 3)  # a killed writer's lock never goes away
+    monkeypatch.setattr(commits, "CAS_ATTEMPTS", 3)  # a killed writer's lock never goes away
     lock = repo / ".git" / "refs" / "heads" / "main.lock"
     lock.write_text("")
 
