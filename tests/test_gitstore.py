@@ -697,3 +697,20 @@ def test_any_command_in_a_fresh_clone_sets_up_the_arrow_diff_driver(
     assert git(clone, "config", "--local", "diff.mltrack-arrow.textconv").strip()
     assert "+loss\t0\t" in git(clone, "log", "-p", "-1", "--", "*.arrow")
     assert git(clone, "status", "--porcelain") == ""
+
+
+def test_an_author_other_than_the_committer_is_recorded_on_commits_and_tags(
+    store: GitStore, repo: Path
+) -> None:
+    from mltrack.gitstore import Identity
+
+    ada = Identity("Ada Lovelace", "ada@example.com")
+    sha = store.commit({".mltrack/a": b"a\n"}, "a\n", author=ada)
+    assert sha is not None
+    store.create_tag("mltrack/m/v1", sha, "v1\n", author=ada)
+
+    assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip() == (
+        "Ada Lovelace <ada@example.com>|Test User <test@example.com>"
+    )
+    tagger = git(repo, "for-each-ref", "--format=%(taggername)", "refs/tags/mltrack/m/v1")
+    assert tagger.strip() == "Ada Lovelace"

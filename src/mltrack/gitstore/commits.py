@@ -19,6 +19,7 @@ from mltrack.gitstore.identity import Identities
 from mltrack.gitstore.index import UserIndex
 from mltrack.gitstore.objects import (
     MLTRACK_DIR,
+    Identity,
     ParkedCommit,
     encode_commit,
     nest,
@@ -67,6 +68,7 @@ class Committer:
         ref: str | None = None,
         create_from: str | None = None,
         update_index: bool | None = None,
+        author: Identity | None = None,
     ) -> str | None:
         """Commit ``changes`` (repo-relative path → new content) on top of ``ref``.
 
@@ -88,7 +90,7 @@ class Committer:
         if update_index is None:
             update_index = target == head.ref
         with self._lock, self._odb.packing():
-            return self._commit_locked(changes, message, target, create_from, update_index)
+            return self._commit_locked(changes, message, target, create_from, update_index, author)
 
     def _commit_locked(
         self,
@@ -97,16 +99,19 @@ class Committer:
         target: str,
         create_from: str | None,
         update_index: bool,
+        author: Identity | None,
     ) -> str | None:
         prepared = {path: self._odb.prepare(value) for path, value in changes.items()}
         if not update_index:
-            return self._advance(target, prepared, message, create_from=create_from)
+            return self._advance(target, prepared, message, create_from=create_from, author=author)
         # index.lock first, as `git commit -a`; the index gets the run before the branch does.
         if not self._index.lock(LOCK_WAIT_SECONDS):
-            return self._park(target, prepared, message)
+            return self._park(target, prepared, message, author)
         try:
             self._integrate_parked()
-            return self._advance(target, prepared, message, create_from=create_from, stage=True)
+            return self._advance(
+                target, prepared, message, create_from=create_from, stage=True, author=author
+            )
         finally:
             self._index.unlock()
 
@@ -115,10 +120,10 @@ class Committer:
         parent: str | None,
         prepared: Mapping[str, Entry | None],
         message: str,
-        author: str | None,
+        author: Identity | str | None,
     ) -> tuple[str | None, bytes | None]:
         """The commit of ``prepared`` on ``parent`` (None: the tree would not change) and the
-        parent's tree."""
+        parent's tree. ``author``: who, or a whole signature line (a replayed commit's)."""
         base_tree = self._odb.commit_tree(parent) if parent else None
         new_tree = self._odb.splice(base_tree, nest(prepared)) or self._odb.write_tree({})
         if parent is not None and new_tree == base_tree:
@@ -127,7 +132,9 @@ class Committer:
         body = encode_commit(
             new_tree.hex(),
             (parent,) if parent else (),
-            author or self._identities.get("author").signature(now),
+            author
+            if isinstance(author, str)
+            else (author or self._identities.get("author")).signature(now),
             self._identities.get().signature(now),
             message,
         )
@@ -144,7 +151,7 @@ class Committer:
         *,
         create_from: str | None = None,
         stage: bool = False,
-        author: str | None = None,
+        author: Identity | str | None = None,
     ) -> str | None:
         """Commit ``prepared`` on ``target`` with a compare-and-swap, rebuilding on a moved tip.
 
@@ -191,7 +198,13 @@ class Committer:
     def _parked_dir(self) -> Path:
         return self._private_dir / "pending"
 
-    def _park(self, target: str, prepared: Mapping[str, Entry | None], message: str) -> str | None:
+    def _park(
+        self,
+        target: str,
+        prepared: Mapping[str, Entry | None],
+        message: str,
+        author: Identity | None,
+    ) -> str | None:
         """Keep a commit durable but off the branch while the user's git holds the index lock.
 
         The commit (on the current tip) is kept alive by ``refs/mltrack/pending/<sha>``; a note
@@ -201,7 +214,7 @@ class Committer:
         parent = self._refs.current(target)
         if parent == "ref":
             raise GitError("HEAD was switched to a branch while mltrack was committing; retry")
-        sha, _ = self._build_commit(parent, prepared, message, None)
+        sha, _ = self._build_commit(parent, prepared, message, author)
         if sha is None:
             return parent
         self._parked_dir.mkdir(parents=True, exist_ok=True)

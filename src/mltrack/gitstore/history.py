@@ -10,6 +10,7 @@ from mltrack.gitstore.identity import Identities
 from mltrack.gitstore.objects import (
     DIR_MODE,
     CommitInfo,
+    Identity,
     TagInfo,
     TreeEntry,
     encode_tag,
@@ -143,9 +144,12 @@ class Tags:
         self._identities = identities
         self._tag_objects: dict[str, TagInfo] = {}
 
-    def create(self, name: str, target: str, message: str) -> str:
-        """Create the annotated tag ``refs/tags/<name>``; fails if it exists."""
-        tagger = self._identities.get().signature()
+    def create(
+        self, name: str, target: str, message: str, *, author: Identity | None = None
+    ) -> str:
+        """Create the annotated tag ``refs/tags/<name>`` (tagger: ``author`` or this
+        repository's identity); fails if it exists."""
+        tagger = (author or self._identities.get()).signature()
         sha = self._odb.write_object("tag", encode_tag(target, name, tagger, message))
         if not self._refs.update(f"refs/tags/{name}", sha, None, f"tag {name}"):
             raise GitError(f"tag {name} already exists")

@@ -166,6 +166,7 @@ class GitStore:
         ref: str | None = None,
         create_from: str | None = None,
         update_index: bool | None = None,
+        author: Identity | None = None,
     ) -> str | None:
         """Commit ``changes`` (repo-relative path → new content) on top of ``ref``.
 
@@ -175,11 +176,18 @@ class GitStore:
         when detached); then the user's index gets the commit's ``.mltrack/`` entries
         under git's index lock, or the commit is parked while the user's git holds
         that lock (see ``commits``). ``create_from`` makes a new branch ``ref``
-        starting at that commit (it must not exist yet). Returns the new commit, or
-        the unchanged head when the tree would not change (None for an unborn branch).
+        starting at that commit (it must not exist yet). ``author`` records someone else
+        as the author (a team server's authenticated user); the committer stays this
+        repository's identity. Returns the new commit, or the unchanged head when the
+        tree would not change (None for an unborn branch).
         """
         return self._committer.commit(
-            changes, message, ref=ref, create_from=create_from, update_index=update_index
+            changes,
+            message,
+            ref=ref,
+            create_from=create_from,
+            update_index=update_index,
+            author=author,
         )
 
     def settle(self) -> None:
@@ -198,9 +206,14 @@ class GitStore:
         """Remove the ``refs/mltrack/detached/*`` refs whose commits a branch or tag reaches."""
         return self._committer.prune_detached_refs()
 
-    def create_tag(self, name: str, target: str, message: str) -> str:
-        """Create the annotated tag ``refs/tags/<name>``; fails if it exists."""
-        return self.tags.create(name, target, message)
+    def create_tag(
+        self, name: str, target: str, message: str, *, author: Identity | None = None
+    ) -> str:
+        """Create the annotated tag ``refs/tags/<name>``; fails if it exists.
+
+        ``author``, when given, is the tagger (a tag has no separate committer).
+        """
+        return self.tags.create(name, target, message, author=author)
 
     def delete_ref(self, ref: str) -> None:
         self.git("update-ref", "-d", ref)
