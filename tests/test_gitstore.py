@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import subprocess
@@ -13,10 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, invoke, python_env, reset_mltrack
-from mltrack import gitstore
+from conftest import git, invoke, python_env, reset_mltrack, run_python
 from mltrack.exceptions import GitError
-from mltrack.gitstore import GitStore
+from mltrack.gitstore import GitStore, commits
 
 
 @pytest.fixture
@@ -423,7 +423,7 @@ def test_a_stale_compare_and_swap_is_refused(store: GitStore, repo: Path) -> Non
     base = head(repo)
     first = store.commit({".mltrack/a": b"a\n"}, "a\n")
     assert first is not None
-    assert not store.update_ref("refs/heads/main", base, base, "stale")  # main is no longer base
+    assert not store.refs.update("refs/heads/main", base, base, "stale")  # main is no longer base
     assert head(repo) == first
     assert not (repo / ".git" / "refs" / "heads" / "main.lock").exists()
 
@@ -637,29 +637,41 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_a_long_held_index_lock_neither_fails_the_run_nor_stages_deletions(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_long_held_index_lock_parks_the_run_until_the_next_command(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
-    monkeypatch.setattr(gitstore, "_LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 30 s
+    monkeypatch.setattr(commits, "LOCK_WAIT_SECONDS", 0.2)  # instead of waiting 5 s
+    before = head(repo)
     lock = repo / ".git" / "index.lock"
-    lock.write_text("")  # as the user's `git commit` holds it while the editor is open
+    lock.write_text("")  # as the user's `git add -p` holds it
     try:
         run_id = one_run("blocked")
+        assert head(repo) == before  # not on the branch: the user's index could not follow
+        status = invoke(cli, "status", "--format", "json")
+        assert [row["run"] for row in json.loads(status.stdout)] == [run_id]
+        assert git(repo, "for-each-ref", "--format=%(refname)", "refs/mltrack/pending/")
     finally:
         lock.unlink()
+
+    # Any later command (a new process) puts it on the branch once the lock is free.
+    result = run_python(
+        "import sys; from mltrack.cli import main; sys.exit(main())", repo, "status"
+    )
+
+    assert "No run commits waiting" in result.stdout
     assert git(repo, "log", "-1", "--format=%(trailers:key=Mltrack-Run,valueonly)").strip() == (
         run_id
     )
-
-    one_run("next")  # any later commit brings the index up to date
-
+    assert git(repo, "rev-parse", "HEAD~1").strip() == before
     assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "for-each-ref", "refs/mltrack/pending/") == ""
+    assert not (repo / ".git" / "mltrack" / "pending").exists()
 
 
 def test_a_stale_ref_lock_is_named_in_the_error(
     store: GitStore, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gitstore, "_CAS_ATTEMPTS", 3)  # a killed writer's lock never goes away
+    monkeypatch.setattr(commits, "CAS_ATTEMPTS", 3)  # a killed writer's lock never goes away
     lock = repo / ".git" / "refs" / "heads" / "main.lock"
     lock.write_text("")
 
@@ -685,3 +697,20 @@ def test_any_command_in_a_fresh_clone_sets_up_the_arrow_diff_driver(
     assert git(clone, "config", "--local", "diff.mltrack-arrow.textconv").strip()
     assert "+loss\t0\t" in git(clone, "log", "-p", "-1", "--", "*.arrow")
     assert git(clone, "status", "--porcelain") == ""
+
+
+def test_an_author_other_than_the_committer_is_recorded_on_commits_and_tags(
+    store: GitStore, repo: Path
+) -> None:
+    from mltrack.gitstore import Identity
+
+    ada = Identity("Ada Lovelace", "ada@example.com")
+    sha = store.commit({".mltrack/a": b"a\n"}, "a\n", author=ada)
+    assert sha is not None
+    store.create_tag("mltrack/m/v1", sha, "v1\n", author=ada)
+
+    assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip() == (
+        "Ada Lovelace <ada@example.com>|Test User <test@example.com>"
+    )
+    tagger = git(repo, "for-each-ref", "--format=%(taggername)", "refs/tags/mltrack/m/v1")
+    assert tagger.strip() == "Ada Lovelace"

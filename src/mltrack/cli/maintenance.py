@@ -1,4 +1,4 @@
-"""``init``, ``commit``, ``fsck``, ``gc`` and the Arrow ``textconv`` driver."""
+"""``init``, ``commit``, ``status``, ``fsck``, ``gc`` and the Arrow ``textconv`` driver."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def commit_command(app: AppContext) -> None:
     from mltrack.store.maintenance import commit_pending
 
     report = commit_pending(app.repository())
+    if report.integrated:
+        click.echo(f"Put {len(report.integrated)} parked commit(s) on their branch.")
     for run_id in report.finalized:
         click.echo(f"Run {run_id}: its process is gone; recorded as KILLED.")
     for run_id in report.skipped:
@@ -56,6 +58,35 @@ def commit_command(app: AppContext) -> None:
         f"Committed {len(report.committed)} run(s)"
         + (" and other store changes." if report.other_commit else ".")
     )
+
+
+@click.command()
+@format_option()
+@pass_app
+def status(app: AppContext, output_format: str) -> None:
+    """Show run commits waiting to join their branch (while your git held the index lock)."""
+    parked = app.repository().git.parked_commits()
+    rows = [
+        {
+            "commit": p.sha,
+            "branch": p.target.removeprefix("refs/heads/"),
+            "run": p.commit.trailer("Mltrack-Run") or "",
+            "subject": p.commit.subject,
+        }
+        for p in parked
+    ]
+    if output_format != "table":
+        emit(rows, ["commit", "branch", "run", "subject"], output_format)
+        return
+    if not parked:
+        click.echo("No run commits waiting: every run is on its branch.")
+        return
+    click.echo(
+        f"{len(parked)} commit(s) saved but not on their branch yet (git's index.lock is held; "
+        "the next mltrack command, or `mltrack commit`, puts them there):"
+    )
+    for row in rows:
+        click.echo(f"  {row['commit'][:12]}  {row['branch']}  {row['subject']}")
 
 
 @click.command()
@@ -126,6 +157,8 @@ def gc(
         click.echo(f"{verb} run {run_id}")
     for experiment_id in report.experiments:
         click.echo(f"{verb} experiment {experiment_id}")
+    for ref in report.refs:
+        click.echo(f"Removed {ref} (a branch or tag now keeps its runs)")
     suffix = f" (commit {report.commit[:12]})" if report.commit else ""
     click.echo(
         f"{verb} {len(report.runs)} run(s) and {len(report.experiments)} experiment(s){suffix}."
@@ -141,4 +174,4 @@ def textconv(path: str) -> None:
     click.echo(to_text(Path(path)), nl=False)
 
 
-COMMANDS = [init, commit_command, fsck, gc, textconv]
+COMMANDS = [init, commit_command, status, fsck, gc, textconv]

@@ -131,6 +131,7 @@ class GcReport:
     runs: list[str] = field(default_factory=list)
     experiments: list[str] = field(default_factory=list)
     commit: str | None = None
+    refs: list[str] = field(default_factory=list)  # refs/mltrack/detached/* no longer needed
 
 
 def gc(
@@ -169,6 +170,8 @@ def gc(
     ]
     report.runs = [r.run_id for r in doomed]
     report.experiments = sorted(gone_experiments)
+    if not dry_run:
+        report.refs = repo.git.prune_detached_refs()
     if dry_run or not (doomed or gone_experiments):
         return report
     paths: list[str] = []
@@ -202,11 +205,13 @@ class CommitReport:
     finalized: list[str] = field(default_factory=list)  # runs whose dead process left them RUNNING
     skipped: list[str] = field(default_factory=list)  # runs still active
     other_commit: str | None = None
+    integrated: list[str] = field(default_factory=list)  # parked commits now on their branch
 
 
 def commit_pending(repo: Repository) -> CommitReport:
     """``mltrack commit``: one commit per pending run, plus one for other store changes."""
     report = CommitReport()
+    report.integrated = repo.git.integrate_parked()
     runs = repo.runs
     runs.flush_all()
     remove_dead_temporaries(repo.dir)  # a crash mid-write left them: never commit one

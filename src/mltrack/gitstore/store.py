@@ -1,0 +1,323 @@
+"""``GitStore``: one git working tree, read and written on mltrack's terms.
+
+A facade over the package's parts, each in its own module: ``objects`` and ``pack`` (git's
+formats, pure), ``process`` (git subprocesses), ``odb`` (objects and trees), ``refs``,
+``index`` (the user's index under its lock), ``commits``, ``history`` (revisions, log,
+tags) and ``worktree``. Callers use the methods below; ``objects``, ``refs``, ``index``,
+``tags``, ``history`` and ``worktree`` are the parts themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from mltrack.exceptions import GitError, NotAGitRepository
+from mltrack.gitstore.commits import Committer
+from mltrack.gitstore.history import History, Tags
+from mltrack.gitstore.identity import Identities
+from mltrack.gitstore.index import UserIndex
+from mltrack.gitstore.objects import (
+    MLTRACK_DIR,
+    CommitInfo,
+    HeadInfo,
+    Identity,
+    ParkedCommit,
+    TagInfo,
+    TreeEntry,
+)
+from mltrack.gitstore.odb import ObjectDatabase
+from mltrack.gitstore.process import Pending, run_git
+from mltrack.gitstore.refs import Refs
+from mltrack.gitstore.worktree import WorkingTree
+
+__all__ = ["GitStore"]
+
+_SHA256 = re.compile(r"^\s*objectformat\s*=\s*sha256\s*$", re.I | re.M)
+
+
+class GitStore:
+    """A git working tree (main or linked), read and written on mltrack's terms."""
+
+    def __init__(self, root: Path, git_dir: Path, common_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.private_dir = git_dir / "mltrack"
+        self.objects = ObjectDatabase(root, common_dir / "objects")
+        self._identities = Identities(root)
+        self.refs = Refs(root, git_dir, common_dir, lambda: self._identities.get().signature())
+        self.index = UserIndex(root, git_dir, self.private_dir, self.objects)
+        self.history = History(root, self.objects, self.refs)
+        self.tags = Tags(root, self.objects, self.refs, self._identities)
+        self.worktree = WorkingTree(root, common_dir, self.refs)
+        self._committer = Committer(
+            root, self.private_dir, self.objects, self.refs, self.index, self._identities
+        )
+
+    # ------------------------------------------------------------------ discovery
+
+    # ------------------------------------------------------------------ discovery
+
+    @classmethod
+    def discover(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
+        """The working tree containing ``start`` (default: the current directory)."""
+        path = Path(start if start is not None else os.getcwd()).resolve()
+        if path.is_file():
+            path = path.parent
+        for candidate in (path, *path.parents):
+            dotgit = candidate / ".git"
+            if dotgit.is_dir():
+                git_dir = dotgit
+            elif dotgit.is_file():
+                text = dotgit.read_text(encoding="utf-8").strip()
+                if not text.startswith("gitdir:"):
+                    continue
+                git_dir = (candidate / text.removeprefix("gitdir:").strip()).resolve()
+            else:
+                if (candidate / "HEAD").is_file() and cls.open_bare(candidate) is not None:
+                    raise NotAGitRepository(
+                        f"{candidate} is a bare git repository: it has no working tree for "
+                        "mltrack to record runs in. Clone it (`git clone "
+                        f"{candidate}`) and run mltrack in the clone."
+                    )
+                continue
+            common_file = git_dir / "commondir"
+            if common_file.is_file():
+                common = (git_dir / common_file.read_text(encoding="utf-8").strip()).resolve()
+            else:
+                common = git_dir
+            if (common / "reftable").is_dir():
+                raise GitError(
+                    f"{candidate} uses git's reftable ref storage, which mltrack does not support yet"
+                )
+            with contextlib.suppress(FileNotFoundError):
+                if _SHA256.search(
+                    (common / "config").read_text(encoding="utf-8", errors="replace")
+                ):
+                    raise GitError(
+                        f"{candidate} uses SHA-256 object names (extensions.objectFormat = "
+                        "sha256), which mltrack does not support yet: use a SHA-1 repository"
+                    )
+            store = cls(candidate, git_dir, common)
+            try:
+                store.settle()
+            except (GitError, OSError) as error:  # the command itself may still work: say so
+                logging.getLogger("mltrack").warning(
+                    "could not finish an earlier commit: %s", error
+                )
+            return store
+        raise NotAGitRepository(
+            f"{path} is not inside a git repository. mltrack stores runs in git: "
+            "run `git init` there first (or `mltrack init --init-git`)."
+        )
+
+    @classmethod
+    def open_bare(cls, path: str | os.PathLike[str]) -> GitStore | None:
+        """The bare repository at ``path`` (e.g. ``project.git``); None if it is not one.
+
+        A bare repository has no working tree: read it, or check a commit out with
+        :meth:`temporary_worktree`; mltrack never commits to one.
+        """
+        candidate = Path(path).resolve()
+        if not (
+            (candidate / "HEAD").is_file()
+            and (candidate / "objects").is_dir()
+            and (candidate / "refs").is_dir()
+        ):
+            return None
+        out = run_git(candidate, ["rev-parse", "--is-bare-repository"], check=False, quiet=True)
+        if out.strip() != b"true":
+            return None
+        return cls(candidate, candidate, candidate)
+
+    @staticmethod
+    def init_repository(path: Path) -> None:
+        """``git init`` a new repository at ``path``."""
+        run_git(path, ["init", "-q"])
+
+    def close(self) -> None:
+        self.objects.close()
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        """Run one git command in the working tree and return its stdout."""
+        return run_git(self.root, list(args), input=input, check=check)
+
+    def identity(self, role: str = "committer") -> Identity:
+        """Who commits (``role="author"``: who authored): git's identity, else
+        ``login <login@hostname>`` (see ``Identities``)."""
+        return self._identities.get(role)
+
+    def prefetch_identity(self) -> None:
+        """Start looking up the commit identity now; ``identity`` collects the answer."""
+        self._identities.prefetch()
+
+    # ------------------------------------------------------------------ writing
+
+    def commit(
+        self,
+        changes: Mapping[str, bytes | Path | None],
+        message: str,
+        *,
+        ref: str | None = None,
+        create_from: str | None = None,
+        update_index: bool | None = None,
+        author: Identity | None = None,
+    ) -> str | None:
+        """Commit ``changes`` (repo-relative path → new content) on top of ``ref``.
+
+        A value is file content (bytes), a file or directory in the working tree
+        whose whole content replaces the path (Path), or None to delete the path.
+        ``ref`` defaults to what HEAD points at (the current branch, or HEAD itself
+        when detached); then the user's index gets the commit's ``.mltrack/`` entries
+        under git's index lock, or the commit is parked while the user's git holds
+        that lock (see ``commits``). ``create_from`` makes a new branch ``ref``
+        starting at that commit (it must not exist yet). ``author`` records someone else
+        as the author (a team server's authenticated user); the committer stays this
+        repository's identity. Returns the new commit, or the unchanged head when the
+        tree would not change (None for an unborn branch).
+        """
+        return self._committer.commit(
+            changes,
+            message,
+            ref=ref,
+            create_from=create_from,
+            update_index=update_index,
+            author=author,
+        )
+
+    def settle(self) -> None:
+        """Finish what an earlier mltrack process left undone (crash repair, parked commits)."""
+        self._committer.settle()
+
+    def parked_commits(self) -> list[ParkedCommit]:
+        """Commits waiting for the index lock to join their branch, oldest first."""
+        return self._committer.parked_commits()
+
+    def integrate_parked(self) -> list[str]:
+        """Put parked commits on their branches (``mltrack commit``); returns the new commits."""
+        return self._committer.integrate_parked()
+
+    def prune_detached_refs(self) -> list[str]:
+        """Remove the ``refs/mltrack/detached/*`` refs whose commits a branch or tag reaches."""
+        return self._committer.prune_detached_refs()
+
+    def create_tag(
+        self, name: str, target: str, message: str, *, author: Identity | None = None
+    ) -> str:
+        """Create the annotated tag ``refs/tags/<name>``; fails if it exists.
+
+        ``author``, when given, is the tagger (a tag has no separate committer).
+        """
+        return self.tags.create(name, target, message, author=author)
+
+    def delete_ref(self, ref: str) -> None:
+        self.git("update-ref", "-d", ref)
+
+    # ------------------------------------------------------------------ reading
+
+    def head(self) -> HeadInfo:
+        return self.refs.head()
+
+    def read_ref(self, ref: str) -> str | None:
+        """The commit a ref names (following symbolic refs); None if it does not exist."""
+        return self.refs.read(ref)
+
+    def ref_names(self, prefix: str) -> list[str]:
+        """Names of the refs under ``prefix`` (``refs/tags/x/``), loose and packed, without git."""
+        return self.refs.names(prefix)
+
+    def branch_exists(self, name: str) -> bool:
+        return self.refs.read(f"refs/heads/{name}") is not None
+
+    def rev_parse(self, rev: str) -> str:
+        """The commit a revision names (branch, tag, sha, HEAD~2 …)."""
+        return self.history.rev_parse(rev)
+
+    def read_object(self, sha: str) -> tuple[str, bytes]:
+        return self.objects.read_object(sha)
+
+    def blob(self, sha: str) -> bytes:
+        return self.objects.read_object(sha)[1]
+
+    def tree_entry(self, commit: str, path: str) -> TreeEntry | None:
+        return self.history.tree_entry(commit, path)
+
+    def read_blob(self, commit: str, path: str) -> bytes | None:
+        """Content of ``path`` at ``commit``; None if absent."""
+        return self.history.read_blob(commit, path)
+
+    def list_dir(self, commit: str, path: str) -> list[TreeEntry]:
+        return self.history.list_dir(commit, path)
+
+    def list_files(self, commit: str, path: str) -> list[TreeEntry]:
+        """Every file under ``path`` at ``commit`` (one ``git ls-tree -r``)."""
+        return self.history.list_files(commit, path)
+
+    def log(
+        self,
+        rev: str = "HEAD",
+        paths: Iterable[str] = (),
+        *,
+        max_count: int | None = None,
+        grep: str | None = None,
+    ) -> list[CommitInfo]:
+        """Commits reachable from ``rev`` touching ``paths``, newest first (topological order)."""
+        return self.history.log(rev, paths, max_count=max_count, grep=grep)
+
+    def rev_list(self, rev: str = "HEAD") -> list[str]:
+        """Every commit reachable from ``rev``, newest first, in topological order."""
+        return self.history.rev_list(rev)
+
+    def read_tag(self, name: str) -> TagInfo | None:
+        """The annotated tag ``refs/tags/<name>``, read without starting git; None if absent."""
+        return self.tags.read(name)
+
+    def list_tags(self, prefix: str) -> list[TagInfo]:
+        """Annotated tags under ``refs/tags/<prefix>``, with their messages."""
+        return self.tags.under(prefix)
+
+    # ------------------------------------------------------------------ the working tree
+
+    def start_tracked_files(self, exclude: str = MLTRACK_DIR) -> Pending[list[str]]:
+        """Every file in the user's index outside ``exclude``, listed in the background."""
+        return self.worktree.start_tracked_files(exclude)
+
+    def start_dirty_check(self, exclude: str = MLTRACK_DIR) -> Pending[bool]:
+        """Whether tracked files outside ``exclude`` differ from HEAD, checked in the background."""
+        return self.worktree.start_dirty_check(exclude)
+
+    def changed_since(self, paths: Iterable[str], since_ns: int) -> bool:
+        """Whether any working-tree file of ``paths`` is gone or changed at or after ``since_ns``."""
+        return self.worktree.changed_since(paths, since_ns)
+
+    def index_stamp(self) -> tuple[int, int, int] | None:
+        return self.index.stamp()
+
+    def index_changed_by_others(self, since: tuple[int, int, int] | None) -> bool:
+        """Whether the user's index changed since ``since`` other than by mltrack's own updates."""
+        return self.index.changed_by_others(since)
+
+    def changed_paths(self, prefix: str) -> list[str]:
+        """Files under ``prefix`` that differ from HEAD: modified, deleted or untracked."""
+        return self.worktree.changed_paths(prefix)
+
+    def diff_head(self, exclude: str = MLTRACK_DIR) -> str:
+        """``git diff HEAD`` of tracked files outside ``exclude`` (a complete patch)."""
+        return self.worktree.diff_head(exclude)
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        """The URL of remote ``name``; None when the repository has no such remote."""
+        return self.worktree.remote_url(name)
+
+    def temporary_worktree(self, commit: str) -> contextlib.AbstractContextManager[Path]:
+        """A detached checkout of ``commit`` in a new temporary directory, removed afterwards."""
+        return self.worktree.temporary_worktree(commit)
+
+    def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
+        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale."""
+        self.worktree.ensure_textconv_driver(driver, command)
