@@ -62,24 +62,14 @@ class _Unpickler(pickle.Unpickler):
                     f"The pickled model needs {module}.{name} from MLflow, which is not installed "
                     "and has no mltrack equivalent."
                 ) from None
-        if module == "cloudpickle" or module.startswith("cloudpickle."):
-            try:
-                importlib.import_module(module)
-            except ImportError:  # the same code ships inside joblib
-                module = "joblib.externals." + module
         return super().find_class(module, name)
 
 
 def cloudpickle_module() -> Any:
-    """cloudpickle itself if installed, else the copy that ships inside joblib."""
-    try:
-        import cloudpickle
+    """cloudpickle (a dependency), imported on first use: ``import mltrack`` stays fast."""
+    import cloudpickle
 
-        return cloudpickle
-    except ImportError:
-        from joblib.externals import cloudpickle
-
-        return cloudpickle
+    return cloudpickle
 
 
 def dump(obj: Any, path: Path, serialization_format: str) -> None:
