@@ -69,7 +69,7 @@ def make_iris_repo(path: Path, n_estimators: int = 10) -> IrisRepo:
     from sklearn.ensemble import RandomForestClassifier
 
     import mltrack
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q")
@@ -84,7 +84,7 @@ def make_iris_repo(path: Path, n_estimators: int = 10) -> IrisRepo:
     with mltrack.start_run() as run:
         info = mltrack.sklearn.log_model(estimator, name="model", input_example=features.head(3))
     mltrack.register_model(info.model_uri, "iris")
-    registry = Registry.current()
+    registry = MltrackClient().registry
     registry.transition_model_version_stage("iris", 1, "Production")
     registry.set_registered_model_alias("iris", "production", 1)
     assert info.model_id is not None

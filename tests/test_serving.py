@@ -789,15 +789,15 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ir
 
 
 def test_alias_promotion_is_followed_with_reload_interval(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris@production", reload_interval=0.1)
     with serve_in_thread(app) as url:
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
-        Registry.current().set_registered_model_alias("iris", "production", 2)
+        MltrackClient().registry.set_registered_model_alias("iris", "production", 2)
         wait_until(lambda: httpx.get(f"{url}/health").json()["model"] == "'iris' version 2")
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [2]}
-        Registry.current().delete_registered_model_alias("iris", "production")
+        MltrackClient().registry.delete_registered_model_alias("iris", "production")
         with pytest.raises(Exception, match="production"):
             app.state.served.refresh()  # what the reload thread meets: it keeps serving v2
         assert httpx.get(f"{url}/health").json()["model"] == "'iris' version 2"
@@ -805,12 +805,12 @@ def test_alias_promotion_is_followed_with_reload_interval(two_versions: IrisRepo
 
 
 def test_without_reload_interval_the_loaded_version_stays(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris/Production")
     assert app.state.served.follows_registry
     with serve_in_thread(app) as url:
-        Registry.current().transition_model_version_stage("iris", 2, "Production", True)
+        MltrackClient().registry.transition_model_version_stage("iris", 2, "Production", True)
         assert httpx.get(f"{url}/health").json()["model"] == "'iris' version 1"
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
         assert app.state.served.refresh() is True  # what --reload-interval would do
@@ -819,10 +819,10 @@ def test_without_reload_interval_the_loaded_version_stays(two_versions: IrisRepo
 
 
 def test_requests_during_swaps_all_succeed(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris@production")
-    registry = Registry.current()
+    registry = MltrackClient().registry
     answers: list[Any] = []
     done = threading.Event()
     with serve_in_thread(app) as url:

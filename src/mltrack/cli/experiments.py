@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, format_time
 
 VIEWS = {"active": 1, "deleted": 2, "all": 3}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, progress
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, format_time
 
 

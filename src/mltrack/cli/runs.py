@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.experiments import VIEWS, resolve_experiment
 from mltrack.cli.output import emit, format_option, format_time, format_value, progress, to_json
 
@@ -81,7 +81,9 @@ def list_runs(
         click.echo(
             to_json(
                 [
-                    client._to_run(r).to_dictionary() if rev is None else r.to_run().to_dictionary()
+                    client.runs.to_run(r).to_dictionary()
+                    if rev is None
+                    else r.to_run().to_dictionary()
                     for r in records
                 ]
             )

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})

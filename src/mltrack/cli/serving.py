@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import progress
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.I)

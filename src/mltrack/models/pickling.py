@@ -14,7 +14,8 @@ import pickle
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.models.python_model import PythonModel
 
 __all__ = ["cloudpickle_module", "dump", "load"]
 
@@ -37,9 +38,6 @@ def _validate_model_input(
 
 
 def _stand_ins() -> dict[tuple[str, str], Any]:
-    from mltrack.exceptions import MltrackError
-    from mltrack.models.pyfunc import PythonModel
-
     return {
         ("mlflow.pyfunc.model", "PythonModel"): PythonModel,
         ("mlflow.models.signature", "_TypeHints"): _TypeHints,

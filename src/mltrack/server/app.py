@@ -19,6 +19,8 @@ from starlette.routing import Route
 
 from mltrack import __version__
 from mltrack.exceptions import MltrackError
+from mltrack.server import artifacts, logged_models, registry, tracking
+from mltrack.server.backend import Backend
 from mltrack.server.config import ServerConfig
 from mltrack.server.protocol import json_response
 
@@ -89,9 +91,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    from mltrack.server import artifacts, logged_models, registry, tracking
-    from mltrack.server.backend import Backend
-
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),

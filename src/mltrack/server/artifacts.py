@@ -82,7 +82,7 @@ def _list(server: Backend, raw: str) -> dict[str, Any]:
     if location is None:
         return {}
     if location.snapshot is not None:
-        base = server.registry.snapshot(location.snapshot)
+        base = server.registry.store.snapshot(location.snapshot)
         directory = base / location.relative if location.relative else base
         if not directory.is_dir():
             return {}
@@ -111,7 +111,7 @@ def _stored(server: Backend, raw: str) -> Path:
     if location is None or not location.relative:
         raise ResourceDoesNotExist(f"No such artifact: '{raw}'")
     if location.snapshot is not None:
-        path = server.registry.snapshot(location.snapshot) / location.relative
+        path = server.registry.store.snapshot(location.snapshot) / location.relative
         if path.is_dir():
             raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{raw}'")
         if not path.is_file():
