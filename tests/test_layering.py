@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.hashing",
             "mltrack.paging",
             "mltrack.forwarding",
+            "mltrack.sockets",
         ),
     ),
     ("gitstore", ("mltrack.gitstore",)),

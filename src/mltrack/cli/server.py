@@ -40,6 +40,14 @@ from mltrack.cli.context import AppContext, pass_app
     "--init", is_flag=True, help="Create the git repository and mltrack store if missing."
 )
 @click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -55,6 +63,7 @@ def server(
     port: int,
     workers: int,
     init: bool,
+    fd: int | None,
     log_level: str,
 ) -> None:
     """Serve MLflow's REST API so the stock MLflow client logs into this repository.
@@ -80,7 +89,7 @@ def server(
         f"({workers} worker{'s' if workers > 1 else ''}); press Ctrl+C to stop.",
         err=True,
     )
-    serve(ServerConfig(root, host, port, workers, owner_pid=os.getpid()), log_level)
+    serve(ServerConfig(root, host, port, workers, owner_pid=os.getpid(), fd=fd), log_level)
 
 
 COMMANDS = [server]

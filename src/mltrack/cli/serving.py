@@ -63,6 +63,14 @@ def _use_repository(app: AppContext) -> None:
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
 @click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)
+@click.option(
     "--env-manager",
     type=click.Choice(["local"]),
     default="local",
@@ -79,6 +87,7 @@ def serve(
     max_body_size: int,
     reload_interval: float | None,
     no_access_log: bool,
+    fd: int | None,
     env_manager: str,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
@@ -98,6 +107,7 @@ def serve(
         max_body_size=max_body_size,
         reload_interval=reload_interval,
         access_log=not no_access_log,
+        fd=fd,
     )
     run(model_uri, options)
 

@@ -33,6 +33,7 @@ class ServerConfig:
     port: int = 5000
     workers: int = 1
     owner_pid: int | None = None  # the process that owns the runs clients start (the supervisor)
+    fd: int | None = None  # an inherited, already bound socket to listen on instead of host:port
 
     def to_env(self) -> dict[str, str]:
         env = {
