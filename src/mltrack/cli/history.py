@@ -116,7 +116,7 @@ def diff(app: AppContext, rev_a: str, rev_b: str | None, output_format: str) -> 
     For each experiment, the latest finished run at REV_A against the one at
     REV_B, then the runs REV_B adds. `--format markdown` prints a pull-request comment.
     """
-    from mltrack.cli.runs import emit_comparison
+    from mltrack.cli.output.runs import print_comparison
     from mltrack.tracking.compare import compare_snapshots
 
     reader = app.repository().revisions
@@ -130,7 +130,7 @@ def diff(app: AppContext, rev_a: str, rev_b: str | None, output_format: str) -> 
         click.echo(_markdown(result), nl=False)
     else:
         for comparison in result.experiments:
-            emit_comparison(comparison, output_format, result.a.label, result.b.label)
+            print_comparison(comparison, output_format, result.a.label, result.b.label)
             click.echo()
         rows = (
             [

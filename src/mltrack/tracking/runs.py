@@ -17,6 +17,7 @@ from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, Repository, now_ms
+from mltrack.tracking.compare import RunComparison, compare_runs
 from mltrack.tracking.context import CodeProbe, current_user, entry_point, generate_run_name
 
 __all__ = ["SEARCH_MAX_RESULTS", "Runs"]
@@ -210,6 +211,21 @@ class Runs:
         copy = record.copy()
         copy.status = status
         return copy
+
+    def find(self, prefix: str, rev: str | None = None) -> tuple[RunRecord, str]:
+        """The run a unique id prefix names, and its status (``rev``: as stored at that revision)."""
+        run_id = self.resolve_id(prefix, rev)
+        if rev is None:
+            record = self.repo.runs.get(run_id)
+            return record, self.repo.runs.effective_status(record)
+        stored = self.repo.revisions.snapshot(rev).runs[run_id]
+        return stored, stored.status
+
+    def compare(self, prefix_a: str, prefix_b: str, rev: str | None = None) -> RunComparison:
+        """Params and metrics of two runs side by side."""
+        a, _ = self.find(prefix_a, rev)
+        b, _ = self.find(prefix_b, rev)
+        return compare_runs(a, b, f"{a.run_name} vs {b.run_name}")
 
     def resolve_id(self, prefix: str, rev: str | None = None) -> str:
         """The full id of the run whose id starts with ``prefix`` (like git's short hashes)."""
