@@ -20,6 +20,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from mltrack import __version__
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
 from mltrack.hashing import sha256_file
 from mltrack.models.signature import ModelSignature
@@ -138,8 +139,6 @@ class Model:
         """Write MLmodel, recording the sha256 of every other file in the directory."""
         manifest = dict(self.extra.get("mltrack") or {})
         manifest["files"] = file_hashes(directory)
-        from mltrack import __version__
-
         manifest["version"] = __version__
         self.extra["mltrack"] = manifest
         size = sum(

@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mltrack.exceptions import InvalidState
+from mltrack.models.uri import resolve
 from mltrack.serving.app import DEFAULT_MAX_BODY_SIZE, create_app
 from mltrack.serving.served import ServedModel
 from mltrack.sockets import adopt, bind
+from mltrack.tracking.fluent import get_tracking_uri
 
 __all__ = ["OPTIONS_ENV", "ServeOptions", "adopt", "app_from_environment", "bind", "serve"]
 
@@ -113,9 +115,6 @@ def serve(model_uri: str, options: ServeOptions) -> None:
 def _serve_workers(model_uri: str, options: ServeOptions, sock: socket.socket) -> None:
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
-
-    from mltrack.models.uri import resolve
-    from mltrack.tracking.fluent import get_tracking_uri
 
     resolve(model_uri)  # a wrong URI is reported here, once, not by every worker
     settings = {"model_uri": model_uri, **asdict(options)}
