@@ -27,9 +27,9 @@ from mltrack.sockets import bind
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def bound_socket() -> socket.socket:
-    """A TCP socket bound to a free port of 127.0.0.1, for a server to listen on."""
-    return bind("127.0.0.1", 0)
+def bound_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to ``port`` (default: a free one) of 127.0.0.1, for a server."""
+    return bind("127.0.0.1", port)
 
 
 def url_of(sock: socket.socket) -> str:
@@ -84,8 +84,9 @@ class ServerProcess:
         log_dir: Path,
         cwd: Path | None = None,
         home: Path | None = None,
+        port: int = 0,
     ) -> None:
-        sock = bound_socket()
+        sock = bound_socket(port)
         self.port = int(sock.getsockname()[1])
         self.url = url_of(sock)
         self.log = log_dir / f"server-{self.port}.log"
@@ -129,11 +130,11 @@ class ServerProcess:
 class TrackingServer(ServerProcess):
     """``mltrack server`` for ``repo`` (the live-server tests: workers, signals, streaming)."""
 
-    def __init__(self, repo: Path, *args: str, home: Path | None = None) -> None:
+    def __init__(self, repo: Path, *args: str, home: Path | None = None, port: int = 0) -> None:
         self.repo = repo
         super().__init__(
             "server", "--backend-store-uri", str(repo), *args,
-            ready_path="/health", log_dir=repo.parent, home=home,
+            ready_path="/health", log_dir=repo.parent, home=home, port=port,
         )  # fmt: skip
 
 

@@ -429,7 +429,7 @@ def test_huge_declared_length_is_refused_before_reading_the_body(server: str) ->
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(
-            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 10000000000\r\n\r\n"
         )
         answer = b""
@@ -451,13 +451,51 @@ def test_wrong_method_and_unknown_path_are_json(client: httpx.Client) -> None:
     assert_error(client.get("/predict"), 404, "ENDPOINT_NOT_FOUND", "/predict", "/invocations")
 
 
+def test_foreign_hosts_and_cross_origin_posts_get_403(client: httpx.Client) -> None:
+    assert_error(
+        client.post("/invocations", json=SEED_REQUEST, headers={"host": "evil.example"}),
+        403,
+        "PERMISSION_DENIED",
+        "--allowed-hosts",
+    )
+    text_plain = {"origin": "https://evil.example", "content-type": "text/plain"}
+    response = client.post("/invocations", content=json.dumps(SEED_REQUEST), headers=text_plain)
+    assert_error(response, 403, "PERMISSION_DENIED", "--cors-allowed-origins")
+    assert client.get("/ping", headers={"host": "10.0.0.7:8080"}).status_code == 200
+    assert client.get("/health", headers={"host": "lb.example"}).status_code == 200
+    local = client.post("/invocations", json=SEED_REQUEST, headers={"origin": "http://localhost"})
+    assert local.json() == {"predictions": [0]}
+    assert local.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_serving_guard_takes_the_flags(in_iris: IrisRepo) -> None:
+    from starlette.testclient import TestClient
+
+    from mltrack.serving.server import ServeOptions
+
+    options = ServeOptions(
+        host="0.0.0.0", allowed_hosts=("model.corp.example",), cors_allowed_origins=("*",)
+    )
+    app = app_for("models:/iris/1", origin_policy=options.origin_policy())
+    with TestClient(app, base_url="http://model.corp.example") as http:
+        cross = http.post(
+            "/invocations", json=SEED_REQUEST, headers={"origin": "https://any.example"}
+        )
+        assert cross.json() == {"predictions": [0]}
+        assert cross.headers["access-control-allow-origin"] == "*"
+        assert http.get("/version", headers={"host": "localhost"}).status_code == 200
+        assert http.get("/ping", headers={"host": "other.example"}).status_code == 200
+        refused = http.post("/invocations", json=SEED_REQUEST, headers={"host": "localhost"})
+        assert refused.status_code == 403
+
+
 def test_a_client_hanging_up_mid_body_does_not_disturb_the_server(
     live_client: httpx.Client, server: str
 ) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(
-            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b'Content-Length: 1000\r\n\r\n{"dataframe_split": '
         )
     assert live_client.post("/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}

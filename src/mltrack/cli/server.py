@@ -40,6 +40,24 @@ from mltrack.cli.context import AppContext, pass_app
     "--init", is_flag=True, help="Create the git repository and mltrack store if missing."
 )
 @click.option(
+    "--allowed-hosts",
+    envvar="MLFLOW_SERVER_ALLOWED_HOSTS",
+    metavar="HOSTS",
+    default=None,
+    help="Comma-separated Host headers to serve, wildcards allowed (e.g. 'mlflow.corp.com,"
+    "10.0.*'; '*' for any). Default: localhost, private networks and the bound address; "
+    "others get 403 (DNS rebinding protection).",
+)
+@click.option(
+    "--cors-allowed-origins",
+    envvar="MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
+    metavar="ORIGINS",
+    default=None,
+    help="Comma-separated origins whose pages may write through this server (e.g. "
+    "'https://app.corp.com'; '*' for any). Default: localhost only; cross-origin "
+    "POST/PUT/PATCH/DELETE from others get 403.",
+)
+@click.option(
     "--fd",
     type=click.IntRange(min=0),
     default=None,
@@ -63,6 +81,8 @@ def server(
     port: int,
     workers: int,
     init: bool,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
     fd: int | None,
     log_level: str,
 ) -> None:
@@ -74,6 +94,7 @@ def server(
 
     Every run the client ends becomes a commit; registered versions are git tags.
     """
+    from mltrack.http_guard import parse_list
     from mltrack.server.app import serve
     from mltrack.server.config import ServerConfig, open_backend
 
@@ -89,7 +110,17 @@ def server(
         f"({workers} worker{'s' if workers > 1 else ''}); press Ctrl+C to stop.",
         err=True,
     )
-    serve(ServerConfig(root, host, port, workers, owner_pid=os.getpid(), fd=fd), log_level)
+    config = ServerConfig(
+        root,
+        host,
+        port,
+        workers,
+        owner_pid=os.getpid(),
+        allowed_hosts=parse_list(allowed_hosts),
+        cors_allowed_origins=parse_list(cors_allowed_origins),
+        fd=fd,
+    )
+    serve(config, log_level)
 
 
 COMMANDS = [server]

@@ -63,6 +63,19 @@ def _use_repository(app: AppContext) -> None:
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
 @click.option(
+    "--allowed-hosts",
+    metavar="HOSTS",
+    default=None,
+    help="Comma-separated Host headers to serve, wildcards allowed ('*' for any). Default: "
+    "localhost, private networks and the bound address; others get 403.",
+)
+@click.option(
+    "--cors-allowed-origins",
+    metavar="ORIGINS",
+    default=None,
+    help="Comma-separated origins whose pages may POST here ('*' for any). Default: localhost.",
+)
+@click.option(
     "--fd",
     type=click.IntRange(min=0),
     default=None,
@@ -87,6 +100,8 @@ def serve(
     max_body_size: int,
     reload_interval: float | None,
     no_access_log: bool,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
     fd: int | None,
     env_manager: str,
 ) -> None:
@@ -96,6 +111,7 @@ def serve(
     instances, inputs, params; the legacy {"columns", "data"} form; CSV;
     Parquet) and answers {"predictions": [...]}. Stop it with Ctrl-C.
     """
+    from mltrack.http_guard import parse_list
     from mltrack.serving.server import ServeOptions
     from mltrack.serving.server import serve as run
 
@@ -107,6 +123,8 @@ def serve(
         max_body_size=max_body_size,
         reload_interval=reload_interval,
         access_log=not no_access_log,
+        allowed_hosts=parse_list(allowed_hosts),
+        cors_allowed_origins=parse_list(cors_allowed_origins),
         fd=fd,
     )
     run(model_uri, options)

@@ -5,11 +5,17 @@ by name (the base class, a type-hint holder, a validation wrapper). Unpickling
 maps exactly those names to small local stand-ins, so such models load and
 predict without MLflow installed; any other ``mlflow.*`` name must import for
 real. Files are only unpickled after their sha256 was checked (``verify_directory``).
+
+That check catches accidental edits, not an attacker who can rewrite the hashes
+too; a deployment that loads models it does not fully trust turns unpickling
+off with ``MLTRACK_ALLOW_PICKLE_DESERIALIZATION=false`` (or MLflow's
+``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) and accepts only skops files.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,7 +23,21 @@ from typing import Any, NamedTuple
 from mltrack.exceptions import InvalidParameterValue, MltrackError
 from mltrack.models.python_model import PythonModel
 
-__all__ = ["cloudpickle_module", "dump", "load"]
+__all__ = ["PICKLE_SWITCHES", "cloudpickle_module", "dump", "load", "refuse_unless_allowed"]
+
+PICKLE_SWITCHES = ("MLTRACK_ALLOW_PICKLE_DESERIALIZATION", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+
+
+def refuse_unless_allowed(path: Path) -> None:
+    """Raise if either switch says pickles may not be loaded here (both default to allowed)."""
+    for name in PICKLE_SWITCHES:
+        value = os.environ.get(name, "true").strip().lower()
+        if value in ("false", "0", "no", "off"):
+            raise InvalidParameterValue(
+                f"Refusing to unpickle {path.name}: {name}={os.environ[name]} forbids loading "
+                "pickled models here (unpickling can run any code). Save the model with "
+                "serialization_format='skops', or unset the variable to allow pickles."
+            )
 
 
 class _TypeHints:
@@ -80,6 +100,7 @@ def dump(obj: Any, path: Path, serialization_format: str) -> None:
 
 def load(path: Path) -> Any:
     """Unpickle a pickle or cloudpickle file (cloudpickle's helpers are ordinary imports)."""
+    refuse_unless_allowed(path)
     cloudpickle_module()  # cloudpickle files reconstruct through its functions
     with open(path, "rb") as handle:
         return _Unpickler(handle).load()

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from mltrack import __version__
+from mltrack import __version__, http_guard
 from mltrack.exceptions import MltrackError
 from mltrack.server import artifacts, logged_models, registry, tracking
 from mltrack.server.backend import Backend
@@ -56,7 +56,9 @@ async def server_info(request: Request) -> Response:
 
 async def library_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, MltrackError)
-    return json_response(error.to_dict(), status_code=error.http_status)
+    body = error.to_dict()
+    body["message"] = http_guard.redact(error.message, [request.app.state.backend.config.repo_root])
+    return json_response(body, status_code=error.http_status)
 
 
 async def http_error(request: Request, error: Exception) -> Response:
@@ -77,9 +79,9 @@ async def http_error(request: Request, error: Exception) -> Response:
 
 async def unexpected_error(request: Request, error: Exception) -> Response:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return json_response(
-        {"error_code": "INTERNAL_ERROR", "message": f"{type(error).__name__}: {error}"}, 500
-    )
+    # The error's text may name the server's files; the log has it, the client does not.
+    message = f"Unexpected {type(error).__name__}; the server's log has the details."
+    return json_response({"error_code": "INTERNAL_ERROR", "message": message}, 500)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
@@ -102,14 +104,23 @@ def create_app(config: ServerConfig) -> Starlette:
         *registry.routes,
         *artifacts.routes,
     ]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=http_guard.middleware(config.origin_policy()),
+    )
     app.state.backend = Backend(config)
     return app
 
 
 def app_from_env() -> Starlette:
     """The app of one uvicorn worker process (``--workers N``), configured by the environment."""
-    return create_app(ServerConfig.from_env())
+    from mltrack.workers import die_with_supervisor
+
+    config = ServerConfig.from_env()
+    if config.workers > 1 and config.owner_pid is not None:
+        die_with_supervisor(config.owner_pid)
+    return create_app(config)
 
 
 def serve(config: ServerConfig, log_level: str = "warning") -> None:

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from mltrack import safepath
 from mltrack.exceptions import InvalidParameterValue, MltrackError, ResourceDoesNotExist
 from mltrack.server.backend import Backend
 from mltrack.server.protocol import json_response
@@ -82,8 +83,9 @@ def _list(server: Backend, raw: str) -> dict[str, Any]:
     if location is None:
         return {}
     if location.snapshot is not None:
-        base = server.registry.store.snapshot(location.snapshot)
-        directory = base / location.relative if location.relative else base
+        directory = safepath.inside(
+            server.registry.store.snapshot(location.snapshot), location.relative, "artifact path"
+        )
         if not directory.is_dir():
             return {}
         entries = sorted(directory.iterdir(), key=lambda p: p.name)
@@ -111,7 +113,9 @@ def _stored(server: Backend, raw: str) -> Path:
     if location is None or not location.relative:
         raise ResourceDoesNotExist(f"No such artifact: '{raw}'")
     if location.snapshot is not None:
-        path = server.registry.store.snapshot(location.snapshot) / location.relative
+        path = safepath.inside(
+            server.registry.store.snapshot(location.snapshot), location.relative, "artifact path"
+        )
         if path.is_dir():
             raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{raw}'")
         if not path.is_file():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mltrack.exceptions import InvalidParameterValue, NotAGitRepository
+from mltrack.http_guard import OriginPolicy, parse_list
 
 __all__ = ["ServerConfig", "open_backend"]
 
@@ -34,6 +35,11 @@ class ServerConfig:
     workers: int = 1
     owner_pid: int | None = None  # the process that owns the runs clients start (the supervisor)
     fd: int | None = None  # an inherited, already bound socket to listen on instead of host:port
+    allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
+    cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
+
+    def origin_policy(self) -> OriginPolicy:
+        return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
 
     def to_env(self) -> dict[str, str]:
         env = {
@@ -41,6 +47,8 @@ class ServerConfig:
             f"{_ENV}HOST": self.host,
             f"{_ENV}PORT": str(self.port),
             f"{_ENV}WORKERS": str(self.workers),
+            f"{_ENV}ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            f"{_ENV}CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
         }
         if self.owner_pid is not None:
             env[f"{_ENV}OWNER_PID"] = str(self.owner_pid)
@@ -61,6 +69,8 @@ class ServerConfig:
             port=int(env.get(f"{_ENV}PORT", "5000")),
             workers=int(env.get(f"{_ENV}WORKERS", "1")),
             owner_pid=int(owner) if owner else None,
+            allowed_hosts=parse_list(env.get(f"{_ENV}ALLOWED_HOSTS")),
+            cors_allowed_origins=parse_list(env.get(f"{_ENV}CORS_ALLOWED_ORIGINS")),
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ __all__ = [
 
 Handler = Callable[["Params", "Backend"], "dict[str, Any] | None"]
 _HINT = "See the API docs for more information about request parameters."
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 # ---------------------------------------------------------------------- requests
@@ -73,8 +75,18 @@ class Params:
             data = json.loads(body)
         except ValueError as error:
             raise InvalidParameterValue(f"Malformed JSON request body: {error}") from None
+        except RecursionError:
+            raise InvalidParameterValue("The request body nests JSON too deeply.") from None
         if not isinstance(data, dict):
             raise InvalidParameterValue("The request body must be a JSON object.")
+        if _ESCAPED_SURROGATE.search(body):  # rare: only then walk the whole document
+            try:
+                json.dumps(data, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidParameterValue(
+                    "The request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff); "
+                    "strings must be valid Unicode."
+                ) from None
         return cls(data)
 
     def _get(self, name: str, required: bool) -> Any:
@@ -88,6 +100,10 @@ class Params:
         if isinstance(value, list):
             value = value[0] if value else None
         if value is None:
+            if required:  # [] or [null] for a required field
+                raise InvalidParameterValue(
+                    f"Missing value for required parameter '{name}'. {_HINT}"
+                )
             return None
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # e.g. a registry version sent as a number

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 from mltrack import __version__
 from mltrack.exceptions import MltrackError, RequestTooLarge
+from mltrack.http_guard import OriginPolicy, middleware, redact
 from mltrack.serving.served import Reloader, ServedModel
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "EXCEPTION_HANDLERS", "create_app"]
@@ -107,11 +109,17 @@ async def invocations(request: Request) -> Response:
 # ---------------------------------------------------------------------- errors
 
 
+def _redacted(request: Request, message: str) -> str:
+    """The message without the server's own paths (the model's directory, the repository)."""
+    served: ServedModel = request.app.state.served
+    return redact(message, [served.loaded.model.path, Path.cwd()])
+
+
 async def _mltrack_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, MltrackError)
     if error.http_status >= 500:
         logger.error("%s %s failed: %s", request.method, request.url.path, error)
-    return _error(error.http_status, error.error_code, error.message)
+    return _error(error.http_status, error.error_code, _redacted(request, error.message))
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -137,9 +145,9 @@ async def _client_gone(request: Request, error: Exception) -> Response:
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:
     # Starlette re-raises after sending this response, so the server logs the traceback.
-    return _error(
-        500, "INTERNAL_ERROR", f"Unexpected {type(error).__name__} while serving: {error}"
-    )
+    # The model's own error text helps the caller fix the input; the paths in it do not.
+    message = _redacted(request, f"Unexpected {type(error).__name__} while serving: {error}")
+    return _error(500, "INTERNAL_ERROR", message)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
@@ -155,11 +163,14 @@ def create_app(
     *,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     reload_interval: float | None = None,
+    origin_policy: OriginPolicy | None = None,
 ) -> Starlette:
     """The scoring server around an already loaded model.
 
     With ``reload_interval`` and a URI that names a stage, alias or 'latest',
     a background thread follows promotions (see :mod:`mltrack.serving.served`).
+    ``origin_policy`` (default: a server bound to 127.0.0.1) guards hosts and
+    origins as :mod:`mltrack.http_guard` describes.
     """
     reloader = (
         Reloader(served, reload_interval) if reload_interval and served.follows_registry else None
@@ -181,7 +192,12 @@ def create_app(
         Route("/version", version, methods=["GET"]),
         Route("/invocations", invocations, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        middleware=middleware(origin_policy or OriginPolicy.for_bind("127.0.0.1")),
+    )
     app.state.served = served
     app.state.max_body_size = max_body_size
     return app

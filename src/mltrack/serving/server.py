@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mltrack.exceptions import InvalidState
+from mltrack.http_guard import OriginPolicy
 from mltrack.models.uri import resolve
 from mltrack.serving.app import DEFAULT_MAX_BODY_SIZE, create_app
 from mltrack.serving.served import ServedModel
@@ -41,6 +42,11 @@ class ServeOptions:
     reload_interval: float | None = None
     access_log: bool = True
     fd: int | None = None  # an inherited, already bound socket to listen on instead
+    allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
+    cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
+
+    def origin_policy(self) -> OriginPolicy:
+        return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
 
 
 def _log_config() -> dict[str, Any]:
@@ -70,12 +76,19 @@ def _uvicorn_config(app: Any, options: ServeOptions, **extra: Any) -> Any:
 
 def app_from_environment() -> Any:
     """The app factory each ``--workers`` process runs (uvicorn imports it by name)."""
+    from mltrack.workers import die_with_supervisor
+
     settings = json.loads(os.environ[OPTIONS_ENV])
+    die_with_supervisor(settings.pop("supervisor_pid"))
     served = ServedModel.load(settings.pop("model_uri"))
+    for name in ("allowed_hosts", "cors_allowed_origins"):
+        settings[name] = tuple(settings[name])  # JSON has lists
+    options = ServeOptions(**settings)
     return create_app(
         served,
-        max_body_size=settings["max_body_size"],
-        reload_interval=settings["reload_interval"],
+        max_body_size=options.max_body_size,
+        reload_interval=options.reload_interval,
+        origin_policy=options.origin_policy(),
     )
 
 
@@ -100,6 +113,7 @@ def serve(model_uri: str, options: ServeOptions) -> None:
                 served,
                 max_body_size=options.max_body_size,
                 reload_interval=options.reload_interval,
+                origin_policy=options.origin_policy(),
             )
             import uvicorn
 
@@ -117,7 +131,7 @@ def _serve_workers(model_uri: str, options: ServeOptions, sock: socket.socket) -
     from uvicorn.supervisors import Multiprocess
 
     resolve(model_uri)  # a wrong URI is reported here, once, not by every worker
-    settings = {"model_uri": model_uri, **asdict(options)}
+    settings = {"model_uri": model_uri, "supervisor_pid": os.getpid(), **asdict(options)}
     os.environ[OPTIONS_ENV] = json.dumps(settings)
     os.environ["MLTRACK_TRACKING_URI"] = get_tracking_uri()
     config = _uvicorn_config(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mltrack import safepath
 from mltrack.entities import LifecycleStage, RunStatus, ViewType
 from mltrack.exceptions import CorruptStore, MltrackError
 from mltrack.gitstore import MLTRACK_DIR
@@ -86,6 +87,27 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
             progress(number + 1, len(run_dirs))
     for leftover in repo.dir.rglob(".*.tmp-*"):
         problems.append(Problem(repo.rel(leftover), "temporary file left by an interrupted write"))
+    problems.extend(_unsafe_committed_paths(repo))
+    return problems
+
+
+def _unsafe_committed_paths(repo: Repository) -> list[Problem]:
+    """Paths in HEAD's ``.mltrack/`` tree that git refuses to check out (``..``, ``.git``)."""
+    commit = repo.git.head().commit
+    if commit is None:
+        return []
+    problems = []
+    for entry in repo.git.list_files(commit, MLTRACK_DIR):
+        try:
+            safepath.tree_path(entry.path)
+        except MltrackError as error:
+            problems.append(
+                Problem(
+                    entry.path,
+                    f"{error.message.split(': ', 1)[-1]} A clone cannot check it out; remove it "
+                    "from the branch with `git rm --cached` and commit.",
+                )
+            )
     return problems
 
 

@@ -26,6 +26,7 @@ STAGES = ("None", "Staging", "Production", "Archived")
 _TAG = re.compile(r"^mltrack/(?P<name>[^/]+)/v(?P<version>[1-9][0-9]*)$")
 _ALIAS = re.compile(r"^[\w\-]+$")
 _MAX_NAME = 256
+_MAX_ENCODED = 255  # one file name (.mltrack/models/<name>/) and one ref component
 
 
 def encode_name(name: str) -> str:
@@ -81,6 +82,19 @@ def validate_model_name(name: Any) -> str:
     if re.search(r"[\x00-\x1f\x7f]", name):
         raise InvalidParameterValue(
             f"Invalid registered model name {name!r}: control characters are not allowed."
+        )
+    try:
+        encoded = encode_name(name)
+    except UnicodeEncodeError:
+        raise InvalidParameterValue(
+            f"Invalid registered model name {name!r}: it is not valid Unicode (a lone surrogate)."
+        ) from None
+    if len(encoded) > _MAX_ENCODED:
+        raise InvalidParameterValue(
+            f"Invalid registered model name {name[:40]!r}…: it is stored as a file and tag name "
+            f"of {len(encoded)} bytes, over the limit of {_MAX_ENCODED} (characters other than "
+            "ASCII letters, digits, '-', '_' and '.' take 3 bytes per UTF-8 byte). Choose a "
+            "shorter name."
         )
     return name
 

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mltrack import safepath
 from mltrack.entities import ViewType
 from mltrack.exceptions import (
     GitError,
@@ -56,6 +57,7 @@ from mltrack.uris import (
 __all__ = ["ModelSource", "ModelStore"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
+_FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
 
 
 @dataclass(frozen=True)
@@ -403,13 +405,20 @@ class ModelStore:
         target = self.repo.private_dir / "models" / entry.sha
         if target.is_dir():
             return target
+        files = self._extractable_files(tagged)
         target.parent.mkdir(parents=True, exist_ok=True)
         build = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
         try:
-            for file in self.git.list_files(tagged.commit, tagged.model_dir):
-                destination = build / file.path[len(tagged.model_dir) + 1 :]
+            for relative, sha in files:
+                destination = safepath.inside(build, relative, "file in the tagged tree")
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                destination.write_bytes(self.git.blob(file.sha))
+                try:
+                    destination.write_bytes(self.git.blob(sha))
+                except (IsADirectoryError, NotADirectoryError):
+                    raise IntegrityError(
+                        f"Tag {tagged.tag}: {relative!r} is both a file and a directory in the "
+                        "tagged tree; refusing to extract it."
+                    ) from None
             try:
                 build.rename(target)
             except OSError:  # another process extracted it first
@@ -418,6 +427,30 @@ class ModelStore:
             if build.exists():
                 shutil.rmtree(build, ignore_errors=True)
         return target
+
+    def _extractable_files(self, tagged: TaggedVersion) -> list[tuple[str, str]]:
+        """(path under the model directory, blob id) of every file, all checked before any write.
+
+        The tree may come from anyone (``git fetch``): a ``..`` or ``.git``
+        component, or an entry that is not a file, refuses the whole version.
+        """
+        prefix = f"{tagged.model_dir}/"
+        files = []
+        try:
+            safepath.tree_path(tagged.model_dir, "model directory")
+        except InvalidParameterValue as error:
+            raise IntegrityError(f"Tag {tagged.tag}: {error.message}") from None
+        for file in self.git.list_files(tagged.commit, tagged.model_dir):
+            try:
+                if not file.path.startswith(prefix) or file.mode not in _FILE_MODES:
+                    raise InvalidParameterValue(f"{file.path!r} is not a file (mode {file.mode})")
+                files.append((safepath.tree_path(file.path.removeprefix(prefix)), file.sha))
+            except InvalidParameterValue as error:
+                raise IntegrityError(
+                    f"Tag {tagged.tag} holds a file mltrack will not extract: {error.message} "
+                    "The tag did not come from mltrack; delete it (`git tag -d`)."
+                ) from None
+        return files
 
     def snapshot(self, key: str) -> Path:
         """The extracted files of a registered version, by the tree id that names their directory."""

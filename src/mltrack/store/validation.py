@@ -14,10 +14,12 @@ import posixpath
 import re
 from typing import Any
 
+from mltrack import safepath
 from mltrack.exceptions import InvalidParameterValue
 
 __all__ = [
     "MAX_EXPERIMENT_NAME_LENGTH",
+    "MAX_FILE_NAME_BYTES",
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
@@ -33,6 +35,7 @@ __all__ = [
     "run_id",
     "run_name",
     "tag_value",
+    "valid_unicode",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -43,6 +46,7 @@ MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 MAX_RUN_NAME_LENGTH = 250
 MAX_DATASET_NAME_LENGTH = 500
 MAX_DATASET_DIGEST_LENGTH = 36
+MAX_FILE_NAME_BYTES = 200
 
 _KEY = re.compile(r"^[/\w.\- :]+$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -76,7 +80,7 @@ def key(value: Any, kind: str = "key") -> str:
 
 
 def param_value(name: str, value: Any) -> str:
-    text = str(value)
+    text = valid_unicode(f"value of param {name!r}", str(value))
     if len(text) > MAX_PARAM_VALUE_LENGTH:
         raise InvalidParameterValue(
             f"Param {name!r} has a value of {len(text)} characters; the limit is "
@@ -86,7 +90,7 @@ def param_value(name: str, value: Any) -> str:
 
 
 def tag_value(name: str, value: Any, limit: int = MAX_TAG_VALUE_LENGTH) -> str:
-    text = str(value)
+    text = valid_unicode(f"value of tag {name!r}", str(value))
     if len(text) > limit:
         raise InvalidParameterValue(
             f"Tag {name!r} has a value of {len(text)} characters; the limit is {limit}."
@@ -165,6 +169,7 @@ def run_name(value: Any) -> str:
 
 
 def _refuse_path_tricks(kind: str, value: str) -> None:
+    valid_unicode(kind, value)
     if _CONTROL.search(value):
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: control characters are not allowed."
@@ -173,6 +178,33 @@ def _refuse_path_tricks(kind: str, value: str) -> None:
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: a '..' path segment is not allowed in names."
         )
+
+
+def _refuse_long_file_name(kind: str, value: str, part: str) -> None:
+    try:
+        size = len(part.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidParameterValue(
+            f"Invalid {kind} {value!r}: it is not valid Unicode (a lone surrogate)."
+        ) from None
+    if size > MAX_FILE_NAME_BYTES:
+        raise InvalidParameterValue(
+            f"Invalid {kind} {value[:60]!r}…: the name {part[:40]!r}… is {size} bytes; file "
+            f"names are limited to {MAX_FILE_NAME_BYTES} bytes (the file system's 255, less "
+            "room for the temporary file written beside it)."
+        )
+
+
+def valid_unicode(kind: str, value: str) -> str:
+    """``value`` unless it holds a lone surrogate, which no file can store."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidParameterValue(
+                f"Invalid {kind} {value[:40]!r}: it is not valid Unicode (a lone surrogate)."
+            ) from None
+    return value
 
 
 def dataset_input(item: dict[str, Any]) -> dict[str, Any]:
@@ -222,9 +254,18 @@ def artifact_path(value: Any, kind: str = "artifact path") -> str:
         raise InvalidParameterValue(
             f"Invalid {kind} {value!r}: artifact paths must be relative to the run's artifact root."
         )
+    # Empty and '.' components are dropped ("./model" is "model"); '..' and any
+    # spelling of '.git' are refused (mltrack.safepath).
     parts = [part for part in text.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise InvalidParameterValue(
-            f"Invalid {kind} {value!r}: '..' would leave the run's artifact directory."
-        )
+    for part in parts:
+        _refuse_long_file_name(kind, value, part)
+        if part == "..":
+            raise InvalidParameterValue(
+                f"Invalid {kind} {value!r}: '..' would leave the run's artifact directory."
+            )
+        if safepath.is_dotgit(part):
+            raise InvalidParameterValue(
+                f"Invalid {kind} {value!r}: {part!r} is git's own directory name; git cannot "
+                "store such a path and a clone would refuse it."
+            )
     return "/".join(parts)

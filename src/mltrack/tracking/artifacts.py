@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mltrack import safepath
+from mltrack.entities import FileInfo
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import validation, yamlio
 from mltrack.store.files import atomic_write, temp_path
@@ -20,6 +22,7 @@ __all__ = [
     "copy_file",
     "copy_tree",
     "download",
+    "list_dir",
     "render_figure",
     "serialize_dict",
     "stored_file",
@@ -28,16 +31,25 @@ __all__ = [
 
 
 def _target(root: Path, relative: str) -> Path:
-    relative = validation.artifact_path(relative)
-    target = (root / relative) if relative else root
-    # artifact_path() already refuses '..' and absolute paths; this also covers
-    # a symlinked directory inside the artifact root pointing elsewhere.
-    resolved_root = root.resolve()
-    if not target.resolve().is_relative_to(resolved_root) and target.resolve() != resolved_root:
-        raise InvalidParameterValue(
-            f"Artifact path {relative!r} leaves the run's artifact directory."
-        )
-    return target
+    # artifact_path() refuses '..', '.git' and absolute paths; inside() also
+    # covers a symlinked directory inside the artifact root pointing elsewhere.
+    return safepath.inside(root, validation.artifact_path(relative), "artifact path")
+
+
+def list_dir(root: Path, path: str | None = None) -> list[FileInfo]:
+    """The entries of one artifact directory (none for a file or a missing path), sorted."""
+    relative = validation.artifact_path(path)
+    directory = _target(root, relative)
+    if not directory.is_dir():
+        return []
+    infos = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        rel = f"{relative}/{entry.name}" if relative else entry.name
+        if entry.is_dir():
+            infos.append(FileInfo(rel, True, None))
+        else:
+            infos.append(FileInfo(rel, False, entry.stat().st_size))
+    return infos
 
 
 def write_bytes(root: Path, artifact_file: str, data: bytes) -> Path:
@@ -116,8 +128,9 @@ def stored_file(root: Path, path: str) -> Path:
 def copy_file(local_path: Path, root: Path, artifact_path: str | None = None) -> Path:
     if not local_path.is_file():
         raise ResourceDoesNotExist(f"No such file to log as an artifact: {local_path}")
-    directory = _target(root, artifact_path or "")
-    target = directory / local_path.name
+    target = _target(
+        root, f"{artifact_path}/{local_path.name}" if artifact_path else local_path.name
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
     try:
@@ -133,11 +146,12 @@ def copy_tree(local_dir: Path, root: Path, artifact_path: str | None = None) -> 
     if not local_dir.is_dir():
         raise ResourceDoesNotExist(f"No such directory to log as artifacts: {local_dir}")
     directory = _target(root, artifact_path or "")
-    for source in sorted(local_dir.rglob("*")):
-        if source.is_file():
-            relative = source.relative_to(local_dir).parent.as_posix()
-            destination = directory / relative if relative != "." else directory
-            copy_file(source, destination)
+    sources = [source for source in sorted(local_dir.rglob("*")) if source.is_file()]
+    for source in sources:  # all checked before the first copy: a refusal copies nothing
+        validation.artifact_path(source.relative_to(local_dir).as_posix(), "file in the directory")
+    for source in sources:
+        relative = source.relative_to(local_dir).parent.as_posix()
+        copy_file(source, directory, relative if relative != "." else None)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
@@ -173,7 +187,7 @@ def download(root: Path, path: str, dst_path: str | None = None) -> Path:
     """A local copy of an artifact file or directory (the stored file itself without dst_path)."""
     source = _target(root, path or "")
     if not source.exists():
-        raise ResourceDoesNotExist(f"No artifact at {path!r} in {root}.")
+        raise ResourceDoesNotExist(f"No artifact at {path!r} in this run.")
     if dst_path is None:
         dst_path = tempfile.mkdtemp(prefix="mltrack-artifacts-")
     destination = Path(dst_path) / (source.name if path else "artifacts")

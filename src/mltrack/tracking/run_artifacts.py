@@ -50,7 +50,7 @@ class RunArtifacts:
         )
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return self.repo.runs.list_artifacts(run_id, path)
+        return artifact_io.list_dir(self.root(run_id), path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         return str(artifact_io.download(self.root(run_id), path, dst_path))
