@@ -125,7 +125,7 @@ def _hostile_version(repo: Path, name: str, hostile: str) -> None:
     ``hostile`` is a path of components, ending in the file ``pwned``; what
     ``git mktree`` writes arrives unchanged with a plain ``git fetch``.
     """
-    from mltrack.registry.names import version_tag
+    from mltrack.registry import version_tag
 
     tag = version_tag(name, 1)
     message = git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}")
@@ -282,7 +282,7 @@ def test_dotgit_uploads_are_refused_by_the_server(registered: Path, path: str) -
 
 
 def test_fsck_reports_dotgit_paths_already_in_the_tree(registered: Path, cli: CliRunner) -> None:
-    from mltrack.registry.names import version_tag
+    from mltrack.registry import version_tag
 
     _hostile_version(registered, NAME, ".git/pwned")
     hostile_commit = git(registered, "rev-parse", f"{version_tag(NAME, 1)}^{{commit}}").strip()
