@@ -36,7 +36,7 @@ def http(repo: Path) -> Iterator[TestClient]:
     """The tracking server's app in this process, over ``repo``, as an httpx client."""
     root = open_backend(str(repo), init=True)
     app = create_app(ServerConfig(root, owner_pid=os.getpid()))
-    with TestClient(app, base_url="http://testserver") as client:
+    with TestClient(app, base_url="http://localhost") as client:
         yield client
 
 
@@ -90,9 +90,9 @@ def raw(http: TestClient, method: str, path: str, body: bytes = b"") -> tuple[in
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode())],
+        "headers": [(b"host", b"localhost"), (b"content-length", str(len(body)).encode())],
         "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
+        "server": ("localhost", 80),
     }
     sent: list[dict[str, Any]] = []
 

@@ -50,7 +50,7 @@ def client(iris: IrisRepo) -> Iterator[TestClient]:
         app = app_for("models:/iris/1", max_body_size=64 * 1024)
     finally:
         os.chdir(cwd)
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
         yield http
 
 
