@@ -109,9 +109,7 @@ def reset_mltrack() -> None:
     """End what a test left active and forget process state (repositories, active runs)."""
     from mltrack.tracking import context, fluent
 
-    for stack in fluent._all_stacks:
-        stack.clear()
-    fluent._reset_state()
+    fluent.reset_state()
     context.close_all()
 
 

@@ -776,7 +776,7 @@ def test_every_public_fluent_function_is_exported() -> None:
         and (inspect.isfunction(value) or inspect.isclass(value))
         and value.__module__ == fluent.__name__
     }
-    assert defined - {"client", "get_tracking_uri_or_none", "records_to_pandas"} <= set(
+    assert defined - {"client", "live_run", "records_to_pandas", "reset_state"} <= set(
         mltrack.__all__
     )
     assert set(fluent.__all__) <= set(mltrack.__all__)

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +17,7 @@ import yaml
 from conftest import git, invoke, python_env, run_python
 from mltrack import MltrackClient
 from mltrack.store import metrics as metrics_file
+from support import wait_until
 
 # Logs ``batch`` points per line it reads on stdin, printing the total after each batch.
 TRAIN = """
@@ -102,15 +103,6 @@ def trainers() -> Iterator[list[Trainer]]:
         if trainer.proc.poll() is None:
             trainer.proc.kill()
         trainer.proc.communicate()
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition`` (a read of the files) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def stored_points(run_dir: Path) -> int:

@@ -125,7 +125,7 @@ def _hostile_version(repo: Path, name: str, hostile: str) -> None:
     ``hostile`` is a path of components, ending in the file ``pwned``; what
     ``git mktree`` writes arrives unchanged with a plain ``git fetch``.
     """
-    from mltrack.registry.names import version_tag
+    from mltrack.registry import version_tag
 
     tag = version_tag(name, 1)
     message = git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}")
@@ -196,10 +196,8 @@ def test_load_model_refuses_a_hostile_tree_before_writing(registered: Path, host
 
 
 def test_models_serve_refuses_a_hostile_tree(registered: Path, cli: CliRunner) -> None:
-    from liveserver import free_port
-
     _hostile_version(registered, NAME, ESCAPE)
-    result = invoke(cli, "models", "serve", "-m", f"models:/{NAME}/1", "-p", str(free_port()))
+    result = invoke(cli, "models", "serve", "-m", f"models:/{NAME}/1", "-p", "0")
     assert result.exit_code == 1, result.output
     assert "will not extract" in result.output
     assert _written_anywhere(registered) == []
@@ -284,7 +282,7 @@ def test_dotgit_uploads_are_refused_by_the_server(registered: Path, path: str) -
 
 
 def test_fsck_reports_dotgit_paths_already_in_the_tree(registered: Path, cli: CliRunner) -> None:
-    from mltrack.registry.names import version_tag
+    from mltrack.registry import version_tag
 
     _hostile_version(registered, NAME, ".git/pwned")
     hostile_commit = git(registered, "rev-parse", f"{version_tag(NAME, 1)}^{{commit}}").strip()
@@ -332,10 +330,11 @@ def test_the_stock_client_cannot_log_into_dotgit_through_the_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mlflow = pytest.importorskip("mlflow", reason="needs the `mlflow` test extra")
-    from liveserver import LiveServer, make_repo
+    from liveserver import make_repo
+    from support import TrackingServer
 
     server_repo, home = make_repo(tmp_path / "served")
-    server = LiveServer(server_repo, home=home)
+    server = TrackingServer(server_repo, home=home)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     try:

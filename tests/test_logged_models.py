@@ -94,7 +94,7 @@ def test_registering_either_uri_makes_the_same_tag(client: MltrackClient, repo: 
         repo, "rev-parse", "mltrack/clf/v2^{commit}"
     )
     snapshot = Path(registry.get_model_version_download_uri("clf", 1).removeprefix("file://"))
-    assert registry.snapshot(snapshot.name) == snapshot
+    assert registry.store.snapshot(snapshot.name) == snapshot
     assert sorted(p.name for p in snapshot.iterdir()) == ["MLmodel", "model.pkl"]
 
 

@@ -103,13 +103,13 @@ def test_log_model_accepts_name_and_artifact_path(repo: Path, forest, iris) -> N
 
 def test_every_uri_form_resolves(repo: Path, forest, iris) -> None:
     import mltrack
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     X, _ = iris
     run_id, info = _logged(forest, X)
     mltrack.register_model(f"runs:/{run_id}/model", "iris model")
     mltrack.register_model(info.model_uri, "iris model")
-    registry = Registry.current()
+    registry = MltrackClient().registry
     registry.transition_model_version_stage("iris model", 1, "Staging")
     registry.set_registered_model_alias("iris model", "champion", 2)
     expected = list(forest.predict(X.head(3)))
@@ -181,7 +181,7 @@ def test_tampering_with_manifest_too_is_caught_by_recorded_mlmodel_hash(
 
     import mltrack
     from mltrack.exceptions import IntegrityError
-    from mltrack.models.model import sha256_file
+    from mltrack.hashing import sha256_file
 
     X, _ = iris
     run_id, _ = _logged(forest, X)

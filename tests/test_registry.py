@@ -37,9 +37,9 @@ def _train(iris: tuple[pd.DataFrame, pd.Series], trees: int = 5) -> str:
 
 @pytest.fixture
 def registry(repo: Path):  # type: ignore[no-untyped-def]
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
-    return Registry.current()
+    return MltrackClient().registry
 
 
 # ---------------------------------------------------------------- tag grammar

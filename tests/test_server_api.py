@@ -1,40 +1,52 @@
 """The tracking server's REST surface, spoken to with httpx as the MLflow client would.
 
-One live ``mltrack server`` per module (a subprocess on a free port) over a
-fresh repository; each test makes its own experiments and runs.
+Each test gets the app in-process (Starlette's ``TestClient``) over a fresh
+repository. Live ``mltrack server`` processes remain only where the process
+matters: ``--init``, worker processes owning runs, and a streamed 500 MB upload.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
-from liveserver import LiveServer, make_repo, run_cli
+from liveserver import make_repo, run_cli
+from mltrack.server.app import create_app
+from mltrack.server.config import ServerConfig, open_backend
+from support import TrackingServer
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    repo, home = make_repo(tmp_path_factory.mktemp("api"))
-    live = LiveServer(repo, home=home)
-    yield live
-    live.stop()
-
-
 @pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+def http(repo: Path) -> Iterator[TestClient]:
+    """The tracking server's app in this process, over ``repo``, as an httpx client."""
+    root = open_backend(str(repo), init=True)
+    app = create_app(ServerConfig(root, owner_pid=os.getpid()))
+    with TestClient(app, base_url="http://localhost") as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    """A real ``mltrack server`` process (for what needs one: streaming, its memory)."""
+    repo, home = make_repo(tmp_path_factory.mktemp("api"))
+    server = TrackingServer(repo, home=home)
+    yield server
+    server.stop()
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:
@@ -65,16 +77,39 @@ def new_run(http: httpx.Client, experiment_id: str, **fields: Any) -> dict[str, 
     return ok(http.post(f"{API}/runs/create", json=request))["run"]  # type: ignore[no-any-return]
 
 
-def raw_get(server: LiveServer, path: str) -> tuple[int, dict[str, Any]]:
-    """A GET whose path is sent byte for byte (HTTP clients normalise '..' away)."""
-    connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data.startswith(b"{") else {}
-    finally:
-        connection.close()
+def raw(http: TestClient, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """A request whose path reaches the app byte for byte, as uvicorn passes it on (HTTP
+    clients normalise '..' away before sending)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(path),
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(http.app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def raw_get(http: TestClient, path: str) -> tuple[int, dict[str, Any]]:
+    status, data = raw(http, "GET", path)
+    return status, json.loads(data) if data.startswith(b"{") else {}
 
 
 # ---------------------------------------------------------------------- plain routes
@@ -157,7 +192,7 @@ def test_experiments(http: httpx.Client) -> None:
 # ---------------------------------------------------------------------- runs
 
 
-def test_run_lifecycle_shapes_and_commit(http: httpx.Client, server: LiveServer) -> None:
+def test_run_lifecycle_shapes_and_commit(http: httpx.Client, repo: Path) -> None:
     experiment_id = new_experiment(http)
     tags = [{"key": "mlflow.user", "value": "ada"}, {"key": "mlflow.runName", "value": "r1"}]
     run = new_run(http, experiment_id, run_name="r1", user_id="ada", tags=tags)
@@ -247,8 +282,8 @@ def test_run_lifecycle_shapes_and_commit(http: httpx.Client, server: LiveServer)
     )
     assert updated["run_info"]["status"] == "FINISHED"
     assert updated["run_info"]["end_time"] == 1700000000999
-    assert git(server.repo, "log", "-1", "--format=%s").strip().startswith("Run r1: FINISHED")
-    assert run_id in git(server.repo, "log", "-1", "--format=%b")
+    assert git(repo, "log", "-1", "--format=%s").strip().startswith("Run r1: FINISHED")
+    assert run_id in git(repo, "log", "-1", "--format=%b")
 
 
 def test_run_errors(http: httpx.Client) -> None:
@@ -445,27 +480,17 @@ def test_artifacts_upload_list_download(http: httpx.Client) -> None:
         "%00x",
     ],
 )
-def test_artifact_paths_that_escape_are_refused(
-    http: httpx.Client, server: LiveServer, suffix: str
-) -> None:
+def test_artifact_paths_that_escape_are_refused(http: TestClient, suffix: str) -> None:
     run_id = new_run(http, "0")["info"]["run_id"]
-    status, body = raw_get(server, f"{ARTIFACTS}/0/{run_id}/artifacts/{suffix}")
+    status, body = raw_get(http, f"{ARTIFACTS}/0/{run_id}/artifacts/{suffix}")
     assert status == 400, body
     assert body["error_code"] == "INVALID_PARAMETER_VALUE"
-    connection = http_connection(server)
-    connection.request("PUT", f"{ARTIFACTS}/0/{run_id}/artifacts/{suffix}", body=b"evil")
-    response = connection.getresponse()
-    response.read()
-    assert response.status == 400
-    connection.close()
+    status, _ = raw(http, "PUT", f"{ARTIFACTS}/0/{run_id}/artifacts/{suffix}", b"evil")
+    assert status == 400
 
 
-def http_connection(server: LiveServer) -> HTTPConnection:
-    return HTTPConnection("127.0.0.1", server.port, timeout=30)
-
-
-def test_absolute_and_listing_escapes_are_refused(http: httpx.Client, server: LiveServer) -> None:
-    status, _ = raw_get(server, f"{ARTIFACTS}//etc/passwd")
+def test_absolute_and_listing_escapes_are_refused(http: TestClient) -> None:
+    status, _ = raw_get(http, f"{ARTIFACTS}//etc/passwd")
     assert status == 400
     for path in ("../x", "0/../../x", "/etc", "%2e%2e/x"):
         error(http.get(ARTIFACTS, params={"path": path}), 400, "INVALID_PARAMETER_VALUE")
@@ -475,7 +500,7 @@ def test_absolute_and_listing_escapes_are_refused(http: httpx.Client, server: Li
 # ---------------------------------------------------------------------- logged models
 
 
-def test_logged_models(http: httpx.Client, server: LiveServer) -> None:
+def test_logged_models(http: httpx.Client, repo: Path) -> None:
     experiment_id = new_experiment(http)
     run_id = new_run(http, experiment_id)["info"]["run_id"]
     request = {
@@ -583,7 +608,7 @@ def _registered_model(http: httpx.Client) -> tuple[str, str, str]:
     return name, run_id, model_id
 
 
-def test_registry_versions_aliases_stages(http: httpx.Client, server: LiveServer) -> None:
+def test_registry_versions_aliases_stages(http: httpx.Client, repo: Path) -> None:
     name, run_id, model_id = _registered_model(http)
     error(
         http.post(f"{API}/registered-models/create", json={"name": name}),
@@ -602,7 +627,7 @@ def test_registry_versions_aliases_stages(http: httpx.Client, server: LiveServer
     assert (
         version["status"] == "READY" and version["description"] == "" and version["run_link"] == ""
     )
-    tags = git(server.repo, "tag", "-l").split()
+    tags = git(repo, "tag", "-l").split()
     assert sum(1 for t in tags if t.endswith(("/v1", "/v2"))) >= 2
     ok(
         http.post(
@@ -717,12 +742,12 @@ def test_registry_versions_aliases_stages(http: httpx.Client, server: LiveServer
     )
 
 
-def test_download_uri_serves_the_tagged_snapshot(http: httpx.Client, server: LiveServer) -> None:
+def test_download_uri_serves_the_tagged_snapshot(http: httpx.Client, repo: Path) -> None:
     name, run_id, _ = _registered_model(http)
     ok(http.post(f"{API}/runs/delete", json={"run_id": run_id}))
-    result = run_cli("-C", str(server.repo), "gc", "--run-ids", run_id)
+    result = run_cli("-C", str(repo), "gc", "--run-ids", run_id)
     assert result.returncode == 0, result.stderr
-    assert run_id not in git(server.repo, "ls-files")  # the run left the branch
+    assert run_id not in git(repo, "ls-files")  # the run left the branch
     uri = ok(
         http.get(f"{API}/model-versions/get-download-uri", params={"name": name, "version": "1"})
     )["artifact_uri"]
@@ -765,16 +790,16 @@ def test_backends_that_are_not_ready_say_how_to_fix_it(tmp_path: Path) -> None:
 
 def test_init_creates_repository_and_store(tmp_path: Path) -> None:
     target = tmp_path / "fresh"
-    live = LiveServer(target, "--init")
+    server = TrackingServer(target, "--init")
     try:
         assert (
             httpx.get(
-                f"{live.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}
+                f"{server.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}
             ).json()["experiment"]["name"]
             == "Default"
         )
     finally:
-        live.stop()
+        server.stop()
     assert (target / ".git").is_dir() and (target / ".mltrack" / "mltrack.yaml").is_file()
 
 
@@ -789,38 +814,41 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 @pytest.mark.slow
-def test_a_500_mb_upload_streams_through_bounded_memory(
-    http: httpx.Client, server: LiveServer
-) -> None:
+def test_a_500_mb_upload_streams_through_bounded_memory(live: TrackingServer) -> None:
     import hashlib
 
-    experiment_id = new_experiment(http)
-    run_id = new_run(http, experiment_id)["info"]["run_id"]
-    block = bytes(range(256)) * 4096  # 1 MiB
-    blocks = 512
-    expected = hashlib.sha256()
-    for _ in range(blocks):
-        expected.update(block)
-
-    def body() -> Iterator[bytes]:
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        experiment_id = new_experiment(http)
+        run_id = new_run(http, experiment_id)["info"]["run_id"]
+        block = bytes(range(256)) * 4096  # 1 MiB
+        blocks = 512
+        expected = hashlib.sha256()
         for _ in range(blocks):
-            yield block
+            expected.update(block)
 
-    url = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/big/weights.bin"
-    before = _peak_rss_mb(server.process.pid)
-    http.put(url, content=body(), timeout=600).raise_for_status()
-    received = hashlib.sha256()
-    with http.stream("GET", url, timeout=600) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received.update(chunk)
-    peak = _peak_rss_mb(server.process.pid)
-    assert received.hexdigest() == expected.hexdigest()
-    listing = ok(http.get(ARTIFACTS, params={"path": f"{experiment_id}/{run_id}/artifacts/big"}))
-    assert listing["files"] == [{"path": "weights.bin", "is_dir": False, "file_size": blocks << 20}]
-    print(f"server peak RSS {before:.0f} MB before, {peak:.0f} MB after")
-    assert peak - before < 64, f"server peak RSS grew {peak - before:.0f} MB for a 512 MB file"
-    assert peak < 256, f"server peak RSS {peak:.0f} MB"
+        def body() -> Iterator[bytes]:
+            for _ in range(blocks):
+                yield block
+
+        url = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/big/weights.bin"
+        before = _peak_rss_mb(live.process.pid)
+        http.put(url, content=body(), timeout=600).raise_for_status()
+        received = hashlib.sha256()
+        with http.stream("GET", url, timeout=600) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes():
+                received.update(chunk)
+        peak = _peak_rss_mb(live.process.pid)
+        assert received.hexdigest() == expected.hexdigest()
+        listing = ok(
+            http.get(ARTIFACTS, params={"path": f"{experiment_id}/{run_id}/artifacts/big"})
+        )
+        assert listing["files"] == [
+            {"path": "weights.bin", "is_dir": False, "file_size": blocks << 20}
+        ]
+        print(f"server peak RSS {before:.0f} MB before, {peak:.0f} MB after")
+        assert peak - before < 64, f"server peak RSS grew {peak - before:.0f} MB for a 512 MB file"
+        assert peak < 256, f"server peak RSS {peak:.0f} MB"
 
 
 # ---------------------------------------------------------------------- run ownership
@@ -830,9 +858,11 @@ def test_open_runs_belong_to_the_server_while_it_lives(repo: Path) -> None:
     """A run a client never ends is RUNNING while the server lives and KILLED once it stops."""
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     assert run_cli("-C", str(repo), "init").returncode == 0
-    live = LiveServer(repo, "--workers", "2")
+    server = TrackingServer(repo, "--workers", "2")
     try:
-        run = httpx.post(f"{live.url}{API}/runs/create", json={"experiment_id": "0"}).json()["run"]
+        run = httpx.post(f"{server.url}{API}/runs/create", json={"experiment_id": "0"}).json()[
+            "run"
+        ]
         run_id = run["info"]["run_id"]
 
         def status() -> str:
@@ -842,8 +872,22 @@ def test_open_runs_belong_to_the_server_while_it_lives(repo: Path) -> None:
 
         assert status() == "RUNNING"
     finally:
-        live.stop()
+        server.stop()
     assert status() == "KILLED"
+
+
+def test_page_tokens_with_negative_offsets_are_refused(http: httpx.Client) -> None:
+    run_id = new_run(http, "0")["info"]["run_id"]
+    for step in range(3):
+        metric = {"key": "loss", "value": 1.0, "timestamp": 1, "step": step}
+        ok(http.post(f"{API}/runs/log-metric", json={"run_id": run_id, **metric}))
+    for offset in (-1, -2, "1"):
+        token = base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+        query = {"run_id": run_id, "metric_key": "loss", "max_results": 1, "page_token": token}
+        message = error(
+            http.get(f"{API}/metrics/get-history", params=query), 400, "INVALID_PARAMETER_VALUE"
+        )
+        assert "Invalid page token" in message
 
 
 def test_remaining_registry_and_tag_endpoints(http: httpx.Client) -> None:

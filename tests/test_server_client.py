@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from liveserver import LiveServer, isolated_env, make_repo, run_cli
+from liveserver import make_repo, run_cli
+from support import TrackingServer, child_env
 
 pytestmark = [
     pytest.mark.mlflow,
@@ -32,16 +33,16 @@ mlflow = pytest.importorskip("mlflow", reason="needs the `mlflow` test extra")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     repo, home = make_repo(tmp_path_factory.mktemp("client"))
-    live = LiveServer(repo, home=home)
+    live = TrackingServer(repo, home=home)
     yield live
     live.stop()
 
 
 @pytest.fixture
-def tracking(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> LiveServer:
+def tracking(server: TrackingServer, monkeypatch: pytest.MonkeyPatch) -> TrackingServer:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(server.url)
@@ -55,7 +56,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def session(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def session(server: TrackingServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One training run logged with every fluent call, as a user script would."""
     import pandas as pd
     from sklearn.datasets import load_iris
@@ -98,7 +99,7 @@ def session(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dic
     return {"run_id": run.info.run_id, "model_id": info.model_id, "X": X, "work": work}
 
 
-def test_run_is_logged_and_committed(tracking: LiveServer, session: dict[str, Any]) -> None:
+def test_run_is_logged_and_committed(tracking: TrackingServer, session: dict[str, Any]) -> None:
     client = mlflow.MlflowClient()
     run = client.get_run(session["run_id"])
     assert run.info.status == "FINISHED" and run.info.run_name == "r1"
@@ -125,7 +126,7 @@ def test_run_is_logged_and_committed(tracking: LiveServer, session: dict[str, An
     assert any(f.endswith("artifacts/notes.txt") for f in run_files)
 
 
-def test_search_runs_filters_and_orders(tracking: LiveServer, session: dict[str, Any]) -> None:
+def test_search_runs_filters_and_orders(tracking: TrackingServer, session: dict[str, Any]) -> None:
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("demo")
     found = client.search_runs(
@@ -141,7 +142,7 @@ def test_search_runs_filters_and_orders(tracking: LiveServer, session: dict[str,
 
 
 def test_artifacts_list_and_download(
-    tracking: LiveServer, session: dict[str, Any], tmp_path: Path
+    tracking: TrackingServer, session: dict[str, Any], tmp_path: Path
 ) -> None:
     client = mlflow.MlflowClient()
     run_id = session["run_id"]
@@ -156,7 +157,9 @@ def test_artifacts_list_and_download(
     assert text == "some text"
 
 
-def test_register_aliases_stages_and_load(tracking: LiveServer, session: dict[str, Any]) -> None:
+def test_register_aliases_stages_and_load(
+    tracking: TrackingServer, session: dict[str, Any]
+) -> None:
     client = mlflow.MlflowClient()
     run_id, model_id = session["run_id"], session["model_id"]
     one = mlflow.register_model(f"runs:/{run_id}/model", "iris-clf")
@@ -182,7 +185,7 @@ def test_register_aliases_stages_and_load(tracking: LiveServer, session: dict[st
 
 
 def test_mltrack_sees_the_logged_model_as_a_run_model(
-    tracking: LiveServer, session: dict[str, Any]
+    tracking: TrackingServer, session: dict[str, Any]
 ) -> None:
     script = f"""
         import mltrack, pandas as pd
@@ -194,7 +197,7 @@ def test_mltrack_sees_the_logged_model_as_a_run_model(
     """
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
-        env=isolated_env(),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -204,7 +207,7 @@ def test_mltrack_sees_the_logged_model_as_a_run_model(
     assert result.stdout.strip() == "[0]"
 
 
-def test_log_model_after_metrics_keeps_each_point_once(tracking: LiveServer) -> None:
+def test_log_model_after_metrics_keeps_each_point_once(tracking: TrackingServer) -> None:
     """MLflow's log_model re-sends the points of the model's step; they are stored once."""
     from sklearn.linear_model import LogisticRegression
 
@@ -219,7 +222,7 @@ def test_log_model_after_metrics_keeps_each_point_once(tracking: LiveServer) -> 
     assert [(m.step, m.value) for m in history] == [(step, step / 10) for step in range(10)]
 
 
-def test_delete_restore_and_errors(tracking: LiveServer) -> None:
+def test_delete_restore_and_errors(tracking: TrackingServer) -> None:
     from mlflow.exceptions import MlflowException, RestException
 
     client = mlflow.MlflowClient()
@@ -287,12 +290,12 @@ def _thread_client(url: str, name: str, steps: int, errors: list[BaseException])
 def test_many_clients_and_workers_lose_nothing(tmp_path: Path) -> None:
     """8 client threads and 8 client processes at once against --workers 4."""
     repo, home = make_repo(tmp_path)
-    live = LiveServer(repo, "--workers", "4", home=home)
+    live = TrackingServer(repo, "--workers", "4", home=home)
     steps = 60
     try:
         script = tmp_path / "client.py"
         script.write_text(CLIENT_SCRIPT)
-        env = {**isolated_env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env = {**child_env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
         processes = [
             subprocess.Popen(
                 [sys.executable, str(script), live.url, f"proc-{i}", str(steps)],

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from liveserver import LiveServer, make_repo
+from liveserver import make_repo
+from support import TrackingServer
 
 FIELDS = [
     "name", "new_name", "experiment_id", "experiment_ids", "run_id", "run_uuid", "run_name",
@@ -102,7 +103,7 @@ def _fill(path: str, filler: str) -> str:
 def fuzz_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str], Path]]:
     """A store with an experiment, a run and a registered model the fuzz can aim at."""
     repo, home = make_repo(tmp_path_factory.mktemp("fuzz"))
-    server = LiveServer(repo, home=home)
+    server = TrackingServer(repo, home=home)
     try:
         api = f"{server.url}/api/2.0/mlflow"
         run = httpx.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"]
@@ -174,7 +175,7 @@ def test_no_route_answers_5xx_on_a_live_server(fuzz_repo: tuple[Path, list[str],
     from mltrack.server.config import ServerConfig
 
     routes = _routes(create_app(ServerConfig(fuzz_repo[0])))
-    server = LiveServer(fuzz_repo[0], home=fuzz_repo[2])
+    server = TrackingServer(fuzz_repo[0], home=fuzz_repo[2])
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
 

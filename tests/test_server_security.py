@@ -13,7 +13,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from liveserver import LiveServer, make_repo
+from liveserver import make_repo
+from support import TrackingServer
 
 API = "/api/2.0/mlflow"
 CREATE = f"{API}/experiments/create"
@@ -133,7 +134,7 @@ def test_error_bodies_do_not_name_the_servers_files(client: TestClient, store: P
 
 def test_the_flags_reach_a_real_server_and_its_workers(tmp_path: Path) -> None:
     repo, home = make_repo(tmp_path)
-    server = LiveServer(
+    server = TrackingServer(
         repo,
         "--workers",
         "2",

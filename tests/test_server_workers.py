@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from liveserver import LiveServer, make_repo, run_cli
+from liveserver import make_repo, run_cli
+from support import TrackingServer
 
 API = "/api/2.0/mlflow"
 
@@ -61,7 +62,7 @@ def _wait_for(condition, limit: float = 60.0) -> bool:  # type: ignore[no-untype
 
 def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     repo, home = make_repo(tmp_path)
-    server = LiveServer(repo, "--workers", "2", home=home)
+    server = TrackingServer(repo, "--workers", "2", home=home)
     supervisor = server.process.pid
     try:
         run = httpx.post(f"{server.url}{API}/runs/create", json={"experiment_id": "0"}).json()
@@ -76,7 +77,7 @@ def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
         [row] = [r for r in json.loads(listed.stdout) if r["info"]["run_id"] == run_id]
         assert row["info"]["status"] == "KILLED"  # the whole server is gone
 
-        restarted = LiveServer(repo, "--workers", "2", home=home, port=server.port)
+        restarted = TrackingServer(repo, "--workers", "2", home=home, port=server.port)
         try:
             answer = httpx.get(f"{restarted.url}{API}/runs/get", params={"run_id": run_id})
             assert answer.json()["run"]["info"]["run_id"] == run_id

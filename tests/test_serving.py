@@ -18,20 +18,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
 
 from conftest import invoke, reset_mltrack
 from mltrack.pyfunc import PythonModel
-from serving_support import (
-    COLUMNS,
-    ROWS,
-    SEED_REQUEST,
-    IrisRepo,
-    isolate,
-    make_iris_repo,
-    read_log,
-    serve_in_thread,
-    serve_process,
-)
+from serving_support import COLUMNS, ROWS, SEED_REQUEST, IrisRepo, isolate, make_iris_repo
+from support import ServerProcess, serve_in_thread, wait_until
 
 # ---------------------------------------------------------------------- fixtures
 
@@ -50,22 +42,37 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrisRepo]:
 
 
 @pytest.fixture(scope="module")
+def client(iris: IrisRepo) -> Iterator[TestClient]:
+    """The scoring app for ``models:/iris/1`` with a 64 KB body limit, in this process."""
+    cwd = os.getcwd()
+    os.chdir(iris.path)
+    try:
+        app = app_for("models:/iris/1", max_body_size=64 * 1024)
+    finally:
+        os.chdir(cwd)
+    with TestClient(app, base_url="http://localhost") as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
 def server(iris: IrisRepo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mltrack models serve -m models:/iris/1`` with a 64 KB body limit; at the end, after
-    every request of this module (the fuzz included), its log must hold no traceback."""
-    logs = tmp_path_factory.mktemp("logs")
-    with serve_process(
-        iris.path, "-m", "models:/iris/1", "--max-body-size", "64KB", "--no-access-log",
-        log_dir=logs,
-    ) as (url, proc):  # fmt: skip
-        yield url
-    log = read_log(proc)
+    """``mltrack models serve -m models:/iris/1`` with a 64 KB body limit, for what needs a
+    real socket (streamed and broken requests); at the end its log must hold no traceback."""
+    live = ServerProcess(
+        "models", "serve", "-m", "models:/iris/1", "--max-body-size", "64KB", "--no-access-log",
+        ready_path="/ping", log_dir=tmp_path_factory.mktemp("logs"), cwd=iris.path,
+    )  # fmt: skip
+    try:
+        yield live.url
+    finally:
+        live.stop()
+    log = live.read_log()
     assert "Serving 'iris' version 1 at http://127.0.0.1:" in log
     assert "Traceback" not in log and "Exception in ASGI" not in log, log
 
 
 @pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
+def live_client(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=60) as http:
         yield http
 
@@ -402,14 +409,16 @@ def test_body_over_the_limit_gets_413(client: httpx.Client) -> None:
     assert_error(response, 413, "RESOURCE_LIMIT_EXCEEDED", "65536", "--max-body-size")
 
 
-def test_chunked_body_over_the_limit_is_refused_while_streaming(client: httpx.Client) -> None:
+def test_chunked_body_over_the_limit_is_refused_while_streaming(
+    live_client: httpx.Client,
+) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"dataframe_split": {"columns": ["a"], "data": ['
         for _ in range(200):
             yield b"[1.0]," * 100
         yield b"[1.0]]}}"
 
-    response = client.post(
+    response = live_client.post(
         "/invocations", content=chunks(), headers={"content-type": "application/json"}
     )
     assert "content-length" not in response.request.headers
@@ -481,7 +490,7 @@ def test_the_serving_guard_takes_the_flags(in_iris: IrisRepo) -> None:
 
 
 def test_a_client_hanging_up_mid_body_does_not_disturb_the_server(
-    client: httpx.Client, server: str
+    live_client: httpx.Client, server: str
 ) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
@@ -489,7 +498,7 @@ def test_a_client_hanging_up_mid_body_does_not_disturb_the_server(
             b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b'Content-Length: 1000\r\n\r\n{"dataframe_split": '
         )
-    assert client.post("/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
+    assert live_client.post("/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
 
 
 def test_server_keeps_serving_after_errors(client: httpx.Client) -> None:
@@ -827,15 +836,18 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ir
 
 
 def test_alias_promotion_is_followed_with_reload_interval(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris@production", reload_interval=0.1)
     with serve_in_thread(app) as url:
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
-        Registry.current().set_registered_model_alias("iris", "production", 2)
-        wait_until(lambda: httpx.get(f"{url}/health").json()["model"] == "'iris' version 2")
+        MltrackClient().registry.set_registered_model_alias("iris", "production", 2)
+        wait_until(
+            lambda: httpx.get(f"{url}/health").json()["model"] == "'iris' version 2",
+            "the promoted version to be served",
+        )
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [2]}
-        Registry.current().delete_registered_model_alias("iris", "production")
+        MltrackClient().registry.delete_registered_model_alias("iris", "production")
         with pytest.raises(Exception, match="production"):
             app.state.served.refresh()  # what the reload thread meets: it keeps serving v2
         assert httpx.get(f"{url}/health").json()["model"] == "'iris' version 2"
@@ -843,12 +855,12 @@ def test_alias_promotion_is_followed_with_reload_interval(two_versions: IrisRepo
 
 
 def test_without_reload_interval_the_loaded_version_stays(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris/Production")
     assert app.state.served.follows_registry
     with serve_in_thread(app) as url:
-        Registry.current().transition_model_version_stage("iris", 2, "Production", True)
+        MltrackClient().registry.transition_model_version_stage("iris", 2, "Production", True)
         assert httpx.get(f"{url}/health").json()["model"] == "'iris' version 1"
         assert httpx.post(f"{url}/invocations", json=SEED_REQUEST).json() == {"predictions": [0]}
         assert app.state.served.refresh() is True  # what --reload-interval would do
@@ -857,10 +869,10 @@ def test_without_reload_interval_the_loaded_version_stays(two_versions: IrisRepo
 
 
 def test_requests_during_swaps_all_succeed(two_versions: IrisRepo) -> None:
-    from mltrack.registry import Registry
+    from mltrack import MltrackClient
 
     app = app_for("models:/iris@production")
-    registry = Registry.current()
+    registry = MltrackClient().registry
     answers: list[Any] = []
     done = threading.Event()
     with serve_in_thread(app) as url:
@@ -876,7 +888,7 @@ def test_requests_during_swaps_all_succeed(two_versions: IrisRepo) -> None:
         try:
             for version in (2, 1, 2, 1):
                 seen = len(answers)  # every swap happens while requests keep arriving
-                wait_until(lambda seen=seen: len(answers) > seen)
+                wait_until(lambda seen=seen: len(answers) > seen, "another answer")
                 registry.set_registered_model_alias("iris", "production", version)
                 assert app.state.served.refresh() is True
         finally:
@@ -899,25 +911,19 @@ def test_fixed_uris_do_not_follow_the_registry(in_iris: IrisRepo) -> None:
         assert ServedModel.load(uri).follows_registry
 
 
-def wait_until(condition: Any, timeout: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 # ---------------------------------------------------------------------- the command line
 
 
 def test_workers_and_repo_option(iris: IrisRepo, tmp_path: Path) -> None:
-    with serve_process(
-        tmp_path, "-m", "models:/iris@production", "--workers", "2", log_dir=tmp_path,
-        repo=iris.path,
-    ) as (url, _), httpx.Client(base_url=url) as http:  # fmt: skip
-        answers = [http.post("/invocations", json=SEED_REQUEST).json() for _ in range(6)]
+    live = ServerProcess(
+        "-C", str(iris.path), "models", "serve", "-m", "models:/iris@production", "--workers", "2",
+        ready_path="/ping", log_dir=tmp_path, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=live.url) as http:
+            answers = [http.post("/invocations", json=SEED_REQUEST).json() for _ in range(6)]
+    finally:
+        live.stop()
     assert answers == [{"predictions": [0]}] * 6
 
 

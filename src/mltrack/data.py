@@ -13,6 +13,7 @@ from typing import Any
 
 from mltrack.entities import Dataset as DatasetEntity
 from mltrack.exceptions import InvalidParameterValue
+from mltrack.tracking.context import current_user, source_name
 
 __all__ = ["Dataset", "DatasetSource", "NumpyDataset", "PandasDataset", "from_numpy", "from_pandas"]
 
@@ -35,8 +36,6 @@ class DatasetSource:
     @classmethod
     def resolve(cls, source: Any) -> DatasetSource:
         if source is None:
-            from mltrack.tracking.context import current_user, source_name
-
             tags = {
                 "mlflow.user": current_user(),
                 "mlflow.source.name": source_name(),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, ClassVar
 
+from mltrack.exceptions import InvalidParameterValue
+
 __all__ = [
     "CodeVersion",
     "Dataset",
@@ -65,8 +67,6 @@ class ViewType(enum.IntEnum):
             try:
                 return cls[value.upper()]
             except KeyError:
-                from mltrack.exceptions import InvalidParameterValue
-
                 raise InvalidParameterValue(
                     f"Invalid view type {value!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL."
                 ) from None
@@ -108,8 +108,6 @@ class RunStatus:
                     return name
         elif isinstance(status, str) and status.upper() in cls._INTS:
             return status.upper()
-        from mltrack.exceptions import InvalidParameterValue
-
         raise InvalidParameterValue(
             f"Invalid run status {status!r}: use one of {', '.join(cls.ALL)}."
         )
@@ -382,8 +380,6 @@ class LoggedModelStatus:
         text = str(status).upper().removeprefix("LOGGED_MODEL_")
         text = {"UPLOAD_FAILED": cls.FAILED}.get(text, text)
         if text not in cls.ALL:
-            from mltrack.exceptions import InvalidParameterValue
-
             raise InvalidParameterValue(
                 f"Invalid logged model status {status!r}: use one of {', '.join(cls.ALL)}."
             )

@@ -7,49 +7,28 @@ One error boundary: an :class:`~mltrack.exceptions.MltrackError` becomes a one-l
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from mltrack import __version__
-
-if TYPE_CHECKING:
-    from mltrack.store.repository import Repository
-    from mltrack.tracking.client import TrackingClient
+from mltrack.cli import (
+    experiments,
+    history,
+    maintenance,
+    metrics,
+    models,
+    projects,
+    runs,
+    server,
+    serving,
+)
+from mltrack.cli.context import AppContext
+from mltrack.exceptions import MltrackError
 
 __all__ = ["AppContext", "cli", "main"]
-
-
-@dataclass
-class AppContext:
-    """What every command shares: where the repository is."""
-
-    repo_path: str | None = None
-    _repository: Repository | None = field(default=None, repr=False)
-
-    def repository(self) -> Repository:
-        if self._repository is None:
-            from mltrack.exceptions import MltrackError
-            from mltrack.tracking.context import open_repository
-
-            repo = open_repository(self.repo_path)
-            if repo.dir.is_dir():  # a fresh clone: make `git diff` read metrics.arrow as text
-                with contextlib.suppress(MltrackError):  # e.g. a read-only .git/config
-                    repo.ensure_textconv_driver()
-            self._repository = repo
-        return self._repository
-
-    def client(self) -> TrackingClient:
-        from mltrack.tracking.client import TrackingClient
-
-        return TrackingClient(str(self.repository().root))
-
-
-pass_app = click.make_pass_decorator(AppContext)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,18 +54,6 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mltrack.cli import (
-        experiments,
-        history,
-        maintenance,
-        metrics,
-        models,
-        projects,
-        runs,
-        server,
-        serving,
-    )
-
     for module in (maintenance, experiments, runs, metrics, history, models, projects, server):
         for command in module.COMMANDS:
             cli.add_command(command)
@@ -106,8 +73,6 @@ class _WarningsToStderr(logging.Handler):
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point with the one error boundary."""
-    from mltrack.exceptions import MltrackError
-
     logger = logging.getLogger("mltrack")
     if not any(isinstance(h, _WarningsToStderr) for h in logger.handlers):
         logger.addHandler(_WarningsToStderr(logging.WARNING))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, format_time
+from mltrack.entities import ViewType
+from mltrack.exceptions import ResourceDoesNotExist
 
 VIEWS = {"active": 1, "deleted": 2, "all": 3}
 
 
 def resolve_experiment(app: AppContext, name_or_id: str) -> str:
     """An experiment id from an id or a name (names win when both could match)."""
-    from mltrack.exceptions import ResourceDoesNotExist
-
     repo = app.repository()
     record = repo.find_experiment(name_or_id)
     if record is not None:
@@ -45,8 +45,6 @@ def list_experiments(app: AppContext, view: str, output_format: str) -> None:
     client = app.client()
     found = client.search_experiments(view_type=VIEWS[view], max_results=None)
     counts: dict[str, int] = {}
-    from mltrack.entities import ViewType
-
     for record in app.repository().runs.records(None, ViewType(VIEWS[view])):
         counts[record.experiment_id] = counts.get(record.experiment_id, 0) + 1
     rows = [

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, progress
+from mltrack.exceptions import NotAGitRepository
 
 
 @click.command()
@@ -20,7 +21,6 @@ from mltrack.cli.output import emit, format_option, progress
 @pass_app
 def init(app: AppContext, init_git: bool) -> None:
     """Create the .mltrack/ store in this git repository and commit it (harmless if it exists)."""
-    from mltrack.exceptions import NotAGitRepository
     from mltrack.gitstore import GitStore
 
     try:

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import emit, format_option, format_time
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 
 
 @click.command()
@@ -24,8 +25,6 @@ from mltrack.cli.output import emit, format_option, format_time
 @pass_app
 def metrics(app: AppContext, run: str, key: str, plot_path: str | None, output_format: str) -> None:
     """Every logged point of metric KEY in RUN (an id or a unique prefix)."""
-    from mltrack.exceptions import ResourceDoesNotExist
-
     client = app.client()
     run_id = client.resolve_run_id(run)
     history = client.get_metric_history(run_id, key)
@@ -51,8 +50,6 @@ def metrics(app: AppContext, run: str, key: str, plot_path: str | None, output_f
 
 
 def _plot(history: list[Any], key: str, run_id: str, path: Path) -> None:
-    from mltrack.exceptions import InvalidParameterValue
-
     try:
         import matplotlib
 

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from mltrack.cli import AppContext, pass_app
-from mltrack.cli.output import emit, format_option, format_time, format_value, to_json
+from mltrack.cli.context import AppContext, pass_app
+from mltrack.cli.output import format_option
+from mltrack.cli.output.models import (
+    print_comparison,
+    print_history,
+    print_model,
+    print_models,
+    print_registered,
+    print_verification,
+    print_versions,
+)
+
+if TYPE_CHECKING:
+    from mltrack.registry import Registry
 
 
-def _registry(app: AppContext) -> Any:
+def _registry(app: AppContext) -> Registry:
     from mltrack.registry import Registry
 
     return Registry(app.repository())
-
-
-def _version_rows(versions: list[Any], output_format: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "version": v.version,
-            "stage": v.current_stage,
-            "aliases": ", ".join(v.aliases),
-            "run_id": v.run_id,
-            "source": v.source,
-            "created": format_time(v.creation_timestamp)
-            if output_format == "table"
-            else v.creation_timestamp,
-            "description": v.description,
-        }
-        for v in versions
-    ]
 
 
 @click.group()
@@ -59,12 +53,7 @@ def register(
     version = _registry(app).create_model_version(
         name, model_uri, tags=parsed, description=description
     )
-    if output_format == "json":
-        click.echo(to_json(version.to_dict()))
-    else:
-        click.echo(
-            f"Registered {name!r} version {version.version} (tag {version.tag}, commit {version.commit[:12]})."
-        )
+    print_registered(version, output_format)
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -81,22 +70,7 @@ def _key_value(text: str) -> tuple[str, str]:
 def list_models(app: AppContext, filter_string: str | None, output_format: str) -> None:
     """List registered models with their latest versions and aliases."""
     found = _registry(app).search_registered_models(filter_string, max_results=None)
-    if output_format == "json":
-        click.echo(to_json([m.to_dict() for m in found]))
-        return
-    rows = [
-        {
-            "name": m.name,
-            "latest": ", ".join(f"v{v.version} ({v.current_stage})" for v in m.latest_versions),
-            "aliases": ", ".join(f"@{a}=v{n}" for a, n in sorted(m.aliases.items())),
-            "updated": format_time(m.last_updated_timestamp)
-            if output_format == "table"
-            else m.last_updated_timestamp,
-            "description": m.description,
-        }
-        for m in found
-    ]
-    emit(rows, ["name", "latest", "aliases", "updated", "description"], output_format)
+    print_models(found, output_format)
 
 
 @models.command("show")
@@ -106,23 +80,7 @@ def list_models(app: AppContext, filter_string: str | None, output_format: str) 
 def show(app: AppContext, name: str, output_format: str) -> None:
     """Show a registered model: description, tags, aliases, versions."""
     registry = _registry(app)
-    model = registry.get_registered_model(name)
-    versions = registry.list_versions(name)
-    if output_format == "json":
-        click.echo(to_json({**model.to_dict(), "versions": [v.to_dict() for v in versions]}))
-        return
-    click.echo(f"{model.name}: {model.description or '(no description)'}")
-    if model.tags:
-        click.echo("tags: " + ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items())))
-    if model.aliases:
-        click.echo(
-            "aliases: " + ", ".join(f"@{a} -> v{n}" for a, n in sorted(model.aliases.items()))
-        )
-    emit(
-        _version_rows(versions, output_format),
-        ["version", "stage", "aliases", "run_id", "created"],
-        output_format,
-    )
+    print_model(registry.get_registered_model(name), registry.list_versions(name), output_format)
 
 
 @models.command("versions")
@@ -131,16 +89,7 @@ def show(app: AppContext, name: str, output_format: str) -> None:
 @pass_app
 def versions(app: AppContext, name: str, output_format: str) -> None:
     """List the versions of NAME (deleted versions are not shown)."""
-    registry = _registry(app)
-    found = registry.list_versions(name)
-    if output_format == "json":
-        click.echo(to_json([v.to_dict() for v in found]))
-        return
-    emit(
-        _version_rows(found, output_format),
-        ["version", "stage", "aliases", "run_id", "source", "created", "description"],
-        output_format,
-    )
+    print_versions(_registry(app).list_versions(name), output_format)
 
 
 branch_option = click.option(
@@ -203,21 +152,7 @@ def alias(
 @pass_app
 def history(app: AppContext, name: str, output_format: str) -> None:
     """Registrations, stage and alias changes and deletions of NAME, from tags and commits."""
-    events = _registry(app).history(name)
-    rows = [
-        {
-            "when": dt.datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M")
-            if output_format == "table"
-            else e.time,
-            "commit": e.commit[:10] if output_format == "table" else e.commit,
-            "author": e.author,
-            "event": e.kind,
-            "version": e.version,
-            "detail": e.detail,
-        }
-        for e in events
-    ]
-    emit(rows, ["when", "commit", "author", "event", "version", "detail"], output_format)
+    print_history(_registry(app).history(name), output_format)
 
 
 @models.command("compare")
@@ -228,78 +163,7 @@ def history(app: AppContext, name: str, output_format: str) -> None:
 @pass_app
 def compare(app: AppContext, name: str, version_a: int, version_b: int, output_format: str) -> None:
     """Params, metrics, signature and data lineage of two versions side by side."""
-    result = _registry(app).compare(name, version_a, version_b)
-    a, b, runs = result["a"], result["b"], result["runs"]
-    la, lb = f"v{a.version}", f"v{b.version}"
-    rows = [
-        {
-            "kind": kind,
-            "key": row.key,
-            la: row.a,
-            lb: row.b,
-            "delta": row.delta if row.changed else None,
-        }
-        for kind, group in (("metric", runs.metrics), ("param", runs.params))
-        for row in group
-    ]
-    rows.append(
-        {
-            "kind": "signature",
-            "key": "inputs",
-            la: _signature_text(result["signatures"][0]),
-            lb: _signature_text(result["signatures"][1]),
-        }
-    )
-    rows.append(
-        {
-            "kind": "data",
-            "key": "datasets",
-            la: "; ".join(result["datasets"][0]),
-            lb: "; ".join(result["datasets"][1]),
-        }
-    )
-    rows.append({"kind": "source", "key": "run", la: a.run_id, lb: b.run_id})
-    if output_format == "json":
-        click.echo(
-            to_json(
-                {
-                    "a": a.to_dict(),
-                    "b": b.to_dict(),
-                    "runs": runs.to_dict(),
-                    "signatures": result["signatures"],
-                    "datasets": result["datasets"],
-                }
-            )
-        )
-    elif output_format == "markdown":
-        lines = [
-            f"### {name}: version {a.version} vs version {b.version}",
-            "",
-            f"| | {la} | {lb} | Δ |",
-            "|---|---|---|---|",
-        ]
-        for row in rows:
-            delta = f"{row['delta']:+.4g}" if isinstance(row.get("delta"), float) else ""
-            lines.append(
-                f"| {row['kind']} `{row['key']}` | {format_value(row[la]) or '—'} | {format_value(row[lb]) or '—'} | {delta} |"
-            )
-        click.echo("\n".join(lines))
-    else:
-        emit(rows, ["kind", "key", la, lb, "delta"], output_format, title=f"{name}: {la} vs {lb}")
-
-
-def _signature_text(signature: dict[str, Any] | None) -> str:
-    if not signature or not signature.get("inputs"):
-        return "(none)"
-    import json
-
-    specs = json.loads(signature["inputs"])
-    return ", ".join(
-        f"{s.get('name', '?')}:{s.get('type')}"
-        if s.get("type") != "tensor"
-        else f"tensor{s['tensor-spec']['shape']}"
-        for s in specs
-    )
+    print_comparison(_registry(app).compare(name, version_a, version_b), output_format)
 
 
 @models.command("verify")
@@ -308,16 +172,7 @@ def _signature_text(signature: dict[str, Any] | None) -> str:
 def verify(app: AppContext, output_format: str) -> None:
     """Check every version's files against the sha256 recorded at registration (for CI); exit 1 on a mismatch."""
     problems = _registry(app).verify()
-    if output_format == "json":
-        click.echo(to_json({"ok": not problems, "problems": problems}))
-    else:
-        for problem in problems:
-            click.echo(problem)
-        click.echo(
-            f"{len(problems)} problem(s) found."
-            if problems
-            else "All registered versions match their recorded hashes."
-        )
+    print_verification(problems, output_format)
     if problems:
         raise SystemExit(1)
 

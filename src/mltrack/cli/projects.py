@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 
 ENV_MANAGERS = ("local", "virtualenv")
 

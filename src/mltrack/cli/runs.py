@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.experiments import VIEWS, resolve_experiment
-from mltrack.cli.output import emit, format_option, format_time, format_value, progress, to_json
+from mltrack.cli.output import format_option, progress
+from mltrack.cli.output.runs import print_comparison, print_run, print_runs
+
+if TYPE_CHECKING:
+    from mltrack.entities import Run
+    from mltrack.store.records import RunRecord
 
 rev_option = click.option(
     "--rev", help="Read the runs stored at this git revision (branch, tag, commit)."
@@ -18,11 +23,6 @@ rev_option = click.option(
 @click.group()
 def runs() -> None:
     """List, show, compare, delete and restore runs."""
-
-
-def _metrics_summary(metrics: dict[str, float], limit: int = 4) -> str:
-    shown = [f"{k}={format_value(v)}" for k, v in sorted(metrics.items())[:limit]]
-    return ", ".join(shown) + (" …" if len(metrics) > limit else "")
 
 
 @runs.command("list")
@@ -75,62 +75,13 @@ def list_runs(
         records = client.search_run_records(
             ids, filter_string, VIEWS[view], list(order_by) or None, callback, rev
         )
-    if max_results is not None:
-        records = records[:max_results]
-    if output_format == "json":
-        click.echo(
-            to_json(
-                [
-                    client._to_run(r).to_dictionary() if rev is None else r.to_run().to_dictionary()
-                    for r in records
-                ]
-            )
-        )
-        return
-    rows = [
-        {
-            "run_id": r.run_id,
-            "run_name": r.run_name,
-            "experiment_id": r.experiment_id,
-            "status": r.status,
-            "start_time": format_time(r.start_time) if output_format == "table" else r.start_time,
-            "metrics": _metrics_summary(r.metrics) if output_format == "table" else r.metrics,
-        }
-        for r in records
-    ]
-    if output_format == "csv":
-        metric_keys = sorted({k for r in records for k in r.metrics})
-        param_keys = sorted({k for r in records for k in r.params})
-        flat = [
-            {
-                **row,
-                **{f"metrics.{k}": r.metrics.get(k) for k in metric_keys},
-                **{f"params.{k}": r.params.get(k) for k in param_keys},
-            }
-            for row, r in zip(rows, records, strict=True)
-        ]
-        columns = ["run_id", "run_name", "experiment_id", "status", "start_time"]
-        emit(
-            flat,
-            columns + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys],
-            "csv",
-        )
-        return
-    emit(
-        rows,
-        ["run_id", "run_name", "experiment_id", "status", "start_time", "metrics"],
-        output_format,
-    )
+    # At a revision a run's stored status is its status (no process of today owns it).
+    to_run = client.runs.to_run if rev is None else _stored
+    print_runs(records[:max_results], to_run, output_format)
 
 
-def _run_record(app: AppContext, run: str, rev: str | None) -> Any:
-    client = app.client()
-    run_id = client.resolve_run_id(run, rev)
-    if rev is None:
-        record = client.repository.runs.get(run_id)
-        return record, client.repository.runs.effective_status(record)
-    snapshot = client.repository.revisions.snapshot(rev)
-    return snapshot.runs[run_id], snapshot.runs[run_id].status
+def _stored(record: RunRecord) -> Run:
+    return record.to_run()
 
 
 @runs.command("show")
@@ -140,65 +91,8 @@ def _run_record(app: AppContext, run: str, rev: str | None) -> Any:
 @pass_app
 def show(app: AppContext, run: str, rev: str | None, output_format: str) -> None:
     """Show everything about RUN (an id or a unique prefix of one)."""
-    record, status = _run_record(app, run, rev)
-    details = record.to_run(status).to_dictionary()
-    if output_format == "json":
-        click.echo(to_json(details))
-        return
-    info = details["info"]
-    rows = [
-        {"field": k, "value": info[k]}
-        for k in (
-            "run_id",
-            "run_name",
-            "experiment_id",
-            "status",
-            "user_id",
-            "lifecycle_stage",
-            "artifact_uri",
-        )
-    ]
-    rows += [
-        {"field": "start_time", "value": format_time(info["start_time"])},
-        {"field": "end_time", "value": format_time(info["end_time"])},
-        {
-            "field": "code",
-            "value": ", ".join(f"{k}={v}" for k, v in details["code"].items() if v is not None),
-        },
-    ]
-    rows += [{"field": f"params.{k}", "value": v} for k, v in sorted(record.params.items())]
-    rows += [{"field": f"metrics.{k}", "value": v} for k, v in sorted(record.metrics.items())]
-    rows += [{"field": f"tags.{k}", "value": v} for k, v in sorted(record.tags.items())]
-    rows += [
-        {"field": f"inputs.{d['dataset']['name']}", "value": f"digest {d['dataset']['digest']}"}
-        for d in details["inputs"]["dataset_inputs"]
-    ]
-    emit(rows, ["field", "value"], output_format)
-
-
-def emit_comparison(comparison: Any, output_format: str, a_label: str, b_label: str) -> None:
-    """Params and metrics of two runs side by side."""
-    rows = [
-        {
-            "kind": kind,
-            "key": row.key,
-            a_label: row.a,
-            b_label: row.b,
-            "delta": row.delta,
-            "changed": "*" if row.changed else "",
-        }
-        for kind, rows_of_kind in (("param", comparison.params), ("metric", comparison.metrics))
-        for row in rows_of_kind
-    ]
-    if output_format == "json":
-        click.echo(to_json(comparison.to_dict()))
-        return
-    emit(
-        rows,
-        ["kind", "key", a_label, b_label, "delta", "changed"],
-        output_format,
-        title=comparison.title or None,
-    )
+    record, status = app.client().runs.find(run, rev)
+    print_run(record, status, output_format)
 
 
 @runs.command("diff")
@@ -209,12 +103,10 @@ def emit_comparison(comparison: Any, output_format: str, a_label: str, b_label: 
 @pass_app
 def diff(app: AppContext, run_a: str, run_b: str, rev: str | None, output_format: str) -> None:
     """Params and metrics of RUN_A and RUN_B side by side."""
-    from mltrack.tracking.compare import compare_runs
-
-    a, _ = _run_record(app, run_a, rev)
-    b, _ = _run_record(app, run_b, rev)
-    comparison = compare_runs(a, b, f"{a.run_name} vs {b.run_name}")
-    emit_comparison(comparison, output_format, f"a:{a.run_id[:8]}", f"b:{b.run_id[:8]}")
+    comparison = app.client().runs.compare(run_a, run_b, rev)
+    a = comparison.a.run_id if comparison.a else ""
+    b = comparison.b.run_id if comparison.b else ""
+    print_comparison(comparison, output_format, f"a:{a[:8]}", f"b:{b[:8]}")
 
 
 @runs.command("delete")

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})
@@ -58,6 +58,14 @@ from mltrack.cli import AppContext, pass_app
     "POST/PUT/PATCH/DELETE from others get 403.",
 )
 @click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -75,6 +83,7 @@ def server(
     init: bool,
     allowed_hosts: str | None,
     cors_allowed_origins: str | None,
+    fd: int | None,
     log_level: str,
 ) -> None:
     """Serve MLflow's REST API so the stock MLflow client logs into this repository.
@@ -109,6 +118,7 @@ def server(
         owner_pid=os.getpid(),
         allowed_hosts=parse_list(allowed_hosts),
         cors_allowed_origins=parse_list(cors_allowed_origins),
+        fd=fd,
     )
     serve(config, log_level)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli import AppContext, pass_app
+from mltrack.cli.context import AppContext, pass_app
 from mltrack.cli.output import progress
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.I)
@@ -76,6 +76,14 @@ def _use_repository(app: AppContext) -> None:
     help="Comma-separated origins whose pages may POST here ('*' for any). Default: localhost.",
 )
 @click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)
+@click.option(
     "--env-manager",
     type=click.Choice(["local"]),
     default="local",
@@ -94,6 +102,7 @@ def serve(
     no_access_log: bool,
     allowed_hosts: str | None,
     cors_allowed_origins: str | None,
+    fd: int | None,
     env_manager: str,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version.
@@ -116,6 +125,7 @@ def serve(
         access_log=not no_access_log,
         allowed_hosts=parse_list(allowed_hosts),
         cors_allowed_origins=parse_list(cors_allowed_origins),
+        fd=fd,
     )
     run(model_uri, options)
 

@@ -15,6 +15,14 @@ import math
 import threading
 from typing import Any
 
+from mltrack import data
+from mltrack.entities import RunStatus
+from mltrack.exceptions import InvalidParameterValue
+from mltrack.models import sklearn as flavor
+from mltrack.models.signature import infer_signature
+from mltrack.store import validation
+from mltrack.tracking import fluent
+
 __all__ = ["autolog"]
 
 logger = logging.getLogger("mltrack")
@@ -112,12 +120,9 @@ def _params(estimator: Any) -> dict[str, str]:
 
 
 def _log_fit(estimator: Any, X: Any, y: Any, weight: Any) -> None:
-    import mltrack
-    from mltrack.models import sklearn as flavor
-
     config = _config
-    mltrack.log_params({k: v for k, v in _params(estimator).items() if _valid_key(k)})
-    mltrack.set_tags(
+    fluent.log_params({k: v for k, v in _params(estimator).items() if _valid_key(k)})
+    fluent.set_tags(
         {
             "estimator_name": type(estimator).__name__,
             "estimator_class": f"{type(estimator).__module__}.{type(estimator).__name__}",
@@ -125,7 +130,7 @@ def _log_fit(estimator: Any, X: Any, y: Any, weight: Any) -> None:
     )
     metrics = _training_metrics(estimator, X, y, weight)
     if metrics:
-        mltrack.log_metrics(metrics)
+        fluent.log_metrics(metrics)
     if config.get("log_datasets", True):
         _log_dataset(X, y)
     if config.get("log_models", True):
@@ -143,8 +148,6 @@ def _log_fit(estimator: Any, X: Any, y: Any, weight: Any) -> None:
 
 
 def _signature(estimator: Any, sample: Any) -> Any:
-    from mltrack.models.signature import infer_signature
-
     try:
         return infer_signature(sample, estimator.predict(sample))
     except Exception:  # a signature is optional; never fail the fit for it
@@ -152,9 +155,6 @@ def _signature(estimator: Any, sample: Any) -> Any:
 
 
 def _log_dataset(X: Any, y: Any) -> None:
-    import mltrack
-    from mltrack import data
-
     try:
         import pandas as pd
 
@@ -168,15 +168,12 @@ def _log_dataset(X: Any, y: Any) -> None:
             )
         else:
             dataset = data.from_numpy(X, targets=y, name="train")
-        mltrack.log_input(dataset, context="train")
+        fluent.log_input(dataset, context="train")
     except Exception as error:  # lineage is best effort, as in MLflow
         logger.warning("autolog: could not log the training dataset: %s", error)
 
 
 def _valid_key(key: str) -> bool:
-    from mltrack.exceptions import InvalidParameterValue
-    from mltrack.store import validation
-
     try:
         validation.key(key)
     except InvalidParameterValue:
@@ -193,12 +190,9 @@ def _patch(cls: type) -> None:
             return original(self, *args, **kwargs)
         X = args[0] if args else kwargs.get("X")
         y = args[1] if len(args) > 1 else kwargs.get("y")
-        import mltrack
-        from mltrack.entities import RunStatus
-
-        started = mltrack.active_run() is None
+        started = fluent.active_run() is None
         if started:
-            mltrack.start_run(
+            fluent.start_run(
                 tags={"mlflow.autologging": "sklearn", **(_config.get("extra_tags") or {})}
             )
         # Fits made inside this one (a Pipeline's steps, a search's candidates, the
@@ -209,13 +203,13 @@ def _patch(cls: type) -> None:
                 result = original(self, *args, **kwargs)
             except BaseException:
                 if started:
-                    mltrack.end_run(RunStatus.FAILED)
+                    fluent.end_run(RunStatus.FAILED)
                 raise
             try:
                 _log_fit(self, X, y, kwargs.get("sample_weight"))
             finally:
                 if started:
-                    mltrack.end_run()
+                    fluent.end_run()
         finally:
             _state.depth = 0
         return result

@@ -7,15 +7,18 @@ logged model (``models:/m-<id>``) with the sha256 of its MLmodel file.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue
-from mltrack.models.model import MLMODEL, Model, ModelInfo, sha256_file
+from mltrack.hashing import sha256_file
+from mltrack.models.model import MLMODEL, Model, ModelInfo
 from mltrack.store import validation
+from mltrack.store.model_store import ModelStore
 from mltrack.store.repository import now_ms
+from mltrack.tracking import fluent
+from mltrack.uris import logged_model_uri, new_logged_model_id, runs_uri
 
 __all__ = ["log_model_directory"]
 
@@ -33,8 +36,6 @@ def log_model_directory(
     model_type: str | None = None,
     step: int = 0,
 ) -> ModelInfo:
-    from mltrack.tracking import fluent
-
     if name and artifact_path and name != artifact_path:
         raise InvalidParameterValue(
             "Pass either name (MLflow 3) or artifact_path (MLflow 2), not both."
@@ -42,14 +43,14 @@ def log_model_directory(
     relative = validation.artifact_path(name or artifact_path or "model", "model name")
     if not relative:
         raise InvalidParameterValue("The model name is empty.")
-    live = fluent._live_run()
+    live = fluent.live_run()
     run_id = live.run_id
     target = live.run_dir / "artifacts" / relative
     if target.exists():
         raise InvalidParameterValue(
             f"Run {run_id} already has a model or artifact at '{relative}'; choose another name."
         )
-    model_id = f"m-{uuid.uuid4().hex}"
+    model_id = new_logged_model_id()
     model = Model(artifact_path=relative, run_id=run_id, model_id=model_id, model_uuid=model_id)
     saved = write(target, model)
     live.add_outputs(
@@ -70,13 +71,13 @@ def log_model_directory(
     )
     version = None
     if registered_model_name:
-        from mltrack.registry import register_model
-
-        version = int(register_model(f"runs:/{run_id}/{relative}", registered_model_name).version)
+        # The registry's store, not the registry (a layer above models): tag the next version.
+        store = ModelStore(fluent.client().repository)
+        version = store.register(registered_model_name, runs_uri(run_id, relative)).version
     return ModelInfo(
         artifact_path=relative,
         flavors=saved.flavors,
-        model_uri=f"models:/{model_id}",
+        model_uri=logged_model_uri(model_id),
         model_id=model_id,
         run_id=run_id,
         signature=saved.signature,

@@ -11,7 +11,6 @@ its own hash is recorded outside the directory (run.yaml, the version's tag).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -21,7 +20,9 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from mltrack import __version__
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
+from mltrack.hashing import sha256_file
 from mltrack.models.signature import ModelSignature
 from mltrack.store import yamlio
 
@@ -31,20 +32,11 @@ __all__ = [
     "ModelInfo",
     "file_hashes",
     "installed_version",
-    "sha256_file",
     "verify_directory",
     "write_environment",
 ]
 
 MLMODEL = "MLmodel"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_hashes(directory: Path, exclude: tuple[str, ...] = (MLMODEL,)) -> dict[str, str]:
@@ -147,8 +139,6 @@ class Model:
         """Write MLmodel, recording the sha256 of every other file in the directory."""
         manifest = dict(self.extra.get("mltrack") or {})
         manifest["files"] = file_hashes(directory)
-        from mltrack import __version__
-
         manifest["version"] = __version__
         self.extra["mltrack"] = manifest
         size = sum(

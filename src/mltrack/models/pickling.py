@@ -20,7 +20,8 @@ import pickle
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.models.python_model import PythonModel
 
 __all__ = ["PICKLE_SWITCHES", "cloudpickle_module", "dump", "load", "refuse_unless_allowed"]
 
@@ -57,9 +58,6 @@ def _validate_model_input(
 
 
 def _stand_ins() -> dict[tuple[str, str], Any]:
-    from mltrack.exceptions import MltrackError
-    from mltrack.models.pyfunc import PythonModel
-
     return {
         ("mlflow.pyfunc.model", "PythonModel"): PythonModel,
         ("mlflow.models.signature", "_TypeHints"): _TypeHints,
@@ -82,24 +80,14 @@ class _Unpickler(pickle.Unpickler):
                     f"The pickled model needs {module}.{name} from MLflow, which is not installed "
                     "and has no mltrack equivalent."
                 ) from None
-        if module == "cloudpickle" or module.startswith("cloudpickle."):
-            try:
-                importlib.import_module(module)
-            except ImportError:  # the same code ships inside joblib
-                module = "joblib.externals." + module
         return super().find_class(module, name)
 
 
 def cloudpickle_module() -> Any:
-    """cloudpickle itself if installed, else the copy that ships inside joblib."""
-    try:
-        import cloudpickle
+    """cloudpickle (a dependency), imported on first use: ``import mltrack`` stays fast."""
+    import cloudpickle
 
-        return cloudpickle
-    except ImportError:
-        from joblib.externals import cloudpickle
-
-        return cloudpickle
+    return cloudpickle
 
 
 def dump(obj: Any, path: Path, serialization_format: str) -> None:

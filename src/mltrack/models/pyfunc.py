@@ -14,16 +14,17 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.models import pickling, sklearn
+from mltrack.models.logging import log_model_directory
 from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory, write_environment
-from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema
-
-if TYPE_CHECKING:
-    from mltrack.models.uri import ResolvedModel
+from mltrack.models.python_model import PythonModel, PythonModelContext
+from mltrack.models.saving import prepare_target, save_example
+from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema, infer_signature
+from mltrack.models.uri import ResolvedModel, resolve
 
 __all__ = [
     "PyFuncModel",
@@ -36,24 +37,6 @@ __all__ = [
 ]
 
 FLAVOR_NAME = "python_function"
-
-
-class PythonModel:
-    """Base class for custom models: override ``predict`` (and optionally ``load_context``)."""
-
-    def load_context(self, context: PythonModelContext) -> None:
-        """Called once after loading, with the model's artifacts and config."""
-
-    def predict(
-        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
-    ) -> Any:
-        raise NotImplementedError("PythonModel subclasses must implement predict()")
-
-
-@dataclass
-class PythonModelContext:
-    artifacts: dict[str, str] = field(default_factory=dict)
-    model_config: dict[str, Any] = field(default_factory=dict)
 
 
 class PyFuncModel:
@@ -119,8 +102,6 @@ class _PythonModelWrapper:
 def _load_python_model(
     directory: Path, conf: dict[str, Any], model_config: dict[str, Any] | None
 ) -> Any:
-    from mltrack.models import pickling
-
     if conf.get("model_code_path"):
         raise InvalidParameterValue(
             "This is an MLflow 'models from code' model; it needs MLflow itself to load."
@@ -152,8 +133,6 @@ def _implementation(directory: Path, model: Model, model_config: dict[str, Any] 
         )
     loader = conf.get("loader_module")
     if loader in ("mlflow.sklearn", "mltrack.models.sklearn"):
-        from mltrack.models import sklearn
-
         return sklearn.load_pyfunc(directory, model)
     if loader in ("mlflow.pyfunc.model", "mltrack.models.pyfunc"):
         return _load_python_model(directory, conf, model_config)
@@ -171,8 +150,6 @@ def load_model(
 ) -> PyFuncModel:
     """Load a model from any URI (runs:/, models:/name/version|stage|latest, models:/name@alias,
     models:/m-<id>, a path); every file's sha256 is checked before anything is unpickled."""
-    from mltrack.models.uri import resolve
-
     return load_resolved(resolve(model_uri), dst_path, model_config)
 
 
@@ -196,63 +173,6 @@ def load_resolved(
 # ---------------------------------------------------------------------- saving custom models
 
 
-def _prepare_target(path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidParameterValue(
-            f"Path '{target}' already exists and is not empty; choose a new directory."
-        )
-    return target
-
-
-def save_example(directory: Path, model: Model, input_example: Any) -> Any:
-    """Write input_example.json and serving_input_example.json; returns the example's inputs."""
-    import json
-
-    import numpy as np
-    import pandas as pd
-
-    example, params = input_example if isinstance(input_example, tuple) else (input_example, None)
-    if isinstance(example, dict) and all(
-        isinstance(v, (list, np.ndarray)) for v in example.values()
-    ):
-        example = pd.DataFrame(example)
-    if isinstance(example, pd.DataFrame):
-        split = json.loads(example.to_json(orient="split", index=False, date_format="iso"))
-        payload: Any = {"columns": split["columns"], "data": split["data"]}
-        serving: dict[str, Any] = {"dataframe_split": payload}
-        info = {
-            "artifact_path": "input_example.json",
-            "pandas_orient": "split",
-            "serving_input_path": "serving_input_example.json",
-            "type": "dataframe",
-        }
-    elif isinstance(example, np.ndarray):
-        payload = example.tolist()
-        serving = {"inputs": payload}
-        info = {
-            "artifact_path": "input_example.json",
-            "serving_input_path": "serving_input_example.json",
-            "type": "ndarray",
-        }
-    else:
-        payload = example
-        serving = {"inputs": payload}
-        info = {
-            "artifact_path": "input_example.json",
-            "serving_input_path": "serving_input_example.json",
-            "type": "json_object",
-        }
-    if params:
-        payload = {"inputs": payload, "params": params}
-        serving["params"] = params
-        info["params"] = "true"
-    (directory / "input_example.json").write_text(json.dumps(payload))
-    (directory / "serving_input_example.json").write_text(json.dumps(serving, indent=2))
-    model.saved_input_example_info = info
-    return example
-
-
 def save_model(
     path: str | os.PathLike[str],
     python_model: PythonModel | None = None,
@@ -270,15 +190,13 @@ def save_model(
     """Save a custom :class:`PythonModel` (cloudpickled) as an MLflow-compatible directory."""
     import platform
 
-    from mltrack.models import pickling
-
     if python_model is None:
         raise InvalidParameterValue("save_model needs python_model=<a PythonModel instance>.")
     if not callable(getattr(python_model, "predict", None)):
         raise InvalidParameterValue(
             "python_model must have a predict(context, model_input, params=None) method."
         )
-    target = _prepare_target(path)
+    target = prepare_target(path)
     build = Path(
         tempfile.mkdtemp(
             prefix=".mltrack-model-", dir=target.parent if target.parent.exists() else None
@@ -320,8 +238,6 @@ def save_model(
             conf["config"] = dict(model_config)
         example = save_example(build, model, input_example) if input_example is not None else None
         if signature is None and example is not None:
-            from mltrack.models.signature import infer_signature
-
             signature = infer_signature(example)
         model.signature = signature
         model.metadata = metadata
@@ -349,7 +265,6 @@ def log_model(
     **kwargs: Any,
 ) -> ModelInfo:
     """Log a custom PythonModel to the active run (``name`` as MLflow 3, ``artifact_path`` as MLflow 2)."""
-    from mltrack.models.logging import log_model_directory
 
     def write(path: Path, model: Model) -> Model:
         return save_model(path, python_model=python_model, mlmodel=model, **kwargs)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.models import pickling
+from mltrack.models.logging import log_model_directory
 from mltrack.models.model import (
     Model,
     ModelInfo,
@@ -22,9 +24,11 @@ from mltrack.models.model import (
     verify_directory,
     write_environment,
 )
+from mltrack.models.saving import prepare_target, save_example
 from mltrack.models.signature import ModelSignature, infer_signature
+from mltrack.models.uri import resolve
 
-__all__ = ["FLAVOR_NAME", "autolog", "load_model", "load_pyfunc", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
 
 FLAVOR_NAME = "sklearn"
 SERIALIZATION_FORMATS = ("cloudpickle", "pickle", "skops")
@@ -52,9 +56,6 @@ def save_model(
     **_: Any,
 ) -> Model:
     """Save a fitted estimator as an MLflow-compatible model directory at ``path``."""
-    from mltrack.models import pickling
-    from mltrack.models.pyfunc import _prepare_target, save_example
-
     if serialization_format not in SERIALIZATION_FORMATS:
         raise InvalidParameterValue(
             f"Unknown serialization_format {serialization_format!r}: use one of {', '.join(SERIALIZATION_FORMATS)}."
@@ -63,7 +64,7 @@ def save_model(
         raise InvalidParameterValue(
             f"The model has no method {pyfunc_predict_fn!r} to serve as its predict function."
         )
-    target = _prepare_target(path)
+    target = prepare_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=".mltrack-model-", dir=target.parent))
     try:
@@ -135,7 +136,6 @@ def log_model(
     skops_trusted_types: list[str] | None = None,
 ) -> ModelInfo:
     """Log a fitted estimator to the active run (``name`` as MLflow 3, ``artifact_path`` as MLflow 2)."""
-    from mltrack.models.logging import log_model_directory
 
     def write(path: Path, model: Model) -> Model:
         return save_model(
@@ -175,8 +175,6 @@ def _skops() -> Any:
 
 
 def _load_estimator(directory: Path, model: Model) -> Any:
-    from mltrack.models import pickling
-
     conf = model.flavors.get(FLAVOR_NAME)
     pyfunc = model.flavors.get("python_function") or {}
     if conf is not None:
@@ -226,8 +224,6 @@ def load_pyfunc(directory: Path, model: Model) -> _SklearnWrapper:
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The fitted estimator itself (files checked against their sha256 first)."""
-    from mltrack.models.uri import resolve
-
     resolved = resolve(model_uri)
     model = Model.load(resolved.directory)
     if FLAVOR_NAME not in model.flavors:
@@ -235,10 +231,3 @@ def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     verify_directory(resolved.directory, model, resolved.mlmodel_sha256)
     resolved.verify_files(resolved.directory)
     return _load_estimator(resolved.directory, model)
-
-
-def autolog(*args: Any, **kwargs: Any) -> None:
-    """Log params, training metrics and the model of every ``fit()`` (MLflow's sklearn autolog)."""
-    from mltrack.models.autolog import autolog as enable
-
-    enable(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""Every model URI form, resolved to a local model directory plus the hashes to check it with.
+"""Every model URI form (:mod:`mltrack.uris`), resolved to a local model directory plus the
+hashes to check it with.
 
 - ``runs:/<run_id>/<path>``: the run's artifacts in the working tree;
 - ``models:/m-<id>``: an MLflow 3 logged model (the run output that recorded it);
@@ -14,11 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from mltrack.entities import ViewType
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
-from mltrack.models.model import MLMODEL, sha256_file
+from mltrack.hashing import sha256_file
+from mltrack.models.model import MLMODEL
 from mltrack.store import validation
+from mltrack.store.model_store import ModelStore
+from mltrack.store.repository import Repository
+from mltrack.tracking.context import current_repository
+from mltrack.uris import (
+    MODELS_SCHEME,
+    RUNS_SCHEME,
+    ModelReference,
+    parse_models_uri,
+    parse_runs_uri,
+    runs_uri,
+)
 
-__all__ = ["ModelReference", "ResolvedModel", "parse_models_uri", "resolve"]
+__all__ = ["ResolvedModel", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -40,49 +54,7 @@ class ResolvedModel:
                 )
 
 
-@dataclass(frozen=True)
-class ModelReference:
-    """A parsed ``models:/`` URI."""
-
-    name: str | None = None
-    version: int | None = None
-    stage: str | None = None
-    alias: str | None = None
-    latest: bool = False
-    model_id: str | None = None
-
-
-def parse_models_uri(uri: str) -> ModelReference:
-    body = uri[len("models:/") :].strip("/")
-    if not body:
-        raise InvalidParameterValue(
-            f"Invalid model URI {uri!r}: expected models:/<name>/<version>, models:/<name>@<alias> or models:/m-<id>."
-        )
-    if body.startswith("m-") and "/" not in body and "@" not in body:
-        return ModelReference(model_id=body)
-    if "@" in body:
-        name, alias = body.rsplit("@", 1)
-        if not name or not alias:
-            raise InvalidParameterValue(
-                f"Invalid model URI {uri!r}: expected models:/<name>@<alias>."
-            )
-        return ModelReference(name=name, alias=alias)
-    if "/" not in body:
-        raise InvalidParameterValue(
-            f"Invalid model URI {uri!r}: add a version, stage, 'latest' or '@alias' after the name."
-        )
-    name, suffix = body.rsplit("/", 1)
-    if suffix.isdigit():
-        return ModelReference(name=name, version=int(suffix))
-    if suffix.lower() == "latest":
-        return ModelReference(name=name, latest=True)
-    return ModelReference(name=name, stage=suffix)
-
-
-def _from_run(run_id: str, relative: str) -> ResolvedModel:
-    from mltrack.tracking.fluent import client
-
-    repo = client().repository
+def _from_run(repo: Repository, run_id: str, relative: str) -> ResolvedModel:
     record = repo.runs.get(validation.run_id(run_id))
     relative = validation.artifact_path(relative)
     directory = repo.runs.artifact_dir(run_id) / relative
@@ -93,39 +65,39 @@ def _from_run(run_id: str, relative: str) -> ResolvedModel:
     sha = next(
         (o.get("mlmodel_sha256") for o in record.outputs if o["artifact_path"] == relative), None
     )
-    return ResolvedModel(directory, f"runs:/{run_id}/{relative}", sha)
+    return ResolvedModel(directory, runs_uri(run_id, relative), sha)
 
 
-def _from_logged_model(model_id: str) -> ResolvedModel:
-    from mltrack.entities import ViewType
-    from mltrack.tracking.fluent import client
-
-    for record in client().repository.runs.records(None, ViewType.ALL):
+def _from_logged_model(repo: Repository, model_id: str) -> ResolvedModel:
+    for record in repo.runs.records(None, ViewType.ALL):
         for output in record.outputs:
             if output["model_id"] == model_id:
-                return _from_run(record.run_id, output["artifact_path"])
+                return _from_run(repo, record.run_id, output["artifact_path"])
     raise ResourceDoesNotExist(f"No logged model {model_id} in this repository.")
 
 
-def resolve(uri: str) -> ResolvedModel:
-    """The local directory a model URI names, with the hashes to verify it against."""
+def _from_registry(repo: Repository, reference: ModelReference) -> ResolvedModel:
+    tagged, directory = ModelStore(repo).resolve(reference)
+    files = {k: v for k, v in tagged.files.items() if k != MLMODEL}
+    description = f"{tagged.name!r} version {tagged.version}"
+    return ResolvedModel(directory, description, tagged.files.get(MLMODEL), files)
+
+
+def resolve(uri: str, repo: Repository | None = None) -> ResolvedModel:
+    """The local directory a model URI names, with the hashes to verify it against.
+
+    ``runs:/`` and ``models:/`` URIs are read from ``repo`` (default: the current repository).
+    """
     if not isinstance(uri, str) or not uri:
         raise InvalidParameterValue(f"Invalid model URI {uri!r}.")
-    if uri.startswith("runs:/"):
-        body = uri[len("runs:/") :].strip("/")
-        run_id, _, relative = body.partition("/")
-        if not run_id or not relative:
-            raise InvalidParameterValue(
-                f"Invalid model URI {uri!r}: expected runs:/<run_id>/<path>."
-            )
-        return _from_run(run_id, relative)
-    if uri.startswith("models:/"):
+    if uri.startswith(RUNS_SCHEME):
+        parsed = parse_runs_uri(uri)
+        return _from_run(repo or current_repository(), parsed.run_id, parsed.path)
+    if uri.startswith(MODELS_SCHEME):
         reference = parse_models_uri(uri)
         if reference.model_id is not None:
-            return _from_logged_model(reference.model_id)
-        from mltrack.registry import Registry
-
-        return Registry.current().resolve(reference)
+            return _from_logged_model(repo or current_repository(), reference.model_id)
+        return _from_registry(repo or current_repository(), reference)
     if uri.startswith("file://"):
         path = Path(unquote(urlparse(uri).path))
     elif "://" in uri or uri.startswith(

@@ -172,9 +172,7 @@ def _sh_quote(text: str) -> str:
 
 
 def _mltrack_package_dir() -> Path:
-    import mltrack
-
-    return Path(mltrack.__file__).resolve().parent
+    return Path(__file__).resolve().parents[1]
 
 
 def _mltrack_import_root() -> Path:

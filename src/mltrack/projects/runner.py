@@ -45,6 +45,7 @@ from mltrack.projects.source import Checkout, ProjectSource, checkout, open_sour
 from mltrack.projects.spec import Invocation, Project, load_project
 from mltrack.store import validation
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID
+from mltrack.tracking import fluent
 from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import current_user
 
@@ -337,8 +338,6 @@ def _check_arguments(
 
 def _active_parent(client: TrackingClient) -> str | None:
     """The caller's active run, if it lives in the tracking repository (MLflow nests then)."""
-    from mltrack.tracking import fluent
-
     active = fluent.active_run()
     if active is None:
         return None

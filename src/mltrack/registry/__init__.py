@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mltrack.registry.core import Registry
-from mltrack.registry.names import (
+from mltrack.registry.records import ModelVersion, RegisteredModel, RegistryEvent
+from mltrack.registry.service import Registry
+from mltrack.store.model_names import (
     STAGES,
     decode_name,
     encode_name,
     parse_version_tag,
     version_tag,
 )
-from mltrack.registry.records import ModelVersion, RegisteredModel, RegistryEvent
+from mltrack.tracking.context import current_repository
 
 __all__ = [
     "STAGES",
@@ -49,4 +50,4 @@ def register_model(
     **_: Any,
 ) -> ModelVersion:
     """Register the model at ``model_uri`` under ``name`` (creating the registered model if needed)."""
-    return Registry.current().create_model_version(name, model_uri, tags=tags)
+    return Registry(current_repository()).create_model_version(name, model_uri, tags=tags)

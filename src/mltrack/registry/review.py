@@ -2,42 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltrack.exceptions import ResourceDoesNotExist
-from mltrack.gitstore import MLTRACK_DIR
-from mltrack.registry.names import validate_model_name
+from mltrack.hashing import sha256_bytes
 from mltrack.registry.records import ModelVersion, RegistryEvent
 from mltrack.store import yamlio
+from mltrack.store.model_names import validate_model_name
+from mltrack.store.model_store import ModelStore
+from mltrack.store.records import RunRecord
 from mltrack.store.repository import Repository
-
-if TYPE_CHECKING:
-    from mltrack.registry.core import Registry
+from mltrack.tracking.compare import compare_runs
 
 __all__ = ["compare", "comparison_text", "doc_changes", "history", "verify"]
 
 
-def source_run(registry: Registry, version: ModelVersion) -> Any:
-    tagged = registry._tagged_version(version.name, version.version)
-    rel = f"{MLTRACK_DIR}/experiments/{tagged.experiment_id}/runs/{tagged.run_id}/run.yaml"
-    raw = registry.git.read_blob(tagged.commit, rel)
+def source_run(store: ModelStore, version: ModelVersion) -> RunRecord | None:
+    """The run that logged a version, as the version's tagged commit holds it."""
+    tagged = store.tagged_version(version.name, version.version)
+    raw = store.source_run_yaml(tagged)
     if raw is None:
         return None
-    from mltrack.store.records import RunRecord
-
-    return RunRecord.from_dict(Repository.parse_yaml(raw, "run", rel))
+    return RunRecord.from_dict(Repository.parse_yaml(raw, "run", tagged.run_yaml))
 
 
-def compare(registry: Registry, name: str, version_a: Any, version_b: Any) -> dict[str, Any]:
+def compare(store: ModelStore, a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
     """Params, metrics, signature and data lineage of two versions, side by side."""
-    from mltrack.tracking.compare import compare_runs
-
-    a = registry.get_model_version(name, version_a)
-    b = registry.get_model_version(name, version_b)
-    run_a, run_b = source_run(registry, a), source_run(registry, b)
-    comparison = compare_runs(run_a, run_b, f"{name}: version {a.version} vs version {b.version}")
-    signatures = [signature(registry, v) for v in (a, b)]
+    run_a, run_b = source_run(store, a), source_run(store, b)
+    comparison = compare_runs(run_a, run_b, f"{a.name}: version {a.version} vs version {b.version}")
+    signatures = [signature(store, v) for v in (a, b)]
     datasets = [
         sorted(f"{d['name']} ({d['digest']})" for d in (run.inputs if run else []))
         for run in (run_a, run_b)
@@ -45,21 +38,18 @@ def compare(registry: Registry, name: str, version_a: Any, version_b: Any) -> di
     return {"a": a, "b": b, "runs": comparison, "signatures": signatures, "datasets": datasets}
 
 
-def signature(registry: Registry, version: ModelVersion) -> dict[str, Any] | None:
-    tagged = registry._tagged_version(version.name, version.version)
-    raw = registry.git.read_blob(tagged.commit, f"{tagged.model_dir}/MLmodel")
+def signature(store: ModelStore, version: ModelVersion) -> dict[str, Any] | None:
+    raw = store.tagged_file(store.tagged_version(version.name, version.version), "MLmodel")
     if raw is None:
         return None
     signature = (yamlio.load(raw) or {}).get("signature")
     return signature if isinstance(signature, dict) else None
 
 
-def comparison_text(registry: Registry, old: ModelVersion | None, new: ModelVersion) -> str:
+def comparison_text(store: ModelStore, old: ModelVersion | None, new: ModelVersion) -> str:
     if old is None:
         return ""
-    from mltrack.tracking.compare import compare_runs
-
-    run_old, run_new = source_run(registry, old), source_run(registry, new)
+    run_old, run_new = source_run(store, old), source_run(store, new)
     comparison = compare_runs(run_old, run_new)
     lines = [f"Compared with version {old.version} (run {old.run_id[:8]} → {new.run_id[:8]}):"]
     for row in comparison.metrics:
@@ -71,15 +61,15 @@ def comparison_text(registry: Registry, old: ModelVersion | None, new: ModelVers
     return "\n".join(lines)
 
 
-def verify(registry: Registry) -> list[str]:
+def verify(store: ModelStore) -> list[str]:
     """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
     problems = []
-    for name, versions in sorted(registry._tagged().items()):
+    for name, versions in sorted(store.tagged().items()):
         for number, tagged in sorted(versions.items()):
             label = f"{name!r} version {number}"
             snapshot = {
                 entry.path[len(tagged.model_dir) + 1 :]: entry
-                for entry in registry.git.list_files(tagged.commit, tagged.model_dir)
+                for entry in store.git.list_files(tagged.commit, tagged.model_dir)
             }
             for path, expected in tagged.files.items():
                 entry = snapshot.get(path)
@@ -87,11 +77,11 @@ def verify(registry: Registry) -> list[str]:
                     problems.append(
                         f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
                     )
-                elif _sha256(registry.git.blob(entry.sha)) != expected:
+                elif sha256_bytes(store.git.blob(entry.sha)) != expected:
                     problems.append(
                         f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
                     )
-            live_dir = registry.repo.root / tagged.model_dir
+            live_dir = store.repo.root / tagged.model_dir
             if live_dir.is_dir():
                 for path, expected in tagged.files.items():
                     file = live_dir / path
@@ -99,34 +89,32 @@ def verify(registry: Registry) -> list[str]:
                         problems.append(
                             f"{label}: {tagged.model_dir}/{path} was removed from the working tree"
                         )
-                    elif _sha256(file.read_bytes()) != expected:
+                    elif sha256_bytes(file.read_bytes()) != expected:
                         problems.append(
                             f"{label}: {tagged.model_dir}/{path} was modified after registration"
                         )
     return problems
 
 
-def history(registry: Registry, name: str) -> list[RegistryEvent]:
+def history(store: ModelStore, name: str) -> list[RegistryEvent]:
     """Registrations (from tags) and every model.yaml change (from commits), in commit order."""
     name = validate_model_name(name)
-    rel = registry._doc_rel(name)
-    registered = registry._versions_of(name)
-    has_head = registry.git.head().commit is not None
-    commits = list(reversed(registry.git.log("HEAD", [rel]))) if has_head else []
+    rel = store.document_path(name)
+    registered = store.versions_of(name)
+    has_head = store.git.head().commit is not None
+    commits = list(reversed(store.git.log("HEAD", [rel]))) if has_head else []
     if not commits and not registered:
         raise ResourceDoesNotExist(f"Registered model {name!r} has no history in this repository.")
     # Position of every commit on the current branch, oldest first: events are
     # ordered by where they happened in history, never by their clocks.
     position = (
-        {sha: i for i, sha in enumerate(reversed(registry.git.rev_list("HEAD")))}
-        if has_head
-        else {}
+        {sha: i for i, sha in enumerate(reversed(store.git.rev_list("HEAD")))} if has_head else {}
     )
     events: list[tuple[tuple[int, int, int], RegistryEvent]] = []
     previous: dict[str, Any] = {}
     for info in commits:
-        raw = registry.git.read_blob(info.sha, rel)
-        doc = Repository.parse_yaml(raw, "model", rel) if raw is not None else {}
+        raw = store.git.read_blob(info.sha, rel)
+        doc = store.parse(raw, rel).to_dict() if raw is not None else {}
         author = f"{info.author_name} <{info.author_email}>"
         for kind, version, detail in doc_changes(previous, doc):
             event = RegistryEvent(info.sha, author, info.author_time, kind, version, detail)
@@ -185,10 +173,6 @@ def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int
                 ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
             )
     return changes
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _fmt(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,8 +20,11 @@ from starlette.routing import Route
 
 from mltrack import __version__, http_guard
 from mltrack.exceptions import MltrackError
+from mltrack.server import artifacts, logged_models, registry, tracking
+from mltrack.server.backend import Backend
 from mltrack.server.config import ServerConfig
 from mltrack.server.protocol import json_response
+from mltrack.sockets import adopt
 
 __all__ = ["app_from_env", "create_app", "serve"]
 
@@ -91,9 +95,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    from mltrack.server import artifacts, logged_models, registry, tracking
-    from mltrack.server.backend import Backend
-
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
@@ -133,10 +134,29 @@ def serve(config: ServerConfig, log_level: str = "warning") -> None:
         "access_log": False,
         "timeout_keep_alive": 30,
     }
-    if config.workers > 1:
+    if config.fd is not None:
+        _serve_on(adopt(config.fd), config, options)
+    elif config.workers > 1:
         os.environ.update(config.to_env())
         uvicorn.run(
             "mltrack.server.app:app_from_env", factory=True, workers=config.workers, **options
         )
     else:
         uvicorn.run(create_app(config), **options)
+
+
+def _serve_on(sock: socket.socket, config: ServerConfig, options: dict[str, Any]) -> None:
+    """Serve on a socket bound by another process (``--fd``), in one or ``workers`` processes."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        if config.workers > 1:
+            os.environ.update(config.to_env())
+            factory = "mltrack.server.app:app_from_env"
+            settings = uvicorn.Config(factory, factory=True, workers=config.workers, **options)
+            Multiprocess(settings, sockets=[sock]).run()
+        else:
+            uvicorn.Server(uvicorn.Config(create_app(config), **options)).run(sockets=[sock])
+    finally:
+        sock.close()

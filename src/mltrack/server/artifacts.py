@@ -84,7 +84,7 @@ def _list(server: Backend, raw: str) -> dict[str, Any]:
         return {}
     if location.snapshot is not None:
         directory = safepath.inside(
-            server.registry.snapshot(location.snapshot), location.relative, "artifact path"
+            server.registry.store.snapshot(location.snapshot), location.relative, "artifact path"
         )
         if not directory.is_dir():
             return {}
@@ -114,7 +114,7 @@ def _stored(server: Backend, raw: str) -> Path:
         raise ResourceDoesNotExist(f"No such artifact: '{raw}'")
     if location.snapshot is not None:
         path = safepath.inside(
-            server.registry.snapshot(location.snapshot), location.relative, "artifact path"
+            server.registry.store.snapshot(location.snapshot), location.relative, "artifact path"
         )
         if path.is_dir():
             raise InvalidParameterValue(f"Artifact path refers to a directory, not a file: '{raw}'")

@@ -8,34 +8,24 @@ once the server itself is gone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from mltrack.client import MltrackClient
+from mltrack.registry import Registry
 from mltrack.server.config import ServerConfig
-
-if TYPE_CHECKING:
-    from mltrack.client import MltrackClient
-    from mltrack.registry import Registry
-    from mltrack.store.repository import Repository
+from mltrack.tracking.context import open_repository
 
 __all__ = ["Backend"]
 
 
 class Backend:
-    def __init__(self, config: ServerConfig) -> None:
-        from mltrack.client import MltrackClient
-        from mltrack.tracking.context import open_repository
+    """The repository a server serves, and the one client (with its registry) that serves it."""
 
+    def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.repository: Repository = open_repository(str(config.repo_root))
+        self.repository = open_repository(str(config.repo_root))
         self.repository.runs.write_through = True
         self.repository.runs.owner_pid = config.owner_pid
-        self.client: MltrackClient = MltrackClient(str(config.repo_root))
-        self._registry: Registry | None = None
+        self.client = MltrackClient(repository=self.repository)
 
     @property
     def registry(self) -> Registry:
-        if self._registry is None:
-            from mltrack.registry import Registry
-
-            self._registry = Registry(self.repository)
-        return self._registry
+        return self.client.registry

@@ -34,6 +34,7 @@ class ServerConfig:
     port: int = 5000
     workers: int = 1
     owner_pid: int | None = None  # the process that owns the runs clients start (the supervisor)
+    fd: int | None = None  # an inherited, already bound socket to listen on instead of host:port
     allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
     cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mltrack.server.backend import Backend
-from mltrack.server.protocol import Params, RouteTable, logged_model_json, pairs_to_dict
+from mltrack.server.protocol import Params, RouteTable, logged_model_json, paged, pairs_to_dict
 
 __all__ = ["routes"]
 
@@ -27,12 +27,7 @@ def search_logged_models(req: Params, server: Backend) -> dict[str, Any]:
         order_by=req.objects("order_by"),
         page_token=req.string("page_token"),
     )
-    out: dict[str, Any] = {}
-    if found:
-        out["models"] = [logged_model_json(m) for m in found]
-    if found.token:
-        out["next_page_token"] = found.token
-    return out
+    return paged("models", found, logged_model_json)
 
 
 @table.post("")

@@ -15,7 +15,6 @@ calls; :class:`RouteTable` runs it in the thread pool and writes the JSON.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -28,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mltrack.exceptions import InvalidParameterValue
+from mltrack.paging import PagedList
 
 if TYPE_CHECKING:
     from mltrack.entities import Experiment, LoggedModel, Metric, Run, RunInfo
@@ -43,7 +43,7 @@ __all__ = [
     "logged_model_json",
     "metric_json",
     "model_version_json",
-    "page",
+    "paged",
     "registered_model_json",
     "run_info_json",
     "run_json",
@@ -234,22 +234,18 @@ def metric_fields(item: dict[str, Any], where: str = "metrics") -> tuple[str, fl
     )
 
 
-def page(
-    items: list[Any], max_results: int | None, token: str | None
-) -> tuple[list[Any], str | None]:
-    """One page of ``items`` and the next page's token (None on the last page)."""
-    start = 0
-    if token:
-        try:
-            start = int(json.loads(base64.b64decode(token))["offset"])
-        except Exception:
-            raise InvalidParameterValue("Invalid page token, could not base64-decode") from None
-    end = len(items) if max_results is None else start + max_results
-    following = base64.b64encode(json.dumps({"offset": end}).encode()).decode()
-    return items[start:end], following if end < len(items) else None
-
-
 # ---------------------------------------------------------------------- responses
+
+
+def paged(key: str, found: PagedList, to_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """One page as MLflow answers it: the entities under ``key`` and ``next_page_token``,
+    each left out when empty."""
+    out: dict[str, Any] = {}
+    if found:
+        out[key] = [to_json(item) for item in found]
+    if found.token:
+        out["next_page_token"] = found.token
+    return out
 
 
 def json_response(payload: dict[str, Any], status_code: int = 200) -> Response:

@@ -24,8 +24,10 @@ from mltrack.server.protocol import (
     Params,
     RouteTable,
     model_version_json,
+    paged,
     registered_model_json,
 )
+from mltrack.uris import runs_uri
 
 __all__ = ["registry_source", "routes"]
 
@@ -74,13 +76,7 @@ def search_registered_models(req: Params, server: Backend) -> dict[str, Any]:
         order_by=req.strings("order_by"),
         page_token=req.string("page_token"),
     )
-    out: dict[str, Any] = {}
-    if found:
-        out["registered_models"] = [registered_model_json(m) for m in found]
-    token = getattr(found, "token", None)
-    if token:
-        out["next_page_token"] = token
-    return out
+    return paged("registered_models", found, registered_model_json)
 
 
 @table.add(["GET", "POST"], "registered-models/get-latest-versions")
@@ -139,7 +135,7 @@ def registry_source(source: str) -> str:
             "runs:/<run_id>/<path>, models:/<model_id> or "
             "mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>."
         )
-    return f"runs:/{location.run_id}/{location.relative}"
+    return runs_uri(location.run_id, location.relative)
 
 
 @table.post("model-versions/create")
@@ -182,13 +178,7 @@ def search_model_versions(req: Params, server: Backend) -> dict[str, Any]:
         order_by=req.strings("order_by"),
         page_token=req.string("page_token"),
     )
-    out: dict[str, Any] = {}
-    if found:
-        out["model_versions"] = [model_version_json(v, aliases=False) for v in found]
-    token = getattr(found, "token", None)
-    if token:
-        out["next_page_token"] = token
-    return out
+    return paged("model_versions", found, lambda v: model_version_json(v, aliases=False))
 
 
 @table.get("model-versions/get-download-uri")

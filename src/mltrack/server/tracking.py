@@ -21,6 +21,7 @@ from mltrack.entities import (
     ViewType,
 )
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.paging import paginate
 from mltrack.server.backend import Backend
 from mltrack.server.protocol import (
     Params,
@@ -29,7 +30,7 @@ from mltrack.server.protocol import (
     experiment_json,
     metric_fields,
     metric_json,
-    page,
+    paged,
     pairs_to_dict,
     run_info_json,
     run_json,
@@ -81,12 +82,7 @@ def search_experiments(req: Params, server: Backend) -> dict[str, Any]:
         order_by=req.strings("order_by"),
         page_token=req.string("page_token"),
     )
-    out: dict[str, Any] = {}
-    if found:
-        out["experiments"] = [experiment_json(e) for e in found]
-    if found.token:
-        out["next_page_token"] = found.token
-    return out
+    return paged("experiments", found, experiment_json)
 
 
 @table.post("experiments/update")
@@ -176,12 +172,7 @@ def search_runs(req: Params, server: Backend) -> dict[str, Any]:
         order_by=req.strings("order_by"),
         page_token=req.string("page_token"),
     )
-    out: dict[str, Any] = {}
-    if found:
-        out["runs"] = [run_json(run) for run in found]
-    if found.token:
-        out["next_page_token"] = found.token
-    return out
+    return paged("runs", found, run_json)
 
 
 @table.post("runs/log-metric")
@@ -279,13 +270,8 @@ def log_outputs(req: Params, server: Backend) -> None:
 @table.get("metrics/get-history")
 def get_metric_history(req: Params, server: Backend) -> dict[str, Any]:
     history = server.client.get_metric_history(req.run_id(), req.required("metric_key"))
-    rows, token = page(history, req.int64("max_results"), req.string("page_token"))
-    out: dict[str, Any] = {}
-    if rows:
-        out["metrics"] = [metric_json(m) for m in rows]
-    if token:
-        out["next_page_token"] = token
-    return out
+    found = paginate(history, req.int64("max_results"), req.string("page_token"))
+    return paged("metrics", found, metric_json)
 
 
 @table.get("metrics/get-history-bulk-interval")

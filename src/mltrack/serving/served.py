@@ -22,9 +22,10 @@ from typing import Any
 
 from mltrack.exceptions import BadRequest, MltrackError
 from mltrack.models.pyfunc import PyFuncModel, load_resolved
-from mltrack.models.uri import ResolvedModel, parse_models_uri, resolve
+from mltrack.models.uri import ResolvedModel, resolve
 from mltrack.serving.payloads import ModelInput, parse_body
 from mltrack.serving.responses import predictions_json
+from mltrack.uris import parse_models_uri
 
 __all__ = ["Loaded", "Reloader", "ServedModel", "predict"]
 

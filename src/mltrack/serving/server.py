@@ -19,12 +19,15 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mltrack.exceptions import InvalidParameterValue, InvalidState
+from mltrack.exceptions import InvalidState
 from mltrack.http_guard import OriginPolicy
+from mltrack.models.uri import resolve
 from mltrack.serving.app import DEFAULT_MAX_BODY_SIZE, create_app
 from mltrack.serving.served import ServedModel
+from mltrack.sockets import adopt, bind
+from mltrack.tracking.fluent import get_tracking_uri
 
-__all__ = ["OPTIONS_ENV", "ServeOptions", "app_from_environment", "bind", "serve"]
+__all__ = ["OPTIONS_ENV", "ServeOptions", "adopt", "app_from_environment", "bind", "serve"]
 
 OPTIONS_ENV = "MLTRACK_SERVING_OPTIONS"
 logger = logging.getLogger("mltrack.serving")
@@ -38,30 +41,12 @@ class ServeOptions:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     reload_interval: float | None = None
     access_log: bool = True
+    fd: int | None = None  # an inherited, already bound socket to listen on instead
     allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
     cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
 
     def origin_policy(self) -> OriginPolicy:
         return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port (not yet listening); a clear error if it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
-    # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise InvalidParameterValue(
-            f"Cannot listen on {host}:{port}: {error.strerror or error}. "
-            "Choose another port with -p (or another host with -h)."
-        ) from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def _log_config() -> dict[str, Any]:
@@ -120,7 +105,7 @@ def _announce(
 
 def serve(model_uri: str, options: ServeOptions) -> None:
     """Serve ``model_uri`` until interrupted (Ctrl-C or SIGTERM)."""
-    sock = bind(options.host, options.port)
+    sock = adopt(options.fd) if options.fd is not None else bind(options.host, options.port)
     try:
         if options.workers == 1:
             served = ServedModel.load(model_uri)
@@ -144,9 +129,6 @@ def serve(model_uri: str, options: ServeOptions) -> None:
 def _serve_workers(model_uri: str, options: ServeOptions, sock: socket.socket) -> None:
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
-
-    from mltrack.models.uri import resolve
-    from mltrack.tracking.fluent import get_tracking_uri
 
     resolve(model_uri)  # a wrong URI is reported here, once, not by every worker
     settings = {"model_uri": model_uri, "supervisor_pid": os.getpid(), **asdict(options)}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mltrack.entities import ViewType
 from mltrack.exceptions import CorruptStore
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.store.files import atomic_write
@@ -108,8 +109,6 @@ class RevisionReader:
         return snapshot
 
     def _worktree_snapshot(self, progress: Progress | None) -> Snapshot:
-        from mltrack.entities import ViewType
-
         snapshot = Snapshot("working tree", None)
         for experiment in self.repo.list_experiments():
             snapshot.experiments[experiment.experiment_id] = experiment

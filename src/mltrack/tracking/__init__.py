@@ -1,8 +1,9 @@
 """Tracking: the fluent API (``mltrack.start_run`` …) and the tracking client.
 
-``mltrack.tracking.MlflowClient`` exists so ``mlflow.tracking.MlflowClient`` keeps
-working after ``import mltrack as mlflow``; it is the full client of
-``mltrack.client`` (a re-export for users: tracking's own modules never use it).
+This package's ``__init__`` is MLflow's ``mlflow.tracking`` namespace, a facade
+like ``mltrack`` itself: ``mltrack.tracking.MlflowClient`` is the full client of
+``mltrack.client`` (registry included), loaded on first use. The tracking layer's
+own modules (``mltrack.tracking.*``) never import it.
 """
 
 from typing import Any

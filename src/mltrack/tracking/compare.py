@@ -8,9 +8,17 @@ from typing import Any
 
 from mltrack.entities import LifecycleStage, RunStatus
 from mltrack.store.records import RunRecord
-from mltrack.store.revisions import Snapshot
+from mltrack.store.repository import Repository
+from mltrack.store.revisions import Progress, Snapshot
 
-__all__ = ["RevisionDiff", "RunComparison", "ValueRow", "compare_runs", "compare_snapshots"]
+__all__ = [
+    "RevisionDiff",
+    "RunComparison",
+    "ValueRow",
+    "compare_revisions",
+    "compare_runs",
+    "compare_snapshots",
+]
 
 
 @dataclass(frozen=True)
@@ -149,3 +157,11 @@ def compare_snapshots(a: Snapshot, b: Snapshot) -> RevisionDiff:
         name = experiment.name if experiment else experiment_id
         diff.experiments.append(compare_runs(base, head, f"experiment {name}: latest finished run"))
     return diff
+
+
+def compare_revisions(
+    repo: Repository, rev_a: str, rev_b: str | None, progress: Progress | None = None
+) -> RevisionDiff:
+    """The runs of revision ``rev_b`` (None: the working tree) against those of ``rev_a``."""
+    reader = repo.revisions
+    return compare_snapshots(reader.snapshot(rev_a, progress), reader.snapshot(rev_b, progress))

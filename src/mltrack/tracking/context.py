@@ -1,4 +1,10 @@
-"""Where a run comes from: repository resolution, source tags, code version, run names."""
+"""Where a run comes from: the current repository, source tags, code version, run names.
+
+The *current* tracking URI is process state, like MLflow's: ``mltrack.set_tracking_uri``
+sets it, else ``MLTRACK_TRACKING_URI``/``MLFLOW_TRACKING_URI`` name it, else the git
+repository around the working directory is used. Clients capture it when they are
+made; the fluent API follows it.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +24,12 @@ from mltrack.store.repository import Repository
 
 __all__ = [
     "CodeProbe",
+    "current_repository",
+    "current_tracking_uri",
     "current_user",
     "generate_run_name",
     "open_repository",
+    "set_current_tracking_uri",
     "source_name",
     "source_tags",
 ]
@@ -28,6 +37,7 @@ __all__ = [
 _repositories: dict[Path, Repository] = {}
 _by_location: dict[tuple[str | None, str], Repository] = {}
 _guard = threading.Lock()
+_current_uri: str | None = None
 
 _REMOTE_SCHEMES = (
     "http://",
@@ -59,6 +69,30 @@ def tracking_path(uri: str | None) -> str | None:
     if text.startswith("file:"):
         return text[len("file:") :]
     return text
+
+
+def set_current_tracking_uri(uri: str | None) -> None:
+    """Make ``uri`` the current tracking URI (None: back to the environment and directory)."""
+    global _current_uri
+    if uri is not None:
+        tracking_path(uri)  # refuses server and database URIs with a clear message
+    _current_uri = uri
+
+
+def current_tracking_uri() -> str | None:
+    """The tracking URI set in this process, else the environment's; None for the directory's."""
+    if _current_uri:
+        return _current_uri
+    for name in ("MLTRACK_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def current_repository() -> Repository:
+    """The repository the current tracking URI (or the working directory) names."""
+    return open_repository(current_tracking_uri())
 
 
 def open_repository(uri: str | None) -> Repository:

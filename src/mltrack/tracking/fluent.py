@@ -1,27 +1,48 @@
 """MLflow's fluent tracking API (``mltrack.start_run``, ``mltrack.log_metric`` …).
 
-State is process-wide like MLflow's: the tracking URI, the active experiment,
-and a per-thread stack of active runs. Runs still active at interpreter exit are
-ended (FINISHED, or FAILED after an uncaught exception) and committed.
+State is process-wide like MLflow's: the current tracking URI
+(:mod:`mltrack.tracking.context`), the active experiment, and a per-thread stack
+of active runs (:mod:`mltrack.tracking.active_runs`, which also ends them at exit).
+Every call works through the client of the current repository (:func:`client`).
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
 import os
-import sys
-import threading
 from collections.abc import Sequence
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
-from mltrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
-from mltrack.exceptions import InvalidParameterValue, MltrackError, StoreWriteError
+from mltrack.entities import (
+    DatasetInput,
+    Experiment,
+    InputTag,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from mltrack.exceptions import InvalidParameterValue, MltrackError
 from mltrack.store import validation
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, now_ms
+from mltrack.tracking.active_runs import (
+    ActiveRun,
+    current_stack,
+    end_active_run,
+    install_exit_hook,
+    run_stack,
+)
+from mltrack.tracking.active_runs import reset as reset_active_runs
 from mltrack.tracking.client import TrackingClient
-from mltrack.tracking.context import open_repository, source_tags, tracking_path
+from mltrack.tracking.context import (
+    current_repository,
+    current_tracking_uri,
+    open_repository,
+    set_current_tracking_uri,
+    source_tags,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -69,14 +90,9 @@ __all__ = [
     "start_run",
 ]
 
-_tracking_uri: str | None = None
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _client: TrackingClient | None = None
-_thread_state = threading.local()
-_all_stacks: list[list[ActiveRun]] = []
-_uncaught_exception = False
-_exit_hook_installed = False
 
 
 def _env(*names: str) -> str | None:
@@ -87,19 +103,12 @@ def _env(*names: str) -> str | None:
     return None
 
 
-def _run_stack() -> list[ActiveRun]:
-    stack: list[ActiveRun] | None = getattr(_thread_state, "stack", None)
-    if stack is None:
-        stack = []
-        _thread_state.stack = stack
-        _all_stacks.append(stack)
-    return stack
-
-
 def client() -> TrackingClient:
+    """The client of the current repository (the tracking URI set, else the working directory's)."""
     global _client
-    if _client is None:
-        _client = TrackingClient()
+    repo = current_repository()
+    if _client is None or _client.repository is not repo:
+        _client = TrackingClient(repository=repo)
     return _client
 
 
@@ -108,20 +117,14 @@ def client() -> TrackingClient:
 
 def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     """Use the git repository at ``uri`` (a path or file:// URI) for everything that follows."""
-    global _tracking_uri, _active_experiment_id
-    text = os.fspath(uri)
-    tracking_path(text)  # refuses server and database URIs with a clear message
-    _tracking_uri = text
+    global _active_experiment_id
+    set_current_tracking_uri(os.fspath(uri))
     _active_experiment_id = None
-
-
-def get_tracking_uri_or_none() -> str | None:
-    return _tracking_uri or _env("MLTRACK_TRACKING_URI", "MLFLOW_TRACKING_URI")
 
 
 def get_tracking_uri() -> str:
     """The repository in use: the URI set, else the git repository around the working directory."""
-    uri = get_tracking_uri_or_none()
+    uri = current_tracking_uri()
     if uri:
         return uri
     return open_repository(None).root.as_uri()
@@ -167,7 +170,7 @@ def set_experiment(
             "Restore it with `mltrack experiments restore` or choose another name."
         )
     _active_experiment_id = record.experiment_id
-    return client()._experiment(record)
+    return client().experiments.entity(record)
 
 
 def _active_experiment() -> str:
@@ -230,45 +233,6 @@ def delete_experiment_tag(key: str) -> None:
 # ---------------------------------------------------------------------- runs
 
 
-class ActiveRun:
-    """The run ``start_run`` returned; a context manager that ends it (FAILED on exception)."""
-
-    def __init__(self, run_id: str, live: LiveRun) -> None:
-        self._run_id = run_id
-        self._live = live
-
-    def _run(self) -> Run:
-        return client().get_run(self._run_id)
-
-    @property
-    def info(self) -> Any:
-        return self._run().info
-
-    @property
-    def data(self) -> Any:
-        return self._run().data
-
-    @property
-    def inputs(self) -> Any:
-        return self._run().inputs
-
-    def __enter__(self) -> ActiveRun:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        if exc_type is None:
-            status = RunStatus.FINISHED
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status = RunStatus.KILLED
-        else:
-            status = RunStatus.FAILED
-        if any(active._run_id == self._run_id for active in _run_stack()):
-            end_run(status)
-
-    def __repr__(self) -> str:
-        return f"<ActiveRun: run_id={self._run_id}>"
-
-
 def start_run(
     run_id: str | None = None,
     experiment_id: str | None = None,
@@ -281,10 +245,10 @@ def start_run(
 ) -> ActiveRun:
     """Start a new run, or resume ``run_id``; returns a context manager."""
     global _last_active_run_id
-    stack = _run_stack()
+    stack = run_stack()
     if stack and not nested:
         raise InvalidParameterValue(
-            f"Run with UUID {stack[-1]._run_id} is already active. To start a new run, first end "
+            f"Run with UUID {stack[-1].run_id} is already active. To start a new run, first end "
             "the current run with mltrack.end_run(). To start a nested run, call start_run with "
             "nested=True"
         )
@@ -294,7 +258,7 @@ def start_run(
     if run_id:
         run = _resume(run_id, tags, description)
     else:
-        parent = parent_run_id or (stack[-1]._run_id if nested and stack else None)
+        parent = parent_run_id or (stack[-1].run_id if nested and stack else None)
         all_tags = {}
         code = repo.code_state()
         all_tags.update(source_tags(repo, code.commit, code.branch))
@@ -308,10 +272,10 @@ def start_run(
             parent_run_id=parent,
         )
         run_id = run.info.run_id
-    active = ActiveRun(run_id, repo.runs.live(run_id))
+    active = ActiveRun(run_id, repo.runs.live(run_id), the_client)
     stack.append(active)
     _last_active_run_id = run_id
-    _install_exit_hook()
+    install_exit_hook()
     return active
 
 
@@ -331,27 +295,18 @@ def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
     """End the active run (commit-per-run: its files become one commit)."""
-    stack = _run_stack()
-    if not stack:
-        return
-    try:
-        client().set_terminated(stack[-1]._run_id, status)
-    except MltrackError:
-        if not stack[-1]._live.owned:
-            stack.pop()  # it ended on disk; only its commit failed (`mltrack commit` finishes it)
-        raise
-    stack.pop()  # only once it really ended: a failed end leaves the run active to retry
+    end_active_run(status)
 
 
 def active_run() -> ActiveRun | None:
-    stack = _run_stack()
+    stack = run_stack()
     return stack[-1] if stack else None
 
 
 def last_active_run() -> Run | None:
     active = active_run()
     if active is not None:
-        return client().get_run(active._run_id)
+        return active.client.get_run(active.run_id)
     return client().get_run(_last_active_run_id) if _last_active_run_id else None
 
 
@@ -367,17 +322,18 @@ def delete_run(run_id: str) -> None:
     client().delete_run(run_id)
 
 
-def _live_run(run_id: str | None = None) -> LiveRun:
+def live_run(run_id: str | None = None) -> LiveRun:
+    """The buffer of ``run_id``, else of the active run (started now if there is none)."""
     if run_id is not None:
         return client().repository.runs.live(run_id)
-    stack = _run_stack()
+    stack = run_stack()
     if stack:
-        return stack[-1]._live
-    return start_run()._live  # MLflow starts a run implicitly on the first log call
+        return stack[-1].live
+    return start_run().live  # MLflow starts a run implicitly on the first log call
 
 
 def _active_run_id(run_id: str | None = None) -> str:
-    return run_id if run_id is not None else _live_run().run_id
+    return run_id if run_id is not None else live_run().run_id
 
 
 # ---------------------------------------------------------------------- logging
@@ -394,8 +350,8 @@ def log_metric(
 ) -> None:
     """Log one metric point (buffered in memory, flushed durably)."""
     # The hot path of a training loop: plain types skip the general checks.
-    stack = getattr(_thread_state, "stack", None)
-    live = stack[-1]._live if run_id is None and stack else _live_run(run_id)
+    stack = current_stack()
+    live = stack[-1].live if run_id is None and stack else live_run(run_id)
     if key not in validation.known_keys:
         key = validation.key(key, "metric key")
     if type(value) is not float:
@@ -486,8 +442,6 @@ def log_input(
     dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None
 ) -> None:
     """Record a dataset (``mltrack.data.from_pandas``/``from_numpy``) as an input of the active run."""
-    from mltrack.entities import DatasetInput, InputTag
-
     entity = dataset.to_entity() if hasattr(dataset, "to_entity") else dataset
     input_tags = [InputTag(str(k), str(v)) for k, v in (tags or {}).items()]
     if context:
@@ -547,7 +501,7 @@ def search_runs(
     records = the_client.search_run_records(experiment_ids, filter_string, run_view_type, order_by)
     if output_format == "pandas":
         return records_to_pandas(records[:max_results])
-    return [the_client._to_run(r) for r in records[:max_results]]
+    return [the_client.runs.to_run(r) for r in records[:max_results]]
 
 
 def records_to_pandas(records: Sequence[Any]) -> pandas.DataFrame:
@@ -579,73 +533,14 @@ def records_to_pandas(records: Sequence[Any]) -> pandas.DataFrame:
     return pd.DataFrame(columns)
 
 
-# ---------------------------------------------------------------------- process exit
+# ---------------------------------------------------------------------- process state
 
 
-def _excepthook(exc_type: Any, exc: Any, traceback: Any) -> None:
-    global _uncaught_exception
-    _uncaught_exception = True
-    _previous_excepthook(exc_type, exc, traceback)
-
-
-_previous_excepthook = sys.excepthook
-
-
-def _end_runs_at_exit() -> None:
-    """Runs still active when the interpreter exits are ended and committed, as MLflow does."""
-    status = RunStatus.FAILED if _uncaught_exception else RunStatus.FINISHED
-    for stack in _all_stacks:
-        while stack:
-            active = stack.pop()
-            try:
-                client().set_terminated(active._run_id, status)
-            except Exception as error:  # exit must go on; say what was not committed
-                if isinstance(error, StoreWriteError) and active._live.owned:
-                    continue  # not written: the store's exit hook says what is lost and safe
-                logging.getLogger("mltrack").error(
-                    "could not end run %s: %s", active._run_id, error
-                )
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """A scheduler's SIGTERM (preemption, `kill`): record the active runs as KILLED, then die as asked."""
-    import signal
-
-    for stack in _all_stacks:
-        while stack:
-            active = stack.pop()
-            try:
-                client().set_terminated(active._run_id, RunStatus.KILLED)
-            except Exception as error:  # dying anyway; say what was not recorded
-                logging.getLogger("mltrack").error(
-                    "could not end run %s: %s", active._run_id, error
-                )
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install_exit_hook() -> None:
-    global _exit_hook_installed
-    if not _exit_hook_installed:
-        _exit_hook_installed = True
-        atexit.register(_end_runs_at_exit)
-        sys.excepthook = _excepthook
-        import signal
-
-        # Only when nobody else handles SIGTERM, and only from the main thread (Python's rule).
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-        ):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _reset_state() -> None:
-    """Forget process state (for tests that switch repositories)."""
-    global _tracking_uri, _active_experiment_id, _last_active_run_id, _client
-    for stack in _all_stacks:
-        stack.clear()
-    _tracking_uri = None
+def reset_state() -> None:
+    """Forget process state: active runs, tracking URI, experiment (tests, long-lived hosts)."""
+    global _active_experiment_id, _last_active_run_id, _client
+    reset_active_runs()
+    set_current_tracking_uri(None)
     _active_experiment_id = None
     _last_active_run_id = None
     _client = None

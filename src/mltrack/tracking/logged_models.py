@@ -21,18 +21,26 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltrack import search
-from mltrack.entities import CodeVersion, LoggedModel, LoggedModelStatus, RunStatus, ViewType
+from mltrack.entities import (
+    CodeVersion,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    RunStatus,
+    ViewType,
+)
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.hashing import sha256_file
+from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
 from mltrack.store.records import RunRecord
-from mltrack.store.repository import now_ms
-from mltrack.tracking.client import PagedList, paginate
-
-if TYPE_CHECKING:
-    from mltrack.tracking.client import TrackingClient
+from mltrack.store.repository import Repository, now_ms
+from mltrack.tracking.context import generate_run_name
+from mltrack.tracking.runs import Runs
+from mltrack.uris import is_logged_model_id, new_logged_model_id
 
 __all__ = ["HOLDER_TAG", "LoggedModels"]
 
@@ -41,15 +49,13 @@ MLMODEL = "MLmodel"
 
 
 class LoggedModels:
-    """The logged models of one repository, read and written through a client."""
+    """The logged models of one repository; holder runs are made and ended through ``runs``."""
 
-    def __init__(self, client: TrackingClient) -> None:
-        self._client = client
+    def __init__(self, repo: Repository, runs: Runs) -> None:
+        self.repo = repo
+        self._run_service = runs
+        self._runs = repo.runs
         self._where: dict[str, str] = {}  # model_id -> run_id, checked on use
-
-    @property
-    def _runs(self) -> Any:
-        return self._client.repository.runs
 
     # ------------------------------------------------------------------ creating
 
@@ -63,12 +69,8 @@ class LoggedModels:
         model_type: str | None = None,
     ) -> LoggedModel:
         """A new PENDING model in ``source_run_id`` (or a holder run), with a fresh artifact path."""
-        import uuid
-
-        from mltrack.tracking.context import generate_run_name
-
         experiment_id = str(experiment_id)
-        self._client.repository.get_experiment(experiment_id)
+        self.repo.get_experiment(experiment_id)
         name = name or generate_run_name()
         base = validation.artifact_path(name, "model name")
         if not base:
@@ -82,11 +84,11 @@ class LoggedModels:
             for k, v in (params or {}).items()
         }
         if source_run_id is None:
-            holder = self._client.create_run(
+            holder = self._run_service.create(
                 experiment_id, run_name=name, tags={HOLDER_TAG: "true"}, code=CodeVersion()
             )
             source_run_id = holder.info.run_id
-        model_id = f"m-{uuid.uuid4().hex}"
+        model_id = new_logged_model_id()
         with self._runs.updating(validation.run_id(source_run_id)) as live:
             record: RunRecord = live.record
             if record.experiment_id != experiment_id:
@@ -120,7 +122,8 @@ class LoggedModels:
         self,
         experiment_ids: Sequence[str],
         filter_string: str | None = None,
-        max_results: int | None = 100,
+        datasets: Any = None,
+        max_results: int | None = None,
         order_by: Sequence[dict[str, Any] | str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
@@ -144,8 +147,6 @@ class LoggedModels:
 
     def finalize(self, model_id: str, status: str) -> LoggedModel:
         """Mark the upload done (READY, recording the MLmodel's sha256) or FAILED."""
-        from mltrack.models.model import sha256_file
-
         status = LoggedModelStatus.from_any(status)
         model = self.get(model_id)
         change: dict[str, Any] = {"status": status}
@@ -154,7 +155,7 @@ class LoggedModels:
             change["mlmodel_sha256"] = sha256_file(mlmodel)
         record = self._update(model_id, **change)
         if record.tags.get(HOLDER_TAG) == "true" and record.status == RunStatus.RUNNING:
-            self._client.set_terminated(record.run_id, RunStatus.FINISHED)
+            self._run_service.set_terminated(record.run_id, RunStatus.FINISHED)
         return self.get(model_id)
 
     def set_tags(self, model_id: str, tags: dict[str, Any]) -> None:
@@ -172,6 +173,11 @@ class LoggedModels:
             validation.key(k, "param key"): validation.param_value(k, v) for k, v in params.items()
         }
         self._update(model_id, params=clean)
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record the step at which ``run_id`` logged each of its models."""
+        for output in models:
+            self.record_output(run_id, output.model_id, output.step)
 
     def record_output(self, run_id: str, model_id: str, step: int) -> None:
         """``runs/outputs``: the step of a model its own run logged (other runs are not recorded)."""
@@ -200,7 +206,7 @@ class LoggedModels:
         return record
 
     def _source_run(self, model_id: str) -> RunRecord:
-        if not isinstance(model_id, str) or not model_id.startswith("m-"):
+        if not is_logged_model_id(model_id):
             raise InvalidParameterValue(f"Invalid logged model id {model_id!r}: ids are m-<hex>.")
         runs = self._runs
         run_id = self._where.get(model_id)

@@ -1,4 +1,4 @@
-"""The registry's names: the version tag grammar (built and parsed here only), stages, aliases."""
+"""Registered model names: the version tag grammar (built and parsed here only), stages, aliases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""How the CLI prints: tables on a terminal, stable JSON and CSV for scripts, progress bars."""
+"""How the CLI prints: tables on a terminal, stable JSON and CSV for scripts, progress bars.
+
+This module holds what every command shares; each noun's rendering is a module
+beside it (``runs``, ``models``), so a command is: parse, one library call, print.
+"""
 
 from __future__ import annotations
 

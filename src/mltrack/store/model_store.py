@@ -1,0 +1,464 @@
+"""Where the registry keeps its state: model.yaml documents, version tags, extracted files.
+
+- :class:`ModelStore` reads and saves ``.mltrack/models/<encoded name>/model.yaml``
+  (a commit on the current branch, or on a new branch for a proposal), lists and
+  reads version tags, allocates the next version number (an annotated tag made
+  only if no other process took it), and extracts a version's files from its
+  tagged commit into ``.git/mltrack/models/<tree id>/``.
+- It also resolves a ``models:/<name>/...`` reference to a tagged version, so
+  loading a registered model needs only this store, not the registry service.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mltrack import safepath
+from mltrack.entities import ViewType
+from mltrack.exceptions import (
+    GitError,
+    IntegrityError,
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
+from mltrack.gitstore import MLTRACK_DIR
+from mltrack.hashing import sha256_bytes
+from mltrack.store import schema, validation, yamlio
+from mltrack.store.files import atomic_write
+from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_names import (
+    TAG_PREFIX,
+    canonical_stage,
+    encode_name,
+    model_tag_prefix,
+    parse_version_tag,
+    validate_model_name,
+    version_number,
+    version_tag,
+)
+from mltrack.store.model_tags import TaggedVersion, parse_tag
+from mltrack.store.repository import Repository, now_ms
+from mltrack.uris import (
+    MODELS_SCHEME,
+    RUNS_SCHEME,
+    ModelReference,
+    logged_model_uri,
+    parse_models_uri,
+    parse_runs_uri,
+    runs_uri,
+)
+
+__all__ = ["ModelSource", "ModelStore"]
+
+_MAX_ALLOCATION_ATTEMPTS = 100
+_FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the files of a model to register live: a run's artifact directory."""
+
+    run_id: str
+    experiment_id: str
+    artifact_path: str
+    model_id: str | None
+
+
+class ModelStore:
+    """The registry's files and tags in one repository."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.git = repo.git
+
+    # -- model.yaml ----------------------------------------------------------------------
+
+    @staticmethod
+    def document_path(name: str) -> str:
+        return f"{MLTRACK_DIR}/models/{encode_name(name)}/model.yaml"
+
+    def read(self, name: str, commit: str | None = None) -> ModelDocument | None:
+        """model.yaml of ``name`` in the working tree (or at ``commit``); None if absent."""
+        rel = self.document_path(name)
+        if commit is None:
+            path = self.repo.root / rel
+            if not path.is_file():
+                return None
+            raw = path.read_bytes()
+        else:
+            found = self.git.read_blob(commit, rel)
+            if found is None:
+                return None
+            raw = found
+        return ModelDocument.from_dict(Repository.parse_yaml(raw, "model", rel))
+
+    def parse(self, raw: bytes, rel: str) -> ModelDocument:
+        return ModelDocument.from_dict(Repository.parse_yaml(raw, "model", rel))
+
+    def get(self, name: str) -> ModelDocument:
+        """The live model ``name``; a clear error when it does not exist or was deleted."""
+        document = self.read(validate_model_name(name))
+        if document is None or document.deleted:
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} not found. List models with `mltrack models list`."
+            )
+        return document
+
+    def base(self, name: str, branch: str | None) -> ModelDocument:
+        """model.yaml as a change starts from: the working tree, or HEAD for a proposal branch."""
+        if branch is None:
+            return self.get(name)
+        head = self.git.head().commit
+        document = self.read(name, head) if head else None
+        if document is None or document.deleted:
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} is not committed on the current branch."
+            )
+        return document
+
+    def all(self) -> list[ModelDocument]:
+        """Every model not deleted, by encoded name."""
+        models_dir = self.repo.dir / "models"
+        found = []
+        for path in sorted(models_dir.glob("*/model.yaml")) if models_dir.is_dir() else []:
+            document = self.parse(path.read_bytes(), self.repo.rel(path))
+            if not document.deleted:
+                found.append(document)
+        return found
+
+    def save(
+        self,
+        document: ModelDocument,
+        subject: str,
+        *,
+        body: str = "",
+        trailers: dict[str, str] | None = None,
+        branch: str | None = None,
+    ) -> ModelDocument:
+        """Write ``document`` (stamped now) and commit it; on ``branch``, without touching the tree."""
+        saved = replace(document, last_updated_timestamp=now_ms())
+        rel = self.document_path(saved.name)
+        data = self._serialize(saved, rel)
+        footer = {"Mltrack-Model": saved.name, **(trailers or {})}
+        if branch is not None:
+            head = self.git.head().commit
+            if head is None:
+                raise GitError(
+                    "The repository has no commits yet; commit before proposing a change on a branch."
+                )
+            self._check_new_branch(branch)
+            message = (
+                subject
+                + ("\n\n" + body.strip() if body.strip() else "")
+                + "\n\n"
+                + "\n".join(f"{k}: {v}" for k, v in footer.items())
+            )
+            self.git.commit(
+                {rel: data}, message + "\n", ref=f"refs/heads/{branch}", create_from=head
+            )
+            return saved
+        self.repo.ensure_initialized()
+        atomic_write(self.repo.root / rel, data)
+        self.repo.commit([rel], subject, body=body, trailers=footer)
+        return saved
+
+    def rename(self, document: ModelDocument, new_name: str) -> ModelDocument:
+        """Move model.yaml and re-make every version tag under ``new_name`` (one commit)."""
+        old_name = document.name
+        moved = []
+        for tagged in sorted(self.versions_of(old_name).values(), key=lambda t: t.version):
+            renamed = tagged.renamed(new_name)
+            self.git.create_tag(
+                renamed.tag,
+                tagged.commit,
+                renamed.message() + f"renamed_from: {json.dumps(old_name)}\n",
+            )
+            moved.append(tagged.tag)
+        renamed_document = replace(
+            document, name=new_name, renamed_from=(*document.renamed_from, old_name)
+        )
+        old_rel, rel = self.document_path(old_name), self.document_path(new_name)
+        atomic_write(self.repo.root / rel, self._serialize(renamed_document, rel))
+        (self.repo.root / old_rel).unlink()
+        self.repo.commit(
+            [old_rel, rel],
+            f"Rename registered model {old_name!r} to {new_name!r}",
+            trailers={"Mltrack-Model": new_name},
+        )
+        for tag in moved:
+            self.git.delete_ref(f"refs/tags/{tag}")
+        return renamed_document
+
+    @staticmethod
+    def _serialize(document: ModelDocument, rel: str) -> bytes:
+        data = document.to_dict()
+        schema.validate_for_write("model", data, rel)
+        return yamlio.dump(data)
+
+    def _check_new_branch(self, branch: str) -> None:
+        if (
+            not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch)
+            or ".." in branch
+            or branch.endswith((".lock", "/"))
+        ):
+            raise InvalidParameterValue(f"Invalid branch name {branch!r}.")
+        if self.git.read_ref(f"refs/heads/{branch}") is not None:
+            raise ResourceAlreadyExists(
+                f"Branch {branch!r} already exists; choose a new name for the proposal."
+            )
+
+    # -- version tags --------------------------------------------------------------------
+
+    def tagged(self, prefix: str = f"{TAG_PREFIX}/") -> dict[str, dict[int, TaggedVersion]]:
+        """The version tags under ``prefix`` by model and number (one ``git for-each-ref``)."""
+        found: dict[str, dict[int, TaggedVersion]] = {}
+        for info in self.git.list_tags(prefix):
+            parsed = parse_tag(info)
+            if parsed is not None:
+                found.setdefault(parsed.name, {})[parsed.version] = parsed
+        return found
+
+    def versions_of(self, name: str) -> dict[int, TaggedVersion]:
+        return self.tagged(model_tag_prefix(name)).get(name, {})
+
+    def version_numbers(self, name: str) -> list[int]:
+        """The numbers of a model's version tags, from ref names alone (no tag is read)."""
+        prefix = f"refs/tags/{model_tag_prefix(name)}"
+        return [
+            parsed[1]
+            for ref in self.git.ref_names(prefix)
+            if (parsed := parse_version_tag(ref.removeprefix("refs/tags/"))) is not None
+        ]
+
+    def tagged_version(self, name: str, version: object) -> TaggedVersion:
+        number = version_number(version)
+        info = self.git.read_tag(version_tag(name, number))
+        tagged = parse_tag(info) if info is not None else None
+        if tagged is None:
+            raise ResourceDoesNotExist(
+                f"Model {name!r} has no version {number}"
+                + (
+                    " (its tag is missing in this clone: run `git fetch --tags`)."
+                    if self.read(name)
+                    else "."
+                )
+            )
+        return tagged
+
+    def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
+        """The source run's run.yaml as the version's tagged commit holds it."""
+        return self.git.read_blob(tagged.commit, tagged.run_yaml)
+
+    def tagged_file(self, tagged: TaggedVersion, relative: str) -> bytes | None:
+        """One file of the version's model directory, as its tagged commit holds it."""
+        return self.git.read_blob(tagged.commit, f"{tagged.model_dir}/{relative}")
+
+    # -- registering -----------------------------------------------------------------------
+
+    def locate(self, source: str, model_id: str | None = None) -> ModelSource:
+        """The run directory holding the model a ``runs:/`` or ``models:/`` URI names."""
+        runs = self.repo.runs
+        if source.startswith(RUNS_SCHEME):
+            parsed = parse_runs_uri(source)
+            relative = validation.artifact_path(parsed.path)
+            record = runs.get(validation.run_id(parsed.run_id))
+            output = next((o for o in record.outputs if o["artifact_path"] == relative), None)
+            return ModelSource(
+                record.run_id,
+                record.experiment_id,
+                relative,
+                (output or {}).get("model_id") or model_id,
+            )
+        if source.startswith(MODELS_SCHEME):
+            reference = parse_models_uri(source)
+            if reference.model_id is not None:
+                for record in runs.records(None, ViewType.ALL):
+                    for output in record.outputs:
+                        if output["model_id"] == reference.model_id:
+                            return ModelSource(
+                                record.run_id,
+                                record.experiment_id,
+                                output["artifact_path"],
+                                reference.model_id,
+                            )
+                raise ResourceDoesNotExist(
+                    f"No logged model {reference.model_id} in this repository."
+                )
+            tagged = self.tagged_version(reference.name or "", self.reference_version(reference))
+            return ModelSource(
+                tagged.run_id, tagged.experiment_id, tagged.artifact_path, tagged.model_id
+            )
+        raise InvalidParameterValue(
+            f"Cannot register {source!r}: register a logged model (runs:/<run_id>/<path> or models:/m-<id>)."
+        )
+
+    def register(self, name: str, source: str, model_id: str | None = None) -> TaggedVersion:
+        """Tag the model at ``source`` as the next version of ``name`` (creating the model).
+
+        The run is committed first, so the tag points at a commit that holds its
+        files; the tag records their sha256. Numbers come from the tags already
+        made: a number another process took in the meantime is skipped.
+        """
+        name = validate_model_name(name)
+        existing = self.read(name)
+        if existing is None or existing.deleted:
+            self.create(name, None, {}, existing)
+        found = self.locate(source, model_id)
+        self.repo.runs.commit_run(found.run_id, force=True)
+        commit = self.git.head().commit
+        model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
+        entries = self.git.list_files(commit, model_dir) if commit is not None else []
+        if commit is None or not entries:
+            raise ResourceDoesNotExist(f"No model files at {model_dir} in the current commit.")
+        files = {
+            entry.path[len(model_dir) + 1 :]: sha256_bytes(self.git.blob(entry.sha))
+            for entry in entries
+        }
+        if "MLmodel" not in files:
+            raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
+        for _attempt in range(_MAX_ALLOCATION_ATTEMPTS):
+            number = max(self.version_numbers(name), default=0) + 1
+            tagged = TaggedVersion(
+                name=name,
+                version=number,
+                commit=commit,
+                tag=version_tag(name, number),
+                run_id=found.run_id,
+                experiment_id=found.experiment_id,
+                artifact_path=found.artifact_path,
+                model_id=found.model_id,
+                source=logged_model_uri(found.model_id)
+                if found.model_id
+                else runs_uri(found.run_id, found.artifact_path),
+                files=files,
+                created_ms=now_ms(),
+                author="",
+                head=self.git.head().commit,
+            )
+            try:
+                self.git.create_tag(tagged.tag, commit, tagged.message())
+                return tagged
+            except GitError:
+                continue  # another process took this number: try the next
+        raise GitError(f"Could not allocate a version number for {name!r}.")
+
+    def create(
+        self,
+        name: str,
+        description: str | None,
+        tags: dict[str, str],
+        previous: ModelDocument | None = None,
+    ) -> ModelDocument:
+        """A new model.yaml for ``name``, committed; a deleted model's version entries are kept."""
+        document = ModelDocument.new(
+            name, now_ms(), description, tags, previous.versions if previous else None
+        )
+        return self.save(document, f"Create registered model {name!r}")
+
+    # -- resolving and extracting ----------------------------------------------------------
+
+    def reference_version(self, reference: ModelReference) -> int:
+        """The version number a ``models:/<name>/...`` reference selects."""
+        name = reference.name or ""
+        document = self.get(name)
+        if reference.version is not None:
+            return reference.version
+        if reference.alias is not None:
+            number = document.aliases.get(reference.alias)
+            if number is None:
+                raise ResourceDoesNotExist(
+                    f"Registered model {name!r} has no alias {reference.alias!r}."
+                )
+            return number
+        live = [n for n in sorted(self.versions_of(name)) if not document.is_deleted(n)]
+        if reference.latest:
+            if not live:
+                raise ResourceDoesNotExist(f"Registered model {name!r} has no versions.")
+            return live[-1]
+        stage = canonical_stage(reference.stage or "")
+        in_stage = [n for n in live if document.version(n).current_stage == stage]
+        if not in_stage:
+            raise ResourceDoesNotExist(
+                f"Registered model {name!r} has no version in stage {stage}."
+            )
+        return in_stage[-1]
+
+    def resolve(self, reference: ModelReference) -> tuple[TaggedVersion, Path]:
+        """The tagged version a reference names and its extracted files (deleted ones refused)."""
+        number = self.reference_version(reference)
+        tagged = self.tagged_version(reference.name or "", number)
+        if self.get(tagged.name).is_deleted(number):
+            raise ResourceDoesNotExist(f"Model {tagged.name!r} version {number} was deleted.")
+        return tagged, self.materialize(tagged)
+
+    def materialize(self, tagged: TaggedVersion) -> Path:
+        """The version's files, extracted once from its tagged commit into ``.git/mltrack/models/``."""
+        entry = self.git.tree_entry(tagged.commit, tagged.model_dir)
+        if entry is None:
+            raise IntegrityError(f"Tag {tagged.tag} points to a commit without {tagged.model_dir}.")
+        target = self.repo.private_dir / "models" / entry.sha
+        if target.is_dir():
+            return target
+        files = self._extractable_files(tagged)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        try:
+            for relative, sha in files:
+                destination = safepath.inside(build, relative, "file in the tagged tree")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    destination.write_bytes(self.git.blob(sha))
+                except (IsADirectoryError, NotADirectoryError):
+                    raise IntegrityError(
+                        f"Tag {tagged.tag}: {relative!r} is both a file and a directory in the "
+                        "tagged tree; refusing to extract it."
+                    ) from None
+            try:
+                build.rename(target)
+            except OSError:  # another process extracted it first
+                shutil.rmtree(build, ignore_errors=True)
+        finally:
+            if build.exists():
+                shutil.rmtree(build, ignore_errors=True)
+        return target
+
+    def _extractable_files(self, tagged: TaggedVersion) -> list[tuple[str, str]]:
+        """(path under the model directory, blob id) of every file, all checked before any write.
+
+        The tree may come from anyone (``git fetch``): a ``..`` or ``.git``
+        component, or an entry that is not a file, refuses the whole version.
+        """
+        prefix = f"{tagged.model_dir}/"
+        files = []
+        try:
+            safepath.tree_path(tagged.model_dir, "model directory")
+        except InvalidParameterValue as error:
+            raise IntegrityError(f"Tag {tagged.tag}: {error.message}") from None
+        for file in self.git.list_files(tagged.commit, tagged.model_dir):
+            try:
+                if not file.path.startswith(prefix) or file.mode not in _FILE_MODES:
+                    raise InvalidParameterValue(f"{file.path!r} is not a file (mode {file.mode})")
+                files.append((safepath.tree_path(file.path.removeprefix(prefix)), file.sha))
+            except InvalidParameterValue as error:
+                raise IntegrityError(
+                    f"Tag {tagged.tag} holds a file mltrack will not extract: {error.message} "
+                    "The tag did not come from mltrack; delete it (`git tag -d`)."
+                ) from None
+        return files
+
+    def snapshot(self, key: str) -> Path:
+        """The extracted files of a registered version, by the tree id that names their directory."""
+        if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", key):
+            raise InvalidParameterValue(f"Invalid model snapshot id {key!r}.")
+        directory = self.repo.private_dir / "models" / key
+        if not directory.is_dir():
+            raise ResourceDoesNotExist(
+                f"No extracted model files {key}; ask for the version's download URI first."
+            )
+        return directory
