@@ -3,12 +3,14 @@
 ``load_model`` resolves every model URI form, checks every file's sha256
 before anything is unpickled, and returns a :class:`PyFuncModel` whose
 ``predict`` enforces the model signature. Models are loaded by their MLmodel
-``loader_module``: ``mlflow.sklearn`` and ``mlflow.pyfunc.model`` (MLflow's
-names, so directories move freely between MLflow and mltrack).
+``loader_module``: ``mlflow.sklearn``, ``mlflow.xgboost``, ``mlflow.lightgbm``,
+``mlflow.pytorch``, ``mlflow.keras`` and ``mlflow.pyfunc.model`` (MLflow's names, so
+directories move freely between MLflow and mltrack).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import shutil
@@ -157,10 +159,25 @@ def _implementation(directory: Path, model: Model, model_config: dict[str, Any] 
         return sklearn.load_pyfunc(directory, model)
     if loader in ("mlflow.pyfunc.model", "mltrack.models.pyfunc"):
         return _load_python_model(directory, conf, model_config)
+    if loader == "mlflow.pytorch":
+        from mltrack.models import pytorch
+
+        return pytorch.load_pyfunc(directory, model, model_config)
+    flavor = _FLAVOR_LOADERS.get(str(loader))
+    if flavor is not None:
+        return importlib.import_module(flavor).load_pyfunc(directory, model)
     raise InvalidParameterValue(
         f"Model at {directory} uses loader {loader!r}, which mltrack cannot load "
-        "(supported: sklearn models and custom PythonModel models)."
+        "(supported: sklearn, xgboost, lightgbm, pytorch, keras and custom PythonModel models)."
     )
+
+
+# MLflow's loader_module names -> mltrack's flavor modules (imported only when used).
+_FLAVOR_LOADERS = {
+    "mlflow.xgboost": "mltrack.models.xgboost",
+    "mlflow.lightgbm": "mltrack.models.lightgbm",
+    "mlflow.keras": "mltrack.models.keras",
+}
 
 
 def load_model(
