@@ -74,7 +74,9 @@ def _train(flavor: str) -> Trained:
             with torch.no_grad():
                 return module(torch.tensor(np.asarray(rows, dtype=np.float32))).numpy()
 
-        return Trained(flavor, module, pd.DataFrame(features[:3], columns=COLUMNS), forward, "torch")
+        return Trained(
+            flavor, module, pd.DataFrame(features[:3], columns=COLUMNS), forward, "torch"
+        )
     import keras
 
     keras.utils.set_random_seed(0)
@@ -161,7 +163,9 @@ def test_pytorch_pt2_program_is_the_default_with_an_array_example(repo: Path) ->
     assert (path / "data/model.pt2").is_file() and not (path / "data/model.pth").exists()
     # The batch dimension stays dynamic: any number of rows scores.
     loaded = mltrack.pyfunc.load_model(str(path))
-    np.testing.assert_allclose(loaded.predict(features[:7]), trained.predict(features[:7]), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(features[:7]), trained.predict(features[:7]), rtol=1e-5
+    )
 
 
 def test_tampered_native_file_is_refused_before_deserializing(repo: Path, trained: Trained) -> None:
@@ -193,7 +197,7 @@ def test_wrong_model_type_is_a_clear_error(repo: Path) -> None:
     from mltrack.exceptions import InvalidParameterValue
 
     pytest.importorskip("xgboost")
-    with pytest.raises(InvalidParameterValue, match="xgboost.Booster or XGBModel"):
+    with pytest.raises(InvalidParameterValue, match=r"xgboost\.Booster or XGBModel"):
         mltrack.xgboost.save_model(object(), repo / "nope")
     assert not (repo / "nope").exists()
 
@@ -203,10 +207,9 @@ def test_log_register_and_serve_every_flavor(repo: Path, tmp_path: Path) -> None
     import httpx
 
     import mltrack as mlflow
-    from serving_support import serve_in_thread, serve_process
-
     from mltrack.serving.app import create_app
     from mltrack.serving.served import ServedModel
+    from serving_support import serve_in_thread, serve_process
 
     for flavor in FRAMEWORKS:
         trained = _train(flavor)

@@ -104,7 +104,9 @@ def flavor_file(directory: Path, conf: dict[str, Any], key: str) -> Path:
         raise InvalidParameterValue(f"{directory / 'MLmodel'} names no model file ({key!r}).")
     path = (directory / relative).resolve()
     if not path.is_relative_to(directory.resolve()):
-        raise InvalidParameterValue(f"{directory / 'MLmodel'}: {key} {relative!r} leaves the model directory.")
+        raise InvalidParameterValue(
+            f"{directory / 'MLmodel'}: {key} {relative!r} leaves the model directory."
+        )
     if not path.exists():
         from mltrack.exceptions import ResourceDoesNotExist
 

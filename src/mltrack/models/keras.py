@@ -177,7 +177,9 @@ class _KerasWrapper:
                 f"A Keras model predicts from a DataFrame, array, list or dict, not {type(data).__name__}."
             )
         if isinstance(data, np.ndarray):
-            data = np.require(data, requirements=["W"])  # the torch backend refuses read-only buffers
+            data = np.require(
+                data, requirements=["W"]
+            )  # the torch backend refuses read-only buffers
         return np.asarray(self.raw_model.predict(data, verbose=0))
 
 

@@ -188,4 +188,3 @@ def autolog(*args: Any, **kwargs: Any) -> None:
     from mltrack.models.autolog_boosting import autolog_xgboost
 
     autolog_xgboost(*args, **kwargs)
-
