@@ -19,7 +19,7 @@ import logging
 import pickletools
 import sys
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,9 @@ def _pickle_modules(data: bytes) -> set[str]:
         elif name == "MEMOIZE":
             memo[len(memo)] = stack[-1] if stack else None
         elif name in _MEMO_PUT:
-            memo[int(arg)] = stack[-1] if stack else None
+            memo[int(str(arg))] = stack[-1] if stack else None
         elif name in _MEMO_GET:
-            stack.append(memo.get(int(arg)))
+            stack.append(memo.get(int(str(arg))))
         else:
             stack.append(None)
         del stack[:-4]
@@ -104,7 +104,7 @@ def modules_in_keras_archive(path: Path) -> set[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def _distributions_by_module(search_path: tuple[str, ...]) -> dict[str, list[str]]:
+def _distributions_by_module(search_path: tuple[str, ...]) -> Mapping[str, list[str]]:
     # Keyed by sys.path so that packages installed or made importable later are seen.
     return importlib_metadata.packages_distributions()
 
