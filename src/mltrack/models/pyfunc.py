@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
-from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory, write_environment
+from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory
 from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema
 
 if TYPE_CHECKING:
@@ -288,6 +288,8 @@ def save_model(
     import platform
 
     from mltrack.models import pickling
+    from mltrack.models.flavor import write_requirements
+    from mltrack.models.requirements import modules_in_pickle
 
     if python_model is None:
         raise InvalidParameterValue("save_model needs python_model=<a PythonModel instance>.")
@@ -343,9 +345,8 @@ def save_model(
         model.signature = signature
         model.metadata = metadata
         model.add_flavor(FLAVOR_NAME, **conf)
-        write_environment(
-            build, ["cloudpickle", "numpy", "pandas"], pip_requirements, extra_pip_requirements
-        )
+        modules = {"cloudpickle", "numpy", "pandas"} | modules_in_pickle(build / "python_model.pkl")
+        write_requirements(build, modules, pip_requirements, extra_pip_requirements)
         model.save(build)
         if target.exists():
             target.rmdir()

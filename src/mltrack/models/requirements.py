@@ -34,6 +34,7 @@ _STRING_OPCODES = frozenset(
 )  # fmt: skip
 _MEMO_PUT = frozenset({"BINPUT", "LONG_BINPUT", "PUT"})
 _MEMO_GET = frozenset({"BINGET", "LONG_BINGET", "GET"})
+_SUBIMPORT = frozenset({"subimport", "dynamic_subimport"})  # cloudpickle's module references
 
 
 def _pickle_modules(data: bytes) -> set[str]:
@@ -41,25 +42,36 @@ def _pickle_modules(data: bytes) -> set[str]:
     modules: set[str] = set()
     stack: list[Any] = []  # the last values pushed, enough to read STACK_GLOBAL's operands
     memo: dict[int, Any] = {}
+    importing = False  # after cloudpickle's subimport, the next value pushed is a module name
     for opcode, arg, _ in pickletools.genops(data):
         name = opcode.name
+        pushed: Any = None
+        if name == "MEMOIZE":
+            memo[len(memo)] = stack[-1] if stack else None
+            continue
+        if name in _MEMO_PUT:
+            memo[int(str(arg))] = stack[-1] if stack else None
+            continue
         if name == "GLOBAL" or name == "INST":
-            modules.add(str(arg).split(" ", 1)[0])
-            stack.append(None)
+            module, _, attribute = str(arg).partition(" ")
+            modules.add(module)
+            next_is_module = attribute in _SUBIMPORT
         elif name == "STACK_GLOBAL":
+            next_is_module = False
             if len(stack) >= 2 and isinstance(stack[-2], str):
                 modules.add(stack[-2])
-            stack.append(None)
-        elif name in _STRING_OPCODES:
-            stack.append(arg if isinstance(arg, str) else None)
-        elif name == "MEMOIZE":
-            memo[len(memo)] = stack[-1] if stack else None
-        elif name in _MEMO_PUT:
-            memo[int(str(arg))] = stack[-1] if stack else None
-        elif name in _MEMO_GET:
-            stack.append(memo.get(int(str(arg))))
+                next_is_module = stack[-1] in _SUBIMPORT
         else:
-            stack.append(None)
+            next_is_module = False
+            if name in _STRING_OPCODES:
+                pushed = arg if isinstance(arg, str) else None
+            elif name in _MEMO_GET:
+                pushed = memo.get(int(str(arg)))
+            if importing and isinstance(pushed, str):
+                modules.add(pushed)
+        if name not in ("MARK", "FRAME", "PROTO"):
+            importing = next_is_module
+        stack.append(pushed)
         del stack[:-4]
     return modules
 
