@@ -152,7 +152,7 @@ def test_tampered_model_is_refused_before_shipping(repo: Path, spark: Any) -> No
     run = mltrack.search_runs(output_format="list")[0]
     pickle_file = repo / f".mltrack/experiments/0/runs/{run.info.run_id}/artifacts/model/model.pkl"
     pickle_file.write_bytes(pickle_file.read_bytes() + b"\0")
-    with pytest.raises(IntegrityError, match="model.pkl"):
+    with pytest.raises(IntegrityError, match=r"model\.pkl"):
         mltrack.pyfunc.spark_udf(spark, model_uri)
 
 
