@@ -169,3 +169,55 @@ print(run.data.tags["mlflow.autologging"], run.data.params["max_depth"])
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["xgboost", "2"]
+
+
+def test_lightning_fit_logs_params_every_epoch_and_the_model(repo: Path) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+
+    import mltrack
+
+    class IrisModule(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer(x)
+
+        def training_step(self, batch: tuple[torch.Tensor, ...], index: int) -> torch.Tensor:
+            x, y = batch
+            loss = torch.nn.functional.cross_entropy(self(x), y)
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    X, y = _iris()
+    data = torch.utils.data.TensorDataset(
+        torch.tensor(X.to_numpy(dtype=np.float32)), torch.tensor(y)
+    )
+    loader = torch.utils.data.DataLoader(data, batch_size=50)
+    mltrack.pytorch.autolog()
+    try:
+        trainer = pl.Trainer(
+            max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )  # fmt: skip
+        module = IrisModule()
+        trainer.fit(module, loader)
+    finally:
+        mltrack.pytorch.autolog(disable=True)
+    run = _only_run()
+    assert run.data.tags["mlflow.autologging"] == "pytorch"
+    assert run.data.params["epochs"] == "3"
+    assert run.data.params["optimizer_name"] == "SGD"
+    assert run.data.params["lr"] == "0.1"
+    history = mltrack.MltrackClient().get_metric_history(run.info.run_id, "train_loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    loaded = mltrack.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    features = X.to_numpy(dtype=np.float32)[:4]
+    with torch.no_grad():
+        expected = module(torch.tensor(features)).numpy()
+    np.testing.assert_allclose(loaded.predict(features), expected, rtol=1e-5)

@@ -28,6 +28,8 @@ INTEGRATIONS = {
     "xgboost": "mltrack.models.xgboost",
     "lightgbm": "mltrack.models.lightgbm",
     "keras": "mltrack.models.keras",
+    "lightning": "mltrack.models.pytorch",
+    "pytorch_lightning": "mltrack.models.pytorch",
 }
 
 

@@ -1,4 +1,4 @@
-"""The PyTorch flavor: ``save_model``, ``log_model``, ``load_model``.
+"""The PyTorch flavor: ``save_model``, ``log_model``, ``load_model``, ``autolog`` (Lightning).
 
 The files are MLflow's ``mlflow.pytorch`` layout under ``data/``:
 
@@ -26,7 +26,7 @@ from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.model import Model, ModelInfo
 from mltrack.models.signature import ModelSignature
 
-__all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "load_pyfunc", "log_model", "save_model"]
 
 FLAVOR_NAME = "pytorch"
 SERIALIZATION_FORMATS = ("pt2", "pickle")
@@ -277,3 +277,10 @@ def load_model(model_uri: str, dst_path: str | None = None, **_: Any) -> Any:
 
     directory, model = open_flavor(model_uri, FLAVOR_NAME)
     return _load(directory, model)
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Log params, per-epoch metrics and the model of every PyTorch Lightning ``Trainer.fit``."""
+    from mltrack.models.autolog_lightning import autolog as enable
+
+    enable(*args, **kwargs)
