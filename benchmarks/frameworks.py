@@ -5,8 +5,9 @@
 
 Each (workload, tool) runs in a fresh process of this script (``--tool T --workload W``) in
 its own temporary directory, so neither tool's imports or caches help the other. Per flavor:
-``log_model`` (with ``input_example``, so both infer a signature) and ``pyfunc.load_model``
-of the same trained model, median of ``--repeat``. Spark: ``spark_udf`` scoring ``--rows``
+``log_model`` (with ``input_example``, so both infer a signature; Keras: a given signature,
+as MLflow's Keras ``log_model`` cannot take an example) and ``pyfunc.load_model`` and the
+flavor's ``load_model`` of the same trained model, median of ``--repeat``. Spark: ``spark_udf`` scoring ``--rows``
 iris-like rows with the W7 forest (RandomForestClassifier, 50 trees) on ``local[2]``, rows/s
 of one full pass (a warm-up pass on 10,000 rows first). Needs the frameworks, pyspark, Java
 and mlflow==3.17.2 importable by the running interpreter (as in /work/venv).
@@ -87,13 +88,22 @@ def flavor_workload(tool: str, flavor: str, directory: Path, repeat: int) -> dic
     ml = _setup(tool, directory)
     model, example = _train(flavor)
     module = getattr(ml, flavor)
-    extra = {"serialization_format": "pickle"} if flavor == "pytorch" else {}
+    extra: dict[str, Any] = {"input_example": example}
+    if flavor == "pytorch":
+        extra["serialization_format"] = "pickle"  # the same format for both (MLflow's default: pt2)
+    if flavor == "keras":
+        # mlflow.keras.log_model(input_example=...) fails in 3.17.2 (it writes the example
+        # before creating the model directory), so both tools get the signature instead.
+        import numpy as np
+
+        outputs = np.asarray(model.predict(example, verbose=0))
+        extra = {"signature": ml.models.infer_signature(example, outputs)}
     log_times, load_times, native_times = [], [], []
     uris = []
     with ml.start_run():
         for index in range(repeat):
             start = time.perf_counter()
-            info = module.log_model(model, name=f"model{index}", input_example=example, **extra)
+            info = module.log_model(model, name=f"model{index}", **extra)
             log_times.append(time.perf_counter() - start)
             uris.append(info.model_uri)
     for uri in uris:
