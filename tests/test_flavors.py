@@ -181,6 +181,23 @@ def test_tampered_native_file_is_refused_before_deserializing(repo: Path, traine
         mltrack.pyfunc.load_model(f"runs:/{run_id}/model")
 
 
+def test_a_deployment_that_forbids_pickles_still_loads_native_formats(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mltrack
+    from mltrack.exceptions import InvalidParameterValue
+
+    torch_model = _train("pytorch")
+    booster = _train("lightgbm")
+    mltrack.pytorch.save_model(torch_model.model, repo / "pickled")
+    mltrack.lightgbm.save_model(booster.model, repo / "native", input_example=booster.example)
+    monkeypatch.setenv("MLTRACK_ALLOW_PICKLE_DESERIALIZATION", "false")
+    with pytest.raises(InvalidParameterValue, match=r"Refusing to unpickle model\.pth"):
+        mltrack.pyfunc.load_model(str(repo / "pickled"))
+    predicted = mltrack.pyfunc.load_model(str(repo / "native")).predict(booster.example)
+    np.testing.assert_allclose(predicted, booster.predict(booster.example))
+
+
 def test_signature_is_enforced(repo: Path) -> None:
     import mltrack
     from mltrack.exceptions import SchemaEnforcementError

@@ -223,6 +223,9 @@ def _load(directory: Path, model: Model, device: str | None = None) -> Any:
         else:
             pickle_module = importlib.import_module(name)
         path = data / "model.pth"
+        from mltrack.models.pickling import refuse_unless_allowed
+
+        refuse_unless_allowed(path)
         try:
             module = torch.load(path, pickle_module=pickle_module, weights_only=False)
         except RuntimeError:  # a TorchScript archive, saved with torch.jit.save
