@@ -2,9 +2,10 @@
 
 ``import mltrack as mlflow`` keeps MLflow scripts working: the fluent tracking
 functions, ``MltrackClient`` (also as ``MlflowClient``), ``mltrack.data``,
-``mltrack.sklearn``, ``mltrack.pyfunc`` and ``mltrack.projects`` (with
+``mltrack.sklearn``, ``mltrack.xgboost``, ``mltrack.lightgbm``, ``mltrack.pytorch``,
+``mltrack.keras``, ``mltrack.autolog``, ``mltrack.pyfunc`` and ``mltrack.projects`` (with
 ``mltrack.run``) are all here. Everything is loaded on first use, so
-``import mltrack`` stays fast.
+``import mltrack`` stays fast and imports no ML framework.
 """
 
 # No `from __future__ import annotations` and only private imports here: every
@@ -68,6 +69,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "models": ("mltrack.models", None),
     "pyfunc": ("mltrack.pyfunc", None),
     "sklearn": ("mltrack.sklearn", None),
+    "xgboost": ("mltrack.xgboost", None),
+    "lightgbm": ("mltrack.lightgbm", None),
+    "pytorch": ("mltrack.pytorch", None),
+    "keras": ("mltrack.keras", None),
+    "autolog": ("mltrack.models.autolog_all", "autolog"),
     "entities": ("mltrack.entities", None),
     "exceptions": ("mltrack.exceptions", None),
     "projects": ("mltrack.projects", None),

@@ -1,5 +1,7 @@
 """``mltrack.pyfunc`` (``import mltrack.pyfunc`` as with ``mlflow.pyfunc``)."""
 
+from typing import Any as _Any
+
 from mltrack.models.pyfunc import (
     PyFuncModel,
     PythonModel,
@@ -9,6 +11,14 @@ from mltrack.models.pyfunc import (
     save_model,
 )
 
+
+def spark_udf(spark: _Any, model_uri: str, result_type: _Any = None, **kwargs: _Any) -> _Any:
+    """A Spark pandas UDF scoring rows with the model (MLflow's ``spark_udf``; needs PySpark)."""
+    from mltrack.models.spark import spark_udf as make
+
+    return make(spark, model_uri, result_type, **kwargs)
+
+
 __all__ = [
     "PyFuncModel",
     "PythonModel",
@@ -16,4 +26,5 @@ __all__ = [
     "load_model",
     "log_model",
     "save_model",
+    "spark_udf",
 ]

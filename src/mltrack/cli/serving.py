@@ -175,6 +175,18 @@ def _param(text: str) -> tuple[str, Any]:
     metavar="KEY=VALUE",
     help="Inference param, e.g. -P predict_method=predict_proba (repeatable).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="'spark' scores with PySpark (pip install 'mltrack[spark]') and writes a Spark output "
+    "directory at --output-path.",
+)
+@click.option(
+    "--spark-master", default="local[*]", show_default=True,
+    help="Spark master URL for --engine spark (e.g. yarn, spark://host:7077).",
+)  # fmt: skip
 @pass_app
 def predict(
     app: AppContext,
@@ -184,11 +196,28 @@ def predict(
     content_type: str | None,
     batch_size: int,
     params: tuple[str, ...],
+    engine: str,
+    spark_master: str,
 ) -> None:
     """Score a file in batches with a model (streams large CSV, Parquet and JSON lines files)."""
     from mltrack.serving.batch import predict_file
 
     _use_repository(app)
+    if engine == "spark":
+        if output_path is None:
+            raise click.UsageError("--engine spark writes its output: pass --output-path.")
+        from mltrack.models.spark import predict_with_spark
+
+        rows = predict_with_spark(
+            model_uri,
+            input_path,
+            output_path,
+            input_format=content_type,
+            master=spark_master,
+            params=dict(_param(p) for p in params) or None,
+        )
+        click.echo(f"Wrote {rows} predictions to {output_path} (Spark output).", err=True)
+        return
     target: Any = output_path if output_path is not None else sys.stdout
     with progress("Predicting", delay=0.5) as callback:
         result = predict_file(

@@ -1,4 +1,5 @@
-"""Models: the MLmodel format, signatures, flavors (sklearn, pyfunc) and model URIs."""
+"""Models: the MLmodel format, signatures, flavors (sklearn, xgboost, lightgbm, pytorch, keras,
+pyfunc), requirements, Spark scoring and model URIs."""
 
 from mltrack.models.model import Model, ModelInfo
 from mltrack.models.signature import ModelSignature, infer_signature

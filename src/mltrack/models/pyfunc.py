@@ -3,12 +3,14 @@
 ``load_model`` resolves every model URI form, checks every file's sha256
 before anything is unpickled, and returns a :class:`PyFuncModel` whose
 ``predict`` enforces the model signature. Models are loaded by their MLmodel
-``loader_module``: ``mlflow.sklearn`` and ``mlflow.pyfunc.model`` (MLflow's
-names, so directories move freely between MLflow and mltrack).
+``loader_module``: ``mlflow.sklearn``, ``mlflow.xgboost``, ``mlflow.lightgbm``,
+``mlflow.pytorch``, ``mlflow.keras`` and ``mlflow.pyfunc.model`` (MLflow's names, so
+directories move freely between MLflow and mltrack).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import shutil
@@ -19,9 +21,11 @@ from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.models import pickling, sklearn
+from mltrack.models.flavor import write_requirements
 from mltrack.models.logging import log_model_directory
-from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory, write_environment
+from mltrack.models.model import MLMODEL, Model, ModelInfo, verify_directory
 from mltrack.models.python_model import PythonModel, PythonModelContext
+from mltrack.models.requirements import modules_in_pickle
 from mltrack.models.saving import prepare_target, save_example
 from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema, infer_signature
 from mltrack.models.uri import ResolvedModel, resolve
@@ -136,10 +140,25 @@ def _implementation(directory: Path, model: Model, model_config: dict[str, Any] 
         return sklearn.load_pyfunc(directory, model)
     if loader in ("mlflow.pyfunc.model", "mltrack.models.pyfunc"):
         return _load_python_model(directory, conf, model_config)
+    if loader == "mlflow.pytorch":
+        from mltrack.models import pytorch
+
+        return pytorch.load_pyfunc(directory, model, model_config)
+    flavor = _FLAVOR_LOADERS.get(str(loader))
+    if flavor is not None:
+        return importlib.import_module(flavor).load_pyfunc(directory, model)
     raise InvalidParameterValue(
         f"Model at {directory} uses loader {loader!r}, which mltrack cannot load "
-        "(supported: sklearn models and custom PythonModel models)."
+        "(supported: sklearn, xgboost, lightgbm, pytorch, keras and custom PythonModel models)."
     )
+
+
+# MLflow's loader_module names -> mltrack's flavor modules (imported only when used).
+_FLAVOR_LOADERS = {
+    "mlflow.xgboost": "mltrack.models.xgboost",
+    "mlflow.lightgbm": "mltrack.models.lightgbm",
+    "mlflow.keras": "mltrack.models.keras",
+}
 
 
 def load_model(
@@ -242,9 +261,8 @@ def save_model(
         model.signature = signature
         model.metadata = metadata
         model.add_flavor(FLAVOR_NAME, **conf)
-        write_environment(
-            build, ["cloudpickle", "numpy", "pandas"], pip_requirements, extra_pip_requirements
-        )
+        modules = {"cloudpickle", "numpy", "pandas"} | modules_in_pickle(build / "python_model.pkl")
+        write_requirements(build, modules, pip_requirements, extra_pip_requirements)
         model.save(build)
         if target.exists():
             target.rmdir()

@@ -16,14 +16,15 @@ from typing import Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.models import pickling
+from mltrack.models.flavor import write_requirements
 from mltrack.models.logging import log_model_directory
 from mltrack.models.model import (
     Model,
     ModelInfo,
     installed_version,
     verify_directory,
-    write_environment,
 )
+from mltrack.models.requirements import modules_in_pickle
 from mltrack.models.saving import prepare_target, save_example
 from mltrack.models.signature import ModelSignature, infer_signature
 from mltrack.models.uri import resolve
@@ -97,12 +98,13 @@ def save_model(
             sklearn_version=installed_version("scikit-learn"),
             skops_trusted_types=skops_trusted_types,
         )
-        packages = ["scikit-learn", "numpy", "pandas", "scipy"]
-        if serialization_format == "cloudpickle" and installed_version("cloudpickle"):
-            packages.append("cloudpickle")
         if serialization_format == "skops":
-            packages.append("skops")
-        write_environment(build, packages, pip_requirements, extra_pip_requirements)
+            modules = {"sklearn", "numpy", "scipy", "skops"}
+        else:  # the packages of every class and function the pickle references
+            modules = {"sklearn"} | modules_in_pickle(build / file_name)
+            if serialization_format == "cloudpickle":
+                modules.add("cloudpickle")
+        write_requirements(build, modules, pip_requirements, extra_pip_requirements)
         model.save(build)
         if target.exists():
             target.rmdir()

@@ -1,0 +1,5 @@
+"""``mltrack.keras`` (``import mltrack.keras`` as with ``mlflow.keras``); needs Keras only when used."""
+
+from mltrack.models.keras import FLAVOR_NAME, autolog, load_model, log_model, save_model
+
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "log_model", "save_model"]
