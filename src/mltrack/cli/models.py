@@ -228,37 +228,15 @@ def history(app: AppContext, name: str, output_format: str) -> None:
 @pass_app
 def compare(app: AppContext, name: str, version_a: int, version_b: int, output_format: str) -> None:
     """Params, metrics, signature and data lineage of two versions side by side."""
+    from mltrack.registry.report import comparison_markdown, comparison_rows
+
     result = _registry(app).compare(name, version_a, version_b)
     a, b, runs = result["a"], result["b"], result["runs"]
     la, lb = f"v{a.version}", f"v{b.version}"
     rows = [
-        {
-            "kind": kind,
-            "key": row.key,
-            la: row.a,
-            lb: row.b,
-            "delta": row.delta if row.changed else None,
-        }
-        for kind, group in (("metric", runs.metrics), ("param", runs.params))
-        for row in group
+        {"kind": row.kind, "key": row.key, la: row.a, lb: row.b, "delta": row.delta}
+        for row in comparison_rows(result)
     ]
-    rows.append(
-        {
-            "kind": "signature",
-            "key": "inputs",
-            la: _signature_text(result["signatures"][0]),
-            lb: _signature_text(result["signatures"][1]),
-        }
-    )
-    rows.append(
-        {
-            "kind": "data",
-            "key": "datasets",
-            la: "; ".join(result["datasets"][0]),
-            lb: "; ".join(result["datasets"][1]),
-        }
-    )
-    rows.append({"kind": "source", "key": "run", la: a.run_id, lb: b.run_id})
     if output_format == "json":
         click.echo(
             to_json(
@@ -272,34 +250,9 @@ def compare(app: AppContext, name: str, version_a: int, version_b: int, output_f
             )
         )
     elif output_format == "markdown":
-        lines = [
-            f"### {name}: version {a.version} vs version {b.version}",
-            "",
-            f"| | {la} | {lb} | Δ |",
-            "|---|---|---|---|",
-        ]
-        for row in rows:
-            delta = f"{row['delta']:+.4g}" if isinstance(row.get("delta"), float) else ""
-            lines.append(
-                f"| {row['kind']} `{row['key']}` | {format_value(row[la]) or '—'} | {format_value(row[lb]) or '—'} | {delta} |"
-            )
-        click.echo("\n".join(lines))
+        click.echo(comparison_markdown(name, result))
     else:
         emit(rows, ["kind", "key", la, lb, "delta"], output_format, title=f"{name}: {la} vs {lb}")
-
-
-def _signature_text(signature: dict[str, Any] | None) -> str:
-    if not signature or not signature.get("inputs"):
-        return "(none)"
-    import json
-
-    specs = json.loads(signature["inputs"])
-    return ", ".join(
-        f"{s.get('name', '?')}:{s.get('type')}"
-        if s.get("type") != "tensor"
-        else f"tensor{s['tensor-spec']['shape']}"
-        for s in specs
-    )
 
 
 @models.command("verify")

@@ -1,4 +1,4 @@
-"""``mltrack server``: MLflow's tracking REST API over this repository."""
+"""``mltrack server``: MLflow's tracking REST API over this repository; ``mltrack ui``: the web UI."""
 
 from __future__ import annotations
 
@@ -113,4 +113,27 @@ def server(
     serve(config, log_level)
 
 
-COMMANDS = [server]
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.argument("repo", required=False, type=click.Path(file_okay=False))
+@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("-p", "--port", default=5000, show_default=True, type=int, help="Port to bind.")
+@pass_app
+def ui(app: AppContext, repo: str | None, host: str, port: int) -> None:
+    """Browse, chart and compare runs, review the registry and the git history in a browser.
+
+    \b
+    mltrack ui                 # the repository around the current directory
+    mltrack ui path/to/repo --port 8080
+
+    The same app as `mltrack server` (the REST API is served too); everything
+    works offline. Open the printed address in a browser.
+    """
+    from mltrack.server.app import serve
+    from mltrack.server.config import ServerConfig, open_backend
+
+    root = open_backend(repo or app.repo_path)
+    click.echo(f"mltrack ui: {root} at http://{host}:{port}/ ; press Ctrl+C to stop.", err=True)
+    serve(ServerConfig(root, host, port, 1, owner_pid=os.getpid()))
+
+
+COMMANDS = [server, ui]

@@ -91,6 +91,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def create_app(config: ServerConfig) -> Starlette:
+    from mltrack import ui
     from mltrack.server import artifacts, logged_models, registry, tracking
     from mltrack.server.backend import Backend
 
@@ -102,6 +103,7 @@ def create_app(config: ServerConfig) -> Starlette:
         *logged_models.routes,
         *registry.routes,
         *artifacts.routes,
+        *ui.routes(),  # the web UI at /, beside the REST API
     ]
     app = Starlette(
         routes=routes,
