@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from mltrack.cli import AppContext, pass_app
-from mltrack.cli.output import emit, format_option, format_time, format_value, to_json
+from mltrack.cli.output import emit, format_option, format_time, to_json
 
 
 def _registry(app: AppContext) -> Any:

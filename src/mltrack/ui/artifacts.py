@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -125,7 +126,9 @@ def preview(root: Path, path: str) -> Preview:
             document = yamlio.load(data) if not truncated else None
         except yaml.YAMLError:
             document = None
-        return Preview(path, "mlmodel", size, text, truncated=truncated, signature=_signature(document))
+        return Preview(
+            path, "mlmodel", size, text, truncated=truncated, signature=_signature(document)
+        )
     if suffix == ".json" and not truncated:
         try:
             pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
@@ -134,8 +137,10 @@ def preview(root: Path, path: str) -> Preview:
         return Preview(path, "json", size, pretty)
     if suffix in (".csv", ".tsv"):
         reader = csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
-        rows = [row for _, row in zip(range(CSV_ROWS + 1), reader)]
-        return Preview(path, "csv", size, rows=rows[:CSV_ROWS], truncated=truncated or len(rows) > CSV_ROWS)
+        rows = list(itertools.islice(reader, CSV_ROWS + 1))
+        return Preview(
+            path, "csv", size, rows=rows[:CSV_ROWS], truncated=truncated or len(rows) > CSV_ROWS
+        )
     if suffix in (".yaml", ".yml") or name in YAML_NAMES:
         return Preview(path, "yaml", size, text, truncated=truncated)
     if suffix in TEXT_SUFFIXES or "\x00" not in text:

@@ -25,22 +25,23 @@ DEFAULT_BUCKETS = 1000
 MAX_BUCKETS = 10_000
 
 
-def downsample(values: list[float], buckets: int) -> list[int]:
-    """Indices of the points to keep (ascending): all of them, or per bucket of consecutive
-    points the first, last, minimum and maximum. NaN values are never the min or max."""
+def downsample(values: Any, buckets: int) -> Any:
+    """Indices (ascending, a numpy array) of the points of ``values`` to keep: all of them, or
+    per bucket of consecutive points the first, last, minimum and maximum. NaN values are
+    never the minimum or maximum."""
     import numpy as np
 
-    count = len(values)
+    array = np.asarray(values, dtype=float)
+    count = len(array)
     if count <= 4 * buckets:
-        return list(range(count))
+        return np.arange(count)
     size = math.ceil(count / buckets)
     padded = size * math.ceil(count / size)
-    array = np.asarray(values, dtype=float)
+    nan = np.isnan(array)
     low = np.full(padded, np.inf)
     high = np.full(padded, -np.inf)
-    finite = np.where(np.isnan(array), np.inf, array)
-    low[:count] = finite
-    high[:count] = np.where(np.isnan(array), -np.inf, array)
+    low[:count] = np.where(nan, np.inf, array)
+    high[:count] = np.where(nan, -np.inf, array)
     starts = np.arange(0, padded, size)
     keep = np.concatenate(
         [
@@ -50,7 +51,7 @@ def downsample(values: list[float], buckets: int) -> list[int]:
             starts + high.reshape(-1, size).argmax(axis=1),
         ]
     )
-    return [int(i) for i in np.unique(keep[keep < count])]
+    return np.unique(keep[keep < count])
 
 
 def _number(value: float) -> float | None:
@@ -59,6 +60,8 @@ def _number(value: float) -> float | None:
 
 def series(request: Request) -> Response:
     """One run's history of one metric as JSON, downsampled, sorted by step or time."""
+    import numpy as np
+
     client = backend(request).client
     params = request.query_params
     run_id, key = params.get("run", ""), params.get("key", "")
@@ -68,18 +71,24 @@ def series(request: Request) -> Response:
     except ValueError:
         raise InvalidParameterValue("buckets must be an integer.") from None
     history = client.get_metric_history(run_id, key)
-    field = "timestamp" if axis == "time" else "step"
-    history.sort(key=lambda m: (getattr(m, field), m.timestamp))
-    xs = [float(getattr(m, field)) for m in history]
-    values = [m.value for m in history]
+    count = len(history)
+    steps = np.fromiter((m.step for m in history), np.int64, count)
+    stamps = np.fromiter((m.timestamp for m in history), np.int64, count)
+    values = np.fromiter((m.value for m in history), float, count)
+    xs = stamps if axis == "time" else steps
+    order = np.lexsort((stamps, xs))  # by x, then by logging time: a stable line
+    xs, values = xs[order], values[order]
     kept = downsample(values, buckets)
     return JSONResponse(
         {
             "run_id": run_id,
             "key": key,
             "x": axis,
-            "total": len(history),
-            "points": [[xs[i], _number(values[i])] for i in kept],
+            "total": count,
+            "points": [
+                [x, _number(v)]
+                for x, v in zip(xs[kept].tolist(), values[kept].tolist(), strict=True)
+            ],
         }
     )
 
@@ -97,7 +106,13 @@ def chart_page(request: Request) -> Response:
     return render(
         request,
         "charts.html",
-        {"title": f"Chart: {key}" if key else "Chart", "records": records, "keys": keys, "key": key, "config": config},
+        {
+            "title": f"Chart: {key}" if key else "Chart",
+            "records": records,
+            "keys": keys,
+            "key": key,
+            "config": config,
+        },
     )
 
 

@@ -130,7 +130,9 @@ def promote(request: Request, form: Any) -> Response:
     else:
         stage = str(form.get("stage") or "Production")
         archive = form.get("archive") == "1"
-        result = registry.transition_model_version_stage(name, number, stage, archive, branch=branch)
+        result = registry.transition_model_version_stage(
+            name, number, stage, archive, branch=branch
+        )
         change = f"version {number} is now {result.current_stage}"
     outcome = {"change": change, "branch": branch, "title": f"{name}: {change}"}
     return version_page(request, outcome)
@@ -138,7 +140,17 @@ def promote(request: Request, form: Any) -> Response:
 
 routes = [
     Route("/models", page(models_page), methods=["GET"], name="ui-models"),
-    Route("/models/{name:path}/versions/{version:int}", page(version_page), methods=["GET"], name="ui-version"),
-    Route("/models/{name:path}/versions/{version:int}", page(promote), methods=["POST"], name="ui-promote"),
+    Route(
+        "/models/{name:path}/versions/{version:int}",
+        page(version_page),
+        methods=["GET"],
+        name="ui-version",
+    ),
+    Route(
+        "/models/{name:path}/versions/{version:int}",
+        page(promote),
+        methods=["POST"],
+        name="ui-promote",
+    ),
     Route("/models/{name:path}", page(model_page), methods=["GET"], name="ui-model"),
 ]

@@ -27,7 +27,9 @@ def find_run(request: Request, run_id: str, rev: str | None) -> RunRecord:
         record.status = runs.effective_status(record)
         return record
     quoted = run_id.replace("'", "''")
-    found = client.search_run_records(None, f"attributes.run_id = '{quoted}'", ViewType.ALL, rev=rev)
+    found = client.search_run_records(
+        None, f"attributes.run_id = '{quoted}'", ViewType.ALL, rev=rev
+    )
     if not found:
         raise ResourceDoesNotExist(f"Run {run_id!r} is not stored at revision {rev!r}.")
     return found[0]
@@ -96,7 +98,9 @@ def raw_artifact(request: Request) -> Response:
         content_disposition_type="attachment" if download else "inline",
     )
     # A sandboxed origin for whatever the file holds (an SVG with script stays inert).
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -117,7 +121,9 @@ def set_lifecycle(request: Request, form: Any) -> Response:
 
 
 routes = [
-    Route("/experiments/{experiment_id}/runs/{run_id}", page(run_page), methods=["GET"], name="ui-run"),
+    Route(
+        "/experiments/{experiment_id}/runs/{run_id}", page(run_page), methods=["GET"], name="ui-run"
+    ),
     Route("/runs/{run_id}/artifact", page(raw_artifact), methods=["GET"], name="ui-artifact"),
     Route("/runs/{run_id}/lifecycle", page(set_lifecycle), methods=["POST"], name="ui-lifecycle"),
 ]

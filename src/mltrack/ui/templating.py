@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, RequestTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
     import jinja2
@@ -133,6 +133,22 @@ def check_csrf(request: Request, form: Any) -> None:
         )
 
 
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A URL-encoded form (the only kind the UI posts; no multipart parser needed)."""
+    from urllib.parse import parse_qsl
+
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("The UI's forms are posted URL-encoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise RequestTooLarge(f"The form is larger than {MAX_FORM_BYTES} bytes.")
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def page(handler: Any) -> Any:
     """A UI endpoint: ``handler(request)`` runs in a worker thread; library errors become an
     HTML page with their HTTP status (the REST API keeps its JSON error table)."""
@@ -144,12 +160,11 @@ def page(handler: Any) -> Any:
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Any:
-        if request.method == "POST":
-            form = await request.form()
-            call = functools.partial(handler, request, form)
-        else:
-            call = functools.partial(handler, request)
         try:
+            if request.method == "POST":
+                call = functools.partial(handler, request, await read_form(request))
+            else:
+                call = functools.partial(handler, request)
             return await run_in_threadpool(call)
         except MltrackError as error:
             return render(

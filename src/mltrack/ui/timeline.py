@@ -37,7 +37,13 @@ def events(request: Request, rev: str) -> list[Event]:
         if run_id is None and model is None:
             continue
         found.append(
-            Event(info, "run" if run_id else "model", run_id, info.trailer("Mltrack-Experiment"), model)
+            Event(
+                info,
+                "run" if run_id else "model",
+                run_id,
+                info.trailer("Mltrack-Experiment"),
+                model,
+            )
         )
     return found
 
