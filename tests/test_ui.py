@@ -21,8 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import invoke
-from liveserver import LiveServer, free_port, isolated_env, make_repo
+from liveserver import LiveServer, free_port, make_repo
 from mltrack.ui.charts import downsample
+from ui_data import child_env
 
 UI_DATA = Path(__file__).with_name("ui_data.py")
 XSS = "<script>window.__xss=1</script>"
@@ -33,7 +34,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     repo, home = make_repo(tmp_path_factory.mktemp("ui"))
     result = subprocess.run(
         [sys.executable, str(UI_DATA), "demo"],
-        cwd=repo, env=isolated_env(home), capture_output=True, text=True, timeout=600, check=False,
+        cwd=repo, env=child_env(home), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     server = LiveServer(repo, home=home)
@@ -345,7 +346,7 @@ def test_mltrack_ui_command_serves_the_ui(demo: dict[str, Any], tmp_path: Path) 
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mltrack", "ui", str(demo["repo"]), "--port", str(port)],
-        env=isolated_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

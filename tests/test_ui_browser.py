@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from playwright import sync_api  # the `test` extra: missing, the module fails loudly
 
-from liveserver import LiveServer, isolated_env, make_repo
+from liveserver import LiveServer, make_repo
+from ui_data import child_env
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ def build(repo: Path, home: Path, *args: str) -> Any:
     result = subprocess.run(
         [sys.executable, str(UI_DATA), *args],
         cwd=repo,
-        env=isolated_env(home),
+        env=child_env(home),
         capture_output=True,
         text=True,
         timeout=600,
@@ -296,6 +297,7 @@ def test_html_in_names_tags_and_artifacts_stays_text(demo: dict[str, Any], tab: 
     assert tab.page.inner_text("h1") == xss
 
 
+@pytest.mark.mlflow
 def test_mlflow_client_links_open_the_run(demo: dict[str, Any], tab: Page) -> None:
     pytest.importorskip("mlflow", reason="needs the `mlflow` test extra")
     script = textwrap.dedent(
@@ -307,7 +309,7 @@ def test_mlflow_client_links_open_the_run(demo: dict[str, Any], tab: Page) -> No
         """
     )
     env = dict(
-        isolated_env(demo["home"]), MLFLOW_TRACKING_URI=demo["url"], MLFLOW_DISABLE_TELEMETRY="true"
+        child_env(demo["home"]), MLFLOW_TRACKING_URI=demo["url"], MLFLOW_DISABLE_TELEMETRY="true"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -326,6 +328,18 @@ def test_mlflow_client_links_open_the_run(demo: dict[str, Any], tab: Page) -> No
     tab.open(links["experiment"])
     tab.page.wait_for_url(re.compile(r"/experiments/[^/#]+$"))
     assert tab.page.inner_text("h1") == "from-mlflow"
+    assert tab.errors == []
+
+
+def test_mlflow_hash_routes_open_the_matching_pages(demo: dict[str, Any], tab: Page) -> None:
+    run_id = demo["runs"]["wide"]
+    tab.open(f"{demo['url']}/#/experiments/{demo['experiment']}/runs/{run_id}")
+    tab.page.wait_for_url(re.compile(f"/runs/{run_id}$"))
+    assert tab.page.inner_text("h1") == "wide"
+    pair = json.dumps([demo["runs"]["baseline"], demo["runs"]["wide"]])
+    tab.open(f"{demo['url']}/#/compare-runs?runs={pair}")
+    tab.page.wait_for_url(re.compile(r"/compare\?runs="))
+    assert tab.page.inner_text("h1") == "Compare 2 runs"
     tab.open(demo["url"] + "/#/models/classifier/versions/1")
     tab.page.wait_for_url(re.compile(r"/models/classifier/versions/1$"))
     assert tab.page.inner_text("h1") == "classifier version 1"

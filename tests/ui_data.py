@@ -14,8 +14,22 @@ from __future__ import annotations
 
 import sys
 import zlib
+from typing import Any
 
 XSS = "<script>window.__xss=1</script><img src=x onerror=window.__xss=1>"
+
+
+def child_env(home: Any = None) -> dict[str, str]:
+    """The environment for a child process of the UI tests: mltrack's sources importable, the
+    given HOME, and no tracking URI or server setting another test left behind (MLflow's
+    ``set_tracking_uri`` writes ``MLFLOW_TRACKING_URI`` into ``os.environ``)."""
+    from liveserver import isolated_env
+
+    return {
+        key: value
+        for key, value in isolated_env(home).items()
+        if not key.startswith(("MLFLOW_", "MLTRACK_"))
+    }
 
 
 def png(width: int = 16, height: int = 16) -> bytes:

@@ -23,7 +23,7 @@ def find_run(request: Request, run_id: str, rev: str | None) -> RunRecord:
     client = backend(request).client
     if rev is None:
         runs = client.repository.runs
-        record = runs.get(run_id)
+        record = runs.get(run_id).copy()  # the store may share its record; this one is ours
         record.status = runs.effective_status(record)
         return record
     quoted = run_id.replace("'", "''")

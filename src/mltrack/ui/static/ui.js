@@ -6,10 +6,19 @@
 (function routeMlflowHash() {
   var hash = window.location.hash;
   if (!hash || hash.indexOf("#/") !== 0) return;
-  var parts = hash.slice(2).split("?")[0].split("/").map(decodeURIComponent);
+  var path = hash.slice(2).split("?")[0];
+  var parts = path.split("/").map(decodeURIComponent);
   var enc = encodeURIComponent;
   var target = null;
-  if (parts[0] === "experiments" && parts[1]) {
+  if (parts[0] === "compare-runs") {
+    // #/compare-runs?runs=["id1","id2"]&experiments=[...]
+    var ids = [];
+    try {
+      ids = JSON.parse(new URLSearchParams(hash.split("?")[1] || "").get("runs") || "[]");
+    } catch (error) { ids = []; }
+    if (!Array.isArray(ids)) ids = [];
+    target = "/compare?" + ids.map(function (id) { return "runs=" + enc(String(id)); }).join("&");
+  } else if (parts[0] === "experiments" && parts[1]) {
     target = "/experiments/" + enc(parts[1]);
     if (parts[2] === "runs" && parts[3]) target += "/runs/" + enc(parts[3]);
   } else if ((parts[0] === "models" || parts[0] === "registered-models") && parts[1]) {
