@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mltrack.entities import LifecycleStage, ViewType
-from mltrack.exceptions import FilterSyntaxError, GitError, InvalidParameterValue
+from mltrack.exceptions import GitError, InvalidParameterValue
 from mltrack.store.records import RunRecord
 from mltrack.ui.templating import backend, page, render
 
@@ -136,7 +136,7 @@ def runs_page(request: Request) -> Response:
             [order] if order else None,
             rev=rev,
         )
-    except (FilterSyntaxError, InvalidParameterValue, GitError) as problem:
+    except (InvalidParameterValue, GitError) as problem:  # a bad filter, order or revision
         error, records = problem.message, []
     available = available_columns(records)
     columns = chosen_columns(request, available)
