@@ -182,7 +182,9 @@ def test_html_is_escaped_everywhere(client: Client, demo: dict[str, Any]) -> Non
     assert raw.headers["content-type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize("path", ["../run.yaml", "/etc/passwd", "a/../../run.yaml", "..\\run.yaml"])
+@pytest.mark.parametrize(
+    "path", ["../run.yaml", "/etc/passwd", "a/../../run.yaml", "..\\run.yaml", ".git/config"]
+)
 def test_artifact_paths_cannot_leave_the_run(
     client: Client, demo: dict[str, Any], path: str
 ) -> None:

@@ -1,7 +1,7 @@
 """A run's artifacts for the browser: listing and previews, every path resolved inside the run.
 
-A path with ``..``, an absolute path, or a symlink whose target leaves the run's
-artifact directory is refused before anything is read. Previews read at most
+A path with ``..`` or ``.git``, an absolute path, or a symlink whose target leaves the
+run's artifact directory is refused before anything is read (``mltrack.safepath``). Previews read at most
 ``PREVIEW_BYTES``; everything is handed to templates as text (autoescaped).
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from mltrack import safepath
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.store import validation, yamlio
 
@@ -52,16 +53,9 @@ class Preview:
 
 
 def inside(root: Path, path: str) -> Path:
-    """``root/path`` after checking that it (symlinks resolved) stays inside ``root``."""
-    relative = validation.artifact_path(path)
-    target = root / relative if relative else root
-    resolved_root = root.resolve()
-    resolved = target.resolve()
-    if resolved != resolved_root and not resolved.is_relative_to(resolved_root):
-        raise InvalidParameterValue(
-            f"Artifact path {relative!r} leaves the run's artifact directory."
-        )
-    return target
+    """``root/path`` after the shared path rule (no ``..``, no ``.git``, no absolute path) and
+    a check that it stays inside ``root`` with symlinks followed."""
+    return safepath.inside(root, validation.artifact_path(path), "artifact path")
 
 
 def listing(root: Path, path: str) -> list[Entry]:
