@@ -226,7 +226,7 @@ def test_log_register_and_serve_every_flavor(repo: Path, tmp_path: Path) -> None
     import mltrack as mlflow
     from mltrack.serving.app import create_app
     from mltrack.serving.served import ServedModel
-    from serving_support import serve_in_thread, serve_process
+    from support import ServerProcess, serve_in_thread
 
     for flavor in FRAMEWORKS:
         trained = _train(flavor)
@@ -247,8 +247,13 @@ def test_log_register_and_serve_every_flavor(repo: Path, tmp_path: Path) -> None
         expected = trained.predict(example)
         uri = f"models:/iris-{flavor}/1"
         if flavor == "xgboost":  # once as the real `mltrack models serve` process
-            with serve_process(repo, "-m", uri, log_dir=tmp_path) as (url, _):
-                response = httpx.post(f"{url}/invocations", json=body, timeout=60)
+            live = ServerProcess(
+                "models", "serve", "-m", uri, ready_path="/ping", log_dir=tmp_path, cwd=repo
+            )
+            try:
+                response = httpx.post(f"{live.url}/invocations", json=body, timeout=60)
+            finally:
+                live.stop()
         else:
             with serve_in_thread(create_app(ServedModel.load(uri))) as url:
                 response = httpx.post(f"{url}/invocations", json=body, timeout=60)

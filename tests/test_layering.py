@@ -42,7 +42,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("gitstore", ("mltrack.gitstore",)),
     ("store", ("mltrack.store",)),
     ("tracking", ("mltrack.tracking", "mltrack.data")),
-    ("models", ("mltrack.models", "mltrack.sklearn", "mltrack.pyfunc")),
+    (
+        "models",
+        (
+            "mltrack.models",
+            "mltrack.sklearn",
+            "mltrack.pyfunc",
+            "mltrack.xgboost",
+            "mltrack.lightgbm",
+            "mltrack.pytorch",
+            "mltrack.keras",
+        ),
+    ),
     ("registry", ("mltrack.registry", "mltrack.client")),
     (
         "front ends",

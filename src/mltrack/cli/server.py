@@ -1,4 +1,4 @@
-"""``mltrack server``: MLflow's tracking REST API over this repository."""
+"""``mltrack server``: MLflow's tracking REST API over this repository; ``mltrack ui``: the web UI."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ import os
 import click
 
 from mltrack.cli.context import AppContext, pass_app
+
+fd_option = click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})
@@ -57,14 +66,7 @@ from mltrack.cli.context import AppContext, pass_app
     "'https://app.corp.com'; '*' for any). Default: localhost only; cross-origin "
     "POST/PUT/PATCH/DELETE from others get 403.",
 )
-@click.option(
-    "--fd",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Listen on this already bound socket, inherited as file descriptor N (socket "
-    "activation, or a test that bound a free port); --host and --port are then ignored.",
-)
+@fd_option
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -123,4 +125,28 @@ def server(
     serve(config, log_level)
 
 
-COMMANDS = [server]
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.argument("repo", required=False, type=click.Path(file_okay=False))
+@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("-p", "--port", default=5000, show_default=True, type=int, help="Port to bind.")
+@fd_option
+@pass_app
+def ui(app: AppContext, repo: str | None, host: str, port: int, fd: int | None) -> None:
+    """Browse, chart and compare runs, review the registry and the git history in a browser.
+
+    \b
+    mltrack ui                 # the repository around the current directory
+    mltrack ui path/to/repo --port 8080
+
+    The same app as `mltrack server` (the REST API is served too); everything
+    works offline. Open the printed address in a browser.
+    """
+    from mltrack.server.app import serve
+    from mltrack.server.config import ServerConfig, open_backend
+
+    root = open_backend(repo or app.repo_path)
+    click.echo(f"mltrack ui: {root} at http://{host}:{port}/ ; press Ctrl+C to stop.", err=True)
+    serve(ServerConfig(root, host, port, 1, owner_pid=os.getpid(), fd=fd))
+
+
+COMMANDS = [server, ui]

@@ -27,9 +27,9 @@ INTEGRATIONS = {
     "sklearn": "mltrack.models.autolog",
     "xgboost": "mltrack.models.xgboost",
     "lightgbm": "mltrack.models.lightgbm",
-    "keras": "mltrack.models.keras",
-    "lightning": "mltrack.models.pytorch",
-    "pytorch_lightning": "mltrack.models.pytorch",
+    "keras": "mltrack.models.autolog_keras",
+    "lightning": "mltrack.models.autolog_lightning",
+    "pytorch_lightning": "mltrack.models.autolog_lightning",
 }
 
 

@@ -14,6 +14,7 @@ import inspect
 from typing import Any
 
 from mltrack.models.autologging import Patches, log_quietly, training_run
+from mltrack.tracking import fluent
 
 __all__ = ["autolog_lightgbm", "autolog_xgboost"]
 
@@ -33,19 +34,17 @@ def _params(values: dict[str, Any]) -> dict[str, str]:
 
 
 def _log_history(history: dict[str, dict[str, Any]]) -> None:
-    import mltrack
 
     for data_name, metrics in (history or {}).items():
         for metric_name, values in metrics.items():
             key = f"{data_name}-{metric_name}".replace("@", "_at_")
             for step, value in enumerate(values):
-                mltrack.log_metric(key, float(value), step=step)
+                fluent.log_metric(key, float(value), step=step)
 
 
 def _log_params(values: dict[str, Any]) -> None:
-    import mltrack
 
-    mltrack.log_params(_params(values))
+    fluent.log_params(_params(values))
 
 
 def _log_model(flavor: str, model: Any, X: Any) -> None:

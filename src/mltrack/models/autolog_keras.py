@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mltrack.models.autologging import Patches, log_quietly, training_run
+from mltrack.tracking import fluent
 
 __all__ = ["autolog"]
 
@@ -31,10 +32,9 @@ def _callback_class() -> type:
             self.log_every_epoch = log_every_epoch
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            import mltrack
 
             if self.log_every_epoch and logs:
-                mltrack.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch)
+                fluent.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch)
 
     return MltrackCallback
 
@@ -89,11 +89,10 @@ def _fit_wrapper(original: Any) -> Any:
         with training_run("keras", _config.get("extra_tags")) as outer:
             if not outer:
                 return original(self, *args, **kwargs)
-            import mltrack
 
             bound = signature.bind(self, *args, **kwargs)
             arguments = dict(bound.arguments)
-            log_quietly("params", lambda: mltrack.log_params(_fit_params(self, arguments)))
+            log_quietly("params", lambda: fluent.log_params(_fit_params(self, arguments)))
             callbacks = list(kwargs.get("callbacks") or [])
             callbacks.append(_callback_class()(_config.get("log_every_epoch", True)))
             kwargs["callbacks"] = callbacks

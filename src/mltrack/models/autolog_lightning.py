@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from mltrack.models.autologging import Patches, log_quietly, training_run
+from mltrack.tracking import fluent
 
 __all__ = ["autolog"]
 
@@ -28,7 +29,6 @@ _config: dict[str, Any] = {}
 def _callback(package: Any) -> Any:
     class MltrackLightningCallback(package.Callback):
         def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-            import mltrack
 
             params: dict[str, Any] = {"epochs": trainer.max_epochs}
             if trainer.optimizers:
@@ -38,16 +38,15 @@ def _callback(package: Any) -> Any:
                     value = optimizer.param_groups[0].get(key)
                     if isinstance(value, (int, float)):
                         params[key] = value
-            log_quietly("params", lambda: mltrack.log_params(params))
+            log_quietly("params", lambda: fluent.log_params(params))
 
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            import mltrack
 
             if not _config.get("log_every_epoch", True):
                 return
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
             if metrics:
-                mltrack.log_metrics(metrics, step=trainer.current_epoch)
+                fluent.log_metrics(metrics, step=trainer.current_epoch)
 
     return MltrackLightningCallback()
 

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from mltrack.tracking import fluent
+
 __all__ = ["Patches", "log_quietly", "training_run"]
 
 logger = logging.getLogger("mltrack")
@@ -24,25 +26,24 @@ _state = threading.local()
 @contextlib.contextmanager
 def training_run(flavor: str, extra_tags: dict[str, str] | None) -> Iterator[bool]:
     """Yields True for the outermost training call (the one to log), False for nested ones."""
-    import mltrack
     from mltrack.entities import RunStatus
 
     if getattr(_state, "depth", 0) > 0:
         yield False
         return
-    started = mltrack.active_run() is None
+    started = fluent.active_run() is None
     if started:
-        mltrack.start_run(tags={"mlflow.autologging": flavor, **(extra_tags or {})})
+        fluent.start_run(tags={"mlflow.autologging": flavor, **(extra_tags or {})})
     _state.depth = 1
     try:
         yield True
     except BaseException:
         if started:
-            mltrack.end_run(RunStatus.FAILED)
+            fluent.end_run(RunStatus.FAILED)
         raise
     else:
         if started:
-            mltrack.end_run()
+            fluent.end_run()
     finally:
         _state.depth = 0
 

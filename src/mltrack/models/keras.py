@@ -20,7 +20,7 @@ from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.model import Model, ModelInfo
 from mltrack.models.signature import ModelSignature
 
-__all__ = ["FLAVOR_NAME", "autolog", "load_model", "load_pyfunc", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
 
 FLAVOR_NAME = "keras"
 _DATA = "data"
@@ -198,10 +198,3 @@ def load_model(
 
     directory, model = open_flavor(model_uri, FLAVOR_NAME)
     return _load(directory, model, custom_objects, load_model_kwargs)
-
-
-def autolog(*args: Any, **kwargs: Any) -> None:
-    """Log params, per-epoch metrics and the model of every ``Model.fit`` (MLflow's keras autolog)."""
-    from mltrack.models.autolog_keras import autolog as enable
-
-    enable(*args, **kwargs)

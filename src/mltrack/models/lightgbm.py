@@ -70,11 +70,11 @@ def save_model(
             file_name = "model.lgb"
             lgb_model.save_model(str(build / file_name))
         elif serialization_format == "skops":
-            from mltrack.models.sklearn import _skops
+            from mltrack.models.sklearn import skops_io
 
             file_name = "model.skops"
             trusted = sorted(set(_SKOPS_TRUSTED) | set(skops_trusted_types or []))
-            _skops().dump(lgb_model, build / file_name)
+            skops_io().dump(lgb_model, build / file_name)
             modules |= {"skops", "sklearn"}
         else:
             file_name = "model.pkl"
@@ -170,9 +170,9 @@ def _load(directory: Path, model: Model) -> Any:
 
         return lgb.Booster(model_file=str(path))
     if conf.get("serialization_format") == "skops":
-        from mltrack.models.sklearn import _skops
+        from mltrack.models.sklearn import skops_io
 
-        return _skops().load(path, trusted=conf.get("skops_trusted_types"))
+        return skops_io().load(path, trusted=conf.get("skops_trusted_types"))
     return pickling.load(path)
 
 

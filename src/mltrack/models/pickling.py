@@ -67,7 +67,9 @@ def _stand_ins() -> dict[tuple[str, str], Any]:
     }
 
 
-class _Unpickler(pickle.Unpickler):
+class MlflowAwareUnpickler(pickle.Unpickler):
+    """Unpickles MLflow-written files: MLflow classes resolve to mltrack's stand-ins."""
+
     def find_class(self, module: str, name: str) -> Any:
         if module == "mlflow" or module.startswith("mlflow."):
             stand_in = _stand_ins().get((module, name))
@@ -103,4 +105,4 @@ def load(path: Path) -> Any:
     refuse_unless_allowed(path)
     cloudpickle_module()  # cloudpickle files reconstruct through its functions
     with open(path, "rb") as handle:
-        return _Unpickler(handle).load()
+        return MlflowAwareUnpickler(handle).load()

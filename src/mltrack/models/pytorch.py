@@ -26,7 +26,7 @@ from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.model import Model, ModelInfo
 from mltrack.models.signature import ModelSignature
 
-__all__ = ["FLAVOR_NAME", "autolog", "load_model", "load_pyfunc", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
 
 FLAVOR_NAME = "pytorch"
 SERIALIZATION_FORMATS = ("pt2", "pickle")
@@ -46,7 +46,7 @@ def _cloudpickle_module() -> Any:
         Pickler=cloudpickle.CloudPickler,
         dump=cloudpickle.dump,
         dumps=cloudpickle.dumps,
-        Unpickler=pickling._Unpickler,
+        Unpickler=pickling.MlflowAwareUnpickler,
         load=pickle.load,
         loads=pickle.loads,
     )
@@ -280,10 +280,3 @@ def load_model(model_uri: str, dst_path: str | None = None, **_: Any) -> Any:
 
     directory, model = open_flavor(model_uri, FLAVOR_NAME)
     return _load(directory, model)
-
-
-def autolog(*args: Any, **kwargs: Any) -> None:
-    """Log params, per-epoch metrics and the model of every PyTorch Lightning ``Trainer.fit``."""
-    from mltrack.models.autolog_lightning import autolog as enable
-
-    enable(*args, **kwargs)

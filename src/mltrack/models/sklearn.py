@@ -71,7 +71,7 @@ def save_model(
     try:
         file_name = _FILES[serialization_format]
         if serialization_format == "skops":
-            sio = _skops()
+            sio = skops_io()
             sio.dump(sk_model, build / file_name)
         else:
             pickling.dump(sk_model, build / file_name, serialization_format)
@@ -166,7 +166,7 @@ def log_model(
     )
 
 
-def _skops() -> Any:
+def skops_io() -> Any:
     try:
         import skops.io as sio
     except ImportError:
@@ -194,7 +194,7 @@ def _load_estimator(directory: Path, model: Model) -> Any:
     if not path.is_file():
         raise ResourceDoesNotExist(f"Model file {path} is missing.")
     if serialization == "skops":
-        return _skops().load(path, trusted=trusted)
+        return skops_io().load(path, trusted=trusted)
     return pickling.load(path)
 
 

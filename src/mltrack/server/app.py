@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from mltrack import __version__, http_guard
+from mltrack import __version__, http_guard, ui
 from mltrack.exceptions import MltrackError
 from mltrack.server import artifacts, logged_models, registry, tracking
 from mltrack.server.backend import Backend
@@ -103,6 +103,7 @@ def create_app(config: ServerConfig) -> Starlette:
         *logged_models.routes,
         *registry.routes,
         *artifacts.routes,
+        *ui.routes(),  # the web UI at /, beside the REST API
     ]
     app = Starlette(
         routes=routes,

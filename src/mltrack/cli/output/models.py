@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from mltrack.cli.output import emit, format_time, format_value, to_json
+from mltrack.cli.output import emit, format_time, to_json
+from mltrack.registry.report import comparison_markdown, comparison_rows
 
 if TYPE_CHECKING:
     from mltrack.registry import ModelVersion, RegisteredModel, RegistryEvent
@@ -118,18 +118,6 @@ def print_history(events: Sequence[RegistryEvent], output_format: str) -> None:
     emit(rows, ["when", "commit", "author", "event", "version", "detail"], output_format)
 
 
-def _signature_text(signature: dict[str, Any] | None) -> str:
-    if not signature or not signature.get("inputs"):
-        return "(none)"
-    specs = json.loads(signature["inputs"])
-    return ", ".join(
-        f"{s.get('name', '?')}:{s.get('type')}"
-        if s.get("type") != "tensor"
-        else f"tensor{s['tensor-spec']['shape']}"
-        for s in specs
-    )
-
-
 def print_comparison(result: dict[str, Any], output_format: str) -> None:
     """Two versions side by side: metrics, params, signature, data and source run."""
     a, b, runs = result["a"], result["b"], result["runs"]
@@ -145,46 +133,15 @@ def print_comparison(result: dict[str, Any], output_format: str) -> None:
                 }
             )
         )
-        return
-    la, lb = f"v{a.version}", f"v{b.version}"
-    rows: list[dict[str, Any]] = [
-        {
-            "kind": kind,
-            "key": row.key,
-            la: row.a,
-            lb: row.b,
-            "delta": row.delta if row.changed else None,
-        }
-        for kind, group in (("metric", runs.metrics), ("param", runs.params))
-        for row in group
-    ]
-    signatures, datasets = result["signatures"], result["datasets"]
-    rows += [
-        {
-            "kind": "signature",
-            "key": "inputs",
-            la: _signature_text(signatures[0]),
-            lb: _signature_text(signatures[1]),
-        },
-        {"kind": "data", "key": "datasets", la: "; ".join(datasets[0]), lb: "; ".join(datasets[1])},
-        {"kind": "source", "key": "run", la: a.run_id, lb: b.run_id},
-    ]
-    if output_format != "markdown":
+    elif output_format == "markdown":
+        click.echo(comparison_markdown(a.name, result))
+    else:
+        la, lb = f"v{a.version}", f"v{b.version}"
+        rows = [
+            {"kind": row.kind, "key": row.key, la: row.a, lb: row.b, "delta": row.delta}
+            for row in comparison_rows(result)
+        ]
         emit(rows, ["kind", "key", la, lb, "delta"], output_format, title=f"{a.name}: {la} vs {lb}")
-        return
-    lines = [
-        f"### {a.name}: version {a.version} vs version {b.version}",
-        "",
-        f"| | {la} | {lb} | Δ |",
-        "|---|---|---|---|",
-    ]
-    for row in rows:
-        delta = f"{row['delta']:+.4g}" if isinstance(row.get("delta"), float) else ""
-        lines.append(
-            f"| {row['kind']} `{row['key']}` | {format_value(row[la]) or '—'} "
-            f"| {format_value(row[lb]) or '—'} | {delta} |"
-        )
-    click.echo("\n".join(lines))
 
 
 def print_verification(problems: Sequence[str], output_format: str) -> None:
