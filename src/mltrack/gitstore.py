@@ -699,6 +699,7 @@ class GitStore:
         ref: str | None = None,
         create_from: str | None = None,
         update_index: bool | None = None,
+        author: Identity | None = None,
     ) -> str | None:
         """Commit ``changes`` (repo-relative path → new content) on top of ``ref``.
 
@@ -708,6 +709,8 @@ class GitStore:
         when detached). ``create_from`` makes a new branch ``ref`` starting at that
         commit (it must not exist yet). Returns the new commit, or the unchanged
         head when the tree would not change (None for an unborn branch).
+        ``author`` records someone else as the author (a team server's
+        authenticated user); the committer stays this repository's identity.
         """
         for path in changes:
             parts = path.split("/")
@@ -722,7 +725,9 @@ class GitStore:
         with self._lock:
             self._pack = {}
             try:
-                return self._commit_locked(changes, message, target, create_from, update_index)
+                return self._commit_locked(
+                    changes, message, target, create_from, update_index, author
+                )
             finally:
                 self._pack = None
 
@@ -733,9 +738,10 @@ class GitStore:
         target: str,
         create_from: str | None,
         update_index: bool,
+        author: Identity | None,
     ) -> str | None:
         prepared = {path: self._prepare(value) for path, value in changes.items()}
-        author, committer = self.identity("author"), self.identity()
+        author, committer = author or self.identity("author"), self.identity()
         for attempt in range(_CAS_ATTEMPTS):
             parent = self._current(target)
             if parent == "ref":
@@ -1205,9 +1211,14 @@ class GitStore:
 
     # ------------------------------------------------------------------ tags
 
-    def create_tag(self, name: str, target: str, message: str) -> str:
-        """Create the annotated tag ``refs/tags/<name>``; fails if it exists."""
-        identity = self.identity()
+    def create_tag(
+        self, name: str, target: str, message: str, *, author: Identity | None = None
+    ) -> str:
+        """Create the annotated tag ``refs/tags/<name>``; fails if it exists.
+
+        ``author``, when given, is the tagger (a tag has no separate committer).
+        """
+        identity = author or self.identity()
         body = (
             f"object {target}\ntype commit\ntag {name}\ntagger {identity.signature()}\n\n"
             + message.rstrip("\n")

@@ -85,11 +85,14 @@ def _register_commands() -> None:
         runs,
         server,
         serving,
+        users,
     )
 
     for module in (maintenance, experiments, runs, metrics, history, models, projects, server):
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in users.COMMANDS:
+        cli.add_command(command)
     for command in projects.RUNS_COMMANDS:
         runs.runs.add_command(command)
     for command in serving.MODELS_COMMANDS:

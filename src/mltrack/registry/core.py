@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrack import safepath, search
+from mltrack.authorship import current_author
 from mltrack.exceptions import (
     GitError,
     IntegrityError,
@@ -157,7 +158,11 @@ class Registry:
                 )
             self._check_branch_name(branch)
             return self.git.commit(
-                {rel: data}, message + "\n", ref=f"refs/heads/{branch}", create_from=head
+                {rel: data},
+                message + "\n",
+                ref=f"refs/heads/{branch}",
+                create_from=head,
+                author=current_author(),
             )
         self.repo.ensure_initialized()
         atomic_write(self.repo.root / rel, data)
@@ -334,6 +339,7 @@ class Registry:
                 renamed.tag,
                 tagged.commit,
                 renamed.message() + f"renamed_from: {json.dumps(name)}\n",
+                author=current_author(),
             )
             moved.append(tagged.tag)
         new_doc = dict(doc, name=new_name, renamed_from=[*doc.get("renamed_from", []), name])
@@ -477,7 +483,7 @@ class Registry:
                 head=self.git.head().commit,
             )
             try:
-                self.git.create_tag(tagged.tag, commit, tagged.message())
+                self.git.create_tag(tagged.tag, commit, tagged.message(), author=current_author())
                 break
             except GitError:
                 continue  # another process took this number: try the next
@@ -600,6 +606,19 @@ class Registry:
                 f"No extracted model files {key}; ask for the version's download URI first."
             )
         return directory
+
+    def snapshot_models(self, key: str) -> set[str]:
+        """Names of the registered models with a version whose files are snapshot ``key``.
+
+        A team server checks a reader's permission on these before it serves the files.
+        """
+        return {
+            name
+            for name, versions in self._tagged().items()
+            for tagged in versions.values()
+            if (entry := self.git.tree_entry(tagged.commit, tagged.model_dir)) is not None
+            and entry.sha == key
+        }
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name`` that was not deleted, oldest first."""
