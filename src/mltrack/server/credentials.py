@@ -156,12 +156,14 @@ def _text(value: Any, what: str) -> str:
 class Credentials:
     """Users, their API tokens and their permissions, in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, hasher: Any = None) -> None:
+        """``hasher``: an ``argon2.PasswordHasher`` for new passwords (default: argon2-cffi's,
+        RFC 9106's low-memory profile). Stored hashes carry their own parameters."""
         self.path = Path(path)
         self._local = threading.local()
         self._memo: dict[tuple[str, str], tuple[bytes, float]] = {}
         self._memo_key = secrets.token_bytes(32)
-        self._hasher: Any = None
+        self._hasher: Any = hasher
         self._dummy: str | None = None
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
