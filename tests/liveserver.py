@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -67,17 +68,23 @@ class LiveServer:
     """``mltrack server`` for ``repo``; ``stop()`` ends it and its workers (its process group)."""
 
     def __init__(
-        self, repo: Path, *args: str, home: Path | None = None, port: int | None = None
+        self,
+        repo: Path,
+        *args: str,
+        home: Path | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.repo = repo
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.scheme = "https" if "--ssl-certfile" in args else "http"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         self.log = repo.parent / f"server-{self.port}.log"
         command = [sys.executable, "-m", "mltrack", "server", "--backend-store-uri", str(repo)]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [*command, "--port", str(self.port), *args],
-                env=isolated_env(home),
+                env={**isolated_env(home), **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -90,7 +97,11 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mltrack server exited: {self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                # The TLS tests check the certificate themselves; this only waits for the port.
+                context = ssl._create_unverified_context() if self.scheme == "https" else None
+                with urllib.request.urlopen(
+                    f"{self.url}/health", timeout=1, context=context
+                ) as response:
                     if response.status == 200:
                         return
             except OSError:

@@ -7,7 +7,10 @@ Starlette's TestClient, so every middleware and route runs as in a server.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 
 from auth_support import API, ARTIFACTS, AuthServer, auth_server, basic, find_middleware
+from liveserver import make_repo, run_cli
 from mltrack.server.config import open_backend
 
 
@@ -97,6 +101,40 @@ def test_a_changed_password_or_deleted_user_is_refused_at_once(server: AuthServe
     )
     server.credentials.delete_user("bob")
     refused(server.http.get(f"{API}/users/current", headers=basic("bob", "new-pw")), 401)
+
+
+def test_first_start_without_an_admin_password_refuses_to_start(tmp_path: Path) -> None:
+    repo, home = make_repo(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--backend-store-uri", str(repo), "--auth"],
+        env={k: v for k, v in os.environ.items() if k != "MLTRACK_AUTH_ADMIN_PASSWORD"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: --auth needs a password for the first user, 'admin': set "
+        "MLTRACK_AUTH_ADMIN_PASSWORD, or start the server in a terminal to be asked."
+    ]
+    listed = run_cli("-C", str(repo), "users", "list", "--format", "json", home=home)
+    assert json.loads(listed.stdout) == []  # no user, and certainly no default password
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_binding_beyond_loopback_without_auth_warns_what_is_exposed(repo: Path, cli: Any) -> None:
+    from conftest import invoke
+
+    open_backend(str(repo), init=True)
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the warning is printed, then the
+    # bind fails, and no server ever listens.
+    result = invoke(cli, "server", "--host", "192.0.2.1", "--port", "5999")
+    assert "Warning: serving on 192.0.2.1:5999 without --auth" in result.output
+    assert "read, change and delete every experiment" in result.output
+    quiet = invoke(cli, "server", "--host", "192.0.2.1", "--port", "5999", "--auth-db", "x.db")
+    assert quiet.exit_code == 2 and "--auth-db needs --auth" in quiet.output
 
 
 # ---------------------------------------------------------------------- permission levels
@@ -596,14 +634,16 @@ def test_wrong_passwords_are_slowed_per_user_and_address_without_blocking_others
     async def scenario() -> None:
         transport = client_lib.ASGITransport(app=app, client=("10.0.0.9", 1234))
         others = client_lib.ASGITransport(app=app, client=("10.0.0.10", 1234))
-        async with client_lib.AsyncClient(transport=transport, base_url="http://t") as attacker:
-            async with client_lib.AsyncClient(transport=others, base_url="http://t") as user:
-                await attempt(user, "bob", "bob-pw")  # remembered: never waits
-                middleware.throttle.failed(["user:mallory", "addr:10.0.0.9"])
-                slow = asyncio.create_task(attempt(attacker, "mallory", "guess"))
-                await asyncio.sleep(0.05)
-                await attempt(user, "bob", "bob-pw")
-                await slow
+        async with (
+            client_lib.AsyncClient(transport=transport, base_url="http://t") as attacker,
+            client_lib.AsyncClient(transport=others, base_url="http://t") as user,
+        ):
+            await attempt(user, "bob", "bob-pw")  # remembered: never waits
+            middleware.throttle.failed(["user:mallory", "addr:10.0.0.9"])
+            slow = asyncio.create_task(attempt(attacker, "mallory", "guess"))
+            await asyncio.sleep(0.05)
+            await attempt(user, "bob", "bob-pw")
+            await slow
 
     asyncio.run(scenario())
     assert finished == ["bob:200", "bob:200", "mallory:401"]
@@ -635,3 +675,160 @@ def test_request_bodies_over_the_limit_are_refused_before_the_route_acts(
     assert refs_and_files(server.repo) == before
     assert not list((server.repo / ".mltrack").rglob("big.bin"))
     assert server.call("alice", "PUT", target, content=b"z" * 4000).status_code == 200
+
+
+# ---------------------------------------------------------------------- fuzz
+
+
+def test_fuzzed_requests_never_fail_with_5xx_nor_reach_what_they_may_not(repo: Path) -> None:
+    """Random methods, routes, fields and credentials from a user with no permission on the
+    protected experiment and model: no 5xx, no 200 carrying their data, and nothing of
+    theirs (files, tags, grants) changes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mltrack.server.auth import AuthMiddleware, Throttle
+    from mltrack.server.policy import ROUTES, ROUTES_V3
+
+    open_backend(str(repo), init=True)
+    server = auth_server(repo, default_permission="NO_PERMISSIONS")
+    experiment = server.experiment("alice")
+    run = server.model_run("alice", experiment)
+    name = server.registered_model("alice", experiment)
+    secret_run_name = server.ok("alice", "GET", f"{API}/runs/get", params={"run_id": run})["run"][
+        "info"
+    ]["run_name"]
+    model_id = server.ok(
+        "alice", "POST", f"{API}/logged-models", json={"experiment_id": experiment, "name": "lm"}
+    )["model"]["info"]["model_id"]
+    snapshot = server.ok(
+        "alice",
+        "GET",
+        f"{API}/model-versions/get-download-uri",
+        params={"name": name, "version": "1"},
+    )["artifact_uri"].removeprefix("mlflow-artifacts:/")
+
+    def protected() -> tuple[str, str, str]:
+        tree = git(repo, "ls-files", "-s", f".mltrack/experiments/{experiment}")
+        files = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"find .mltrack/experiments/{experiment} .mltrack/models -type f "
+                "-exec sha1sum {} + | sort",
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        tags = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/tags")
+        return tree + files, tags, str(server.credentials.list_users())
+
+    before = protected()
+    # Wrong passwords are slowed down on purpose; the fuzz sends many.
+    find_middleware(server.http, AuthMiddleware).throttle = Throttle(free=1 << 30)
+    values = st.one_of(
+        st.sampled_from(
+            [
+                experiment,
+                run,
+                name,
+                model_id,
+                "1",
+                "0",
+                "admin",
+                "mallory",
+                "MANAGE",
+                "experiment",
+                "registered_model",
+                f"runs:/{run}/model",
+            ]
+        ),
+        st.text(max_size=12),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.sampled_from([experiment, run, name]), max_size=2),
+    )
+    fields = st.dictionaries(
+        st.sampled_from(
+            [
+                "experiment_id",
+                "experiment_ids",
+                "run_id",
+                "run_uuid",
+                "run_ids",
+                "name",
+                "new_name",
+                "version",
+                "alias",
+                "key",
+                "value",
+                "username",
+                "password",
+                "is_admin",
+                "permission",
+                "resource_type",
+                "resource_id",
+                "source",
+                "model_id",
+                "path",
+                "stage",
+                "status",
+                "description",
+                "metric_key",
+            ]
+        ),
+        values,
+        max_size=6,
+    )
+    api_paths = [f"{API}/{path}" for _, path in ROUTES] + [
+        f"/api/3.0/mlflow/{path}" for _, path in ROUTES_V3
+    ]
+    paths = st.one_of(
+        st.sampled_from(api_paths),
+        st.sampled_from(
+            [
+                f"{API}/logged-models/{model_id}",
+                f"{API}/logged-models/{model_id}/tags",
+                f"{API}/logged-models/{model_id}/params",
+                f"{ARTIFACTS}/{experiment}/{run}/artifacts/model/model.bin",
+                f"{ARTIFACTS}/{experiment}/{run}/artifacts/new.txt",
+                f"{ARTIFACTS}/{snapshot}/model.bin",
+                f"{ARTIFACTS}/{experiment}/{run}/artifacts/%2e%2e/x",
+                "/ajax-api/2.0/mlflow/experiments/get",
+                f"/api/2.0/mlflow-artifacts/mpu/create/{experiment}/{run}/artifacts/x",
+                "/",
+                "/static/x.js",
+            ]
+        ),
+        st.text(alphabet="/abcdefghijklmnopqrstuvwxyz-.%0123456789", max_size=40).map(
+            lambda p: "/" + p.lstrip("/")
+        ),
+    )
+    credentials = st.sampled_from(["mallory", "none", "garbage", "token"])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]), paths, fields, credentials)
+    def request(method: str, path: str, body: dict[str, Any], who: str) -> None:
+        headers = {
+            "mallory": basic("mallory"),
+            "none": {},
+            "garbage": {"Authorization": "Basic bWFsbG9yeTp3cm9uZw=="},
+            "token": {"Authorization": "Bearer mlt_not-a-token"},
+        }[who]
+        kwargs: dict[str, Any] = (
+            {"params": {k: str(v) for k, v in body.items()}} if method == "GET" else {"json": body}
+        )
+        response = server.http.request(method, path, headers=headers, **kwargs)
+        assert response.status_code < 500, (method, path, body, response.text)
+        if who != "mallory" and path not in ("/health", "/version", "/api/3.0/mlflow/server-info"):
+            assert response.status_code == 401, (method, path, response.text)
+        if response.status_code == 200:
+            assert secret_run_name not in response.text, (method, path, body)
+            assert "weights" not in response.text, (method, path, body)
+
+    request()
+    assert protected() == before
+    assert not server.credentials.get_user("mallory").is_admin
