@@ -175,66 +175,95 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            user = await self.authenticate(scope)
+            login = _login(scope)
             route = self.policy.route(scope["method"], scope["path"])
-            params = Params({})
-            if (route.reads_fields and not user.is_admin) or route.after is not None:
+            body = None
+            if route.reads_fields or route.after is not None:
                 body, disconnect = await _read_body(receive)
                 receive = _replay(body, disconnect, receive)
-                params = _fields(scope, body)
-            access = Access(self.policy, user)
-            if not user.is_admin:
-                await run_in_threadpool(route.check, access, params)
+            # One trip to the thread pool for the usual case: a known token, or a password
+            # this process verified lately, and the permission check.
+            user, params = await run_in_threadpool(self._admit, login, route, scope, body)
+            if user is None:
+                user = await self._verify(scope, login)
+                params = await run_in_threadpool(self._check, user, route, scope, body)
         except MltrackError as error:
             await _error(scope, send, error)
             return
         scope[USER_SCOPE_KEY] = user
         if (route.answer_filter is not None and not user.is_admin) or route.after is not None:
-            send = _Rewriter(send, route, access, params).send
+            send = _Rewriter(send, route, Access(self.policy, user), params).send
         with authored_by(author_of(user)):
             await self.app(scope, receive, send)
 
-    async def authenticate(self, scope: Scope) -> User:
-        header = _header(scope, b"authorization")
-        if not header:
-            raise Unauthenticated(_NOT_AUTHENTICATED)
-        scheme, _, value = header.strip().partition(" ")
+    def _admit(
+        self, login: _Login, route: Route, scope: Scope, body: bytes | None
+    ) -> tuple[User | None, Params]:
+        """The user and the request's fields, checked; (None, …) when the cheap checks cannot tell."""
+        if login.token is not None:
+            user = self.credentials.user_for_token(login.token)
+        else:
+            user = self.credentials.remembered(login.username, login.password)
+        if user is None:
+            return None, Params({})
+        return user, self._check(user, route, scope, body)
+
+    def _check(self, user: User, route: Route, scope: Scope, body: bytes | None) -> Params:
+        params = _fields(scope, body) if body is not None else Params({})
+        if not user.is_admin:
+            route.check(Access(self.policy, user), params)
+        return params
+
+    async def _verify(self, scope: Scope, login: _Login) -> User:
+        """The slow path: a password to hash (throttled), or a token that matched nobody."""
         address = _client_address(scope)
-        if scheme.lower() == "bearer":
-            token = value.strip()
-            user = await run_in_threadpool(self.credentials.user_for_token, token)
-            if user is None:
-                await self._slow_down([address])
-                raise Unauthenticated("Invalid or revoked token. " + _NOT_AUTHENTICATED)
-            return user
-        if scheme.lower() != "basic":
-            raise Unauthenticated(_NOT_AUTHENTICATED)
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthenticated("Malformed basic authorization header.") from None
-        username, colon, password = decoded.partition(":")
-        if not colon:
-            raise Unauthenticated("Malformed basic authorization header.")
-        keys = [f"user:{username}", address]
-        remembered = await run_in_threadpool(self.credentials.remembered, username, password)
-        if remembered is not None:
-            return remembered
-        wait = self.throttle.reserve(keys)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        user = await run_in_threadpool(self.credentials.authenticate, username, password)
+        if login.token is not None:
+            self.throttle.failed([address])
+            await self._wait([address])
+            raise Unauthenticated("Invalid or revoked token. " + _NOT_AUTHENTICATED)
+        keys = [f"user:{login.username}", address]
+        await self._wait(keys)
+        user = await run_in_threadpool(
+            self.credentials.authenticate, login.username, login.password
+        )
         if user is None:
             self.throttle.failed(keys)
             raise Unauthenticated(_NOT_AUTHENTICATED)
-        self.throttle.succeeded(username)
+        self.throttle.succeeded(login.username)
         return user
 
-    async def _slow_down(self, keys: list[str]) -> None:
-        self.throttle.failed(keys)
+    async def _wait(self, keys: list[str]) -> None:
         wait = self.throttle.reserve(keys)
         if wait > 0:
             await asyncio.sleep(wait)
+
+
+@dataclass(frozen=True)
+class _Login:
+    """What the Authorization header claims: a user name and password, or a token."""
+
+    username: str = ""
+    password: str = ""
+    token: str | None = None
+
+
+def _login(scope: Scope) -> _Login:
+    header = _header(scope, b"authorization")
+    if not header:
+        raise Unauthenticated(_NOT_AUTHENTICATED)
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return _Login(token=value.strip())
+    if scheme.lower() != "basic":
+        raise Unauthenticated(_NOT_AUTHENTICATED)
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Malformed basic authorization header.") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise Unauthenticated("Malformed basic authorization header.")
+    return _Login(username, password)
 
 
 def _replay(body: bytes, disconnect: Message | None, receive: Receive) -> Receive:
