@@ -466,14 +466,14 @@ def test_user_endpoints_follow_mlflow(server: AuthServer) -> None:
     server.ok(
         "bob", "PATCH", f"{API}/users/update-password", json={**own, "current_password": "bob-pw"}
     )
+    refused(server.call("bob", "GET", f"{API}/users/current"), 401)  # the old one is gone
+    new_login = basic("bob", "bob-new")
     refused(
-        server.call(
-            "bob",
-            "PATCH",
+        server.http.patch(
             f"{API}/users/update-password",
             json={"username": "alice", "password": "x"},
-        ),
-        401,
+            headers=new_login,
+        )
     )
     server.ok(
         "admin",
@@ -832,3 +832,45 @@ def test_fuzzed_requests_never_fail_with_5xx_nor_reach_what_they_may_not(repo: P
     request()
     assert protected() == before
     assert not server.credentials.get_user("mallory").is_admin
+
+
+def test_users_commands_manage_the_credentials_database(repo: Path, cli: Any) -> None:
+    from conftest import invoke
+    from mltrack.server.credentials import Credentials
+
+    db = str(repo.parent / "users.db")
+
+    def users(*args: str, stdin: str | None = None) -> Any:
+        return invoke(cli, "users", *args, "--auth-db", db, stdin=stdin)
+
+    made = users("create", "dana", "--email", "dana@example.org", "--password-stdin", stdin="pw1\n")
+    assert made.exit_code == 0 and "Created user 'dana'" in made.output
+    asked = users("create", "erin", "--admin", stdin="pw2\npw2\n")  # prompted, confirmed
+    assert asked.exit_code == 0, asked.output
+    again = users("create", "dana", "--password-stdin", stdin="x\n")
+    assert again.exit_code == 1 and "Error: User 'dana' already exists." in again.output
+    empty = users("create", "fay", "--password-stdin", stdin="\n")
+    assert empty.exit_code == 1 and "Password cannot be empty" in empty.output
+    listed = json.loads(users("list", "--format", "json").output)
+    assert [(u["username"], u["admin"], u["email"]) for u in listed] == [
+        ("dana", False, "dana@example.org"),
+        ("erin", True, ""),
+    ]
+    assert users("update", "dana", "--display-name", "Dana S", "--admin").exit_code == 0
+    assert users("passwd", "dana", "--password-stdin", stdin="pw3\n").exit_code == 0
+    credentials = Credentials(Path(db))
+    assert credentials.authenticate("dana", "pw3") is not None
+    assert credentials.authenticate("dana", "pw1") is None
+    token = users("token", "dana").output.strip()
+    assert credentials.user_for_token(token) == credentials.get_user("dana")
+    assert "Revoked 1 token" in users("token", "dana", "--revoke").output
+    assert credentials.user_for_token(token) is None
+    assert users("delete", "dana").exit_code == 0
+    missing = users("delete", "dana")
+    assert missing.exit_code == 1 and "not found" in missing.output
+    # The default database is the repository's, inside .git: never in the working tree.
+    open_backend(str(repo), init=True)
+    default = invoke(cli, "users", "create", "gus", "--password-stdin", stdin="pw\n")
+    assert default.exit_code == 0, default.output
+    assert (repo / ".git" / "mltrack" / "auth.db").is_file()
+    assert git(repo, "status", "--porcelain", "--ignored") == ""
