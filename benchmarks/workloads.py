@@ -808,7 +808,8 @@ def wsa_tracking_server_auth(ctx: Context) -> Report:
         where.mkdir()
         port = free_port()
         env = {**os.environ, "MLTRACK_AUTH_ADMIN_PASSWORD": "admin-password",
-               "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password"}  # fmt: skip
+               "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password",
+               "MLFLOW_FLASK_SERVER_SECRET_KEY": "bench-csrf-key"}  # fmt: skip
         for name in AUTH_ENV:
             os.environ.pop(name, None)
         log = where / "server.log"
