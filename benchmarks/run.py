@@ -313,7 +313,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WR the registry)",
+        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(
