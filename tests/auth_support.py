@@ -114,4 +114,6 @@ def auth_server(repo: Path, default_permission: str = "READ") -> AuthServer:
             display_name=username.title(),
         )
     config = ServerConfig(repo, auth_db=db, default_permission=default_permission)
-    return AuthServer(repo, credentials, TestClient(create_app(config)))
+    return AuthServer(
+        repo, credentials, TestClient(create_app(config), base_url="http://localhost")
+    )

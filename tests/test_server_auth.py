@@ -586,7 +586,7 @@ def test_without_auth_commits_keep_the_repository_identity(repo: Path) -> None:
     from mltrack.server.config import ServerConfig
 
     open_backend(str(repo), init=True)
-    http = TestClient(create_app(ServerConfig(repo)))
+    http = TestClient(create_app(ServerConfig(repo)), base_url="http://localhost")
     experiment = http.post(f"{API}/experiments/create", json={"name": "plain"}).json()[
         "experiment_id"
     ]
@@ -635,8 +635,8 @@ def test_wrong_passwords_are_slowed_per_user_and_address_without_blocking_others
         transport = client_lib.ASGITransport(app=app, client=("10.0.0.9", 1234))
         others = client_lib.ASGITransport(app=app, client=("10.0.0.10", 1234))
         async with (
-            client_lib.AsyncClient(transport=transport, base_url="http://t") as attacker,
-            client_lib.AsyncClient(transport=others, base_url="http://t") as user,
+            client_lib.AsyncClient(transport=transport, base_url="http://localhost") as attacker,
+            client_lib.AsyncClient(transport=others, base_url="http://localhost") as user,
         ):
             await attempt(user, "bob", "bob-pw")  # remembered: never waits
             middleware.throttle.failed(["user:mallory", "addr:10.0.0.9"])
