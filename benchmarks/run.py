@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MLFLOW_VERSION = "3.17.2"
+MLFLOW_REQUIREMENT = f"mlflow[auth]=={MLFLOW_VERSION}"  # [auth]: WSA's basic-auth server
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 WORKLOADS_PY = HERE / "workloads.py"
@@ -43,10 +44,11 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W8": (900, 900),
     "W9": (300, 300),
     "WS": (1200, 3600),
+    "WSA": (1800, 5400),
     "WR": (600, 1800),
 }
 # Workloads whose client is MLflow's for both tools (only the server they start differs).
-MLFLOW_CLIENT = {"WS"}
+MLFLOW_CLIENT = {"WS", "WSA"}
 # A figure's name ends in its unit: (suffix, label ending, higher is better).
 UNITS = (
     ("_per_s", "/s", True),
@@ -92,20 +94,20 @@ def ensure_mlflow_venv(requested: Path | None) -> Path:
         return python
     venv = WORK / "mlflow-venv"
     marker = venv / ".bench-mlflow-version"
-    if marker.exists() and marker.read_text() == MLFLOW_VERSION:
+    if marker.exists() and marker.read_text() == MLFLOW_REQUIREMENT:
         return venv_python(venv)
     shutil.rmtree(venv, ignore_errors=True)
     log = WORK / "mlflow-venv-install.log"
-    print(f"Creating {venv} with mlflow=={MLFLOW_VERSION} (once; log: {log})", file=sys.stderr)
+    print(f"Creating {venv} with {MLFLOW_REQUIREMENT} (once; log: {log})", file=sys.stderr)
     venv.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         for cmd in (
             [sys.executable, "-m", "venv", str(venv)],
-            [str(venv_python(venv)), "-m", "pip", "install", f"mlflow=={MLFLOW_VERSION}"],
+            [str(venv_python(venv)), "-m", "pip", "install", MLFLOW_REQUIREMENT],
         ):
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode:
                 sys.exit(f"error: `{' '.join(cmd)}` failed; see {log}")
-    marker.write_text(MLFLOW_VERSION)
+    marker.write_text(MLFLOW_REQUIREMENT)
     return venv_python(venv)
 
 
@@ -311,7 +313,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WR the registry)",
+        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(

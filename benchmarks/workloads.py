@@ -1,4 +1,4 @@
-"""The benchmark workloads W1–W9, WS and WR, written once against MLflow's tracking API.
+"""The benchmark workloads W1–W9, WS, WSA and WR, written once against MLflow's tracking API.
 
 Each run happens inside one tool's interpreter, in a fresh directory:
 
@@ -745,6 +745,120 @@ def ws_tracking_server(ctx: Context) -> Report:
     return report
 
 
+# --- WSA: the tracking server with authentication on and off --------------------------------------
+
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password"
+AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def process_group_cpu_s(pgid: int) -> float:
+    """CPU seconds used so far by the processes of one process group (Linux /proc)."""
+    ticks = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # state ppid pgrp … utime(11) stime(12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pgid: int, quiet_s: float = 1.0, timeout: float = 120.0) -> None:
+    """Until the server's whole process group used under 2% of a core for ``quiet_s``."""
+    deadline = time.monotonic() + timeout
+    used = process_group_cpu_s(pgid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = process_group_cpu_s(pgid)
+        if now - used < 0.02 * quiet_s:
+            return
+        used = now
+    raise RuntimeError(f"the server was still busy {timeout:.0f} s after start-up")
+
+
+def auth_server_command(ctx: Context, port: int, auth: bool, where: Path) -> list[str]:
+    """``tracking_server_command`` with authentication: ``--auth``, or MLflow's basic-auth app."""
+    sub = Context(ctx.tool, where, ctx.scale, ctx.server_python)
+    cmd = tracking_server_command(sub, port)
+    if auth:
+        cmd += ["--app-name", "basic-auth"] if ctx.tool == "mlflow" else ["--auth"]
+    return cmd
+
+
+def wsa_tracking_server_auth(ctx: Context) -> Report:
+    """W1 and W3 through the server with the MLflow client, authentication off then on.
+
+    With authentication the client logs in as a plain user (not an admin), who creates the
+    experiment and so holds MANAGE on it: every request is authenticated and its
+    permission checked, as on a team server.
+    """
+    import mlflow
+    from mlflow.server.auth.client import AuthServiceClient
+
+    calls = 5_000 if ctx.scale == "full" else 500
+    runs = 1_000 if ctx.scale == "full" else 100
+    report = Report()
+    for auth in (False, True):
+        mode = "auth" if auth else "open"
+        where = ctx.dir / mode
+        where.mkdir()
+        port = free_port()
+        env = {**os.environ, "MLTRACK_AUTH_ADMIN_PASSWORD": "admin-password",
+               "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password",
+               "MLFLOW_FLASK_SERVER_SECRET_KEY": "bench-csrf-key"}  # fmt: skip
+        for name in AUTH_ENV:
+            os.environ.pop(name, None)
+        log = where / "server.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                auth_server_command(ctx, port, auth, where),
+                cwd=where,
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+            try:
+                deadline = time.perf_counter() + SERVER_START_TIMEOUT
+                while not get_ok(port, "/health"):
+                    if proc.poll() is not None or time.perf_counter() > deadline:
+                        raise RuntimeError(f"server did not start: {last_line(log)}")
+                    time.sleep(0.05)
+                wait_until_idle(proc.pid)
+                url = f"http://127.0.0.1:{port}"
+                if auth:
+                    os.environ.update(
+                        MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD="admin-password"
+                    )
+                    AuthServiceClient(url).create_user(BENCH_USER, BENCH_PASSWORD)
+                    os.environ.update(
+                        MLFLOW_TRACKING_USERNAME=BENCH_USER, MLFLOW_TRACKING_PASSWORD=BENCH_PASSWORD
+                    )
+                mlflow.set_tracking_uri(url)
+                mlflow.set_experiment(f"{EXPERIMENT}-{mode}")
+                run = mlflow.start_run()
+                elapsed, _ = timed(
+                    lambda: [mlflow.log_metric("loss", 1.0 / (i + 1), step=i) for i in range(calls)]
+                )
+                end, _ = timed(mlflow.end_run)
+                report.figures[f"{mode}_log_metric_calls_per_s"] = calls / (elapsed + end)
+                history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+                expect(len(history) == calls, "points lost")
+                elapsed, _ = timed(log_runs_fluent_ml, mlflow, run_records(runs))
+                report.figures[f"{mode}_runs_per_s"] = runs / elapsed
+            finally:
+                stop_process_group(proc)
+    for name in AUTH_ENV:
+        os.environ.pop(name, None)
+    if ctx.scale != "full":
+        report.notes.append(f"WSA: scale small: {calls} log_metric calls, {runs} runs")
+    return report
+
+
 # --- W9: start-up --------------------------------------------------------------------------------
 
 
@@ -777,6 +891,7 @@ WORKLOADS: dict[str, Callable[[Context], Report]] = {
     "W8": w8_serving,
     "W9": w9_startup,
     "WS": ws_tracking_server,
+    "WSA": wsa_tracking_server_auth,
     "WR": wr_registry,
 }
 

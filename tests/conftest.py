@@ -126,6 +126,6 @@ def _through_main(args: tuple[str, ...]) -> None:
     main(list(args))
 
 
-def invoke(runner: CliRunner, *args: str) -> Result:
+def invoke(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
     """Run the CLI in-process through the real entry point and its error boundary."""
-    return runner.invoke(_through_main, list(args), catch_exceptions=False)
+    return runner.invoke(_through_main, list(args), input=stdin, catch_exceptions=False)

@@ -57,9 +57,12 @@ def wait_until(
 
 
 def answers(url: str) -> bool:
-    """Whether ``url`` answers 200 (connection refused and timeouts are "not yet")."""
+    """Whether ``url`` answers 200 (connection refused and timeouts are "not yet").
+
+    Certificates are not checked: this only waits for the port (the TLS tests check theirs).
+    """
     with contextlib.suppress(httpx.TransportError):
-        return httpx.get(url, timeout=5).status_code == 200
+        return httpx.get(url, timeout=5, verify=False).status_code == 200
     return False
 
 
@@ -85,17 +88,20 @@ class ServerProcess:
         cwd: Path | None = None,
         home: Path | None = None,
         port: int = 0,
+        env: dict[str, str] | None = None,
     ) -> None:
         sock = bound_socket(port)
         self.port = int(sock.getsockname()[1])
         self.url = url_of(sock)
+        if "--ssl-certfile" in args:
+            self.url = self.url.replace("http://", "https://", 1)
         self.log = log_dir / f"server-{self.port}.log"
         try:
             with open(self.log, "wb") as log:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "mltrack", *args, "--fd", str(sock.fileno())],
                     cwd=cwd,
-                    env=child_env(home),
+                    env={**child_env(home), **(env or {})},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     pass_fds=(sock.fileno(),),
@@ -130,11 +136,18 @@ class ServerProcess:
 class TrackingServer(ServerProcess):
     """``mltrack server`` for ``repo`` (the live-server tests: workers, signals, streaming)."""
 
-    def __init__(self, repo: Path, *args: str, home: Path | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        repo: Path,
+        *args: str,
+        home: Path | None = None,
+        port: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.repo = repo
         super().__init__(
             "server", "--backend-store-uri", str(repo), *args,
-            ready_path="/health", log_dir=repo.parent, home=home, port=port,
+            ready_path="/health", log_dir=repo.parent, home=home, port=port, env=env,
         )  # fmt: skip
 
 

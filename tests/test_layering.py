@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("gitstore", ("mltrack.gitstore",)),
-    ("store", ("mltrack.store",)),
+    ("store", ("mltrack.store", "mltrack.authorship")),
     ("tracking", ("mltrack.tracking", "mltrack.data")),
     (
         "models",

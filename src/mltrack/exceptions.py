@@ -11,6 +11,8 @@ The tree::
     │       └── RequestTooLarge      RESOURCE_LIMIT_EXCEEDED  413  (body over the server's limit)
     ├── ResourceDoesNotExist         RESOURCE_DOES_NOT_EXIST  404  exit 1
     ├── ResourceAlreadyExists        RESOURCE_ALREADY_EXISTS  400  exit 1
+    ├── Unauthenticated              UNAUTHENTICATED          401  (no or wrong credentials)
+    ├── PermissionDenied             PERMISSION_DENIED        403  (the user may not do that)
     ├── InvalidState                 INVALID_STATE            500  exit 1
     │   ├── NotAGitRepository        (no git repository around the path)
     │   ├── GitError                 (git refused or failed)
@@ -42,11 +44,13 @@ __all__ = [
     "MlflowException",
     "MltrackError",
     "NotAGitRepository",
+    "PermissionDenied",
     "RequestTooLarge",
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "SchemaEnforcementError",
     "StoreWriteError",
+    "Unauthenticated",
     "UnsupportedMediaType",
 ]
 
@@ -123,6 +127,20 @@ class ResourceAlreadyExists(MltrackError):
 
     error_code = "RESOURCE_ALREADY_EXISTS"
     http_status = 400
+
+
+class Unauthenticated(MltrackError):
+    """A team server (``--auth``) got no credentials, or wrong ones."""
+
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(MltrackError):
+    """The authenticated user lacks the permission the request needs."""
+
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
 
 
 class InvalidState(MltrackError):

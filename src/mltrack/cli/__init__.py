@@ -24,6 +24,7 @@ from mltrack.cli import (
     runs,
     server,
     serving,
+    users,
 )
 from mltrack.cli.context import AppContext
 from mltrack.exceptions import MltrackError
@@ -54,7 +55,8 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    for module in (maintenance, experiments, runs, metrics, history, models, projects, server):
+    modules = (maintenance, experiments, runs, metrics, history, models, projects, server, users)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
     for command in projects.RUNS_COMMANDS:

@@ -11,7 +11,12 @@ when it ends. Modules, one noun each:
 - ``tracking``: experiments, runs, metrics;
 - ``logged_models``: MLflow 3 logged models;
 - ``registry``: registered models and model versions;
-- ``artifacts``: the ``mlflow-artifacts`` proxy (streamed uploads and downloads).
+- ``artifacts``: the ``mlflow-artifacts`` proxy (streamed uploads and downloads);
+- ``limits``: request body limits, before every route;
+- ``auth``: ``--auth``'s middleware: who is asking, may they, and in whose name it is committed;
+- ``policy``: which permission each route needs; ``permissions``: MLflow's levels;
+- ``credentials``: users, tokens and grants (SQLite under ``.git/mltrack/``);
+- ``access``: the user and permission endpoints of MLflow's basic-auth app.
 
 Only this package imports the web framework (Starlette, served by uvicorn).
 """

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from mltrack.exceptions import MltrackError
 from mltrack.server import artifacts, logged_models, registry, tracking
 from mltrack.server.backend import Backend
 from mltrack.server.config import ServerConfig
+from mltrack.server.limits import BodyLimit
 from mltrack.server.protocol import json_response
 from mltrack.sockets import adopt
 
@@ -95,6 +97,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def create_app(config: ServerConfig) -> Starlette:
+    """The app: MLflow's REST API; with ``config.auth_db``, behind authentication (``--auth``)."""
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
@@ -105,12 +108,25 @@ def create_app(config: ServerConfig) -> Starlette:
         *artifacts.routes,
         *ui.routes(),  # the web UI at /, beside the REST API
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers=EXCEPTION_HANDLERS,
-        middleware=http_guard.middleware(config.origin_policy()),
-    )
-    app.state.backend = Backend(config)
+    backend = Backend(config)
+    # Outermost first: foreign hosts and origins, then oversized bodies, then who is asking.
+    middleware = [*http_guard.middleware(config.origin_policy()), Middleware(BodyLimit)]
+    policy = None
+    if config.auth_db is not None:
+        from mltrack.server import access
+        from mltrack.server.auth import AuthMiddleware
+        from mltrack.server.credentials import Credentials
+        from mltrack.server.permissions import permission_named
+        from mltrack.server.policy import Policy
+
+        policy = Policy(
+            Credentials(config.auth_db), backend, permission_named(config.default_permission)
+        )
+        routes += access.routes
+        middleware.append(Middleware(AuthMiddleware, policy=policy))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.backend = backend
+    app.state.policy = policy
     return app
 
 
@@ -135,6 +151,8 @@ def serve(config: ServerConfig, log_level: str = "warning") -> None:
         "access_log": False,
         "timeout_keep_alive": 30,
     }
+    if config.ssl_certfile is not None:
+        options.update(ssl_certfile=str(config.ssl_certfile), ssl_keyfile=str(config.ssl_keyfile))
     if config.fd is not None:
         _serve_on(adopt(config.fd), config, options)
     elif config.workers > 1:

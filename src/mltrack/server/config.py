@@ -37,9 +37,17 @@ class ServerConfig:
     fd: int | None = None  # an inherited, already bound socket to listen on instead of host:port
     allowed_hosts: tuple[str, ...] = ()  # Host headers served (empty: localhost, private, bind)
     cors_allowed_origins: tuple[str, ...] = ()  # cross-origin writers allowed besides localhost
+    auth_db: Path | None = None  # set: --auth, with this credentials database
+    default_permission: str = "READ"
+    ssl_keyfile: Path | None = None
+    ssl_certfile: Path | None = None
 
     def origin_policy(self) -> OriginPolicy:
         return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_certfile else "http"
 
     def to_env(self) -> dict[str, str]:
         env = {
@@ -49,9 +57,12 @@ class ServerConfig:
             f"{_ENV}WORKERS": str(self.workers),
             f"{_ENV}ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             f"{_ENV}CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
+            f"{_ENV}DEFAULT_PERMISSION": self.default_permission,
         }
         if self.owner_pid is not None:
             env[f"{_ENV}OWNER_PID"] = str(self.owner_pid)
+        if self.auth_db is not None:
+            env[f"{_ENV}AUTH_DB"] = str(self.auth_db)
         return env
 
     @classmethod
@@ -63,6 +74,7 @@ class ServerConfig:
                 f"{_ENV}REPO is not set: start the server with `mltrack server`."
             )
         owner = env.get(f"{_ENV}OWNER_PID")
+        auth_db = env.get(f"{_ENV}AUTH_DB")
         return cls(
             repo_root=Path(root),
             host=env.get(f"{_ENV}HOST", "127.0.0.1"),
@@ -71,6 +83,8 @@ class ServerConfig:
             owner_pid=int(owner) if owner else None,
             allowed_hosts=parse_list(env.get(f"{_ENV}ALLOWED_HOSTS")),
             cors_allowed_origins=parse_list(env.get(f"{_ENV}CORS_ALLOWED_ORIGINS")),
+            auth_db=Path(auth_db) if auth_db else None,
+            default_permission=env.get(f"{_ENV}DEFAULT_PERMISSION", "READ"),
         )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mltrack import safepath
+from mltrack.authorship import current_author
 from mltrack.entities import ViewType
 from mltrack.exceptions import (
     GitError,
@@ -160,7 +161,11 @@ class ModelStore:
                 + "\n".join(f"{k}: {v}" for k, v in footer.items())
             )
             self.git.commit(
-                {rel: data}, message + "\n", ref=f"refs/heads/{branch}", create_from=head
+                {rel: data},
+                message + "\n",
+                ref=f"refs/heads/{branch}",
+                create_from=head,
+                author=current_author(),
             )
             return saved
         self.repo.ensure_initialized()
@@ -178,6 +183,7 @@ class ModelStore:
                 renamed.tag,
                 tagged.commit,
                 renamed.message() + f"renamed_from: {json.dumps(old_name)}\n",
+                author=current_author(),
             )
             moved.append(tagged.tag)
         renamed_document = replace(
@@ -223,6 +229,19 @@ class ModelStore:
             if parsed is not None:
                 found.setdefault(parsed.name, {})[parsed.version] = parsed
         return found
+
+    def snapshot_models(self, key: str) -> set[str]:
+        """Names of the registered models with a version whose files are snapshot ``key``.
+
+        A team server checks a reader's permission on these before it serves the files.
+        """
+        return {
+            name
+            for name, versions in self.tagged().items()
+            for tagged in versions.values()
+            if (entry := self.git.tree_entry(tagged.commit, tagged.model_dir)) is not None
+            and entry.sha == key
+        }
 
     def versions_of(self, name: str) -> dict[int, TaggedVersion]:
         return self.tagged(model_tag_prefix(name)).get(name, {})
@@ -342,7 +361,7 @@ class ModelStore:
                 head=self.git.head().commit,
             )
             try:
-                self.git.create_tag(tagged.tag, commit, tagged.message())
+                self.git.create_tag(tagged.tag, commit, tagged.message(), author=current_author())
                 return tagged
             except GitError:
                 continue  # another process took this number: try the next

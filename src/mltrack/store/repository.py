@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mltrack.authorship import current_author
 from mltrack.entities import LifecycleStage
 from mltrack.exceptions import (
     CorruptStore,
@@ -416,7 +417,7 @@ class Repository:
             footer[CODE_TRAILER] = code
         if footer:
             lines += ["", *(f"{key}: {value}" for key, value in footer.items())]
-        sha = self.git.commit(changes, "\n".join(lines) + "\n")
+        sha = self.git.commit(changes, "\n".join(lines) + "\n", author=current_author())
         if sha is not None:
             self._code_commits[sha] = (code,)  # no need to read our own commit back
         return sha
