@@ -21,11 +21,11 @@ import pytest
 
 import mltrack
 from conftest import git, invoke, python_env, reset_mltrack
-from liveserver import LiveServer
 from mltrack import MltrackClient
 from mltrack.exceptions import StoreWriteError
 from mltrack.store import metrics as metrics_file
 from mltrack.store.repository import Repository
+from support import TrackingServer
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounting a small tmpfs needs root (the suite and CI run as root)"
@@ -304,7 +304,7 @@ def test_an_exit_hook_whose_commit_fails_says_so_and_mltrack_commit_finishes(
 def test_the_server_answers_503_for_a_point_it_could_not_store_and_stores_a_retry_once(
     disk: Disk,
 ) -> None:
-    server = LiveServer(disk.repo, home=Path(os.environ["HOME"]))
+    server = TrackingServer(disk.repo, home=Path(os.environ["HOME"]))
     try:
         api = f"{server.url}/api/2.0/mlflow"
         run_id = httpx.post(f"{api}/runs/create", json={"experiment_id": "0"}).json()["run"][
