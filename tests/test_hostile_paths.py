@@ -349,3 +349,21 @@ def test_the_stock_client_cannot_log_into_dotgit_through_the_server(
     files = git(server_repo, "ls-tree", "-r", "--name-only", "HEAD")
     assert "notes/ok.txt" in files
     assert ".git/config" not in files
+
+
+@pytest.mark.parametrize("recorded", ["../secret", "a/../../secret", ".git/config", "/etc/passwd"])
+def test_file_hashes_from_a_tag_never_reach_outside_the_model(
+    tmp_path: Path, recorded: str
+) -> None:
+    """A version tag anyone could push names the files to check; none may lead outside."""
+    from mltrack.exceptions import InvalidParameterValue
+    from mltrack.hashing import sha256_file
+    from mltrack.models.uri import ResolvedModel
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("not a model file")
+    resolved = ResolvedModel(model_dir, "a hostile tag", files={recorded: sha256_file(secret)})
+    with pytest.raises(InvalidParameterValue, match="Refusing model file"):
+        resolved.verify_files(model_dir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from mltrack import safepath
 from mltrack.entities import ViewType
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
 from mltrack.hashing import sha256_file
@@ -46,7 +47,8 @@ class ResolvedModel:
 
     def verify_files(self, directory: Path) -> None:
         for relative, expected in self.files.items():
-            path = directory / relative
+            # The recorded names come from a tag anyone could have pushed: never leave ``directory``.
+            path = safepath.inside(directory, safepath.tree_path(relative, "model file"))
             if not path.is_file() or sha256_file(path) != expected:
                 raise IntegrityError(
                     f"Model file {path} does not match the sha256 recorded for {self.description}; "

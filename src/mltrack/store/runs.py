@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mltrack.entities import FileInfo, LifecycleStage, Metric, RunStatus, ViewType
+from mltrack.entities import LifecycleStage, Metric, RunStatus, ViewType
 from mltrack.exceptions import (
     GitError,
     InvalidParameterValue,
@@ -314,23 +314,6 @@ class RunStore:
             mine = [point for point in mine if point not in seen]
         extra = [Metric(k, v, t, s, run_id) for k, v, s, t in dict.fromkeys(mine)]
         return [*stored, *extra]
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        root = self.artifact_dir(run_id)
-        relative = validation.artifact_path(path)
-        directory = root / relative if relative else root
-        if directory.is_file():
-            return []
-        if not directory.is_dir():
-            return []
-        infos = []
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            rel = f"{relative}/{entry.name}" if relative else entry.name
-            if entry.is_dir():
-                infos.append(FileInfo(rel, True, None))
-            else:
-                infos.append(FileInfo(rel, False, entry.stat().st_size))
-        return infos
 
     # ------------------------------------------------------------------ ending and committing
 
