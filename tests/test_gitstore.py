@@ -96,11 +96,11 @@ def test_gitstore_commit_on_an_unborn_branch(empty_repo: Path) -> None:
     store = GitStore.discover(empty_repo)
     try:
         assert store.head().commit is None and store.head().branch == "main"
-        assert store.log() == []
+        assert store.history.log() == []
         sha = write_and_commit(store, {".mltrack/a.txt": "a\n"}, "First\n")
         assert sha is not None
         assert head(empty_repo, "main") == sha
-        assert store.read_blob(sha, ".mltrack/a.txt") == b"a\n"
+        assert store.history.read_blob(sha, ".mltrack/a.txt") == b"a\n"
     finally:
         store.close()
     assert git(empty_repo, "status", "--porcelain") == ""
@@ -263,7 +263,7 @@ def test_large_trees_edited_commit_after_commit_stay_in_git_order(
         assert sorted(listed) == sorted(expected)
         for path in (f"{runs}/a", f"{runs}/a/run.yaml", f"{runs}/r150/run.yaml"):
             if path in expected:
-                assert store.read_blob(head(repo), path) == expected[path]
+                assert store.history.read_blob(head(repo), path) == expected[path]
     # the tree written by editing equals the one git builds from the same entries
     tree = git(repo, "rev-parse", f"HEAD:{runs}").strip()
     listing = git(repo, "ls-tree", f"HEAD:{runs}")
@@ -279,8 +279,8 @@ def test_large_files_round_trip_stored_or_compressed_by_content(
     noise = os.urandom(2_000_000)  # like a PNG or Parquet file: does not compress
     text = b"epoch,loss\n" + b"".join(b"%d,0.5\n" % i for i in range(200_000))
     assert store.commit({".mltrack/a/noise.bin": noise, ".mltrack/a/log.csv": text}, "big\n")
-    assert store.read_blob(head(repo), ".mltrack/a/noise.bin") == noise
-    assert store.read_blob(head(repo), ".mltrack/a/log.csv") == text
+    assert store.history.read_blob(head(repo), ".mltrack/a/noise.bin") == noise
+    assert store.history.read_blob(head(repo), ".mltrack/a/log.csv") == text
     fsck_clean(repo)
     counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
     stored_kib = int(counts["size"]) + int(counts["size-pack"])
@@ -442,8 +442,8 @@ def test_commits_build_on_commits_made_by_git_and_on_packed_refs(
     sha = write_and_commit(store, {".mltrack/b": "b\n"}, "b\n")
 
     assert sha is not None and git(repo, "rev-parse", f"{sha}~1").strip() == user_commit
-    assert store.read_blob(sha, ".mltrack/a") == b"a\n"
-    assert store.read_blob(sha, "code.py") == b"x = 1\n"
+    assert store.history.read_blob(sha, ".mltrack/a") == b"a\n"
+    assert store.history.read_blob(sha, "code.py") == b"x = 1\n"
     assert git(repo, "status", "--porcelain") == ""
     fsck_clean(repo)
 
@@ -463,19 +463,19 @@ def test_read_any_path_at_any_revision(store: GitStore, repo: Path) -> None:
     two = store.commit({".mltrack/d/x.yaml": b"v: 2\n", ".mltrack/d/sub/y": None}, "two\n")
     assert one is not None and two is not None
 
-    assert store.read_blob(one, ".mltrack/d/x.yaml") == b"v: 1\n"
-    assert store.read_blob(two, ".mltrack/d/x.yaml") == b"v: 2\n"
-    assert store.read_blob(two, ".mltrack/d/sub/y") is None
-    assert store.read_blob(code, ".mltrack/d/x.yaml") is None
-    assert store.read_blob(one, "train.py") == b"print('training')\n"
-    assert store.read_blob(one, ".mltrack/d") is None  # a directory is not a blob
-    assert [e.path for e in store.list_files(one, ".mltrack/d")] == [
+    assert store.history.read_blob(one, ".mltrack/d/x.yaml") == b"v: 1\n"
+    assert store.history.read_blob(two, ".mltrack/d/x.yaml") == b"v: 2\n"
+    assert store.history.read_blob(two, ".mltrack/d/sub/y") is None
+    assert store.history.read_blob(code, ".mltrack/d/x.yaml") is None
+    assert store.history.read_blob(one, "train.py") == b"print('training')\n"
+    assert store.history.read_blob(one, ".mltrack/d") is None  # a directory is not a blob
+    assert [e.path for e in store.history.list_files(one, ".mltrack/d")] == [
         ".mltrack/d/sub/y",
         ".mltrack/d/x.yaml",
     ]
-    assert [e.path for e in store.list_files(two, ".mltrack")] == [".mltrack/d/x.yaml"]
-    assert store.list_files(code, ".mltrack") == []
-    assert [e.path for e in store.list_dir(one, ".mltrack/d")] == [
+    assert [e.path for e in store.history.list_files(two, ".mltrack")] == [".mltrack/d/x.yaml"]
+    assert store.history.list_files(code, ".mltrack") == []
+    assert [e.path for e in store.history.list_dir(one, ".mltrack/d")] == [
         ".mltrack/d/sub",
         ".mltrack/d/x.yaml",
     ]
@@ -496,7 +496,7 @@ def test_history_carries_trailers(repo: Path) -> None:
 
     store = Repository.open(repo).git
     try:
-        [latest, created, *_] = store.log()
+        [latest, created, *_] = store.history.log()
         assert latest.trailer("Mltrack-Run") == run_id
         assert latest.trailer("Mltrack-Experiment") == experiment_id
         assert latest.trailer("Mltrack-Code") == code
@@ -505,9 +505,9 @@ def test_history_carries_trailers(repo: Path) -> None:
         assert latest.parents == (created.sha,)
         assert created.trailer("Mltrack-Run") is None
         assert created.trailer("Mltrack-Experiment") == experiment_id
-        assert [c.sha for c in store.log("HEAD", ["train.py"])] == [code]
-        assert [c.sha for c in store.log(max_count=1)] == [latest.sha]
-        assert [c.sha for c in store.log(grep=f"Mltrack-Run: {run_id}")] == [latest.sha]
+        assert [c.sha for c in store.history.log("HEAD", ["train.py"])] == [code]
+        assert [c.sha for c in store.history.log(max_count=1)] == [latest.sha]
+        assert [c.sha for c in store.history.log(grep=f"Mltrack-Run: {run_id}")] == [latest.sha]
         assert latest.author_email == "test@example.com"
     finally:
         store.close()
@@ -523,7 +523,7 @@ def test_tags_are_annotated_listed_and_never_overwritten(store: GitStore, repo: 
     with pytest.raises(GitError, match="already exists"):
         store.create_tag("mltrack/m/v1", head(repo, "HEAD~1"), "again\n")
 
-    tags = {t.name: t for t in store.list_tags("mltrack/")}
+    tags = {t.name: t for t in store.tags.under("mltrack/")}
     assert set(tags) == {"mltrack/m/v1", "mltrack/m/v2"}
     assert tags["mltrack/m/v1"].target == target
     assert tags["mltrack/m/v1"].message == "name: m\nversion: 1\n"
@@ -548,14 +548,14 @@ def test_tags_read_one_by_one_and_all_at_once_agree_loose_and_packed(
         one_by_one, at_once = GitStore.discover(repo), GitStore.discover(repo)
         try:
             assert one_by_one.ref_names("refs/tags/mltrack/m/") == expected
-            singles = [one_by_one.read_tag(f"mltrack/m/v{number}") for number in numbers]
-            listed = sorted(at_once.list_tags("mltrack/m/"), key=lambda t: int(t.name[11:]))
+            singles = [one_by_one.tags.read(f"mltrack/m/v{number}") for number in numbers]
+            listed = sorted(at_once.tags.under("mltrack/m/"), key=lambda t: int(t.name[11:]))
             assert singles == listed  # the same fields either way
             assert listed[9].name == "mltrack/m/v10" and listed[9].target == target
             assert listed[9].message == "name: m\nversion: 10\n"
             assert listed[9].tagger_email == "test@example.com"
             assert listed[9].sha == git(repo, "rev-parse", "mltrack/m/v10").strip()
-            assert one_by_one.read_tag("mltrack/m/v41") is None
+            assert one_by_one.tags.read("mltrack/m/v41") is None
         finally:
             one_by_one.close()
             at_once.close()
@@ -633,7 +633,7 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_committed(
     os.utime(path, ns=(past, past))
     sha = store.commit({".mltrack/f": path}, "b\n")
 
-    assert sha is not None and store.read_blob(sha, ".mltrack/f") == b"bbbb\n"
+    assert sha is not None and store.history.read_blob(sha, ".mltrack/f") == b"bbbb\n"
     assert git(repo, "status", "--porcelain") == ""
 
 

@@ -82,6 +82,10 @@ class ObjectDatabase:
     def loose_path(self, sha: str) -> Path:
         return self.objects_dir / sha[:2] / sha[2:]
 
+    def blob(self, sha: str) -> bytes:
+        """The content of blob ``sha``."""
+        return self.read_object(sha)[1]
+
     def read_object(self, sha: str) -> tuple[str, bytes]:
         pending = self._pack.get(sha) if self._pack is not None else None
         if pending is not None:

@@ -3,8 +3,9 @@
 A facade over the package's parts, each in its own module: ``objects`` and ``pack`` (git's
 formats, pure), ``process`` (git subprocesses), ``odb`` (objects and trees), ``refs``,
 ``index`` (the user's index under its lock), ``commits``, ``history`` (revisions, log,
-tags) and ``worktree``. Callers use the methods below; ``objects``, ``refs``, ``index``,
-``tags``, ``history`` and ``worktree`` are the parts themselves.
+tags) and ``worktree``. The facade keeps what spans parts (discovery, commits and parked
+commits, tag creation, refs); reads go to the parts themselves: ``git.history`` (revisions,
+trees, log), ``git.tags``, ``git.worktree`` (the user's files), ``git.objects`` and ``git.index``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from mltrack.exceptions import GitError, NotAGitRepository
@@ -22,16 +23,12 @@ from mltrack.gitstore.history import History, Tags
 from mltrack.gitstore.identity import Identities
 from mltrack.gitstore.index import UserIndex
 from mltrack.gitstore.objects import (
-    MLTRACK_DIR,
-    CommitInfo,
     HeadInfo,
     Identity,
     ParkedCommit,
-    TagInfo,
-    TreeEntry,
 )
 from mltrack.gitstore.odb import ObjectDatabase
-from mltrack.gitstore.process import Pending, run_git
+from mltrack.gitstore.process import run_git
 from mltrack.gitstore.refs import Refs
 from mltrack.gitstore.worktree import WorkingTree
 
@@ -237,87 +234,3 @@ class GitStore:
     def rev_parse(self, rev: str) -> str:
         """The commit a revision names (branch, tag, sha, HEAD~2 …)."""
         return self.history.rev_parse(rev)
-
-    def read_object(self, sha: str) -> tuple[str, bytes]:
-        return self.objects.read_object(sha)
-
-    def blob(self, sha: str) -> bytes:
-        return self.objects.read_object(sha)[1]
-
-    def tree_entry(self, commit: str, path: str) -> TreeEntry | None:
-        return self.history.tree_entry(commit, path)
-
-    def read_blob(self, commit: str, path: str) -> bytes | None:
-        """Content of ``path`` at ``commit``; None if absent."""
-        return self.history.read_blob(commit, path)
-
-    def list_dir(self, commit: str, path: str) -> list[TreeEntry]:
-        return self.history.list_dir(commit, path)
-
-    def list_files(self, commit: str, path: str) -> list[TreeEntry]:
-        """Every file under ``path`` at ``commit`` (one ``git ls-tree -r``)."""
-        return self.history.list_files(commit, path)
-
-    def log(
-        self,
-        rev: str = "HEAD",
-        paths: Iterable[str] = (),
-        *,
-        max_count: int | None = None,
-        grep: str | None = None,
-    ) -> list[CommitInfo]:
-        """Commits reachable from ``rev`` touching ``paths``, newest first (topological order)."""
-        return self.history.log(rev, paths, max_count=max_count, grep=grep)
-
-    def rev_list(self, rev: str = "HEAD") -> list[str]:
-        """Every commit reachable from ``rev``, newest first, in topological order."""
-        return self.history.rev_list(rev)
-
-    def read_tag(self, name: str) -> TagInfo | None:
-        """The annotated tag ``refs/tags/<name>``, read without starting git; None if absent."""
-        return self.tags.read(name)
-
-    def list_tags(self, prefix: str) -> list[TagInfo]:
-        """Annotated tags under ``refs/tags/<prefix>``, with their messages."""
-        return self.tags.under(prefix)
-
-    # ------------------------------------------------------------------ the working tree
-
-    def start_tracked_files(self, exclude: str = MLTRACK_DIR) -> Pending[list[str]]:
-        """Every file in the user's index outside ``exclude``, listed in the background."""
-        return self.worktree.start_tracked_files(exclude)
-
-    def start_dirty_check(self, exclude: str = MLTRACK_DIR) -> Pending[bool]:
-        """Whether tracked files outside ``exclude`` differ from HEAD, checked in the background."""
-        return self.worktree.start_dirty_check(exclude)
-
-    def changed_since(self, paths: Iterable[str], since_ns: int) -> bool:
-        """Whether any working-tree file of ``paths`` is gone or changed at or after ``since_ns``."""
-        return self.worktree.changed_since(paths, since_ns)
-
-    def index_stamp(self) -> tuple[int, int, int] | None:
-        return self.index.stamp()
-
-    def index_changed_by_others(self, since: tuple[int, int, int] | None) -> bool:
-        """Whether the user's index changed since ``since`` other than by mltrack's own updates."""
-        return self.index.changed_by_others(since)
-
-    def changed_paths(self, prefix: str) -> list[str]:
-        """Files under ``prefix`` that differ from HEAD: modified, deleted or untracked."""
-        return self.worktree.changed_paths(prefix)
-
-    def diff_head(self, exclude: str = MLTRACK_DIR) -> str:
-        """``git diff HEAD`` of tracked files outside ``exclude`` (a complete patch)."""
-        return self.worktree.diff_head(exclude)
-
-    def remote_url(self, name: str = "origin") -> str | None:
-        """The URL of remote ``name``; None when the repository has no such remote."""
-        return self.worktree.remote_url(name)
-
-    def temporary_worktree(self, commit: str) -> contextlib.AbstractContextManager[Path]:
-        """A detached checkout of ``commit`` in a new temporary directory, removed afterwards."""
-        return self.worktree.temporary_worktree(commit)
-
-    def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
-        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale."""
-        self.worktree.ensure_textconv_driver(driver, command)

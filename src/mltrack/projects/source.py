@@ -134,7 +134,7 @@ def checkout(source: ProjectSource, version: str | None) -> Iterator[Checkout]:
             )
         commit = _resolve_version(git, version, source)
         branch = _branch_of(git, version)
-        with git.temporary_worktree(commit) as worktree:
+        with git.worktree.temporary_worktree(commit) as worktree:
             directory = worktree / source.subdirectory if source.subdirectory else worktree
             if not directory.is_dir():
                 raise InvalidParameterValue(
@@ -147,7 +147,7 @@ def checkout(source: ProjectSource, version: str | None) -> Iterator[Checkout]:
         yield Checkout(source.path, None, None, None, "", None)
         return
     state = Repository(git).code_state()
-    diff = git.diff_head()
+    diff = git.worktree.diff_head()
     yield Checkout(source.path, state.commit, state.branch, bool(diff), diff, _repo_url(git))
 
 
@@ -177,8 +177,8 @@ def _tracked(git: GitStore, subdirectory: str) -> bool:
     head = git.head().commit
     if head is None:
         return False
-    return not subdirectory or git.tree_entry(head, subdirectory) is not None
+    return not subdirectory or git.history.tree_entry(head, subdirectory) is not None
 
 
 def _repo_url(git: GitStore) -> str:
-    return git.remote_url() or git.root.as_uri()
+    return git.worktree.remote_url() or git.root.as_uri()

@@ -69,7 +69,7 @@ def verify(store: ModelStore) -> list[str]:
             label = f"{name!r} version {number}"
             snapshot = {
                 entry.path[len(tagged.model_dir) + 1 :]: entry
-                for entry in store.git.list_files(tagged.commit, tagged.model_dir)
+                for entry in store.git.history.list_files(tagged.commit, tagged.model_dir)
             }
             for path, expected in tagged.files.items():
                 entry = snapshot.get(path)
@@ -77,7 +77,7 @@ def verify(store: ModelStore) -> list[str]:
                     problems.append(
                         f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
                     )
-                elif sha256_bytes(store.git.blob(entry.sha)) != expected:
+                elif sha256_bytes(store.git.objects.blob(entry.sha)) != expected:
                     problems.append(
                         f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
                     )
@@ -102,18 +102,20 @@ def history(store: ModelStore, name: str) -> list[RegistryEvent]:
     rel = store.document_path(name)
     registered = store.versions_of(name)
     has_head = store.git.head().commit is not None
-    commits = list(reversed(store.git.log("HEAD", [rel]))) if has_head else []
+    commits = list(reversed(store.git.history.log("HEAD", [rel]))) if has_head else []
     if not commits and not registered:
         raise ResourceDoesNotExist(f"Registered model {name!r} has no history in this repository.")
     # Position of every commit on the current branch, oldest first: events are
     # ordered by where they happened in history, never by their clocks.
     position = (
-        {sha: i for i, sha in enumerate(reversed(store.git.rev_list("HEAD")))} if has_head else {}
+        {sha: i for i, sha in enumerate(reversed(store.git.history.rev_list("HEAD")))}
+        if has_head
+        else {}
     )
     events: list[tuple[tuple[int, int, int], RegistryEvent]] = []
     previous: dict[str, Any] = {}
     for info in commits:
-        raw = store.git.read_blob(info.sha, rel)
+        raw = store.git.history.read_blob(info.sha, rel)
         doc = store.parse(raw, rel).to_dict() if raw is not None else {}
         author = f"{info.author_name} <{info.author_email}>"
         for kind, version, detail in doc_changes(previous, doc):

@@ -112,7 +112,7 @@ def _unsafe_committed_paths(repo: Repository) -> list[Problem]:
     if commit is None:
         return []
     problems = []
-    for entry in repo.git.list_files(commit, MLTRACK_DIR):
+    for entry in repo.git.history.list_files(commit, MLTRACK_DIR):
         try:
             safepath.tree_path(entry.path)
         except MltrackError as error:
@@ -215,7 +215,7 @@ def commit_pending(repo: Repository) -> CommitReport:
     runs = repo.runs
     runs.flush_all()
     remove_dead_temporaries(repo.dir)  # a crash mid-write left them: never commit one
-    changed = repo.git.changed_paths(MLTRACK_DIR)
+    changed = repo.git.worktree.changed_paths(MLTRACK_DIR)
     run_paths: dict[str, list[str]] = {}
     other: list[str] = []
     for path in changed:

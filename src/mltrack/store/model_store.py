@@ -93,7 +93,7 @@ class ModelStore:
                 return None
             raw = path.read_bytes()
         else:
-            found = self.git.read_blob(commit, rel)
+            found = self.git.history.read_blob(commit, rel)
             if found is None:
                 return None
             raw = found
@@ -224,7 +224,7 @@ class ModelStore:
     def tagged(self, prefix: str = f"{TAG_PREFIX}/") -> dict[str, dict[int, TaggedVersion]]:
         """The version tags under ``prefix`` by model and number (one ``git for-each-ref``)."""
         found: dict[str, dict[int, TaggedVersion]] = {}
-        for info in self.git.list_tags(prefix):
+        for info in self.git.tags.under(prefix):
             parsed = parse_tag(info)
             if parsed is not None:
                 found.setdefault(parsed.name, {})[parsed.version] = parsed
@@ -239,7 +239,7 @@ class ModelStore:
             name
             for name, versions in self.tagged().items()
             for tagged in versions.values()
-            if (entry := self.git.tree_entry(tagged.commit, tagged.model_dir)) is not None
+            if (entry := self.git.history.tree_entry(tagged.commit, tagged.model_dir)) is not None
             and entry.sha == key
         }
 
@@ -257,7 +257,7 @@ class ModelStore:
 
     def tagged_version(self, name: str, version: object) -> TaggedVersion:
         number = version_number(version)
-        info = self.git.read_tag(version_tag(name, number))
+        info = self.git.tags.read(version_tag(name, number))
         tagged = parse_tag(info) if info is not None else None
         if tagged is None:
             raise ResourceDoesNotExist(
@@ -272,11 +272,11 @@ class ModelStore:
 
     def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
         """The source run's run.yaml as the version's tagged commit holds it."""
-        return self.git.read_blob(tagged.commit, tagged.run_yaml)
+        return self.git.history.read_blob(tagged.commit, tagged.run_yaml)
 
     def tagged_file(self, tagged: TaggedVersion, relative: str) -> bytes | None:
         """One file of the version's model directory, as its tagged commit holds it."""
-        return self.git.read_blob(tagged.commit, f"{tagged.model_dir}/{relative}")
+        return self.git.history.read_blob(tagged.commit, f"{tagged.model_dir}/{relative}")
 
     # -- registering -----------------------------------------------------------------------
 
@@ -332,11 +332,11 @@ class ModelStore:
         self.repo.runs.commit_run(found.run_id, force=True)
         commit = self.git.head().commit
         model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
-        entries = self.git.list_files(commit, model_dir) if commit is not None else []
+        entries = self.git.history.list_files(commit, model_dir) if commit is not None else []
         if commit is None or not entries:
             raise ResourceDoesNotExist(f"No model files at {model_dir} in the current commit.")
         files = {
-            entry.path[len(model_dir) + 1 :]: sha256_bytes(self.git.blob(entry.sha))
+            entry.path[len(model_dir) + 1 :]: sha256_bytes(self.git.objects.blob(entry.sha))
             for entry in entries
         }
         if "MLmodel" not in files:
@@ -418,7 +418,7 @@ class ModelStore:
 
     def materialize(self, tagged: TaggedVersion) -> Path:
         """The version's files, extracted once from its tagged commit into ``.git/mltrack/models/``."""
-        entry = self.git.tree_entry(tagged.commit, tagged.model_dir)
+        entry = self.git.history.tree_entry(tagged.commit, tagged.model_dir)
         if entry is None:
             raise IntegrityError(f"Tag {tagged.tag} points to a commit without {tagged.model_dir}.")
         target = self.repo.private_dir / "models" / entry.sha
@@ -432,7 +432,7 @@ class ModelStore:
                 destination = safepath.inside(build, relative, "file in the tagged tree")
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    destination.write_bytes(self.git.blob(sha))
+                    destination.write_bytes(self.git.objects.blob(sha))
                 except (IsADirectoryError, NotADirectoryError):
                     raise IntegrityError(
                         f"Tag {tagged.tag}: {relative!r} is both a file and a directory in the "
@@ -459,7 +459,7 @@ class ModelStore:
             safepath.tree_path(tagged.model_dir, "model directory")
         except InvalidParameterValue as error:
             raise IntegrityError(f"Tag {tagged.tag}: {error.message}") from None
-        for file in self.git.list_files(tagged.commit, tagged.model_dir):
+        for file in self.git.history.list_files(tagged.commit, tagged.model_dir):
             try:
                 if not file.path.startswith(prefix) or file.mode not in _FILE_MODES:
                     raise InvalidParameterValue(f"{file.path!r} is not a file (mode {file.mode})")

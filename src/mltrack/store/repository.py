@@ -198,7 +198,9 @@ class Repository:
         if self._driver_checked and not recheck:
             return
         self._driver_checked = True
-        self.git.ensure_textconv_driver(ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"])
+        self.git.worktree.ensure_textconv_driver(
+            ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"]
+        )
 
     # ------------------------------------------------------------------ YAML files
 
@@ -372,7 +374,7 @@ class Repository:
     def _code_commit_of(self, commit: str) -> str | None:
         from mltrack.gitstore import parse_trailers
 
-        _, data = self.git.read_object(commit)
+        _, data = self.git.objects.read_object(commit)
         trailers = parse_trailers(data.partition(b"\n\n")[2].decode("utf-8", "replace"))
         if any(key.startswith("mltrack-") for key in trailers):
             # mltrack's commits carry the code commit they sit on; none means there was none
@@ -402,7 +404,7 @@ class Repository:
             self.rel(path)
             for path in store_files
             if path.is_file()
-            and (head is None or self.git.tree_entry(head, self.rel(path)) is None)
+            and (head is None or self.git.history.tree_entry(head, self.rel(path)) is None)
         ]
         changes: dict[str, bytes | Path | None] = {}
         for rel in [*missing, *paths]:

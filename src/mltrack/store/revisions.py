@@ -77,7 +77,7 @@ class RevisionReader:
         cache = self._cache()
         entries = [
             entry
-            for entry in git.list_files(commit, f"{MLTRACK_DIR}/experiments")
+            for entry in git.history.list_files(commit, f"{MLTRACK_DIR}/experiments")
             if entry.path.endswith(("/run.yaml", "/experiment.yaml"))
         ]
         for number, entry in enumerate(entries):
@@ -85,7 +85,9 @@ class RevisionReader:
             if record is None:
                 kind = "run" if entry.path.endswith("/run.yaml") else "experiment"
                 try:
-                    data = self.repo.parse_yaml(git.blob(entry.sha), kind, f"{entry.path} at {rev}")
+                    data = self.repo.parse_yaml(
+                        git.objects.blob(entry.sha), kind, f"{entry.path} at {rev}"
+                    )
                 except CorruptStore as problem:
                     snapshot.problems.append(problem)
                     logger.warning(
@@ -141,7 +143,7 @@ def timeline(
     entries = []
     # Selected by trailer, not by path: a path-limited log diffs every commit's tree, which
     # costs O(runs) per commit once an experiment holds thousands of run directories.
-    for info in repo.git.log(rev, max_count=max_count, grep="Mltrack-Run: "):
+    for info in repo.git.history.log(rev, max_count=max_count, grep="Mltrack-Run: "):
         run_id = info.trailer("Mltrack-Run")
         if run_id is None:
             continue

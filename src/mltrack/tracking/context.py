@@ -201,10 +201,10 @@ class CodeProbe:
         git = repo.git
         try:
             git.prefetch_identity()
-            self._index = git.index_stamp()
+            self._index = git.index.stamp()
             self._started_ns = time.time_ns() - self.CLOCK_SLACK_NS
-            self._files = git.start_tracked_files()
-            self._dirty = git.start_dirty_check()
+            self._files = git.worktree.start_tracked_files()
+            self._dirty = git.worktree.start_dirty_check()
         except Exception:  # a probe that cannot start leaves "unknown", never fails the run
             self._dirty = self._files = None
 
@@ -214,7 +214,7 @@ class CodeProbe:
             last = self._last.get(self._repo.root)
         if last is None or last.code_commit != self._code_commit:
             return None
-        if git.index_changed_by_others(last.index) or git.changed_since(
+        if git.index.changed_by_others(last.index) or git.worktree.changed_since(
             last.files, last.started_ns
         ):
             return None

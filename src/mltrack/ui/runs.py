@@ -41,7 +41,7 @@ def run_page(request: Request) -> Response:
     rev = request.query_params.get("rev", "").strip() or None
     run = find_run(request, run_id, rev)
     experiment = repository.read_experiment(run.experiment_id)
-    commits = repository.git.log(rev or "HEAD", grep=f"Mltrack-Run: {run_id}", max_count=1)
+    commits = repository.git.history.log(rev or "HEAD", grep=f"Mltrack-Run: {run_id}", max_count=1)
     path = request.query_params.get("path", "")
     entries: list[artifacts.Entry] = []
     preview = None

@@ -32,7 +32,7 @@ def events(request: Request, rev: str) -> list[Event]:
     git = backend(request).repository.git
     # One grep for both trailers (Mltrack-Run and Mltrack-Model), newest first.
     found = []
-    for info in git.log(rev, max_count=MAX_COMMITS, grep="Mltrack-"):
+    for info in git.history.log(rev, max_count=MAX_COMMITS, grep="Mltrack-"):
         run_id, model = info.trailer("Mltrack-Run"), info.trailer("Mltrack-Model")
         if run_id is None and model is None:
             continue
