@@ -874,3 +874,32 @@ def test_users_commands_manage_the_credentials_database(repo: Path, cli: Any) ->
     assert default.exit_code == 0, default.output
     assert (repo / ".git" / "mltrack" / "auth.db").is_file()
     assert git(repo, "status", "--porcelain", "--ignored") == ""
+
+
+def test_the_web_ui_needs_a_login_and_read_access_to_everything_it_shows(
+    server: AuthServer, repo: Path
+) -> None:
+    experiment = server.experiment("alice")
+    run_id = server.run("alice", experiment)
+    assert server.http.get("/").status_code == 401
+    for user in ("admin", "bob"):  # bob reads everything through the default READ
+        page = server.call(user, "GET", f"/experiments/{experiment}")
+        assert page.status_code == 200 and run_id in page.text
+    server.credentials.grant(
+        ("experiment_permissions", "experiment_id"), experiment, "bob", "NO_PERMISSIONS", new=True
+    )
+    run_page = f"/experiments/{experiment}/runs/{run_id}"
+    for path in ("/", f"/experiments/{experiment}", run_page, "/models", "/timeline"):
+        refused(server.call("bob", "GET", path))
+    assert server.call("bob", "GET", "/static/ui/ui.css").status_code == 200
+    assert server.call("admin", "GET", run_page).status_code == 200
+    # The UI's forms change the repository: admins only, and a refusal changes nothing.
+    refused(server.call("alice", "POST", f"/runs/{run_id}/lifecycle", data={"action": "delete"}))
+    run = server.ok("alice", "GET", f"{API}/runs/get", params={"run_id": run_id})["run"]
+    assert run["info"]["lifecycle_stage"] == "active"
+
+
+def test_a_server_whose_default_is_no_permissions_shows_the_ui_to_admins_only(repo: Path) -> None:
+    server = auth_server(repo, default_permission="NO_PERMISSIONS")
+    refused(server.call("alice", "GET", "/"))
+    assert server.call("admin", "GET", "/").status_code == 200

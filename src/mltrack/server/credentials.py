@@ -385,6 +385,20 @@ class Credentials:
         )
         return permission_named(row[0]) if row is not None else None
 
+    def has_denials(self, user: User) -> bool:
+        """Whether ``user`` was granted NO_PERMISSIONS on any experiment or registered model."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM experiment_permissions WHERE user_id = ? AND permission = ? "
+                "UNION ALL SELECT 1 FROM registered_model_permissions "
+                "WHERE user_id = ? AND permission = ? LIMIT 1",
+                (user.id, "NO_PERMISSIONS", user.id, "NO_PERMISSIONS"),
+            )
+            .fetchone()
+        )
+        return row is not None
+
     def grant(
         self, kind: tuple[str, str], resource: str, username: str, permission: str, *, new: bool
     ) -> None:

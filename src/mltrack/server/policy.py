@@ -10,9 +10,12 @@ what the user may read. Creating an experiment or a registered model grants its
 creator MANAGE.
 
 A route that is not in the table is refused to everyone but admins if it is
-under ``/api/`` or ``/ajax-api/`` (fail closed: a new endpoint cannot be served
-unchecked by accident), and open to every authenticated user otherwise (the web
-UI's pages and assets, whose data come from the checked API routes).
+under ``/api/`` or ``/ajax-api/`` or changes something (fail closed: a new
+endpoint cannot be served unchecked by accident). The web UI's pages show every
+experiment and registered model of the repository, so they are served to the
+users who may read all of them: admins, and others when the default permission
+reads and no grant takes reading away from them; its static assets are open to
+every authenticated user.
 
 Every check runs in a worker thread (it reads SQLite and the store).
 """
@@ -39,6 +42,7 @@ PUBLIC = frozenset({"/health", "/version", "/api/3.0/mlflow/server-info"})
 _AJAX = re.compile(r"^/ajax-api/")
 _LOGGED_MODEL = re.compile(r"^/api/2\.0/mlflow/logged-models/(?P<id>[^/]+)(?P<rest>/.*)?$")
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+_UI_ASSETS = "/static/ui/"
 _MULTIPART = re.compile(r"^/api/2\.0/mlflow-artifacts/mpu/[^/]+/(?P<path>.+)$")
 _CACHE_LIMIT = 100_000
 
@@ -100,6 +104,19 @@ class Access:
         return self.user.is_admin or (
             isinstance(name, str) and self.level(REGISTERED_MODEL, name).can_read
         )
+
+    def everything(self) -> None:
+        """Pass if the user may read every experiment and registered model (the web UI's pages)."""
+        if self.user.is_admin:
+            return
+        if not self.policy.default_permission.can_read or self.policy.credentials.has_denials(
+            self.user
+        ):
+            raise PermissionDenied(
+                f"Permission denied: the web UI shows every experiment and registered model, "
+                f"and '{self.user.username}' may not read all of them; the MLflow client and "
+                "the REST API answer with what this user may read."
+            )
 
     def admin(self) -> None:
         if not self.user.is_admin:
@@ -178,6 +195,10 @@ def _authenticated(access: Access, req: Params) -> None:
 
 def _admin(access: Access, req: Params) -> None:
     access.admin()
+
+
+def _reads_everything(access: Access, req: Params) -> None:
+    access.everything()
 
 
 def _self_or_admin(access: Access, req: Params) -> None:
@@ -388,6 +409,7 @@ _LOGGED_MODEL_ACTIONS = {
 }
 _ADMIN_ONLY = Route(_admin, reads_fields=False)
 _AUTHENTICATED = Route(_authenticated, reads_fields=False)
+_UI_PAGE = Route(_reads_everything, reads_fields=False)
 
 
 class Policy:
@@ -427,7 +449,9 @@ class Policy:
             return Route(lambda access, req: access.artifact(raw, "update"), reads_fields=False)
         if path.startswith(("/api/", "/ajax-api/")) or method not in ("GET", "HEAD"):
             return _ADMIN_ONLY
-        return _AUTHENTICATED
+        if path.startswith(_UI_ASSETS):
+            return _AUTHENTICATED
+        return _UI_PAGE
 
     def _logged_model_route(self, method: str, model_id: str, rest: str) -> Route:
         suffix = "/tags/" if rest.startswith("/tags/") else rest
