@@ -99,3 +99,27 @@ def test_a_write_that_fails_halfway_stores_nothing_and_its_retry_stores_once(rep
             live.log_metric("loss", 0.25, 2, 2000)
     assert stored_rows(run_dir) == [*before, ("loss", 0.25, 2, 2000)]
     assert MltrackClient().get_run(run_id).data.metrics == {"loss": 0.25}
+
+
+def test_metric_arrays_hold_the_same_points_as_the_history(repo: Path) -> None:
+    """The chart's columnar read and get_metric_history agree, flushed or not yet."""
+    import mltrack
+    from mltrack.tracking.context import current_repository
+
+    def as_columns(run_id: str) -> tuple[list[float], list[int], list[int]]:
+        values, steps, stamps = current_repository().runs.metric_arrays(run_id, "loss")
+        return values.tolist(), steps.tolist(), stamps.tolist()
+
+    def from_history(run_id: str) -> tuple[list[float], list[int], list[int]]:
+        history = MltrackClient().get_metric_history(run_id, "loss")
+        return [m.value for m in history], [m.step for m in history], [m.timestamp for m in history]
+
+    with mltrack.start_run() as run:
+        for step in range(5):
+            mltrack.log_metric("loss", 1 / (step + 1), step=step, timestamp=1000 + step)
+            mltrack.log_metric("other", step, step=step)
+        unflushed = as_columns(run.info.run_id)
+        assert unflushed == from_history(run.info.run_id)
+        assert unflushed[1] == [0, 1, 2, 3, 4]
+    assert as_columns(run.info.run_id) == from_history(run.info.run_id) == unflushed
+    assert current_repository().runs.metric_arrays(run.info.run_id, "absent")[0].tolist() == []

@@ -185,17 +185,25 @@ def _key_mask(column: pa.ChunkedArray, key: str) -> Any:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
-def history(table: pa.Table | None, key: str, run_id: str | None) -> list[Metric]:
-    """All stored points of ``key``, in logging order, as Metric records."""
+def columns(table: pa.Table | None, key: str) -> tuple[Any, Any, Any]:
+    """Values, steps and timestamps of ``key``'s stored points as numpy arrays, in logging order."""
+    import numpy as np
+
     if table is None or not table.num_rows:
-        return []
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=float), empty, empty
     mask = _key_mask(table.column("key"), key)
     every = bool(mask.all())
-    columns = []
-    for name in ("value", "step", "timestamp"):
-        array = table.column(name).to_numpy()
-        columns.append((array if every else array[mask]).tolist())
-    values, steps, stamps = columns
+    values, steps, stamps = (
+        array if every else array[mask]
+        for array in (table.column(name).to_numpy() for name in ("value", "step", "timestamp"))
+    )
+    return values, steps, stamps
+
+
+def history(table: pa.Table | None, key: str, run_id: str | None) -> list[Metric]:
+    """All stored points of ``key``, in logging order, as Metric records."""
+    values, steps, stamps = (array.tolist() for array in columns(table, key))
     # Building 100k small objects triggers the cyclic GC dozens of times for
     # nothing (they hold no cycles); pausing it makes this several times faster.
     enabled = gc.isenabled()

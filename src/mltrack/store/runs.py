@@ -315,6 +315,25 @@ class RunStore:
         extra = [Metric(k, v, t, s, run_id) for k, v, s, t in dict.fromkeys(mine)]
         return [*stored, *extra]
 
+    def metric_arrays(self, run_id: str, key: str) -> tuple[Any, Any, Any]:
+        """Values, steps and timestamps of ``key`` as numpy arrays (charts: no record per point).
+
+        The same points as :meth:`metric_history`; read straight from the columns unless this
+        process holds unflushed points of ``key``.
+        """
+        import numpy as np
+
+        live = self._live.get(run_id)
+        if live is not None and any(point[0] == key for point in live.pending_points()):
+            points = self.metric_history(run_id, key)
+            return (
+                np.array([m.value for m in points], dtype=float),
+                np.array([m.step for m in points], dtype=np.int64),
+                np.array([m.timestamp for m in points], dtype=np.int64),
+            )
+        arrow = self.locate(run_id) / "metrics.arrow"
+        return metrics_file.columns(metrics_file.read_table(arrow, self.repo.rel(arrow)), key)
+
     # ------------------------------------------------------------------ ending and committing
 
     def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:

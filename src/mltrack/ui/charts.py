@@ -62,7 +62,7 @@ def series(request: Request) -> Response:
     """One run's history of one metric as JSON, downsampled, sorted by step or time."""
     import numpy as np
 
-    client = backend(request).client
+    runs = backend(request).repository.runs
     params = request.query_params
     run_id, key = params.get("run", ""), params.get("key", "")
     axis = params.get("x", "step")
@@ -70,11 +70,8 @@ def series(request: Request) -> Response:
         buckets = min(MAX_BUCKETS, max(1, int(params.get("buckets", DEFAULT_BUCKETS))))
     except ValueError:
         raise InvalidParameterValue("buckets must be an integer.") from None
-    history = client.get_metric_history(run_id, key)
-    count = len(history)
-    steps = np.fromiter((m.step for m in history), np.int64, count)
-    stamps = np.fromiter((m.timestamp for m in history), np.int64, count)
-    values = np.fromiter((m.value for m in history), float, count)
+    values, steps, stamps = runs.metric_arrays(run_id, key)
+    count = len(values)
     xs = stamps if axis == "time" else steps
     order = np.lexsort((stamps, xs))  # by x, then by logging time: a stable line
     xs, values = xs[order], values[order]
