@@ -131,7 +131,10 @@ def spark_workload(tool: str, directory: Path, rows: int) -> dict[str, float]:
     X, y = _iris()
     forest = RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y)
     with ml.start_run():
-        info = ml.sklearn.log_model(forest, name="model", input_example=X.head(3))
+        # The same serialization on both sides (MLflow 3.17 defaults to skops, mltrack to pickle).
+        info = ml.sklearn.log_model(
+            forest, name="model", input_example=X.head(3), serialization_format="cloudpickle"
+        )
     os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master("local[2]")
