@@ -126,13 +126,24 @@ def test_first_start_without_an_admin_password_refuses_to_start(tmp_path: Path) 
 
 def test_binding_beyond_loopback_without_auth_warns_what_is_exposed(repo: Path, cli: Any) -> None:
     from conftest import invoke
+    from support import child_env
 
     open_backend(str(repo), init=True)
     # 192.0.2.1 (TEST-NET-1) is no address of this machine: the warning is printed, then the
-    # bind fails, and no server ever listens.
-    result = invoke(cli, "server", "--host", "192.0.2.1", "--port", "5999")
-    assert "Warning: serving on 192.0.2.1:5999 without --auth" in result.output
-    assert "read, change and delete every experiment" in result.output
+    # bind fails, and no server ever listens. A subprocess, so that uvicorn's logging setup
+    # never holds this process's captured streams.
+    result = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--host", "192.0.2.1", "--port", "5999"],
+        cwd=repo,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Warning: serving on 192.0.2.1:5999 without --auth" in result.stderr
+    assert "read, change and delete every experiment" in result.stderr
     quiet = invoke(cli, "server", "--host", "192.0.2.1", "--port", "5999", "--auth-db", "x.db")
     assert quiet.exit_code == 2 and "--auth-db needs --auth" in quiet.output
 
