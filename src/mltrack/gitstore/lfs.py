@@ -114,13 +114,17 @@ class LargeFiles:
         the way mentions ``lfs``; then one ``git check-attr`` answers for all of them."""
         files: list[str] = []
         mentions = _mentions_lfs(self._info_attributes)
+        seen: set[str] = set()
         for path, value in changes.items():
             if not isinstance(value, Path):
                 continue
             parts = path.split("/")
             for depth in range(len(parts)):
-                directory = self._root.joinpath(*parts[:depth])
-                mentions = mentions or _mentions_lfs(directory / ".gitattributes")
+                directory = "/".join(parts[:depth])
+                if directory not in seen:
+                    seen.add(directory)
+                    attributes = self._root / directory / ".gitattributes"
+                    mentions = mentions or _mentions_lfs(attributes)
             if value.is_dir():
                 for folder, _dirs, names in os.walk(value):
                     relative = Path(folder).relative_to(self._root).as_posix()

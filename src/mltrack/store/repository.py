@@ -90,6 +90,7 @@ class Repository:
     def __init__(self, git: GitStore) -> None:
         self.git = git
         self.root = git.root
+        self._root_prefix = str(git.root).rstrip("/") + "/"
         self.dir = git.root / MLTRACK_DIR
         self.experiments_dir = self.dir / "experiments"
         self.private_dir = git.private_dir
@@ -132,6 +133,9 @@ class Repository:
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the working tree, with forward slashes (a git path)."""
+        text, root = str(path), self._root_prefix
+        if text.startswith(root) and os.sep == "/":  # 10,000 runs read: skip pathlib's parsing
+            return text[len(root) :]
         return path.relative_to(self.root).as_posix()
 
     def experiment_dir(self, experiment_id: str) -> Path:
