@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -682,6 +683,25 @@ def test_fsck_reports_unparseable_yaml_and_leftover_temp_files(
     assert "not valid YAML" in result.stdout
     assert "temporary file left by an interrupted write" in result.stdout
     assert "2 problem(s) found." in result.stdout
+
+
+def test_fsck_checks_again_what_changed_since_it_last_passed(store: Store, cli: CliRunner) -> None:
+    # fsck remembers the files it found sound (by inode, size, mtime and ctime) and reads only
+    # the others again; a file changed since is checked again, a broken one reported.
+    assert ok(invoke(cli, "fsck")).stdout == "No problems found.\n"
+    time.sleep(1.1)  # past the stamp's racy window, so the first fsck's verdicts are kept
+    assert ok(invoke(cli, "fsck")).stdout == "No problems found.\n"
+    arrow = run_yaml(store, store.first).with_name("metrics.arrow")
+    arrow.write_bytes(b"ARROW1 but not really")
+    path = run_yaml(store, store.second)
+    path.write_text(path.read_text().replace("status: FINISHED", "status: DONE"))
+    result = invoke(cli, "fsck")
+    assert result.exit_code == 1
+    assert f"{arrow.relative_to(store.root).as_posix()}: not a readable Arrow IPC file" in (
+        result.stdout
+    )
+    assert "field 'status'" in result.stdout
+    assert result.stdout.endswith("2 problem(s) found.\n")
 
 
 def test_gc_dry_run_then_for_real(store: Store, cli: CliRunner) -> None:

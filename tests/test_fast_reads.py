@@ -168,7 +168,7 @@ def test_the_cache_lives_in_git_dir_and_is_never_committed(repo: Path, cli) -> N
     reset_mltrack()
 
     cache = repo / ".git" / "mltrack" / "cache"
-    assert {p.name for p in cache.iterdir()} >= {"runs-v1.pickle", "blobs-v1.pickle"}
+    assert {p.name for p in cache.iterdir()} >= {"runs-v2.pickle", "blobs-v1.pickle"}
     tracked = git(repo, "ls-files") + git(repo, "ls-tree", "-r", "--name-only", "HEAD")
     assert "cache" not in tracked and "pickle" not in tracked
     assert all(

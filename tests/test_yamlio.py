@@ -243,3 +243,65 @@ def _has_nan(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nan(v) for v in value)
     return False
+
+
+# --- the fast parser reads exactly what PyYAML reads ------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, types included (1 is not 1.0 nor True), every NaN the same NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return same_float(a, b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(_tricky_text, _documents, min_size=1, max_size=6))
+def test_fast_parser_reads_what_pyyaml_reads(document: dict[str, Any]) -> None:
+    text = yamlio.dump(document).decode()
+    fast = yamlio.fast_load(text)
+    pyyaml = yaml.load(text, Loader=yamlio._StrictLoader)
+    assert fast is None or _same(fast, pyyaml)
+
+
+# Lines in the shape of mltrack's files, with the characters that change how YAML reads them.
+_line = st.builds(
+    lambda indent, dash, key, sep, value: indent + dash + key + sep + value,
+    st.sampled_from(["", "", "  ", "    ", " ", "   "]),
+    st.sampled_from(["", "", "- "]),
+    st.one_of(_tricky_text, st.sampled_from(["a", "'a'", "'it''s'", "1", "m0", "x y"])),
+    st.sampled_from([":", ": ", ":  ", " :", ""]),
+    st.one_of(
+        _tricky_text,
+        st.sampled_from(["{}", "[]", "null", "1", "-2", "0.5", "1.0e-05", ".nan", "'x'", "''"]),
+    ),
+)
+
+
+@settings(max_examples=1000)
+@given(st.lists(_line, min_size=1, max_size=8))
+def test_fast_parser_never_disagrees_with_pyyaml_on_hand_edits(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    fast = yamlio.fast_load(text)
+    if fast is None:
+        return  # PyYAML decides (and words the error if there is one)
+    assert _same(fast, yaml.load(text, Loader=yamlio._StrictLoader))
+
+
+def test_fast_parser_reads_a_run_file_and_leaves_the_rest_to_pyyaml() -> None:
+    run = (
+        "code:\n  commit: 34333d45a5bb\n  dirty: false\n  entry_point: -c\nend_time: null\n"
+        "inputs:\n- dataset:\n    name: iris\n  tags: []\nmetrics:\n  m0:\n    step: 0\n"
+        "    value: 0.5\nparams:\n  lr: '0.1'\n  my param: a b\nstatus: FINISHED\n"
+    )
+    assert yamlio.fast_load(run) == yaml.safe_load(run)
+    for other in ("a: 1\na: 2\n", "a: |\n  x\n", 'a: "x"\n', "a: 1 # c\n", "a:\n", "- 1\n"):
+        assert yamlio.fast_load(other) is None
+    with pytest.raises(yaml.YAMLError, match="duplicate key"):
+        yamlio.load("a: 1\na: 2\n")

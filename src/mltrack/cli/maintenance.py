@@ -18,10 +18,23 @@ from mltrack.exceptions import NotAGitRepository
     is_flag=True,
     help="Run `git init` first if the directory is not a git repository.",
 )
+@click.option(
+    "--lfs",
+    "lfs",
+    is_flag=False,
+    flag_value="10MB",
+    default=None,
+    metavar="[=SIZE]",
+    help="Commit artifacts of SIZE or more (default 10MB) with git-lfs; sets "
+    "artifacts.lfs_threshold in mltrack.yaml and runs `git lfs install --local`.",
+)
 @pass_app
-def init(app: AppContext, init_git: bool) -> None:
+def init(app: AppContext, init_git: bool, lfs: str | None) -> None:
     """Create the .mltrack/ store in this git repository and commit it (harmless if it exists)."""
     from mltrack.gitstore import GitStore
+    from mltrack.store.large_artifacts import parse_size
+
+    threshold = parse_size(lfs) if lfs is not None else None
 
     try:
         repo = app.repository()
@@ -30,12 +43,14 @@ def init(app: AppContext, init_git: bool) -> None:
             raise
         GitStore.init_repository(Path(app.repo_path or "."))
         repo = app.repository()
-    commit = repo.init()
+    commit = repo.init(threshold)
     where = repo.dir
     if commit:
         click.echo(f"Initialised mltrack store in {where} (commit {commit[:12]}).")
     else:
         click.echo(f"mltrack store already initialised in {where}.")
+    if threshold is not None:
+        click.echo(f"Artifacts of {threshold} bytes or more are committed with git-lfs.")
 
 
 @click.command("commit")

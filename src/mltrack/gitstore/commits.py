@@ -17,6 +17,7 @@ from mltrack.exceptions import GitError
 from mltrack.fsutil import create_file
 from mltrack.gitstore.identity import Identities
 from mltrack.gitstore.index import UserIndex
+from mltrack.gitstore.lfs import LargeFiles
 from mltrack.gitstore.objects import (
     MLTRACK_DIR,
     Identity,
@@ -25,7 +26,7 @@ from mltrack.gitstore.objects import (
     nest,
     parse_commit,
 )
-from mltrack.gitstore.odb import Entry, ObjectDatabase
+from mltrack.gitstore.odb import Entry, LfsPointer, ObjectDatabase
 from mltrack.gitstore.process import run_git, test_crash
 from mltrack.gitstore.refs import Refs
 
@@ -50,6 +51,7 @@ class Committer:
         refs: Refs,
         index: UserIndex,
         identities: Identities,
+        large_files: LargeFiles,
     ) -> None:
         self._root = root
         self._private_dir = private_dir
@@ -57,6 +59,7 @@ class Committer:
         self._refs = refs
         self._index = index
         self._identities = identities
+        self._large_files = large_files
         self._lock = threading.RLock()
         self._commits_since_gc = 0
 
@@ -101,7 +104,8 @@ class Committer:
         update_index: bool,
         author: Identity | None,
     ) -> str | None:
-        prepared = {path: self._odb.prepare(value) for path, value in changes.items()}
+        lfs = self._lfs_pointers(changes)
+        prepared = {path: self._odb.prepare(value, lfs) for path, value in changes.items()}
         if not update_index:
             return self._advance(target, prepared, message, create_from=create_from, author=author)
         # index.lock first, as `git commit -a`; the index gets the run before the branch does.
@@ -114,6 +118,13 @@ class Committer:
             )
         finally:
             self._index.unlock()
+
+    def _lfs_pointers(self, changes: Mapping[str, bytes | Path | None]) -> LfsPointer | None:
+        """Pointers for the files git would send to the ``lfs`` filter, as ``git add`` does."""
+        chosen = {self._root / path for path in self._large_files.select(changes)}
+        if not chosen:
+            return None
+        return lambda path: self._large_files.store(path) if path in chosen else None
 
     def _build_commit(
         self,

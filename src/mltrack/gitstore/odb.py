@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha1
 from pathlib import Path
@@ -46,6 +46,8 @@ _LARGE_FILE = 32 * 1024 * 1024  # hashed by `git hash-object` instead of in memo
 _RACY_NS = 1_000_000_000  # stat data of a file changed this recently may not show the next change
 
 Entry = tuple[bytes, bytes]  # (mode, 20-byte id)
+# A file's git-lfs pointer when it goes to git-lfs, else None (see ``lfs.LargeFiles``).
+LfsPointer = Callable[[Path], bytes | None]
 
 
 @dataclass
@@ -126,8 +128,12 @@ class ObjectDatabase:
                     tmp.unlink()
         return sha
 
-    def write_blob_from_file(self, path: Path) -> str:
-        """The file as a blob; unchanged files (same stat, ctime included) are not hashed again."""
+    def write_blob_from_file(self, path: Path, lfs: LfsPointer | None = None) -> str:
+        """The file as a blob (its git-lfs pointer when ``lfs`` gives one); unchanged files
+        (same stat, ctime included) are not hashed again."""
+        pointer = lfs(path) if lfs is not None else None
+        if pointer is not None:
+            return self.write_object("blob", pointer)
         st = path.stat()
         stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self._blob_stamps.get(stamp)
@@ -221,7 +227,7 @@ class ObjectDatabase:
                 chunks.insert(index, tree_entry_bytes(name, *after))
         return TreeLayout(keys, chunks)
 
-    def tree_of_directory(self, directory: Path) -> bytes | None:
+    def tree_of_directory(self, directory: Path, lfs: LfsPointer | None = None) -> bytes | None:
         """Write every file under ``directory`` as blobs and trees; None if it holds no file."""
         entries: dict[str, tuple[bytes, bytes]] = {}
         with os.scandir(directory) as scan:
@@ -233,14 +239,14 @@ class ObjectDatabase:
                         bytes.fromhex(self.write_object("blob", target)),
                     )
                 elif item.is_dir():
-                    sub = self.tree_of_directory(Path(item.path))
+                    sub = self.tree_of_directory(Path(item.path), lfs)
                     if sub is not None:
                         entries[item.name] = (DIR_MODE, sub)
                 elif item.is_file():
                     mode = EXEC_MODE if os.access(item.path, os.X_OK) else FILE_MODE
                     entries[item.name] = (
                         mode,
-                        bytes.fromhex(self.write_blob_from_file(Path(item.path))),
+                        bytes.fromhex(self.write_blob_from_file(Path(item.path), lfs)),
                     )
         return self.write_tree(entries) if entries else None
 
@@ -315,17 +321,19 @@ class ObjectDatabase:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
 
-    def prepare(self, value: bytes | Path | None) -> tuple[bytes, bytes] | None:
+    def prepare(
+        self, value: bytes | Path | None, lfs: LfsPointer | None = None
+    ) -> tuple[bytes, bytes] | None:
         if value is None:
             return None
         if isinstance(value, bytes):
             return FILE_MODE, bytes.fromhex(self.write_object("blob", value))
         if value.is_dir():
-            tree = self.tree_of_directory(value)
+            tree = self.tree_of_directory(value, lfs)
             return None if tree is None else (DIR_MODE, tree)
         if value.is_file():
             mode = EXEC_MODE if os.access(value, os.X_OK) else FILE_MODE
-            return mode, bytes.fromhex(self.write_blob_from_file(value))
+            return mode, bytes.fromhex(self.write_blob_from_file(value, lfs))
         return None
 
     def commit_tree(self, commit: str) -> bytes:

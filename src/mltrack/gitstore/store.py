@@ -22,6 +22,7 @@ from mltrack.gitstore.commits import Committer
 from mltrack.gitstore.history import History, Tags
 from mltrack.gitstore.identity import Identities
 from mltrack.gitstore.index import UserIndex
+from mltrack.gitstore.lfs import LargeFiles
 from mltrack.gitstore.objects import (
     HeadInfo,
     Identity,
@@ -52,11 +53,16 @@ class GitStore:
         self.history = History(root, self.objects, self.refs)
         self.tags = Tags(root, self.objects, self.refs, self._identities)
         self.worktree = WorkingTree(root, common_dir, self.refs)
+        self.large_files = LargeFiles(root, common_dir)
         self._committer = Committer(
-            root, self.private_dir, self.objects, self.refs, self.index, self._identities
+            root,
+            self.private_dir,
+            self.objects,
+            self.refs,
+            self.index,
+            self._identities,
+            self.large_files,
         )
-
-    # ------------------------------------------------------------------ discovery
 
     # ------------------------------------------------------------------ discovery
 

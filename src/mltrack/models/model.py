@@ -22,6 +22,7 @@ from typing import Any
 
 from mltrack import __version__
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
+from mltrack.gitstore.lfs import LfsObjectMissing, missing_message, pointer_file
 from mltrack.hashing import sha256_file
 from mltrack.models.signature import ModelSignature
 from mltrack.store import yamlio
@@ -127,6 +128,8 @@ class Model:
             raise ResourceDoesNotExist(
                 f"No MLmodel file in {location}: it is not a model directory."
             )
+        if pointer_file(file) is not None:
+            raise LfsObjectMissing(missing_message([str(file)]))
         try:
             data = yamlio.load(file.read_bytes())
         except Exception as error:  # yaml raises many types; all mean "unreadable"
@@ -192,7 +195,15 @@ class ModelInfo:
 def verify_directory(
     directory: Path, model: Model, expected_mlmodel_sha256: str | None = None
 ) -> None:
-    """Refuse a model whose files differ from the hashes recorded when it was saved."""
+    """Refuse a model whose files differ from the hashes recorded when it was saved, and say
+    `git lfs pull` when its files are git-lfs pointers whose content was not downloaded."""
+    pointers = [
+        str(directory / relative)
+        for relative in [MLMODEL, *model.files]
+        if pointer_file(directory / relative) is not None
+    ]
+    if pointers:
+        raise LfsObjectMissing(missing_message(pointers))
     if expected_mlmodel_sha256 is not None:
         actual = sha256_file(directory / MLMODEL)
         if actual != expected_mlmodel_sha256:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mltrack.exceptions import ResourceDoesNotExist
+from mltrack.gitstore.lfs import content_sha256
 from mltrack.hashing import sha256_bytes
 from mltrack.registry.records import ModelVersion, RegistryEvent
 from mltrack.store import yamlio
@@ -77,7 +78,7 @@ def verify(store: ModelStore) -> list[str]:
                     problems.append(
                         f"{label}: {path} is missing from tagged commit {tagged.commit[:12]}"
                     )
-                elif sha256_bytes(store.git.objects.blob(entry.sha)) != expected:
+                elif content_sha256(store.git.objects.blob(entry.sha)) != expected:
                     problems.append(
                         f"{label}: {path} in tagged commit {tagged.commit[:12]} does not match its sha256"
                     )

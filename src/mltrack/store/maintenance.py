@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,16 +65,16 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
         check(functools.partial(repo.read_experiment, entry))
     runs = repo.runs
     run_dirs = runs.index.run_dirs(experiment_ids)
-    known_runs = {run_dir.name for _, run_dir in run_dirs}
-    for number, (_, run_dir) in enumerate(run_dirs):
+    for _, run_dir in run_dirs:
         if not (run_dir / "run.yaml").is_file():
             problems.append(Problem(repo.rel(run_dir / "run.yaml"), "missing"))
-            continue
-        try:
-            record = runs.parse_run_dir(run_dir)
-        except CorruptStore as error:
-            problems.append(Problem(error.path, error.problem))
-            continue
+    # One pass through the per-clone cache: run.yaml files it holds unchanged were checked
+    # when they were parsed; the others are parsed and checked now (and cached for `runs list`).
+    records = runs.index.records(experiment_ids, progress, warn=False)
+    problems.extend(Problem(error.path, error.problem) for error in runs.index.problems)
+    known_runs = {record.run_id for record in records}
+    for record in records:
+        run_dir = repo.experiments_dir / record.experiment_id / "runs" / record.run_id
         if record.parent_run_id and record.parent_run_id not in known_runs:
             problems.append(
                 Problem(
@@ -82,8 +83,13 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
                 )
             )
         arrow = run_dir / "metrics.arrow"
-        if arrow.exists():
-            check(functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)))
+        check(
+            functools.partial(
+                runs.index.check_file,
+                arrow,
+                functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)),
+            )
+        )
         if record.status == RunStatus.RUNNING and runs.owner_alive(record.run_id) is False:
             problems.append(
                 Problem(
@@ -92,9 +98,8 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
                     "`mltrack commit` records it as KILLED and commits what was written",
                 )
             )
-        if progress is not None:
-            progress(number + 1, len(run_dirs))
-    for leftover in repo.dir.rglob(".*.tmp-*"):
+    runs.index.save()
+    for leftover in _interrupted_writes(repo.dir):
         problems.append(
             Problem(
                 repo.rel(leftover),
@@ -106,6 +111,20 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
     return problems
 
 
+def _interrupted_writes(directory: Path) -> list[Path]:
+    """Files named ``.<name>.tmp-*`` (an atomic write's temporary) anywhere under ``directory``."""
+    found = []
+    for folder, _dirs, names in os.walk(directory):
+        found += [Path(folder, name) for name in names if name[:1] == "." and ".tmp-" in name]
+    return found
+
+
+# A path of printable ASCII without backslashes, empty, '.' or '..' components or "git" in any
+# case: nothing in it can be refused by safepath.tree_path, which checks the rest one by one.
+_COMPONENT = r"(?!\.\.?(?:/|$))[ -.0-\[\]-~]+"
+_PLAIN_PATH = re.compile(f"{_COMPONENT}(?:/{_COMPONENT})*")
+
+
 def _unsafe_committed_paths(repo: Repository) -> list[Problem]:
     """Paths in HEAD's ``.mltrack/`` tree that git refuses to check out (``..``, ``.git``)."""
     commit = repo.git.head().commit
@@ -113,6 +132,8 @@ def _unsafe_committed_paths(repo: Repository) -> list[Problem]:
         return []
     problems = []
     for entry in repo.git.history.list_files(commit, MLTRACK_DIR):
+        if _PLAIN_PATH.fullmatch(entry.path) and "git" not in entry.path.lower():
+            continue
         try:
             safepath.tree_path(entry.path)
         except MltrackError as error:

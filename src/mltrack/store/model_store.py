@@ -29,7 +29,7 @@ from mltrack.exceptions import (
     ResourceDoesNotExist,
 )
 from mltrack.gitstore import MLTRACK_DIR
-from mltrack.hashing import sha256_bytes
+from mltrack.gitstore.lfs import content_sha256
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write
 from mltrack.store.model_document import ModelDocument
@@ -336,7 +336,7 @@ class ModelStore:
         if commit is None or not entries:
             raise ResourceDoesNotExist(f"No model files at {model_dir} in the current commit.")
         files = {
-            entry.path[len(model_dir) + 1 :]: sha256_bytes(self.git.objects.blob(entry.sha))
+            entry.path[len(model_dir) + 1 :]: content_sha256(self.git.objects.blob(entry.sha))
             for entry in entries
         }
         if "MLmodel" not in files:
@@ -432,7 +432,11 @@ class ModelStore:
                 destination = safepath.inside(build, relative, "file in the tagged tree")
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    destination.write_bytes(self.git.objects.blob(sha))
+                    destination.write_bytes(
+                        self.git.large_files.smudge(
+                            self.git.objects.blob(sha), f"{tagged.model_dir}/{relative}"
+                        )
+                    )
                 except (IsADirectoryError, NotADirectoryError):
                     raise IntegrityError(
                         f"Tag {tagged.tag}: {relative!r} is both a file and a directory in the "

@@ -26,6 +26,12 @@ from mltrack.exceptions import (
 from mltrack.gitstore import MLTRACK_DIR, GitStore
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write, stamp
+from mltrack.store.large_artifacts import (
+    WARN_BYTES,
+    large_artifacts,
+    mark_for_lfs,
+    warn_oversized,
+)
 from mltrack.store.records import ExperimentRecord
 
 if TYPE_CHECKING:
@@ -57,12 +63,15 @@ CODE_TRAILER = "Mltrack-Code"
 class Settings:
     auto_commit: bool = True
     flush_interval_seconds: float = 5.0
+    lfs_threshold: int | None = None  # artifacts of this many bytes or more go to git-lfs
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
+        threshold = (data.get("artifacts") or {}).get("lfs_threshold")
         return cls(
             auto_commit=bool(data.get("auto_commit", True)),
             flush_interval_seconds=float(data.get("flush_interval_seconds", 5.0)),
+            lfs_threshold=int(threshold) if threshold is not None else None,
         )
 
 
@@ -81,6 +90,7 @@ class Repository:
     def __init__(self, git: GitStore) -> None:
         self.git = git
         self.root = git.root
+        self._root_prefix = str(git.root).rstrip("/") + "/"
         self.dir = git.root / MLTRACK_DIR
         self.experiments_dir = self.dir / "experiments"
         self.private_dir = git.private_dir
@@ -92,6 +102,7 @@ class Repository:
         self._revisions: RevisionReader | None = None
         self._driver_checked = False
         self._code_commits: dict[str, tuple[str | None]] = {}
+        self._warned: set[str] = set()  # large artifacts already warned about
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Repository:
@@ -122,6 +133,9 @@ class Repository:
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the working tree, with forward slashes (a git path)."""
+        text, root = str(path), self._root_prefix
+        if text.startswith(root) and os.sep == "/":  # 10,000 runs read: skip pathlib's parsing
+            return text[len(root) :]
         return path.relative_to(self.root).as_posix()
 
     def experiment_dir(self, experiment_id: str) -> Path:
@@ -169,12 +183,22 @@ class Repository:
             written = True
         return written
 
-    def init(self) -> str | None:
+    def init(self, lfs_threshold: int | None = None) -> str | None:
         """``mltrack init``: create and commit the store (harmless when it exists).
 
+        ``lfs_threshold``: store artifacts of that many bytes or more with git-lfs (sets up
+        git-lfs in this clone and ``artifacts.lfs_threshold`` in mltrack.yaml).
         Returns the new commit, or None when the store was already committed as is.
         """
         self.ensure_initialized()
+        if lfs_threshold is not None:
+            self.git.large_files.install()
+            document = self._read_yaml(self.settings_path, "mltrack")
+            document["artifacts"] = {
+                **(document.get("artifacts") or {}),
+                "lfs_threshold": lfs_threshold,
+            }
+            self._write_yaml(self.settings_path, "mltrack", document)
         self.ensure_default_experiment()
         before = self.git.head().commit
         commit = self.commit(
@@ -187,6 +211,26 @@ class Repository:
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
         return None if commit == before else commit
+
+    def prepare_large_artifacts(self, run_dir: Path) -> None:
+        """Before a run's commit: its artifacts at or above ``artifacts.lfs_threshold`` are
+        marked for git-lfs; without a threshold, each one over 50 MB that the repository's
+        attributes do not send to git-lfs is warned about (once per process)."""
+        threshold = self.settings().lfs_threshold
+        found = large_artifacts(run_dir, threshold or WARN_BYTES + 1)
+        if threshold is not None:
+            if found:
+                mark_for_lfs(run_dir, [relative for relative, _ in found])
+            return
+        fresh = [(rel, size) for rel, size in found if f"{run_dir.name}/{rel}" not in self._warned]
+        if not fresh:
+            return
+        prefix = self.rel(run_dir)
+        in_lfs = self.git.large_files.select({f"{prefix}/{rel}": run_dir / rel for rel, _ in fresh})
+        for rel, size in fresh:
+            self._warned.add(f"{run_dir.name}/{rel}")
+            if f"{prefix}/{rel}" not in in_lfs:
+                warn_oversized(run_dir.name, rel, size)
 
     def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
         """Make ``git diff`` print metrics.arrow as text in this clone (local config).

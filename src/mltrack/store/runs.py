@@ -386,6 +386,7 @@ class RunStore:
         run_dir = self.locate(run_id)
         with self.run_lock(run_id):
             remove_dead_temporaries(run_dir)
+            self.repo.prepare_large_artifacts(run_dir)
             current = live.current() if live is not None else None
             record = current if current is not None else self.parse_run_dir(run_dir)
             experiment = self.repo.read_experiment(record.experiment_id)
