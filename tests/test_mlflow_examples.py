@@ -345,3 +345,54 @@ def test_xgboost_native_example(repo: Path, cli) -> None:  # type: ignore[no-unt
     assert {"accuracy", "log_loss", "train-mlogloss"} <= set(run.data.metrics)
     assert run.data.params["learning_rate"] == "0.3"
     assert mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model") is not None
+
+
+WINE_MLPROJECT = """
+    name: tutorial
+
+    python_env: python_env.yaml
+
+    entry_points:
+      main:
+        parameters:
+          alpha: {type: float, default: 0.5}
+          l1_ratio: {type: float, default: 0.1}
+        command: "python train.py {alpha} {l1_ratio}"
+"""
+
+
+def test_sklearn_elasticnet_wine_project_through_mltrack_run(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """The same example as an MLflow project: ``mltrack run wine -P alpha=0.42``."""
+    _wine_csv(repo / "wine" / "wine-quality.csv")
+    (repo / "wine" / "train.py").write_text(textwrap.dedent(ELASTICNET_WINE))
+    (repo / "wine" / "MLproject").write_text(textwrap.dedent(WINE_MLPROJECT))
+    (repo / "wine" / "python_env.yaml").write_text("dependencies:\n  - scikit-learn\n")
+    git(repo, "add", "wine")
+    git(repo, "commit", "-q", "-m", "Add the wine project")
+    assert invoke(cli, "init").exit_code == 0
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mltrack",
+            "run",
+            "wine",
+            "-P",
+            "alpha=0.42",
+            "--env-manager",
+            "local",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    _committed(repo)
+    (run,) = _runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.params["alpha"] == "0.42"
+    assert run.data.params["l1_ratio"] == "0.1"
+    assert "rmse" in run.data.metrics
