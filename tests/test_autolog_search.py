@@ -10,7 +10,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.svm import SVC
 
-from conftest import git
+from conftest import git, invoke, run_python
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,28 @@ def mlflow_timeline(repo: Path) -> list:
     from mltrack.store.revisions import timeline
 
     return timeline(Repository.open(repo))
+
+
+def test_runs_ended_in_one_commit_survive_a_crash_before_it(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Until the batch commit, ended runs are files on disk; `mltrack commit` commits them."""
+    assert invoke(cli, "init").exit_code == 0
+    code = (
+        "import os\n"
+        "from mltrack.tracking import fluent\n"
+        "client = fluent.client()\n"
+        "with client.runs.in_one_commit('batch'):\n"
+        "    for _ in range(2):\n"
+        "        run = client.create_run('0')\n"
+        "        client.log_metric(run.info.run_id, 'score', 0.5)\n"
+        "        client.set_terminated(run.info.run_id)\n"
+        "    os._exit(0)  # killed before the block ends: no commit was made\n"
+    )
+    run_python(code, repo)
+    assert git(repo, "status", "--porcelain", "--", ".mltrack") != ""
+    result = invoke(cli, "commit")
+    assert result.exit_code == 0, result.output
+    assert git(repo, "status", "--porcelain", "--", ".mltrack") == ""
+    import mltrack as mlflow
+
+    runs = mlflow.search_runs(output_format="list")
+    assert [(r.info.status, r.data.metrics) for r in runs] == [("FINISHED", {"score": 0.5})] * 2

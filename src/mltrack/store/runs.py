@@ -448,16 +448,14 @@ class RunStore:
                     self.repo.rel(run_dir),
                     self.repo.rel(run_dir.parent.parent / "experiment.yaml"),
                 ]
-            body = "\n".join(
-                f"{record.run_name}: {run_commit_message(record, name)[1] or record.status}".replace(
-                    "\n", "; "
-                )
-                for _, record, name in found
-            )
+            lines = []  # one line per run: the timeline reads them back in trailer order
+            for _, record, name in found:
+                summary = run_commit_message(record, name)[1].replace("\n", "; ")
+                lines.append(f"{record.run_name}: {summary or record.status}")
             return self.repo.commit(
                 sorted(set(paths)),
                 subject,
-                body=body,
+                body="\n".join(lines),
                 trailers={
                     "Mltrack-Run": [record.run_id for _, record, _ in found],
                     "Mltrack-Experiment": [record.experiment_id for _, record, _ in found],
