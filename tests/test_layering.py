@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.lightgbm",
             "mltrack.pytorch",
             "mltrack.keras",
+            "mltrack.artifacts",
         ),
     ),
     ("registry", ("mltrack.registry", "mltrack.client")),

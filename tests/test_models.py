@@ -254,6 +254,72 @@ def test_pythonmodel_round_trip(repo: Path, tmp_path: Path) -> None:
     assert model.predict(pd.DataFrame({"x": [1.0, 5.0]})) == [11.0, 15.0]
 
 
+class _Wrapped:
+    """A PythonModel that predicts with the sklearn model given as its "inner" artifact."""
+
+    @staticmethod
+    def model_class():  # type: ignore[no-untyped-def]
+        import mltrack
+
+        class Wrapped(mltrack.pyfunc.PythonModel):
+            def load_context(self, context):  # type: ignore[no-untyped-def]
+                self.inner = mltrack.sklearn.load_model(context.artifacts["inner"])
+                self.labels = Path(context.artifacts["labels"]).read_text().split()
+
+            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+                return [self.labels[i] for i in self.inner.predict(model_input)]
+
+        return Wrapped
+
+
+def test_pyfunc_artifacts_may_be_model_and_run_uris(repo: Path, forest, iris) -> None:
+    import mltrack
+
+    X, _ = iris
+    with mltrack.start_run() as run:
+        info = mltrack.sklearn.log_model(forest, name="forest")
+        mltrack.log_text("setosa versicolor virginica", "labels.txt")
+    mltrack.register_model(info.model_uri, "forest")
+    labels = f"runs:/{run.info.run_id}/labels.txt"
+    expected = [["setosa", "versicolor", "virginica"][i] for i in forest.predict(X.head(3))]
+    for inner in (info.model_uri, f"runs:/{run.info.run_id}/forest", "models:/forest/1"):
+        with mltrack.start_run() as outer:
+            wrapped = mltrack.pyfunc.log_model(
+                name="wrapped",
+                python_model=_Wrapped.model_class()(),
+                artifacts={"inner": inner, "labels": labels},
+            )
+        model = mltrack.pyfunc.load_model(wrapped.model_uri)
+        assert model.predict(X.head(3)) == expected, inner
+        copied = mltrack.MlflowClient().list_artifacts(outer.info.run_id, "wrapped/artifacts")
+        assert len(copied) == 2  # the model is copied in, not referenced
+    saved = repo / "saved"
+    mltrack.pyfunc.save_model(
+        saved,
+        python_model=_Wrapped.model_class()(),
+        artifacts={"inner": info.model_uri, "labels": labels},
+    )
+    assert (saved / "artifacts" / "forest" / "MLmodel").is_file()
+    assert (saved / "artifacts" / "labels.txt").read_text().startswith("setosa")
+
+
+def test_pyfunc_artifact_uri_that_names_nothing_is_a_clear_error(repo: Path) -> None:
+    import mltrack
+
+    with mltrack.start_run() as run:
+        mltrack.log_text("x", "present.txt")
+    for uri, message in [
+        (f"runs:/{run.info.run_id}/absent.txt", "has no artifact at 'absent.txt'"),
+        ("models:/m-0123456789abcdef0123456789abcdef", "No logged model"),
+        ("s3://bucket/model", "remote storage"),
+    ]:
+        with pytest.raises(mltrack.MltrackError, match=message):
+            mltrack.pyfunc.save_model(
+                repo / "never", python_model=_Wrapped.model_class()(), artifacts={"inner": uri}
+            )
+        assert not (repo / "never").exists()
+
+
 def test_autolog_logs_params_metrics_and_model(repo: Path, iris) -> None:
     import mltrack
 

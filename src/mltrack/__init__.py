@@ -56,9 +56,14 @@ _FLUENT = (
     "start_run",
 )
 
+_MEDIA = ("load_table", "log_image", "log_table")
+
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: ("mltrack.tracking.fluent", name) for name in _FLUENT},
+    **{name: ("mltrack.tracking.fluent_media", name) for name in _MEDIA},
+    "last_logged_model": ("mltrack.tracking.fluent", "last_logged_model"),
+    "artifacts": ("mltrack.artifacts", None),
     "MltrackClient": ("mltrack.client", "MltrackClient"),
     "MlflowClient": ("mltrack.client", "MltrackClient"),
     "MltrackError": ("mltrack.exceptions", "MltrackError"),

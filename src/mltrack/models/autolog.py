@@ -5,6 +5,8 @@ params, training-set scores become ``training_*`` metrics, the fitted model is
 logged as ``model`` with a signature, and the training data as a dataset input.
 Only the outermost ``fit`` is logged (a Pipeline's steps or a search's inner fits
 are part of it). Without an active run, a run is started and ended around the fit.
+A parameter search also logs its best candidate and its candidates as child runs
+(:mod:`mltrack.models.autolog_search`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mltrack import data
 from mltrack.entities import RunStatus
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.models import sklearn as flavor
+from mltrack.models.autolog_search import is_search, log_search
 from mltrack.models.signature import infer_signature
 from mltrack.store import validation
 from mltrack.tracking import fluent
@@ -112,16 +115,18 @@ def _training_metrics(estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, 
 
 
 def _params(estimator: Any) -> dict[str, str]:
+    """Run params for an estimator: deep, except a search's (its candidates hold those)."""
     out = {}
-    for key, value in estimator.get_params(deep=True).items():
+    for key, value in estimator.get_params(deep=not is_search(estimator)).items():
         text = str(value)
-        out[key] = text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."
+        if _valid_key(key):
+            out[key] = text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."
     return out
 
 
 def _log_fit(estimator: Any, X: Any, y: Any, weight: Any) -> None:
     config = _config
-    fluent.log_params({k: v for k, v in _params(estimator).items() if _valid_key(k)})
+    fluent.log_params(_params(estimator))
     fluent.set_tags(
         {
             "estimator_name": type(estimator).__name__,
@@ -131,19 +136,35 @@ def _log_fit(estimator: Any, X: Any, y: Any, weight: Any) -> None:
     metrics = _training_metrics(estimator, X, y, weight)
     if metrics:
         fluent.log_metrics(metrics)
-    if config.get("log_datasets", True):
-        _log_dataset(X, y)
+    dataset = _log_dataset(X, y) if config.get("log_datasets", True) else None
     if config.get("log_models", True):
         sample = X.head(5) if hasattr(X, "head") else X[:5]
+        signature = (
+            _signature(estimator, sample) if config.get("log_model_signatures", True) else None
+        )
         flavor.log_model(
             estimator,
             name="model",
             input_example=sample if config.get("log_input_examples") else None,
-            signature=_signature(estimator, sample)
-            if config.get("log_model_signatures", True)
-            else None,
+            signature=signature,
             serialization_format=config.get("serialization_format", "cloudpickle"),
             registered_model_name=config.get("registered_model_name"),
+        )
+        if is_search(estimator) and hasattr(estimator, "best_estimator_"):
+            flavor.log_model(
+                estimator.best_estimator_,
+                name="best_estimator",
+                input_example=sample if config.get("log_input_examples") else None,
+                signature=signature,
+                serialization_format=config.get("serialization_format", "cloudpickle"),
+            )
+    if is_search(estimator):
+        log_search(
+            estimator,
+            max_tuning_runs=config.get("max_tuning_runs", 5),
+            params=_params,
+            dataset=dataset,
+            child_tags={"mlflow.autologging": "sklearn", **(config.get("extra_tags") or {})},
         )
 
 
@@ -154,7 +175,8 @@ def _signature(estimator: Any, sample: Any) -> Any:
         return None
 
 
-def _log_dataset(X: Any, y: Any) -> None:
+def _log_dataset(X: Any, y: Any) -> data.Dataset | None:
+    """Log the training data as the run's input; the dataset, or None when it could not be."""
     try:
         import pandas as pd
 
@@ -171,6 +193,8 @@ def _log_dataset(X: Any, y: Any) -> None:
         fluent.log_input(dataset, context="train")
     except Exception as error:  # lineage is best effort, as in MLflow
         logger.warning("autolog: could not log the training dataset: %s", error)
+        return None
+    return dataset
 
 
 def _valid_key(key: str) -> bool:
@@ -249,6 +273,7 @@ def autolog(
         serialization_format=serialization_format,
         registered_model_name=registered_model_name,
         extra_tags=dict(extra_tags or {}),
+        max_tuning_runs=max_tuning_runs,
     )
     if _patched:
         return

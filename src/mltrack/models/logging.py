@@ -69,6 +69,7 @@ def log_model_directory(
             }
         ]
     )
+    fluent.note_logged_model(model_id)
     version = None
     if registered_model_name:
         # The registry's store, not the registry (a layer above models): tag the next version.

@@ -28,7 +28,7 @@ from mltrack.models.python_model import PythonModel, PythonModelContext
 from mltrack.models.requirements import modules_in_pickle
 from mltrack.models.saving import prepare_target, save_example
 from mltrack.models.signature import ModelSignature, enforce_params, enforce_schema, infer_signature
-from mltrack.models.uri import ResolvedModel, resolve
+from mltrack.models.uri import ResolvedModel, local_artifact, resolve
 
 __all__ = [
     "PyFuncModel",
@@ -233,19 +233,7 @@ def save_model(
         pickling.dump(python_model, build / "python_model.pkl", "cloudpickle")
         conf["cloudpickle_version"] = getattr(pickling.cloudpickle_module(), "__version__", None)
         if artifacts:
-            conf["artifacts"] = {}
-            for name, source in artifacts.items():
-                source_path = Path(source)
-                destination = build / "artifacts" / source_path.name
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                if source_path.is_dir():
-                    shutil.copytree(source_path, destination)
-                else:
-                    shutil.copyfile(source_path, destination)
-                conf["artifacts"][name] = {
-                    "path": f"artifacts/{source_path.name}",
-                    "uri": str(source),
-                }
+            conf["artifacts"] = _copy_artifacts(artifacts, build / "artifacts")
         if code_paths:
             (build / "code").mkdir()
             for code in code_paths:
@@ -272,6 +260,28 @@ def save_model(
         if build.exists():
             shutil.rmtree(build, ignore_errors=True)
     return model
+
+
+def _copy_artifacts(artifacts: dict[str, str], directory: Path) -> dict[str, dict[str, str]]:
+    """Copy each artifact (any URI :func:`local_artifact` resolves) into the model directory.
+
+    Each keeps its own name (a model URI's directory name, e.g. ``model``); a name
+    already taken by another artifact gets a number after it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = {}
+    for name, uri in artifacts.items():
+        source = local_artifact(str(uri))
+        entry, taken = source.name, 1
+        while (directory / entry).exists():
+            taken += 1
+            entry = f"{source.name}-{taken}"
+        if source.is_dir():
+            shutil.copytree(source, directory / entry)
+        else:
+            shutil.copyfile(source, directory / entry)
+        conf[name] = {"path": f"artifacts/{entry}", "uri": str(uri)}
+    return conf
 
 
 def log_model(

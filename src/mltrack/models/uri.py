@@ -19,7 +19,7 @@ from mltrack import safepath
 from mltrack.entities import ViewType
 from mltrack.exceptions import IntegrityError, InvalidParameterValue, ResourceDoesNotExist
 from mltrack.hashing import sha256_file
-from mltrack.models.model import MLMODEL
+from mltrack.models.model import MLMODEL, Model, verify_directory
 from mltrack.store import validation
 from mltrack.store.model_store import ModelStore
 from mltrack.store.repository import Repository
@@ -33,7 +33,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ResolvedModel", "resolve"]
+__all__ = ["ResolvedModel", "local_artifact", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,39 @@ def resolve(uri: str, repo: Repository | None = None) -> ResolvedModel:
     if not (path / MLMODEL).is_file():
         raise ResourceDoesNotExist(f"No model at {path}: the directory has no MLmodel file.")
     return ResolvedModel(path.resolve(), str(path))
+
+
+def local_artifact(uri: str, repo: Repository | None = None) -> Path:
+    """The local file or directory behind any URI mltrack resolves (pyfunc ``artifacts=``).
+
+    ``runs:/<run_id>/<path>`` names any artifact of the run, not only a model
+    (``runs:/<run_id>`` its whole artifact root); ``models:/`` URIs name a model,
+    checked against the hashes recorded for it; ``file://`` URIs and paths name
+    themselves. Remote storage is refused with the same message as for models.
+    """
+    if not isinstance(uri, str) or not uri:
+        raise InvalidParameterValue(f"Invalid artifact URI {uri!r}.")
+    if uri.startswith(RUNS_SCHEME):
+        run_id, _, relative = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
+        repo = repo or current_repository()
+        root = repo.runs.artifact_dir(validation.run_id(run_id))
+        path = root / validation.artifact_path(relative) if relative else root
+        if not path.exists():
+            raise ResourceDoesNotExist(f"Run {run_id} has no artifact at '{relative}'.")
+        return path
+    if uri.startswith(MODELS_SCHEME):
+        resolved = resolve(uri, repo)
+        verify_directory(
+            resolved.directory, Model.load(resolved.directory), resolved.mlmodel_sha256
+        )
+        resolved.verify_files(resolved.directory)
+        return resolved.directory
+    path = Path(unquote(urlparse(uri).path)) if uri.startswith("file://") else Path(uri)
+    if not path.exists():
+        if "://" in uri or uri.startswith(("s3:", "gs:", "wasbs:", "hdfs:", "dbfs:")):
+            raise InvalidParameterValue(
+                f"Artifact URI {uri!r} points to remote storage; mltrack reads artifacts from "
+                "this repository (runs:/, models:/) or a local path."
+            )
+        raise ResourceDoesNotExist(f"No file or directory at {path}.")
+    return path

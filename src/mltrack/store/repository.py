@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -432,9 +433,12 @@ class Repository:
         subject: str,
         *,
         body: str = "",
-        trailers: dict[str, str] | None = None,
+        trailers: Mapping[str, str | list[str]] | None = None,
     ) -> str | None:
-        """Commit the working-tree state of ``paths`` (files or directories under .mltrack/)."""
+        """Commit the working-tree state of ``paths`` (files or directories under .mltrack/).
+
+        A trailer given a list is written once per value, in order (a commit of several runs).
+        """
         self.ensure_initialized()
         # The store's own files go into the first commit that needs them; later edits
         # to them (a changed setting) are the user's to commit, not a run's.
@@ -458,11 +462,15 @@ class Repository:
         lines = [subject.strip()]
         if body.strip():
             lines += ["", body.strip()]
-        footer = dict(trailers or {})
+        footer = [
+            (key, value)
+            for key, values in (trailers or {}).items()
+            for value in ([values] if isinstance(values, str) else values)
+        ]
         if code:
-            footer[CODE_TRAILER] = code
+            footer.append((CODE_TRAILER, code))
         if footer:
-            lines += ["", *(f"{key}: {value}" for key, value in footer.items())]
+            lines += ["", *(f"{key}: {value}" for key, value in footer)]
         sha = self.git.commit(changes, "\n".join(lines) + "\n", author=current_author())
         if sha is not None:
             self._code_commits[sha] = (code,)  # no need to read our own commit back

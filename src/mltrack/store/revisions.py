@@ -144,25 +144,35 @@ def timeline(
     # Selected by trailer, not by path: a path-limited log diffs every commit's tree, which
     # costs O(runs) per commit once an experiment holds thousands of run directories.
     for info in repo.git.history.log(rev, max_count=max_count, grep="Mltrack-Run: "):
-        run_id = info.trailer("Mltrack-Run")
-        if run_id is None:
-            continue
+        run_ids = info.trailers.get("mltrack-run", [])
         body_lines = [
             line
             for line in info.body.split("\n\n", 1)[0].splitlines()
             if ": " in line and not line.startswith("Mltrack-")
         ]
-        entries.append(
-            TimelineEntry(
-                commit=info.sha,
-                author=info.author_name,
-                time=info.author_time,
-                subject=info.subject,
-                run_id=run_id,
-                experiment_id=info.trailer("Mltrack-Experiment"),
-                status=info.trailer("Mltrack-Status"),
-                code_commit=info.trailer("Mltrack-Code"),
-                summary="; ".join(body_lines),
+        experiments = info.trailers.get("mltrack-experiment", [])
+        statuses = info.trailers.get("mltrack-status", [])
+        # A commit of several runs (a parameter search's candidates) lists each in order.
+        for i, run_id in enumerate(run_ids):
+            summary = "; ".join(body_lines) if len(run_ids) == 1 else _nth(body_lines, i) or ""
+            entries.append(
+                TimelineEntry(
+                    commit=info.sha,
+                    author=info.author_name,
+                    time=info.author_time,
+                    subject=info.subject,
+                    run_id=run_id,
+                    experiment_id=_nth(experiments, i),
+                    status=_nth(statuses, i),
+                    code_commit=info.trailer("Mltrack-Code"),
+                    summary=summary,
+                )
             )
-        )
     return entries
+
+
+def _nth(values: list[str], i: int) -> str | None:
+    """The i-th value of a repeated trailer; a trailer given once holds for every run."""
+    if len(values) == 1:
+        return values[0]
+    return values[i] if i < len(values) else None

@@ -71,6 +71,7 @@ class RunStore:
         self._locations: dict[str, str] = {}
         self._histories: dict[tuple[str, str], tuple[Stamp | None, list[Metric]]] = {}
         self._lock = threading.RLock()
+        self._batch = threading.local()  # ended run ids waiting for one_commit's commit
         register_store(self)
 
     def forget_writers(self) -> None:
@@ -353,6 +354,10 @@ class RunStore:
                 "commits it."
             ) from error
         self.release(live)
+        batch: list[str] | None = getattr(self._batch, "ended", None)
+        if batch is not None:
+            batch.append(run_id)  # committed with the others when one_commit's block ends
+            return
         try:
             self.commit_run(run_id)
         except (OSError, GitError) as error:
@@ -380,17 +385,8 @@ class RunStore:
         """Commit the run's files; ``action`` ("Delete") names a change other than its end."""
         if not force and not self.repo.settings().auto_commit:
             return None
-        live = self._live.get(run_id)
-        if live is not None:
-            live.flush()
-        run_dir = self.locate(run_id)
-        with self.run_lock(run_id):
-            remove_dead_temporaries(run_dir)
-            self.repo.prepare_large_artifacts(run_dir)
-            current = live.current() if live is not None else None
-            record = current if current is not None else self.parse_run_dir(run_dir)
-            experiment = self.repo.read_experiment(record.experiment_id)
-            experiment_name = experiment.name if experiment else record.experiment_id
+        with self._locked_records([run_id]) as found:
+            run_dir, record, experiment_name = found[0]
             subject, body = run_commit_message(record, experiment_name)
             if action is not None:
                 subject = f"{action} run {record.run_name} in {experiment_name}"
@@ -404,6 +400,93 @@ class RunStore:
                     "Mltrack-Status": record.status,
                 },
             )
+
+    @contextlib.contextmanager
+    def one_commit(self, subject: str) -> Iterator[None]:
+        """Runs this thread ends inside the block become one commit, not one each.
+
+        A parameter search's candidate runs are many small runs made at once: one
+        commit keeps the history readable and costs one index update instead of
+        dozens. Until the block ends they are ended runs on disk, as after a failed
+        commit, so ``mltrack commit`` commits them if the process dies first.
+        """
+        if getattr(self._batch, "ended", None) is not None:
+            yield  # nested: the outer block commits
+            return
+        ended: list[str] = []
+        self._batch.ended = ended
+        try:
+            yield
+        finally:
+            self._batch.ended = None
+            if ended:
+                self._commit_ended(ended, subject)
+
+    def _commit_ended(self, run_ids: list[str], subject: str) -> None:
+        try:
+            self.commit_runs(run_ids, subject)
+        except (OSError, GitError) as error:
+            raise StoreWriteError(
+                f"{len(run_ids)} run(s) ended and are safe on disk, but committing them "
+                f"failed: {failure_reason(error)}. Free disk space, then run `mltrack commit` to "
+                "commit them."
+            ) from error
+        for run_id in run_ids:
+            live = self._live.get(run_id)
+            if live is not None:
+                live.unsynced = False
+            self._forget_written(run_id)
+
+    def commit_runs(self, run_ids: Sequence[str], subject: str) -> str | None:
+        """Commit several runs' files as one commit (one trailer line per run)."""
+        if not self.repo.settings().auto_commit:
+            return None
+        with self._locked_records(run_ids) as found:
+            paths: list[str] = []
+            for run_dir, _, _ in found:
+                paths += [
+                    self.repo.rel(run_dir),
+                    self.repo.rel(run_dir.parent.parent / "experiment.yaml"),
+                ]
+            lines = []  # one line per run: the timeline reads them back in trailer order
+            for _, record, name in found:
+                summary = run_commit_message(record, name)[1].replace("\n", "; ")
+                lines.append(f"{record.run_name}: {summary or record.status}")
+            return self.repo.commit(
+                sorted(set(paths)),
+                subject,
+                body="\n".join(lines),
+                trailers={
+                    "Mltrack-Run": [record.run_id for _, record, _ in found],
+                    "Mltrack-Experiment": [record.experiment_id for _, record, _ in found],
+                    "Mltrack-Status": [record.status for _, record, _ in found],
+                },
+            )
+
+    @contextlib.contextmanager
+    def _locked_records(
+        self, run_ids: Sequence[str]
+    ) -> Iterator[list[tuple[Path, RunRecord, str]]]:
+        """Flush the runs, then hold their locks: (directory, record, experiment name) each."""
+        with contextlib.ExitStack() as stack:
+            found = []
+            for run_id in sorted(run_ids):  # one lock order for every process
+                live = self._live.get(run_id)
+                if live is not None:
+                    live.flush()
+                run_dir = self.locate(run_id)
+                stack.enter_context(self.run_lock(run_id))
+                remove_dead_temporaries(run_dir)
+                self.repo.prepare_large_artifacts(run_dir)
+                current = live.current() if live is not None else None
+                record = current if current is not None else self.parse_run_dir(run_dir)
+                experiment = self.repo.read_experiment(record.experiment_id)
+                found.append(
+                    (run_dir, record, experiment.name if experiment else record.experiment_id)
+                )
+            order = {run_id: i for i, run_id in enumerate(run_ids)}
+            found.sort(key=lambda item: order[item[1].run_id])
+            yield found
 
     def writers(self) -> list[LiveRun]:
         """This process's live runs (a copy: flushing one never holds the store's lock)."""

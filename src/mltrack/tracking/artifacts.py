@@ -22,6 +22,7 @@ __all__ = [
     "copy_file",
     "copy_tree",
     "download",
+    "existing_file",
     "list_dir",
     "render_figure",
     "serialize_dict",
@@ -112,6 +113,12 @@ class ArtifactWriter:
             self.close()
         else:
             self.discard()
+
+
+def existing_file(root: Path, path: str) -> Path | None:
+    """The stored file at ``path`` if there is one (the path checked as every artifact path)."""
+    target = _target(root, path)
+    return target if target.is_file() else None
 
 
 def stored_file(root: Path, path: str) -> Path:

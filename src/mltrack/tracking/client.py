@@ -99,6 +99,8 @@ class TrackingClient:
     log_text = Forward("artifacts", RunArtifacts.log_text)
     log_dict = Forward("artifacts", RunArtifacts.log_dict)
     log_figure = Forward("artifacts", RunArtifacts.log_figure)
+    log_image = Forward("artifacts", RunArtifacts.log_image)
+    log_table = Forward("artifacts", RunArtifacts.log_table)
     list_artifacts = Forward("artifacts", RunArtifacts.list_artifacts)
     download_artifacts = Forward("artifacts", RunArtifacts.download_artifacts)
     get_artifact_file = Forward("artifacts", RunArtifacts.get_artifact_file)

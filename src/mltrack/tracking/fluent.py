@@ -17,6 +17,7 @@ from mltrack.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModel,
     Metric,
     Param,
     Run,
@@ -92,6 +93,7 @@ __all__ = [
 
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
+_last_logged_model_id: str | None = None
 _client: TrackingClient | None = None
 
 
@@ -171,6 +173,12 @@ def set_experiment(
         )
     _active_experiment_id = record.experiment_id
     return client().experiments.entity(record)
+
+
+def active_experiment_id() -> str:
+    """The experiment of the active run, else the one new runs go to (as MLflow's)."""
+    active = active_run()
+    return active.info.experiment_id if active is not None else _active_experiment()
 
 
 def _active_experiment() -> str:
@@ -308,6 +316,17 @@ def last_active_run() -> Run | None:
     if active is not None:
         return active.client.get_run(active.run_id)
     return client().get_run(_last_active_run_id) if _last_active_run_id else None
+
+
+def last_logged_model() -> LoggedModel | None:
+    """The model this process logged last (``log_model`` of any flavor), or None."""
+    return client().get_logged_model(_last_logged_model_id) if _last_logged_model_id else None
+
+
+def note_logged_model(model_id: str) -> None:
+    """Remember ``model_id`` as the process's last logged model (flavors call it)."""
+    global _last_logged_model_id
+    _last_logged_model_id = model_id
 
 
 def get_run(run_id: str) -> Run:
@@ -538,9 +557,10 @@ def records_to_pandas(records: Sequence[Any]) -> pandas.DataFrame:
 
 def reset_state() -> None:
     """Forget process state: active runs, tracking URI, experiment (tests, long-lived hosts)."""
-    global _active_experiment_id, _last_active_run_id, _client
+    global _active_experiment_id, _last_active_run_id, _last_logged_model_id, _client
     reset_active_runs()
     set_current_tracking_uri(None)
     _active_experiment_id = None
     _last_active_run_id = None
+    _last_logged_model_id = None
     _client = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from mltrack import search
@@ -143,6 +144,10 @@ class Runs:
             with self.repo.runs.updating(run_id) as live:
                 live.set_info(code={"dirty": probe.result()})
         self.repo.runs.terminate(run_id, status, end_time)
+
+    def in_one_commit(self, subject: str) -> AbstractContextManager[None]:
+        """Runs this thread ends inside the ``with`` block become one commit, ``subject``."""
+        return self.repo.runs.one_commit(subject)
 
     def delete(self, run_id: str) -> None:
         self.repo.runs.set_lifecycle(run_id, LifecycleStage.DELETED)
