@@ -894,39 +894,10 @@ BENCH_USER, BENCH_PASSWORD = "bench", "bench-password"
 AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
-def process_group_cpu_s(pgid: int) -> float:
-    """CPU seconds used so far by the processes of one process group (Linux /proc)."""
-    ticks = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # state ppid pgrp … utime(11) stime(12)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_idle(pgid: int, quiet_s: float = 1.0, timeout: float = 120.0) -> None:
-    """Until the server's whole process group used under 2% of a core for ``quiet_s``."""
-    deadline = time.monotonic() + timeout
-    used = process_group_cpu_s(pgid)
-    while time.monotonic() < deadline:
-        time.sleep(quiet_s)
-        now = process_group_cpu_s(pgid)
-        if now - used < 0.02 * quiet_s:
-            return
-        used = now
-    raise RuntimeError(f"the server was still busy {timeout:.0f} s after start-up")
-
-
 def auth_server_command(ctx: Context, port: int, auth: bool, where: Path) -> list[str]:
     """``tracking_server_command`` with authentication: ``--auth``, or MLflow's basic-auth app."""
     sub = Context(ctx.tool, where, ctx.scale, ctx.server_python)
-    cmd = tracking_server_command(sub, port)
+    cmd = tracking_server_command(sub, port, workers=1)
     if auth:
         cmd += ["--app-name", "basic-auth"] if ctx.tool == "mlflow" else ["--auth"]
     return cmd
