@@ -877,12 +877,12 @@ def ws_tracking_server(ctx: Context) -> Report:
             finally:
                 stop_process_group(proc)
     report.notes.append(
-        "WS: timing starts once the server's process group is idle (under 2% of a core for 1 s); "
+        "timing starts once the server's process group is idle (under 2% of a core for 1 s); "
         f"{WS_CLIENTS} clients are {WS_CLIENTS} processes sharing the calls or runs"
     )
     if ctx.scale != "full":
         report.notes.append(
-            "WS: scale small: 500 log_metric calls, 20,000 batch points, 100 runs from one client; "
+            "scale small: 500 log_metric calls, 20,000 batch points, 100 runs from one client; "
             f"{calls} calls and {runs} runs from {WS_CLIENTS} clients"
         )
     return report
