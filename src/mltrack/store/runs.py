@@ -38,8 +38,8 @@ from mltrack.exceptions import (
     StoreWriteError,
 )
 from mltrack.store import metrics as metrics_file
-from mltrack.store import validation
-from mltrack.store.files import Stamp, failure_reason, file_lock, stamp
+from mltrack.store import validation, yamlio
+from mltrack.store.files import Stamp, atomic_write, failure_reason, file_lock, stamp
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
 from mltrack.store.live import LiveRun
@@ -129,6 +129,10 @@ class RunStore:
                 where, "field 'run_id'/'experiment_id' does not match the run's directory"
             )
         return RunRecord.from_dict(data, artifact_uri=(run_dir / "artifacts").as_uri())
+
+    def write_document(self, run_dir: Path, document: dict[str, Any], durable: bool = True) -> None:
+        """Write a run.yaml document the caller already validated."""
+        atomic_write(run_dir / "run.yaml", yamlio.dump(document), durable=durable)
 
     # ------------------------------------------------------------------ live runs
 
