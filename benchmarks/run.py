@@ -43,7 +43,7 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W7": (600, 600),
     "W8": (900, 900),
     "W9": (300, 300),
-    "WS": (1200, 3600),
+    "WS": (1800, 5400),
     "WSA": (1800, 5400),
     "WR": (600, 1800),
 }

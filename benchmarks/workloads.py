@@ -49,6 +49,8 @@ SEARCH_MAX = 100
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 ONE_ROW = [5.1, 3.5, 1.4, 0.2]
 SERVER_START_TIMEOUT = 180.0
+WS_WORKERS = (1, 4)  # the worker counts each tracking server runs with
+WS_CLIENTS = 8  # concurrent client processes
 
 
 @dataclass(frozen=True)
@@ -693,17 +695,53 @@ def get_ok(port: int, path: str) -> bool:
         return False
 
 
-def tracking_server_command(ctx: Context, port: int) -> list[str]:
+def process_group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of one process group."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp, utime, stime are 3rd, 12th, 13th
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pgid: int, timeout: float = 120.0) -> float:
+    """Wait until a process group uses under 2% of a core over two 0.5 s windows in a row.
+
+    A server's timing starts only then: ``mlflow server`` answers ``/health`` from its first
+    worker while it is still starting the others. Returns the seconds waited.
+    """
+    window, limit, quiet_needed = 0.5, 0.02, 2
+    start = time.perf_counter()
+    quiet = 0
+    used = process_group_cpu_s(pgid)
+    while quiet < quiet_needed:
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError(f"server's process group still busy after {timeout:.0f} s")
+        time.sleep(window)
+        now = process_group_cpu_s(pgid)
+        quiet = quiet + 1 if now - used < limit * window else 0
+        used = now
+    return time.perf_counter() - start
+
+
+def tracking_server_command(ctx: Context, port: int, workers: int) -> list[str]:
     """``mlflow server`` on SQLite, or ``mltrack server`` on a fresh git repository."""
-    common = ["--host", "127.0.0.1", "--port", str(port)]
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    scratch = ctx.dir / f"workers{workers}"
+    scratch.mkdir()
     if ctx.tool == "mlflow":
         return [
             sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{ctx.dir / 'mlflow.db'}",
-            "--default-artifact-root", str(ctx.dir / "mlartifacts"), *common,
+            "--backend-store-uri", f"sqlite:///{scratch / 'mlflow.db'}",
+            "--default-artifact-root", str(scratch / "mlartifacts"), *common,
         ]  # fmt: skip
     server_python = ctx.server_python or sys.executable
-    repo = ctx.dir / "repo"
+    repo = scratch / "repo"
     repo.mkdir()
     run_checked(["git", "init", "-q"], repo)
     run_checked(["git", "config", "user.name", "bench"], repo)
@@ -712,61 +750,166 @@ def tracking_server_command(ctx: Context, port: int) -> list[str]:
     return [server_python, "-m", "mltrack", "server", "--backend-store-uri", str(repo), *common]
 
 
-def ws_tracking_server(ctx: Context) -> Report:
-    """Start to first ``/health``; then W1, W2 and W3 through the server with the MLflow client."""
+def ws_client(
+    port: int, job: str, experiment: str, count: int, ready: Any, go: Any, done: Any
+) -> None:
+    """One of WS's concurrent clients, in its own process: W1 (``count`` calls) or W3 (runs)."""
+    import mlflow
+
+    try:
+        # Inherited from the parent's set_experiment, and naming an experiment of another server.
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+        mlflow.set_experiment(experiment)
+        records = run_records(count) if job == "W3" else []
+        run_id = mlflow.start_run().info.run_id if job == "W1" else ""
+        ready.put(None)
+        go.wait()
+        if job == "W1":
+            for i in range(count):
+                mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+            mlflow.end_run()
+        else:
+            log_runs_fluent_ml(mlflow, records)
+        done.put(("ok", run_id))
+    except Exception as exc:
+        done.put(("error", one_line(exc)))
+
+
+def concurrent_clients(port: int, job: str, experiment: str, total: int, pgid: int) -> float:
+    """``total`` W1 calls or W3 runs shared by WS_CLIENTS client processes; returns their rate.
+
+    The clients import MLflow and set up before the timer, which starts once the server is idle
+    again and runs until the last client is done.
+    """
+    import multiprocessing
+
+    import mlflow
+
+    mp = multiprocessing.get_context("spawn")
+    ready, done, go = mp.Queue(), mp.Queue(), mp.Event()
+    share = total // WS_CLIENTS
+    args = (port, job, experiment, share, ready, go, done)
+    procs = [mp.Process(target=ws_client, args=args) for _ in range(WS_CLIENTS)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=SERVER_START_TIMEOUT)
+        wait_until_idle(pgid)
+        start = time.perf_counter()
+        go.set()
+        outcomes = [done.get(timeout=SERVER_START_TIMEOUT * 10) for _ in procs]
+        elapsed = time.perf_counter() - start
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    errors = [detail for status, detail in outcomes if status != "ok"]
+    expect(not errors, f"a client failed: {errors[:1]}")
+    client = mlflow.MlflowClient()
+    if job == "W1":
+        for _, run_id in outcomes:
+            got = len(client.get_metric_history(run_id, "loss"))
+            expect(got == share, f"a W1 client's run has {got} points, expected {share}")
+    else:
+        found = mlflow.search_runs(experiment_names=[experiment], max_results=total + 10)
+        expect(len(found) == share * WS_CLIENTS, f"W3 found {len(found)} runs")
+    return share * WS_CLIENTS / elapsed
+
+
+def sequential_client(ctx: Context, port: int, pgid: int, prefix: str) -> dict[str, float]:
+    """W1, W2 and W3 from one client, each timed once the server's process group is idle."""
     import mlflow
     from mlflow.entities import Metric
 
-    port = free_port()
-    log = ctx.dir / "server.log"
-    cmd = tracking_server_command(ctx, port)
+    figures: dict[str, float] = {}
+    client = mlflow.MlflowClient()
+    mlflow.set_experiment(EXPERIMENT)
+    calls = 5_000 if ctx.scale == "full" else 500
+    run = mlflow.start_run()
+    wait_until_idle(pgid)
+    elapsed, _ = timed(
+        lambda: [mlflow.log_metric("loss", 1.0 / (i + 1), step=i) for i in range(calls)]
+    )
+    end, _ = timed(mlflow.end_run)
+    figures[f"{prefix}_log_metric_calls_per_s"] = calls / (elapsed + end)
+    expect(len(client.get_metric_history(run.info.run_id, "loss")) == calls, "points lost")
+    points = 100_000 if ctx.scale == "full" else 20_000
+    keys = [f"k{i}" for i in range(10)]
+    ts = now_ms()
+    rng = random.Random(0)
+    metrics = [Metric(k, rng.random(), ts, step) for step in range(points // 10) for k in keys]
+    run_id = client.create_run(mlflow.get_experiment_by_name(EXPERIMENT).experiment_id).info.run_id
+    wait_until_idle(pgid)
+    start_batch = time.perf_counter()
+    for batch in chunks(metrics):
+        client.log_batch(run_id, metrics=batch)
+    client.set_terminated(run_id)
+    figures[f"{prefix}_log_batch_points_per_s"] = points / (time.perf_counter() - start_batch)
+    records = run_records(1_000 if ctx.scale == "full" else 100)
+    wait_until_idle(pgid)
+    elapsed, _ = timed(log_runs_fluent_ml, mlflow, records)
+    figures[f"{prefix}_runs_per_s"] = len(records) / elapsed
+    return figures
+
+
+def ws_tracking_server(ctx: Context) -> Report:
+    """Each server with ``--workers 1`` and ``--workers 4``: start-up, then W1–W3 through it.
+
+    Start-up is reported on its own (to the first ``/health``, and to an idle process group);
+    every timed phase starts only once the server's whole process group is idle. With one
+    worker: W1, W2 and W3 from one client, then W1 and W3 from WS_CLIENTS client processes; with
+    four workers: W1 and W3 from WS_CLIENTS client processes.
+    """
+    import mlflow
+
     report = Report()
-    with log.open("wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ctx.dir, stdout=out, stderr=out, start_new_session=True)
-        try:
-            deadline = start + SERVER_START_TIMEOUT
-            while not get_ok(port, "/health"):
-                if proc.poll() is not None or time.perf_counter() > deadline:
-                    raise RuntimeError(f"server did not start: {last_line(log)}")
-                time.sleep(0.02)
-            report.figures["server_start_to_health_s"] = time.perf_counter() - start
-            mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
-            client = mlflow.MlflowClient()
-            mlflow.set_experiment(EXPERIMENT)
-            calls = 5_000 if ctx.scale == "full" else 500
-            run = mlflow.start_run()
-            elapsed, _ = timed(
-                lambda: [mlflow.log_metric("loss", 1.0 / (i + 1), step=i) for i in range(calls)]
+    calls = 5_000 if ctx.scale == "full" else 800
+    runs = 1_000 if ctx.scale == "full" else 160
+    for workers in WS_WORKERS:
+        port = free_port()
+        log = ctx.dir / f"server-{workers}.log"
+        cmd = tracking_server_command(ctx, port, workers)
+        prefix = f"workers{workers}"
+        with log.open("wb") as out:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, cwd=ctx.dir, stdout=out, stderr=out, start_new_session=True
             )
-            end, _ = timed(mlflow.end_run)
-            report.figures["server_log_metric_calls_per_s"] = calls / (elapsed + end)
-            expect(len(client.get_metric_history(run.info.run_id, "loss")) == calls, "points lost")
-            points = 100_000 if ctx.scale == "full" else 20_000
-            keys = [f"k{i}" for i in range(10)]
-            ts = now_ms()
-            rng = random.Random(0)
-            metrics = [
-                Metric(k, rng.random(), ts, step) for step in range(points // 10) for k in keys
-            ]
-            run_id = client.create_run(
-                mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
-            ).info.run_id
-            start_batch = time.perf_counter()
-            for batch in chunks(metrics):
-                client.log_batch(run_id, metrics=batch)
-            client.set_terminated(run_id)
-            report.figures["server_log_batch_points_per_s"] = points / (
-                time.perf_counter() - start_batch
-            )
-            runs = 1_000 if ctx.scale == "full" else 100
-            records = run_records(runs)
-            elapsed, _ = timed(log_runs_fluent_ml, mlflow, records)
-            report.figures["server_runs_per_s"] = runs / elapsed
-        finally:
-            stop_process_group(proc)
+            try:
+                deadline = start + SERVER_START_TIMEOUT
+                while not get_ok(port, "/health"):
+                    if proc.poll() is not None or time.perf_counter() > deadline:
+                        raise RuntimeError(f"server did not start: {last_line(log)}")
+                    time.sleep(0.02)
+                report.figures[f"{prefix}_start_to_health_s"] = time.perf_counter() - start
+                wait_until_idle(proc.pid)
+                report.figures[f"{prefix}_start_to_idle_s"] = time.perf_counter() - start
+                mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+                if workers == 1:
+                    report.figures.update(
+                        sequential_client(ctx, port, proc.pid, f"{prefix}_1client")
+                    )
+                clients = f"{prefix}_{WS_CLIENTS}clients"
+                report.figures[f"{clients}_log_metric_calls_per_s"] = concurrent_clients(
+                    port, "W1", f"{EXPERIMENT}-w1-{workers}", calls, proc.pid
+                )
+                report.figures[f"{clients}_runs_per_s"] = concurrent_clients(
+                    port, "W3", f"{EXPERIMENT}-w3-{workers}", runs, proc.pid
+                )
+            finally:
+                stop_process_group(proc)
+    report.notes.append(
+        "timing starts once the server's process group is idle (under 2% of a core for 1 s); "
+        f"{WS_CLIENTS} clients are {WS_CLIENTS} processes sharing the calls or runs"
+    )
     if ctx.scale != "full":
-        report.notes.append("WS: scale small: 500 log_metric calls, 20,000 batch points, 100 runs")
+        report.notes.append(
+            "scale small: 500 log_metric calls, 20,000 batch points, 100 runs from one client; "
+            f"{calls} calls and {runs} runs from {WS_CLIENTS} clients"
+        )
     return report
 
 
@@ -776,39 +919,10 @@ BENCH_USER, BENCH_PASSWORD = "bench", "bench-password"
 AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
-def process_group_cpu_s(pgid: int) -> float:
-    """CPU seconds used so far by the processes of one process group (Linux /proc)."""
-    ticks = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # state ppid pgrp … utime(11) stime(12)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_idle(pgid: int, quiet_s: float = 1.0, timeout: float = 120.0) -> None:
-    """Until the server's whole process group used under 2% of a core for ``quiet_s``."""
-    deadline = time.monotonic() + timeout
-    used = process_group_cpu_s(pgid)
-    while time.monotonic() < deadline:
-        time.sleep(quiet_s)
-        now = process_group_cpu_s(pgid)
-        if now - used < 0.02 * quiet_s:
-            return
-        used = now
-    raise RuntimeError(f"the server was still busy {timeout:.0f} s after start-up")
-
-
 def auth_server_command(ctx: Context, port: int, auth: bool, where: Path) -> list[str]:
     """``tracking_server_command`` with authentication: ``--auth``, or MLflow's basic-auth app."""
     sub = Context(ctx.tool, where, ctx.scale, ctx.server_python)
-    cmd = tracking_server_command(sub, port)
+    cmd = tracking_server_command(sub, port, workers=1)
     if auth:
         cmd += ["--app-name", "basic-auth"] if ctx.tool == "mlflow" else ["--auth"]
     return cmd

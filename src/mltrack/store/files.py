@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from mltrack.fsutil import create_file
@@ -26,11 +26,11 @@ __all__ = [
     "create_file",
     "failure_reason",
     "file_lock",
-    "restorable",
     "stamp",
     "sync_file",
     "temp_path",
     "temporary_owner",
+    "write_temporary",
 ]
 
 Stamp = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
@@ -51,6 +51,22 @@ def temporary_owner(name: str) -> int | None:
 
 def atomic_write(path: Path, data: bytes | memoryview, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    tmp = write_temporary(path, data, durable=durable)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_temporary(path: Path, data: bytes | memoryview, *, durable: bool = True) -> Path:
+    """Write ``data`` to ``path``'s temporary beside it (removed again if that fails).
+
+    Renaming it over ``path`` is then the atomic step, which needs no free space:
+    a writer that changes several files prepares them all first, so running out
+    of space changes none of them.
+    """
     tmp = temp_path(path)
     try:
         with create_file(tmp) as handle:
@@ -58,10 +74,11 @@ def atomic_write(path: Path, data: bytes | memoryview, *, durable: bool = True) 
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+    return tmp
 
 
 def failure_reason(error: BaseException) -> str:
@@ -72,38 +89,6 @@ def failure_reason(error: BaseException) -> str:
         return error.strerror
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def restorable(path: Path, keep: bool) -> Iterator[Callable[[], None]]:
-    """Keep ``path`` as it is now (a hard link, no data copied) so the block can put it back.
-
-    The block calls the yielded function to undo its replacement of ``path``.
-    The link is a temporary (:func:`temp_path`): a crash leaves one that
-    commits and ``fsck`` know to remove.
-    """
-    if not keep:
-        yield lambda: None
-        return
-    saved = temp_path(path.with_name(path.name + ".previous"))
-    try:
-        os.link(path, saved)
-        existed = True
-    except FileNotFoundError:
-        existed = False
-
-    def restore() -> None:
-        if existed:
-            os.replace(saved, path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-    try:
-        yield restore
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            saved.unlink()
 
 
 def sync_file(path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist, StoreWriteError
 from mltrack.store import metrics as metrics_file
-from mltrack.store import schema
-from mltrack.store.files import Stamp, failure_reason, restorable, stamp, sync_file
+from mltrack.store import schema, yamlio
+from mltrack.store.files import Stamp, failure_reason, stamp, sync_file, write_temporary
 from mltrack.store.metrics import Point
 from mltrack.store.records import RunRecord
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mltrack.store.runs import RunStore
 
 __all__ = ["LiveRun", "Point"]
@@ -101,6 +104,8 @@ class LiveRun:
         self.unsynced = False  # written without fsync (write-through); see sync()
         self.last_sync = time.monotonic()
         self.failure: StoreWriteError | None = None  # a background flush's, not yet reported
+        # metrics.arrow as this process last wrote it: (the file's stamp, its rows).
+        self.arrow_table: tuple[Stamp | None, pa.Table] | None = None
 
     @property
     def yaml_path(self) -> Path:
@@ -266,6 +271,21 @@ class LiveRun:
             self.last_flush_seconds = self.last_flush - started
             return True
 
+    def _appended_points(self) -> pa.Table | None:
+        """metrics.arrow's rows plus the buffered points; None if it already has them all.
+
+        The table this process last wrote is kept with the file's stamp: a server
+        logging point after point into one run never reads its own writes back.
+        """
+        if not self.points:
+            return None
+        if self.arrow_table is not None and stamp(self.arrow_path) == self.arrow_table[0]:
+            stored = self.arrow_table[1]
+        else:
+            self.arrow_table = None
+            stored = metrics_file.read_table(self.arrow_path)
+        return metrics_file.appended(stored, self.points)
+
     def where(self) -> str:
         """The run's directory, repository-relative (for messages)."""
         return self.store.repo.rel(self.run_dir)
@@ -273,9 +293,9 @@ class LiveRun:
     def _write(self, durable: bool) -> None:
         """Merge with what other processes wrote, then write (the caller holds both locks).
 
-        Both files change or neither: when run.yaml cannot be written after the
-        points were appended, metrics.arrow is put back (a rename, which needs
-        no free space), so a retry never stores a point twice.
+        Both files change or neither: each is written to a temporary beside it,
+        and only when both are written are they renamed into place (renames need
+        no free space), so a refused write leaves the run as it was.
         """
         if not self.dirty():
             return
@@ -290,13 +310,22 @@ class LiveRun:
         # points in metrics.arrow that the next write would append again.
         document = self.record.to_dict()
         schema.validate_for_write("run", document, self.store.repo.rel(self.yaml_path))
-        with restorable(self.arrow_path, keep=bool(self.points)) as restore:
-            metrics_file.append_points(self.arrow_path, self.points, durable=durable)
-            try:
-                self.store.write_document(self.run_dir, document, durable=durable)
-            except BaseException:
-                restore()
-                raise
+        table = self._appended_points()
+        arrow_tmp = None
+        if table is not None:
+            arrow_tmp = write_temporary(
+                self.arrow_path, memoryview(metrics_file.serialize(table)), durable=durable
+            )
+        try:
+            yaml_tmp = write_temporary(self.yaml_path, yamlio.dump(document), durable=durable)
+        except BaseException:
+            if arrow_tmp is not None:
+                arrow_tmp.unlink()
+            raise
+        if arrow_tmp is not None:
+            os.replace(arrow_tmp, self.arrow_path)
+            self.arrow_table = (stamp(self.arrow_path), table)
+        os.replace(yaml_tmp, self.yaml_path)
         self.disk = stamp(self.yaml_path)
         self.store.index.remember(self.run_dir, self.record)
         self.points = []

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "append_points",
+    "appended",
     "history",
     "new_points",
     "prepare_writes",
     "read_table",
     "schema",
+    "serialize",
     "to_text",
 ]
 
@@ -58,7 +60,7 @@ def prepare_writes() -> None:
     serializes one point in memory, so the first real flush does not pay for
     pyarrow's first-use set-up (a few milliseconds) at the end of the run.
     """
-    _serialize(_table_of([("", 0.0, 0, 0)]))
+    serialize(_table_of([("", 0.0, 0, 0)]))
 
 
 def read_table(path: Path, label: str | None = None) -> pa.Table | None:
@@ -107,20 +109,31 @@ def append_points(path: Path, points: Sequence[Point], *, durable: bool = True) 
     ``durable=False`` skips the fsync: the new file is visible to every process at
     once but reaches the disk later (the caller syncs it with ``files.sync_file``).
     """
-    import pyarrow as pa
-
     if not points:
         return 0
     old = read_table(path)
-    fresh = new_points(old, points)
-    if not fresh:
+    table = appended(old, points)
+    if table is None:
         return 0
+    atomic_write(path, memoryview(serialize(table)), durable=durable)
+    return table.num_rows - (old.num_rows if old is not None else 0)
+
+
+def appended(stored: pa.Table | None, points: Sequence[Point]) -> pa.Table | None:
+    """``stored`` (a file's rows) followed by those of ``points`` it lacks; None if none.
+
+    A writer that keeps the table it wrote can pass it back as ``stored`` while
+    the file is unchanged, so a server never re-reads its own writes.
+    """
+    import pyarrow as pa
+
+    fresh = new_points(stored, points)
+    if not fresh:
+        return None
     new = _table_of(fresh)
     # One record batch per file: appending a batch per flush would make every later
     # read and rewrite pay for thousands of tiny batches.
-    table = pa.concat_tables([old, new]).combine_chunks() if old is not None else new
-    atomic_write(path, memoryview(_serialize(table)), durable=durable)
-    return len(fresh)
+    return pa.concat_tables([stored, new]).combine_chunks() if stored is not None else new
 
 
 def new_points(table: pa.Table | None, points: Sequence[Point]) -> list[Point]:
@@ -150,7 +163,7 @@ def new_points(table: pa.Table | None, points: Sequence[Point]) -> list[Point]:
     return [point for point in distinct if point not in stored]
 
 
-def _serialize(table: pa.Table) -> pa.Buffer:
+def serialize(table: pa.Table) -> pa.Buffer:
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
