@@ -107,7 +107,8 @@ class ModelStore:
         document = self.read(validate_model_name(name))
         if document is None or document.deleted:
             raise ResourceDoesNotExist(
-                f"Registered model {name!r} not found. List models with `mltrack models list`."
+                f"Registered Model with name={name} not found. "
+                "List models with `mltrack models list`."
             )
         return document
 
@@ -187,7 +188,10 @@ class ModelStore:
             )
             moved.append(tagged.tag)
         renamed_document = replace(
-            document, name=new_name, renamed_from=(*document.renamed_from, old_name)
+            document,
+            name=new_name,
+            renamed_from=(*document.renamed_from, old_name),
+            last_updated_timestamp=now_ms(),  # a rename is an update, as in MLflow
         )
         old_rel, rel = self.document_path(old_name), self.document_path(new_name)
         atomic_write(self.repo.root / rel, self._serialize(renamed_document, rel))

@@ -163,7 +163,8 @@ class Runs:
             experiment_ids = [str(experiment_ids)]
         if max_results is not None and (max_results <= 0 or max_results > SEARCH_MAX_RESULTS):
             raise InvalidParameterValue(
-                f"Invalid value {max_results} for parameter 'max_results': use 1 to {SEARCH_MAX_RESULTS}."
+                f"Invalid value {max_results} for parameter 'max_results' supplied. "
+                f"It must be from 1 to {SEARCH_MAX_RESULTS}."
             )
         records = self.search_records(experiment_ids, filter_string, run_view_type, order_by)
         page = paginate(records, max_results, page_token)
