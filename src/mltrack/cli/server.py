@@ -210,7 +210,7 @@ def ui(app: AppContext, repo: str | None, host: str, port: int, fd: int | None) 
     works offline. Open the printed address in a browser.
     """
     from mltrack.server.app import serve
-    from mltrack.server.config import ServerConfig, destination_path, open_backend
+    from mltrack.server.config import ServerConfig, open_backend
 
     root = open_backend(repo or app.repo_path)
     click.echo(f"mltrack ui: {root} at http://{host}:{port}/ ; press Ctrl+C to stop.", err=True)

@@ -43,8 +43,33 @@ _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 # Served as text/plain whatever their extension says, as MLflow does (MLmodel, MLproject,
 # configuration and logs); a browser shows them instead of downloading them.
 _TEXT_NAMES = frozenset(
-    "txt log err cfg conf cnf cf ini properties prop hocon toml yaml yml xml json js py py3 "
-    "csv tsv md rst mlmodel mlproject".split()
+    [
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "mlmodel",
+        "mlproject",
+    ]
 )
 # Types a browser would render or run from this server's origin: sent as plain text.
 _ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml"})
