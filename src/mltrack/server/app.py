@@ -34,21 +34,22 @@ __all__ = ["app_from_env", "create_app", "serve"]
 logger = logging.getLogger("mltrack.server")
 
 
-_REPEATED_SLASHES = re.compile(r"//+")
+_LEADING_SLASHES = re.compile(r"^//+")
 
 
 class MergeSlashes:
     """``//model-versions/get-artifact`` is ``/model-versions/get-artifact``, as in MLflow's
-    server (werkzeug merges slashes); done first, so every later check sees the same path."""
+    server (a client joining a base URL ending in ``/``); done first, so every later check
+    sees the same path. Slashes inside a path stay: ``artifacts//etc`` is refused as absolute."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket") and "//" in scope["path"]:
-            scope = {**scope, "path": _REPEATED_SLASHES.sub("/", scope["path"])}
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("//"):
+            scope = {**scope, "path": _LEADING_SLASHES.sub("/", scope["path"])}
             if scope.get("raw_path"):
-                scope["raw_path"] = re.sub(rb"//+", b"/", scope["raw_path"])
+                scope["raw_path"] = re.sub(rb"^//+", b"/", scope["raw_path"])
         await self.app(scope, receive, send)
 
 
