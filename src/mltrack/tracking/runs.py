@@ -71,8 +71,9 @@ class Runs:
             )
         parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
         if parent is not None:
-            repo.runs.locate(validation.run_id(parent))
-            clean_tags["mlflow.parentRunId"] = parent
+            clean_tags["mlflow.parentRunId"] = validation.tag_value("mlflow.parentRunId", parent)
+            if not self._exists(parent):
+                parent = None  # another store's run, as MLflow allows: recorded by the tag only
         if code is None:
             state = repo.code_state()
             code = CodeVersion(state.commit, state.branch, None, entry_point(repo))
@@ -93,6 +94,13 @@ class Runs:
         if probe_dirty:
             self._probes[run_id] = CodeProbe(repo, code.commit)
         return live.snapshot().to_run()
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.repo.runs.locate(validation.run_id(run_id))
+        except (ResourceDoesNotExist, InvalidParameterValue):
+            return False
+        return True
 
     def record(self, run_id: str) -> RunRecord:
         """The stored record of a run (buffered changes included)."""
