@@ -369,3 +369,23 @@ def test_uploads_outside_a_run_need_an_artifacts_destination(repo: Path, tmp_pat
     stored = list((repo / ".mltrack").rglob("b.txt"))
     assert len(stored) == 1 and not (destination / experiment_id).exists()
     assert not list(repo.rglob("a.txt"))
+
+
+def test_the_destination_reaches_every_worker_and_must_be_local(tmp_path: Path) -> None:
+    from mltrack.exceptions import InvalidParameterValue
+    from mltrack.server.config import destination_path
+
+    assert destination_path(None) is None
+    assert destination_path((tmp_path / "d").as_uri()) == tmp_path / "d"
+    with pytest.raises(InvalidParameterValue, match="not a local path"):
+        destination_path("s3://bucket/artifacts")
+    config = ServerConfig(tmp_path, artifacts_destination=tmp_path / "d")
+    assert ServerConfig.from_env(config.to_env()).artifacts_destination == tmp_path / "d"
+
+
+def test_a_parent_run_from_another_store_is_kept_as_its_tag(http: httpx.Client) -> None:
+    experiment_id, _ = new_run(http)
+    tags = [{"key": "mlflow.parentRunId", "value": "7"}]
+    run = ok(http.post(f"{API}/runs/create", json={"experiment_id": experiment_id, "tags": tags}))
+    stored = ok(http.get(f"{API}/runs/get", params={"run_id": run["run"]["info"]["run_id"]}))
+    assert {"key": "mlflow.parentRunId", "value": "7"} in stored["run"]["data"]["tags"]
