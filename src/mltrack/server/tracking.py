@@ -36,6 +36,7 @@ from mltrack.server.protocol import (
     run_info_json,
     run_json,
 )
+from mltrack.tracking.runs import SEARCH_MAX_RESULTS
 
 __all__ = ["routes"]
 
@@ -391,11 +392,19 @@ def search_datasets(req: Params, server: Backend) -> dict[str, Any]:
             f"experiment_ids. Received {len(experiment_ids)} experiment_ids."
         )
     summaries: dict[tuple[str, str, str, str], None] = {}
-    for run in server.client.search_runs(experiment_ids, max_results=None):
-        for item in run.inputs.dataset_inputs:
-            context = next((t.value for t in item.tags if t.key == DATASET_CONTEXT_TAG), "")
-            found = (run.info.experiment_id, item.dataset.name, item.dataset.digest, context)
-            summaries[found] = None
+    token: str | None = None
+    while True:
+        page = server.client.search_runs(
+            experiment_ids, max_results=SEARCH_MAX_RESULTS, page_token=token
+        )
+        for run in page:
+            for item in run.inputs.dataset_inputs:
+                context = next((t.value for t in item.tags if t.key == DATASET_CONTEXT_TAG), "")
+                found = (run.info.experiment_id, item.dataset.name, item.dataset.digest, context)
+                summaries[found] = None
+        token = page.token
+        if not token:
+            break
     out = [
         _dataset_summary(experiment_id, name, digest, context)
         for experiment_id, name, digest, context in summaries
