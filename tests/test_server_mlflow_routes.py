@@ -389,3 +389,10 @@ def test_a_parent_run_from_another_store_is_kept_as_its_tag(http: httpx.Client) 
     run = ok(http.post(f"{API}/runs/create", json={"experiment_id": experiment_id, "tags": tags}))
     stored = ok(http.get(f"{API}/runs/get", params={"run_id": run["run"]["info"]["run_id"]}))
     assert {"key": "mlflow.parentRunId", "value": "7"} in stored["run"]["data"]["tags"]
+
+
+def test_a_source_commit_that_is_not_a_git_sha_stays_a_tag(http: httpx.Client) -> None:
+    experiment_id, _ = new_run(http)
+    tags = [{"key": "mlflow.source.git.commit", "value": "abc"}]
+    run = ok(http.post(f"{API}/runs/create", json={"experiment_id": experiment_id, "tags": tags}))
+    assert {"key": "mlflow.source.git.commit", "value": "abc"} in run["run"]["data"]["tags"]

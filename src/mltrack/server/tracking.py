@@ -7,6 +7,7 @@ terminal status to ``runs/update``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mltrack.entities import (
@@ -39,6 +40,8 @@ from mltrack.server.protocol import (
 from mltrack.tracking.runs import SEARCH_MAX_RESULTS
 
 __all__ = ["routes"]
+
+_GIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 table = RouteTable("/api/2.0/mlflow")
 MAX_METRICS_PER_BATCH = 1000
@@ -135,12 +138,18 @@ def create_run(req: Params, server: Backend) -> dict[str, Any]:
         run_name=req.string("run_name") or None,
         user_id=req.string("user_id") or None,
         code=CodeVersion(
-            commit=tags.get("mlflow.source.git.commit"),
+            commit=_git_commit(tags.get("mlflow.source.git.commit")),
             branch=tags.get("mlflow.source.git.branch"),
             entry_point=tags.get("mlflow.source.name"),
         ),
     )
     return {"run": run_json(run, outputs=False)}
+
+
+def _git_commit(tag: str | None) -> str | None:
+    """The run's source commit when the tag names a git commit; MLflow takes any text, which
+    the tag keeps."""
+    return tag if tag is not None and _GIT_SHA.fullmatch(tag) else None
 
 
 @table.post("runs/update")
