@@ -277,7 +277,9 @@ class ModelStore:
 
     def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
         """The source run's run.yaml as the version's tagged commit holds it."""
-        return None if tagged.external else self.git.history.read_blob(tagged.commit, tagged.run_yaml)
+        return (
+            None if tagged.external else self.git.history.read_blob(tagged.commit, tagged.run_yaml)
+        )
 
     def tagged_file(self, tagged: TaggedVersion, relative: str) -> bytes | None:
         """One file of the version's model directory, as its tagged commit holds it."""
