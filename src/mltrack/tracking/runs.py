@@ -70,10 +70,13 @@ class Runs:
                 "Current state is deleted."
             )
         parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
+        if parent_run_id is not None:
+            repo.runs.locate(validation.run_id(parent_run_id))  # a typo in a nested run
         if parent is not None:
             clean_tags["mlflow.parentRunId"] = validation.tag_value("mlflow.parentRunId", parent)
             if not self._exists(parent):
-                parent = None  # another store's run, as MLflow allows: recorded by the tag only
+                # only the tag names it (another store's run): kept as MLflow keeps it
+                parent = None
         if code is None:
             state = repo.code_state()
             code = CodeVersion(state.commit, state.branch, None, entry_point(repo))
