@@ -348,6 +348,6 @@ def test_models_cli_json_everywhere(repo: Path, iris, cli) -> None:  # type: ign
         json.loads(result.stdout)
     result = invoke(cli, "models", "show", "nope")
     assert result.exit_code == 1 and result.stderr.startswith(
-        "Error: Registered model 'nope' not found"
+        "Error: Registered Model with name=nope not found"
     )
     assert "Traceback" not in result.stderr

@@ -914,3 +914,27 @@ def test_a_server_whose_default_is_no_permissions_shows_the_ui_to_admins_only(re
     server = auth_server(repo, default_permission="NO_PERMISSIONS")
     refused(server.call("alice", "GET", "/"))
     assert server.call("admin", "GET", "/").status_code == 200
+
+
+def test_mlflow_ui_routes_need_read_on_what_they_serve(server: AuthServer) -> None:
+    experiment = server.experiment("alice")
+    run = server.model_run("alice", experiment)
+    model = server.ok(
+        "alice", "POST", f"{API}/logged-models", json={"experiment_id": experiment, "name": "m"}
+    )["model"]["info"]["model_id"]
+    server.credentials.grant(
+        ("experiment_permissions", "experiment_id"), experiment, "bob", "NO_PERMISSIONS", new=True
+    )
+    ajax = "/ajax-api/2.0/mlflow"
+    file = {"run_id": run, "path": "model/model.bin"}
+    for method, path, fields in (
+        ("GET", "/get-artifact", {"params": file}),
+        ("GET", "http://localhost//get-artifact", {"params": file}),
+        ("GET", f"{ajax}/metrics/get-history-bulk", {"params": {"run_id": run, "metric_key": "m"}}),
+        ("POST", f"{ajax}/experiments/search-datasets", {"json": {"experiment_ids": [experiment]}}),
+        ("GET", f"{ajax}/logged-models/{model}/artifacts/directories", {}),
+        ("POST", f"{ajax}/upload-artifact", {"params": {"run_uuid": run, "path": "x.txt"}}),
+    ):
+        response = server.call("bob", method, path, **fields)
+        assert response.status_code == 403, (path, response.text[:200])
+    assert server.call("alice", "GET", "/get-artifact", params=file).status_code == 200

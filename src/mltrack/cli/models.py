@@ -171,8 +171,9 @@ def compare(app: AppContext, name: str, version_a: int, version_b: int, output_f
 @pass_app
 def verify(app: AppContext, output_format: str) -> None:
     """Check every version's files against the sha256 recorded at registration (for CI); exit 1 on a mismatch."""
-    problems = _registry(app).verify()
-    print_verification(problems, output_format)
+    registry = _registry(app)
+    problems = registry.verify()
+    print_verification(problems, output_format, registry.unverifiable())
     if problems:
         raise SystemExit(1)
 

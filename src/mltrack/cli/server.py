@@ -30,12 +30,19 @@ fd_option = click.option(
 )
 @click.option(
     "--default-artifact-root",
-    "--artifacts-destination",
     "artifact_root",
     metavar="URI",
     default=None,
     help="Accepted for MLflow compatibility and ignored: artifacts are stored in each "
     "run's directory in the repository and committed with the run.",
+)
+@click.option(
+    "--artifacts-destination",
+    metavar="PATH",
+    default=None,
+    help="A directory for files clients upload through mlflow-artifacts paths that are not "
+    "in a run (e.g. mlflow.artifacts.log_artifact to a bare path); not committed. Files "
+    "of runs still go to the run's directory. Default: such uploads are refused.",
 )
 @click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("-p", "--port", default=5000, show_default=True, type=int, help="Port to bind.")
@@ -113,6 +120,7 @@ def server(
     app: AppContext,
     backend_store_uri: str | None,
     artifact_root: str | None,
+    artifacts_destination: str | None,
     host: str,
     port: int,
     workers: int,
@@ -139,7 +147,7 @@ def server(
     """
     from mltrack.http_guard import parse_list
     from mltrack.server.app import serve
-    from mltrack.server.config import ServerConfig, open_backend
+    from mltrack.server.config import ServerConfig, destination_path, open_backend
 
     if bool(ssl_keyfile) != bool(ssl_certfile):
         raise click.UsageError("--ssl-keyfile and --ssl-certfile go together.")
@@ -166,6 +174,7 @@ def server(
         default_permission=auth_default_permission,
         ssl_keyfile=Path(ssl_keyfile) if ssl_keyfile else None,
         ssl_certfile=Path(ssl_certfile) if ssl_certfile else None,
+        artifacts_destination=destination_path(artifacts_destination),
     )
     if not auth and not _is_loopback(host):
         click.echo(

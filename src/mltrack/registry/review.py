@@ -15,7 +15,7 @@ from mltrack.store.records import RunRecord
 from mltrack.store.repository import Repository
 from mltrack.tracking.compare import compare_runs
 
-__all__ = ["compare", "comparison_text", "doc_changes", "history", "verify"]
+__all__ = ["compare", "comparison_text", "doc_changes", "history", "unverifiable", "verify"]
 
 
 def source_run(store: ModelStore, version: ModelVersion) -> RunRecord | None:
@@ -67,6 +67,8 @@ def verify(store: ModelStore) -> list[str]:
     problems = []
     for name, versions in sorted(store.tagged().items()):
         for number, tagged in sorted(versions.items()):
+            if tagged.external:
+                continue  # no files to check: see unverifiable()
             label = f"{name!r} version {number}"
             snapshot = {
                 entry.path[len(tagged.model_dir) + 1 :]: entry
@@ -95,6 +97,17 @@ def verify(store: ModelStore) -> list[str]:
                             f"{label}: {tagged.model_dir}/{path} was modified after registration"
                         )
     return problems
+
+
+def unverifiable(store: ModelStore) -> list[str]:
+    """The versions registered from outside this repository: no recorded files to check."""
+    return [
+        f"{name!r} version {number}: registered from {tagged.source!r}, outside this "
+        "repository; no files to verify"
+        for name, versions in sorted(store.tagged().items())
+        for number, tagged in sorted(versions.items())
+        if tagged.external
+    ]
 
 
 def history(store: ModelStore, name: str) -> list[RegistryEvent]:

@@ -35,6 +35,7 @@ from mltrack.store.model_names import (
 from mltrack.store.model_store import ModelStore
 from mltrack.store.model_tags import TaggedVersion
 from mltrack.store.repository import Repository, now_ms
+from mltrack.uris import RUNS_SCHEME, parse_runs_uri
 
 __all__ = ["Registry"]
 
@@ -217,9 +218,18 @@ class Registry:
         model_id: str | None = None,
         **_: Any,
     ) -> ModelVersion:
-        """Register the model at ``source`` as the next version: an annotated tag on the commit holding it."""
+        """Register the model at ``source`` as the next version: an annotated tag on the commit
+        holding it, or (a source outside this repository) on the current commit, with no files.
+
+        As MLflow 3.17.2, a ``runs:/`` source must name the ``run_id`` given with it.
+        """
         clean_tags = _clean_tags(tags)
-        tagged = self.store.register(name, source, model_id)
+        if run_id and source.startswith(RUNS_SCHEME) and parse_runs_uri(source).run_id != run_id:
+            raise InvalidParameterValue(
+                f"Invalid model version source: '{source}'. The run_id request parameter must "
+                "identify the resource that contains the source."
+            )
+        tagged = self.store.register(name, source, model_id, run_id)
         changes: dict[str, Any] = {}
         if description:
             changes["description"] = description
@@ -440,6 +450,10 @@ class Registry:
     def verify(self) -> list[str]:
         """Every version's files (tag snapshot and working tree) checked against their hashes."""
         return review.verify(self.store)
+
+    def unverifiable(self) -> list[str]:
+        """Versions registered from outside this repository, which have no files to check."""
+        return review.unverifiable(self.store)
 
     def history(self, name: str) -> list[RegistryEvent]:
         """Registrations (from tags) and every model.yaml change (from commits), in commit order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from mltrack import __version__, http_guard, ui
 from mltrack.exceptions import MltrackError
@@ -31,6 +32,39 @@ from mltrack.sockets import adopt
 __all__ = ["app_from_env", "create_app", "serve"]
 
 logger = logging.getLogger("mltrack.server")
+
+
+_LEADING_SLASHES = re.compile(r"^//+")
+
+
+class MergeSlashes:
+    """``//model-versions/get-artifact`` is ``/model-versions/get-artifact``, as in MLflow's
+    server (a client joining a base URL ending in ``/``); done first, so every later check
+    sees the same path. Slashes inside a path stay: ``artifacts//etc`` is refused as absolute."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("//"):
+            scope = {**scope, "path": _LEADING_SLASHES.sub("/", scope["path"])}
+            if scope.get("raw_path"):
+                scope["raw_path"] = re.sub(rb"^//+", b"/", scope["raw_path"])
+        await self.app(scope, receive, send)
+
+
+def ajax_aliases(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Each ``/api/2.0/mlflow/...`` route also under ``/ajax-api/2.0/mlflow/...``, the prefix
+    MLflow's web UI calls."""
+    return [
+        Route(
+            "/ajax-api" + route.path.removeprefix("/api"),
+            route.endpoint,
+            methods=sorted(route.methods or ()),
+        )
+        for route in routes
+        if isinstance(route, Route) and route.path.startswith(("/api/2.0/mlflow/", "/api/3.0/"))
+    ]
 
 
 async def health(request: Request) -> Response:
@@ -98,19 +132,27 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 def create_app(config: ServerConfig) -> Starlette:
     """The app: MLflow's REST API; with ``config.auth_db``, behind authentication (``--auth``)."""
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/version", version, methods=["GET"]),
+    api: list[BaseRoute] = [
         Route("/api/3.0/mlflow/server-info", server_info, methods=["GET"]),
         *tracking.routes,
         *logged_models.routes,
         *registry.routes,
         *artifacts.routes,
+    ]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        *api,
+        *ajax_aliases(api),
         *ui.routes(),  # the web UI at /, beside the REST API
     ]
     backend = Backend(config)
     # Outermost first: foreign hosts and origins, then oversized bodies, then who is asking.
-    middleware = [*http_guard.middleware(config.origin_policy()), Middleware(BodyLimit)]
+    middleware = [
+        Middleware(MergeSlashes),
+        *http_guard.middleware(config.origin_policy()),
+        Middleware(BodyLimit),
+    ]
     policy = None
     if config.auth_db is not None:
         from mltrack.server import access

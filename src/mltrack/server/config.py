@@ -16,7 +16,7 @@ from pathlib import Path
 from mltrack.exceptions import InvalidParameterValue, NotAGitRepository
 from mltrack.http_guard import OriginPolicy, parse_list
 
-__all__ = ["ServerConfig", "open_backend"]
+__all__ = ["ServerConfig", "destination_path", "open_backend"]
 
 _ENV = "MLTRACK_SERVER_"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -41,6 +41,7 @@ class ServerConfig:
     default_permission: str = "READ"
     ssl_keyfile: Path | None = None
     ssl_certfile: Path | None = None
+    artifacts_destination: Path | None = None  # uploads outside every run (--artifacts-destination)
 
     def origin_policy(self) -> OriginPolicy:
         return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
@@ -63,6 +64,8 @@ class ServerConfig:
             env[f"{_ENV}OWNER_PID"] = str(self.owner_pid)
         if self.auth_db is not None:
             env[f"{_ENV}AUTH_DB"] = str(self.auth_db)
+        if self.artifacts_destination is not None:
+            env[f"{_ENV}ARTIFACTS_DESTINATION"] = str(self.artifacts_destination)
         return env
 
     @classmethod
@@ -75,6 +78,7 @@ class ServerConfig:
             )
         owner = env.get(f"{_ENV}OWNER_PID")
         auth_db = env.get(f"{_ENV}AUTH_DB")
+        destination = env.get(f"{_ENV}ARTIFACTS_DESTINATION")
         return cls(
             repo_root=Path(root),
             host=env.get(f"{_ENV}HOST", "127.0.0.1"),
@@ -85,7 +89,24 @@ class ServerConfig:
             cors_allowed_origins=parse_list(env.get(f"{_ENV}CORS_ALLOWED_ORIGINS")),
             auth_db=Path(auth_db) if auth_db else None,
             default_permission=env.get(f"{_ENV}DEFAULT_PERMISSION", "READ"),
+            artifacts_destination=Path(destination) if destination else None,
         )
+
+
+def destination_path(uri: str | None) -> Path | None:
+    """The local directory ``--artifacts-destination`` names (a path or ``file://`` URI)."""
+    if not uri:
+        return None
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path)).absolute()
+    if _SCHEME.match(uri) and not re.match(r"^[A-Za-z]:[\\/]", uri):
+        raise InvalidParameterValue(
+            f"--artifacts-destination {uri!r} is not a local path: mltrack stores uploads "
+            "outside a run in a local directory (files of runs are committed with the run)."
+        )
+    return Path(uri).expanduser().absolute()
 
 
 def backend_path(uri: str | None) -> Path:

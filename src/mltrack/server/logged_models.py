@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mltrack.exceptions import InvalidParameterValue
+from mltrack.server.artifacts import check_path, file_response
 from mltrack.server.backend import Backend
 from mltrack.server.protocol import Params, RouteTable, logged_model_json, paged, pairs_to_dict
 
@@ -81,4 +88,45 @@ def log_logged_model_params(req: Params, server: Backend) -> None:
     server.client.log_model_params(req.required("model_id"), params)
 
 
-routes = table.routes
+@table.get("{model_id}/artifacts/directories")
+def list_logged_model_artifacts(req: Params, server: Backend) -> dict[str, Any]:
+    """The files of a model's directory (MLflow's UI), paths relative to the model."""
+    model = server.client.get_logged_model(req.required("model_id"))
+    inside = check_path(req.string("artifact_directory_path")).strip("/")
+    prefix = model.artifact_path + (f"/{inside}" if inside else "")
+    files = server.client.list_artifacts(model.source_run_id, prefix)
+    cut = len(model.artifact_path) + 1
+    out: dict[str, Any] = {}
+    if files:
+        out["files"] = [
+            {"path": f.path[cut:], "is_dir": f.is_dir}
+            | ({} if f.is_dir or f.file_size is None else {"file_size": f.file_size})
+            for f in files
+        ]
+    return out
+
+
+def _model_file(server: Backend, model_id: str, path: str | None) -> Any:
+    if not path:
+        raise InvalidParameterValue("Missing value for required parameter 'artifact_file_path'.")
+    model = server.client.get_logged_model(model_id)
+    return server.client.get_artifact_file(
+        model.source_run_id, f"{model.artifact_path}/{check_path(path)}"
+    )
+
+
+async def get_logged_model_artifact(request: Request) -> Response:
+    """``GET logged-models/{id}/artifacts/files?artifact_file_path=``: one file of a model."""
+    path = await run_in_threadpool(
+        _model_file,
+        request.app.state.backend,
+        request.path_params["model_id"],
+        request.query_params.get("artifact_file_path"),
+    )
+    return file_response(path)
+
+
+routes = [
+    *table.routes,
+    Route(f"{table.prefix}/{{model_id}}/artifacts/files", get_logged_model_artifact),
+]

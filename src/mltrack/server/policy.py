@@ -218,6 +218,16 @@ def _runs_read(access: Access, req: Params) -> None:
         access.run(run_id, "read")
 
 
+def _bulk_runs_read(access: Access, req: Params) -> None:
+    for run_id in req.strings("run_id"):
+        access.run(run_id, "read")
+
+
+def _experiments_read(access: Access, req: Params) -> None:
+    for experiment_id in req.strings("experiment_ids"):
+        access.experiment(experiment_id, "read")
+
+
 def _new_run(access: Access, req: Params) -> None:
     access.experiment(req.string("experiment_id") or "0", "update")
 
@@ -334,6 +344,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "runs/outputs"): _UPDATE_RUN,
     ("GET", "metrics/get-history"): _READ_RUN,
     ("GET", "metrics/get-history-bulk-interval"): Route(_runs_read),
+    ("GET", "metrics/get-history-bulk"): Route(_bulk_runs_read),
+    ("POST", "experiments/search-datasets"): Route(_experiments_read),
     ("GET", "artifacts/list"): _READ_RUN,
     # logged models (the routes with an id in the path are in Policy.route)
     ("POST", "logged-models"): _UPDATE_EXPERIMENT,
@@ -406,6 +418,8 @@ _LOGGED_MODEL_ACTIONS = {
     ("PATCH", "/tags"): "update",
     ("DELETE", "/tags/"): "update",
     ("POST", "/params"): "update",
+    ("GET", "/artifacts/directories"): "read",
+    ("GET", "/artifacts/files"): "read",
 }
 _ADMIN_ONLY = Route(_admin, reads_fields=False)
 _AUTHENTICATED = Route(_authenticated, reads_fields=False)
@@ -444,6 +458,10 @@ class Policy:
                 return found
         elif path.startswith(_ARTIFACTS):
             return self._artifact_route(method, path)
+        elif path == "/get-artifact" and method == "GET":
+            return _READ_RUN
+        elif path == "/model-versions/get-artifact" and method == "GET":
+            return _READ_MODEL
         elif (match := _MULTIPART.match(path)) and method == "POST":
             raw = match["path"]
             return Route(lambda access, req: access.artifact(raw, "update"), reads_fields=False)

@@ -52,6 +52,9 @@ __all__ = [
 Handler = Callable[["Params", "Backend"], "dict[str, Any] | None"]
 _HINT = "See the API docs for more information about request parameters."
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# String fields that name a number, which clients may send as a JSON number. Every other
+# string field is refused as MLflow does (``{"name": 123}``, ``"run_id": 31``: 400).
+_NUMBERED = frozenset({"version", "experiment_id"})
 
 
 # ---------------------------------------------------------------------- requests
@@ -105,7 +108,7 @@ class Params:
                     f"Missing value for required parameter '{name}'. {_HINT}"
                 )
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
+        if name in _NUMBERED and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # e.g. a registry version sent as a number
         if not isinstance(value, str):
             raise _invalid(name, value)
@@ -219,18 +222,23 @@ def _field(item: dict[str, Any], key: str, where: str, default: str | None = Non
     return value
 
 
-def metric_fields(item: dict[str, Any], where: str = "metrics") -> tuple[str, float, int, int]:
-    """(key, value, timestamp, step) of one metric in a request."""
+def metric_fields(item: dict[str, Any], where: str = "") -> tuple[str, float, int, int]:
+    """(key, value, timestamp, step) of one metric in a request; ``where`` prefixes the field
+    names in messages as MLflow does (``metrics[0].timestamp`` in a batch)."""
+    prefix = f"{where}." if where else ""
     for required in ("key", "value", "timestamp"):
         if item.get(required) is None:
             raise InvalidParameterValue(
-                f"Missing value for required parameter '{required}'. {_HINT}"
+                f"Missing value for required parameter '{prefix}{required}'. {_HINT}"
             )
+    key = item["key"]
+    if not isinstance(key, str):
+        raise _invalid(f"{prefix}key", key)
     return (
-        _field(item, "key", where),
-        _double("value", item["value"]),
-        _int64("timestamp", item["timestamp"]),
-        _int64("step", item.get("step") or 0),
+        key,
+        _double(f"{prefix}value", item["value"]),
+        _int64(f"{prefix}timestamp", item["timestamp"]),
+        _int64(f"{prefix}step", item.get("step") or 0),
     )
 
 

@@ -7,6 +7,7 @@ terminal status to ``runs/update``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mltrack.entities import (
@@ -22,6 +23,7 @@ from mltrack.entities import (
 )
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.paging import paginate
+from mltrack.server.artifacts import check_path
 from mltrack.server.backend import Backend
 from mltrack.server.protocol import (
     Params,
@@ -35,14 +37,21 @@ from mltrack.server.protocol import (
     run_info_json,
     run_json,
 )
+from mltrack.tracking.runs import SEARCH_MAX_RESULTS
 
 __all__ = ["routes"]
+
+_GIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 table = RouteTable("/api/2.0/mlflow")
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 MAX_HISTORY_RESULTS = 25000
+MAX_BULK_RUNS = 100  # runs per get-history-bulk(-interval) request, as MLflow limits them
+MAX_INTERVAL_RESULTS = 2500
+MAX_DATASET_EXPERIMENTS = 20
+DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 
 # ---------------------------------------------------------------------- experiments
@@ -50,7 +59,9 @@ MAX_HISTORY_RESULTS = 25000
 
 @table.post("experiments/create")
 def create_experiment(req: Params, server: Backend) -> dict[str, Any]:
-    experiment_id = server.client.create_experiment(req.required("name"), tags=req.tags())
+    name = req.required("name")
+    req.string("artifact_location")  # type-checked as MLflow does; see docs/mlflow-compatibility.md
+    experiment_id = server.client.create_experiment(name, tags=req.tags())
     return {"experiment_id": experiment_id}
 
 
@@ -127,12 +138,18 @@ def create_run(req: Params, server: Backend) -> dict[str, Any]:
         run_name=req.string("run_name") or None,
         user_id=req.string("user_id") or None,
         code=CodeVersion(
-            commit=tags.get("mlflow.source.git.commit"),
+            commit=_git_commit(tags.get("mlflow.source.git.commit")),
             branch=tags.get("mlflow.source.git.branch"),
             entry_point=tags.get("mlflow.source.name"),
         ),
     )
     return {"run": run_json(run, outputs=False)}
+
+
+def _git_commit(tag: str | None) -> str | None:
+    """The run's source commit when the tag names a git commit; MLflow takes any text, which
+    the tag keeps."""
+    return tag if tag is not None and _GIT_SHA.fullmatch(tag) else None
 
 
 @table.post("runs/update")
@@ -206,7 +223,9 @@ def log_batch(req: Params, server: Backend) -> None:
         req.run_id(),
         metrics=[
             Metric(key, value, timestamp, step)
-            for key, value, timestamp, step in map(metric_fields, metrics)
+            for key, value, timestamp, step in (
+                metric_fields(item, f"metrics[{index}]") for index, item in enumerate(metrics)
+            )
         ],
         params=[Param(k, v) for k, v in _ordered_pairs(params, "params")],
         tags=[RunTag(k, v) for k, v in pairs_to_dict(tags, "tags").items()],
@@ -274,25 +293,139 @@ def get_metric_history(req: Params, server: Backend) -> dict[str, Any]:
     return paged("metrics", found, metric_json)
 
 
+@table.get("metrics/get-history-bulk")
+def get_metric_history_bulk(req: Params, server: Backend) -> dict[str, Any]:
+    """One key's full history in several runs (MLflow's UI charts), by run id, at most
+    ``max_results`` points in all."""
+    run_ids = [r for r in req.strings("run_id") if r]
+    if not run_ids:
+        raise InvalidParameterValue(
+            "GetMetricHistoryBulk request must specify at least one run_id."
+        )
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise InvalidParameterValue(
+            f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
+    key = req.string("metric_key")
+    if not key:
+        raise InvalidParameterValue("GetMetricHistoryBulk request must specify a metric_key.")
+    limit = min(req.int64("max_results") or MAX_HISTORY_RESULTS, MAX_HISTORY_RESULTS)
+    points = [
+        metric_json(m, with_run=True)
+        for run_id in sorted(set(run_ids))
+        for m in server.client.get_metric_history(run_id, key)
+    ]
+    return {"metrics": points[:limit]} if points else {}
+
+
 @table.get("metrics/get-history-bulk-interval")
 def get_metric_history_bulk_interval(req: Params, server: Backend) -> dict[str, Any]:
-    """Each run's points of one key between two steps, at most ``max_results`` steps per run."""
+    """Points of one key in several runs, sampled to at most about ``max_results`` steps: every
+    k-th step of the range and each run's last step, the same steps for every run."""
+    run_ids = [r for r in req.strings("run_ids") if r]
+    if not run_ids:
+        raise InvalidParameterValue(
+            "Missing value for required parameter 'run_ids'. See the API docs for more "
+            "information about request parameters."
+        )
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise InvalidParameterValue(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
+    limit = req.int64("max_results")
+    limit = MAX_INTERVAL_RESULTS if limit is None else limit
+    if not 1 <= limit <= MAX_INTERVAL_RESULTS:
+        raise InvalidParameterValue(
+            f"max_results must be between 1 and {MAX_INTERVAL_RESULTS}. Received {limit}."
+        )
     key = req.required("metric_key")
     start, end = req.int64("start_step"), req.int64("end_step")
-    limit = req.int64("max_results") or MAX_HISTORY_RESULTS
-    points = []
-    for run_id in req.strings("run_ids"):
-        history = [
-            m
-            for m in server.client.get_metric_history(run_id, key)
-            if (start is None or m.step >= start) and (end is None or m.step <= end)
-        ]
-        steps = sorted({m.step for m in history})
-        if len(steps) > limit:
-            keep = {steps[round(i * (len(steps) - 1) / (limit - 1))] for i in range(limit)}
-            history = [m for m in history if m.step in keep]
-        points += [metric_json(m, with_run=True) for m in history]
+    if (start is None) != (end is None):
+        raise InvalidParameterValue(
+            "If either start step or end step are specified, both must be specified."
+        )
+    if start is not None and end is not None and end < start:
+        raise InvalidParameterValue(
+            f"end_step must be greater than start_step. Found start_step={start} and "
+            f"end_step={end}."
+        )
+    histories = {
+        run_id: sorted(
+            (
+                m
+                for m in server.client.get_metric_history(run_id, key)
+                if start is None or end is None or start <= m.step <= end
+            ),
+            key=lambda m: (m.step, m.timestamp),
+        )
+        for run_id in dict.fromkeys(run_ids)
+    }
+    keep = _sampled_steps(
+        [sorted({m.step for m in history}) for history in histories.values()], limit
+    )
+    points = [
+        metric_json(m, with_run=True)
+        for history in histories.values()
+        for m in history
+        if m.step in keep
+    ]
     return {"metrics": points} if points else {}
+
+
+def _sampled_steps(steps_per_run: list[list[int]], limit: int) -> set[int]:
+    every = sorted({step for steps in steps_per_run for step in steps})
+    if len(every) <= limit:
+        return set(every)
+    first, last = every[0], every[-1]
+    interval = max(1, (last - first) // max(1, limit - 1))
+    wanted = set(range(first, last + 1, interval))
+    return {s for s in every if s in wanted} | {steps[-1] for steps in steps_per_run if steps}
+
+
+# ---------------------------------------------------------------------- datasets
+
+
+@table.post("experiments/search-datasets")
+def search_datasets(req: Params, server: Backend) -> dict[str, Any]:
+    """The distinct (dataset, context) pairs the runs of some experiments used (MLflow's UI)."""
+    experiment_ids = req.strings("experiment_ids")
+    if not experiment_ids:
+        raise InvalidParameterValue(
+            "SearchDatasets request must specify at least one experiment_id."
+        )
+    if len(experiment_ids) > MAX_DATASET_EXPERIMENTS:
+        raise InvalidParameterValue(
+            f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENTS} "
+            f"experiment_ids. Received {len(experiment_ids)} experiment_ids."
+        )
+    summaries: dict[tuple[str, str, str, str], None] = {}
+    token: str | None = None
+    while True:
+        page = server.client.search_runs(
+            experiment_ids, max_results=SEARCH_MAX_RESULTS, page_token=token
+        )
+        for run in page:
+            for item in run.inputs.dataset_inputs:
+                context = next((t.value for t in item.tags if t.key == DATASET_CONTEXT_TAG), "")
+                found = (run.info.experiment_id, item.dataset.name, item.dataset.digest, context)
+                summaries[found] = None
+        token = page.token
+        if not token:
+            break
+    out = [
+        _dataset_summary(experiment_id, name, digest, context)
+        for experiment_id, name, digest, context in summaries
+    ]
+    return {"dataset_summaries": out} if out else {}
+
+
+def _dataset_summary(experiment_id: str, name: str, digest: str, context: str) -> dict[str, Any]:
+    out = {"experiment_id": experiment_id, "name": name, "digest": digest}
+    if context:
+        out["context"] = context
+    return out
 
 
 # ---------------------------------------------------------------------- run artifacts
@@ -302,7 +435,7 @@ def get_metric_history_bulk_interval(req: Params, server: Backend) -> dict[str, 
 def list_artifacts(req: Params, server: Backend) -> dict[str, Any]:
     run_id = req.run_id()
     run = server.client.get_run(run_id)
-    files = server.client.list_artifacts(run_id, req.string("path"))
+    files = server.client.list_artifacts(run_id, check_path(req.string("path")) or None)
     out: dict[str, Any] = {"root_uri": artifact_root(run.info.experiment_id, run_id)}
     if files:
         out["files"] = [_file_json(f.path, f.is_dir, f.file_size) for f in files]

@@ -162,6 +162,11 @@ class LiveRun:
     def delete_tag(self, key: str) -> None:
         with self.lock:
             self.retry_failed_flush()
+            if self.record.lifecycle_stage != "active":  # MLflow checks this before the tag
+                raise InvalidParameterValue(
+                    f"The run {self.run_id} must be in the 'active' state. "
+                    f"Current state is {self.record.lifecycle_stage}."
+                )
             if key not in self.record.tags:
                 raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {self.run_id}")
             del self.record.tags[key]

@@ -107,7 +107,8 @@ class ModelStore:
         document = self.read(validate_model_name(name))
         if document is None or document.deleted:
             raise ResourceDoesNotExist(
-                f"Registered model {name!r} not found. List models with `mltrack models list`."
+                f"Registered Model with name={name} not found. "
+                "List models with `mltrack models list`."
             )
         return document
 
@@ -187,7 +188,10 @@ class ModelStore:
             )
             moved.append(tagged.tag)
         renamed_document = replace(
-            document, name=new_name, renamed_from=(*document.renamed_from, old_name)
+            document,
+            name=new_name,
+            renamed_from=(*document.renamed_from, old_name),
+            last_updated_timestamp=now_ms(),  # a rename is an update, as in MLflow
         )
         old_rel, rel = self.document_path(old_name), self.document_path(new_name)
         atomic_write(self.repo.root / rel, self._serialize(renamed_document, rel))
@@ -239,7 +243,8 @@ class ModelStore:
             name
             for name, versions in self.tagged().items()
             for tagged in versions.values()
-            if (entry := self.git.history.tree_entry(tagged.commit, tagged.model_dir)) is not None
+            if not tagged.external
+            and (entry := self.git.history.tree_entry(tagged.commit, tagged.model_dir)) is not None
             and entry.sha == key
         }
 
@@ -272,13 +277,47 @@ class ModelStore:
 
     def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
         """The source run's run.yaml as the version's tagged commit holds it."""
-        return self.git.history.read_blob(tagged.commit, tagged.run_yaml)
+        return (
+            None if tagged.external else self.git.history.read_blob(tagged.commit, tagged.run_yaml)
+        )
 
     def tagged_file(self, tagged: TaggedVersion, relative: str) -> bytes | None:
         """One file of the version's model directory, as its tagged commit holds it."""
+        if tagged.external:
+            return None
         return self.git.history.read_blob(tagged.commit, f"{tagged.model_dir}/{relative}")
 
     # -- registering -----------------------------------------------------------------------
+
+    def _local_source(self, source: str, model_id: str | None) -> ModelSource | None:
+        """Where ``source`` lives in this repository, with files to snapshot; None for a source
+        outside it (a run or logged model it does not have, any other URI or path) and for a
+        logged model of this repository that has no files. A path in one of this repository's
+        runs that is no logged model and holds no files stays an error (a typo)."""
+        if source.startswith(RUNS_SCHEME):
+            try:
+                self.repo.runs.get(validation.run_id(parse_runs_uri(source).run_id))
+            except (ResourceDoesNotExist, InvalidParameterValue):
+                return None
+        elif source.startswith(MODELS_SCHEME):
+            reference = parse_models_uri(source)
+            if reference.model_id is None:
+                return self.locate(source, model_id)
+        else:
+            return None
+        try:
+            found = self.locate(source, model_id)
+        except ResourceDoesNotExist:
+            return None  # a logged model this repository does not have
+        if found.model_id is not None and not self._has_files(found):
+            return None
+        return found
+
+    def _has_files(self, found: ModelSource) -> bool:
+        self.repo.runs.commit_run(found.run_id, force=True)
+        commit = self.git.head().commit
+        model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
+        return commit is not None and bool(self.git.history.list_files(commit, model_dir))
 
     def locate(self, source: str, model_id: str | None = None) -> ModelSource:
         """The run directory holding the model a ``runs:/`` or ``models:/`` URI names."""
@@ -317,18 +356,24 @@ class ModelStore:
             f"Cannot register {source!r}: register a logged model (runs:/<run_id>/<path> or models:/m-<id>)."
         )
 
-    def register(self, name: str, source: str, model_id: str | None = None) -> TaggedVersion:
+    def register(
+        self, name: str, source: str, model_id: str | None = None, run_id: str | None = None
+    ) -> TaggedVersion:
         """Tag the model at ``source`` as the next version of ``name`` (creating the model).
 
         The run is committed first, so the tag points at a commit that holds its
         files; the tag records their sha256. Numbers come from the tags already
-        made: a number another process took in the meantime is skipped.
+        made: a number another process took in the meantime is skipped. A source
+        outside this repository (see ``_local_source``) is tagged on the current
+        commit with no files: ``external``, with the ``run_id`` the caller gave.
         """
         name = validate_model_name(name)
         existing = self.read(name)
         if existing is None or existing.deleted:
             self.create(name, None, {}, existing)
-        found = self.locate(source, model_id)
+        found = self._local_source(source, model_id)
+        if found is None:
+            return self._register_external(name, source, model_id, run_id)
         self.repo.runs.commit_run(found.run_id, force=True)
         commit = self.git.head().commit
         model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
@@ -341,13 +386,12 @@ class ModelStore:
         }
         if "MLmodel" not in files:
             raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
-        for _attempt in range(_MAX_ALLOCATION_ATTEMPTS):
-            number = max(self.version_numbers(name), default=0) + 1
-            tagged = TaggedVersion(
+        return self._tag_next(
+            TaggedVersion(
                 name=name,
-                version=number,
+                version=0,
                 commit=commit,
-                tag=version_tag(name, number),
+                tag="",
                 run_id=found.run_id,
                 experiment_id=found.experiment_id,
                 artifact_path=found.artifact_path,
@@ -360,12 +404,48 @@ class ModelStore:
                 author="",
                 head=self.git.head().commit,
             )
+        )
+
+    def _register_external(
+        self, name: str, source: str, model_id: str | None, run_id: str | None
+    ) -> TaggedVersion:
+        commit = self.git.head().commit
+        if commit is None:
+            raise InvalidParameterValue(
+                f"Cannot register {source!r}: the repository has no commit to tag yet."
+            )
+        return self._tag_next(
+            TaggedVersion(
+                name=name,
+                version=0,
+                commit=commit,
+                tag="",
+                run_id=run_id or "",
+                experiment_id="",
+                artifact_path="",
+                model_id=model_id,
+                source=source,
+                files={},
+                created_ms=now_ms(),
+                author="",
+                head=commit,
+                external=True,
+            )
+        )
+
+    def _tag_next(self, draft: TaggedVersion) -> TaggedVersion:
+        """``draft`` tagged as the model's next free version number."""
+        for _attempt in range(_MAX_ALLOCATION_ATTEMPTS):
+            number = max(self.version_numbers(draft.name), default=0) + 1
+            tagged = replace(draft, version=number, tag=version_tag(draft.name, number))
             try:
-                self.git.create_tag(tagged.tag, commit, tagged.message(), author=current_author())
+                self.git.create_tag(
+                    tagged.tag, tagged.commit, tagged.message(), author=current_author()
+                )
                 return tagged
             except GitError:
                 continue  # another process took this number: try the next
-        raise GitError(f"Could not allocate a version number for {name!r}.")
+        raise GitError(f"Could not allocate a version number for {draft.name!r}.")
 
     def create(
         self,
@@ -418,6 +498,12 @@ class ModelStore:
 
     def materialize(self, tagged: TaggedVersion) -> Path:
         """The version's files, extracted once from its tagged commit into ``.git/mltrack/models/``."""
+        if tagged.external:
+            raise ResourceDoesNotExist(
+                f"Model {tagged.name!r} version {tagged.version} was registered from "
+                f"{tagged.source!r}, outside this repository, and has no files here: load its "
+                "files from that source."
+            )
         entry = self.git.history.tree_entry(tagged.commit, tagged.model_dir)
         if entry is None:
             raise IntegrityError(f"Tag {tagged.tag} points to a commit without {tagged.model_dir}.")

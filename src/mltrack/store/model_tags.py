@@ -56,6 +56,9 @@ class TaggedVersion:
     created_ms: int
     author: str
     head: str | None = None  # HEAD when it was registered: places the event in commit order
+    # Registered from a source outside this repository (another store's run, a bucket, a
+    # path): the tag records the source and marks the commit that registered it, no files.
+    external: bool = False
 
     @property
     def model_dir(self) -> str:
@@ -86,6 +89,7 @@ class TaggedVersion:
                     ("source", self.source),
                     ("created_ms", self.created_ms),
                     ("head", self.head),
+                    *((("external", True),) if self.external else ()),
                 )
             ),
             *(f"file {sha} {json.dumps(path)}" for path, sha in sorted(self.files.items())),
@@ -134,6 +138,7 @@ class TaggedVersion:
             created_ms=int(fields.get("created_ms") or info.tagger_time * 1000),
             author=f"{info.tagger_name} <{info.tagger_email}>",
             head=fields.get("head"),
+            external=fields.get("external") is True,
         )
 
 

@@ -165,7 +165,7 @@ class LoggedModels:
     def delete_tag(self, model_id: str, key: str) -> None:
         entry = _entry(self._source_run(model_id), model_id)
         if key not in (entry.get("tags") or {}):
-            raise ResourceDoesNotExist(f"Logged model {model_id} has no tag {key!r}.")
+            raise ResourceDoesNotExist(f"No tag with key {key!r} on logged model {model_id}.")
         self._update(model_id, drop_tag=key)
 
     def log_params(self, model_id: str, params: dict[str, Any]) -> None:

@@ -71,9 +71,13 @@ class Runs:
                 "Current state is deleted."
             )
         parent = parent_run_id or clean_tags.get("mlflow.parentRunId")
+        if parent_run_id is not None:
+            repo.runs.locate(validation.run_id(parent_run_id))  # a typo in a nested run
         if parent is not None:
-            repo.runs.locate(validation.run_id(parent))
-            clean_tags["mlflow.parentRunId"] = parent
+            clean_tags["mlflow.parentRunId"] = validation.tag_value("mlflow.parentRunId", parent)
+            if not self._exists(parent):
+                # only the tag names it (another store's run): kept as MLflow keeps it
+                parent = None
         if code is None:
             state = repo.code_state()
             code = CodeVersion(state.commit, state.branch, None, entry_point(repo))
@@ -94,6 +98,13 @@ class Runs:
         if probe_dirty:
             self._probes[run_id] = CodeProbe(repo, code.commit)
         return live.snapshot().to_run()
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.repo.runs.locate(validation.run_id(run_id))
+        except (ResourceDoesNotExist, InvalidParameterValue):
+            return False
+        return True
 
     def record(self, run_id: str) -> RunRecord:
         """The stored record of a run (buffered changes included)."""
@@ -168,7 +179,8 @@ class Runs:
             experiment_ids = [str(experiment_ids)]
         if max_results is not None and (max_results <= 0 or max_results > SEARCH_MAX_RESULTS):
             raise InvalidParameterValue(
-                f"Invalid value {max_results} for parameter 'max_results': use 1 to {SEARCH_MAX_RESULTS}."
+                f"Invalid value {max_results} for parameter 'max_results' supplied. "
+                f"It must be from 1 to {SEARCH_MAX_RESULTS}."
             )
         records = self.search_records(experiment_ids, filter_string, run_view_type, order_by)
         page = paginate(records, max_results, page_token)

@@ -144,12 +144,17 @@ def print_comparison(result: dict[str, Any], output_format: str) -> None:
         emit(rows, ["kind", "key", la, lb, "delta"], output_format, title=f"{a.name}: {la} vs {lb}")
 
 
-def print_verification(problems: Sequence[str], output_format: str) -> None:
+def print_verification(
+    problems: Sequence[str], output_format: str, unverifiable: Sequence[str] = ()
+) -> None:
     if output_format == "json":
-        click.echo(to_json({"ok": not problems, "problems": list(problems)}))
+        report = {"ok": not problems, "problems": list(problems)}
+        click.echo(to_json({**report, "unverifiable": list(unverifiable)}))
         return
     for problem in problems:
         click.echo(problem)
+    for note in unverifiable:
+        click.echo(f"unverifiable: {note}")
     click.echo(
         f"{len(problems)} problem(s) found."
         if problems
