@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,7 +56,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ModelSource", "ModelStore"]
+__all__ = ["ModelSource", "ModelStore", "Registration"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
 _FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
@@ -69,6 +70,38 @@ class ModelSource:
     experiment_id: str
     artifact_path: str
     model_id: str | None
+
+    @property
+    def uri(self) -> str:
+        """The URI a version registered from here records as its source."""
+        if self.model_id:
+            return logged_model_uri(self.model_id)
+        return runs_uri(self.run_id, self.artifact_path)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered version; ``tagged`` is None while it waits for its run to end."""
+
+    name: str
+    version: int
+    source: ModelSource
+    tagged: TaggedVersion | None
+
+
+@dataclass(frozen=True)
+class _PendingVersion:
+    """A registration made during a run of this process, done right after the run's commit."""
+
+    store: ModelStore
+    name: str
+    source: ModelSource
+    then: Callable[[TaggedVersion], object] | None
+
+    def __call__(self) -> None:
+        tagged = self.store._tag(self.name, self.source)
+        if self.then is not None:
+            self.then(tagged)
 
 
 class ModelStore:
@@ -286,7 +319,7 @@ class ModelStore:
         if source.startswith(RUNS_SCHEME):
             parsed = parse_runs_uri(source)
             relative = validation.artifact_path(parsed.path)
-            record = runs.get(validation.run_id(parsed.run_id))
+            record = runs.get(runs.resolve_id(parsed.run_id))
             output = next((o for o in record.outputs if o["artifact_path"] == relative), None)
             return ModelSource(
                 record.run_id,
@@ -317,18 +350,47 @@ class ModelStore:
             f"Cannot register {source!r}: register a logged model (runs:/<run_id>/<path> or models:/m-<id>)."
         )
 
-    def register(self, name: str, source: str, model_id: str | None = None) -> TaggedVersion:
+    def register(
+        self,
+        name: str,
+        source: str,
+        model_id: str | None = None,
+        then: Callable[[TaggedVersion], object] | None = None,
+    ) -> Registration:
         """Tag the model at ``source`` as the next version of ``name`` (creating the model).
 
-        The run is committed first, so the tag points at a commit that holds its
-        files; the tag records their sha256. Numbers come from the tags already
-        made: a number another process took in the meantime is skipped.
+        Everything is checked before anything is written, so a failed registration
+        changes nothing. The run is committed first, so the tag points at a commit
+        that holds its files; the tag records their sha256. A run this process is
+        still running is registered right after its final commit (one commit per
+        run, never one that says RUNNING): the version is pending until then.
+        ``then`` runs once the version is tagged.
         """
         name = validate_model_name(name)
-        existing = self.read(name)
-        if existing is None or existing.deleted:
-            self.create(name, None, {}, existing)
         found = self.locate(source, model_id)
+        relative = f"artifacts/{found.artifact_path}/MLmodel"
+        if not (self.repo.runs.locate(found.run_id) / relative).is_file():
+            raise ResourceDoesNotExist(
+                f"Run {found.run_id} has no model at '{found.artifact_path}' (no MLmodel file). "
+                f"List its artifacts with `mltrack artifacts list {found.run_id[:8]}`."
+            )
+        if not self.repo.runs.running_here(found.run_id):
+            tagged = self._tag(name, found)
+            if then is not None:
+                then(tagged)
+            return Registration(name, tagged.version, found, tagged)
+        runs = self.repo.runs
+        waiting = [
+            action
+            for action in runs.pending_after_commit()
+            if isinstance(action, _PendingVersion) and action.name == name
+        ]
+        number = max(self.version_numbers(name), default=0) + 1 + len(waiting)
+        runs.after_commit(found.run_id, _PendingVersion(self, name, found, then))
+        return Registration(name, number, found, None)
+
+    def _tag(self, name: str, found: ModelSource) -> TaggedVersion:
+        """Commit the source run, create the model if needed, tag the next version number."""
         self.repo.runs.commit_run(found.run_id, force=True)
         commit = self.git.head().commit
         model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
@@ -341,6 +403,10 @@ class ModelStore:
         }
         if "MLmodel" not in files:
             raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
+        existing = self.read(name)
+        if existing is None or existing.deleted:
+            self.create(name, None, {}, existing)
+            commit = self.git.head().commit or commit
         for _attempt in range(_MAX_ALLOCATION_ATTEMPTS):
             number = max(self.version_numbers(name), default=0) + 1
             tagged = TaggedVersion(
@@ -352,9 +418,7 @@ class ModelStore:
                 experiment_id=found.experiment_id,
                 artifact_path=found.artifact_path,
                 model_id=found.model_id,
-                source=logged_model_uri(found.model_id)
-                if found.model_id
-                else runs_uri(found.run_id, found.artifact_path),
+                source=found.uri,
                 files=files,
                 created_ms=now_ms(),
                 author="",

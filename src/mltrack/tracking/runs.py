@@ -12,11 +12,12 @@ from typing import Any
 
 from mltrack import search
 from mltrack.entities import CodeVersion, LifecycleStage, Run, RunStatus, ViewType
-from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.exceptions import InvalidParameterValue
 from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, Repository, now_ms
+from mltrack.store.runs import unique_match
 from mltrack.tracking.compare import RunComparison, compare_runs
 from mltrack.tracking.context import CodeProbe, current_user, entry_point, generate_run_name
 
@@ -229,22 +230,11 @@ class Runs:
 
     def resolve_id(self, prefix: str, rev: str | None = None) -> str:
         """The full id of the run whose id starts with ``prefix`` (like git's short hashes)."""
-        if len(prefix) == 32:
-            return prefix
+        if rev is None or len(prefix) == 32:
+            return self.repo.runs.resolve_id(prefix)
         if len(prefix) < 4:
             raise InvalidParameterValue(
                 f"Run id prefix {prefix!r} is too short: give at least 4 characters."
             )
-        if rev is None:  # directory names: a run with a corrupt run.yaml is still found
-            ids = {path.name for _, path in self.repo.runs.index.run_dirs(None)}
-        else:
-            ids = {r.run_id for r in self.search_records(None, "", ViewType.ALL, rev=rev)}
-        matches = sorted(run_id for run_id in ids if run_id.startswith(prefix))
-        if not matches:
-            raise ResourceDoesNotExist(
-                f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
-            )
-        if len(matches) > 1:
-            shown = ", ".join(m[:12] for m in matches[:5])
-            raise InvalidParameterValue(f"Run id prefix {prefix!r} is ambiguous: {shown}")
-        return matches[0]
+        ids = {r.run_id for r in self.search_records(None, "", ViewType.ALL, rev=rev)}
+        return unique_match(prefix, ids)
