@@ -1,0 +1,64 @@
+"""What the CLI prints for people and for scripts: exact values, names, marked changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import invoke, reset_mltrack
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def _run(metrics: dict[str, float], params: dict[str, str] | None = None, **kw: str) -> str:
+    import mltrack
+
+    with mltrack.start_run(**kw) as run:
+        for key, value in metrics.items():
+            mltrack.log_metric(key, value)
+        mltrack.log_params(params or {})
+    return run.info.run_id
+
+
+EXACT = [0.1234567891234, 1e-12, 123456789.125, 1 / 3, -2.5e300, 5.0]
+
+
+def test_csv_carries_exact_values(repo: Path, cli: CliRunner) -> None:
+    run_id = _run({f"m{i}": v for i, v in enumerate(EXACT)})
+    listed = pd.read_csv(io.StringIO(ok(invoke(cli, "runs", "list", "--format", "csv")).stdout))
+    assert [listed[f"metrics.m{i}"][0] for i in range(len(EXACT))] == EXACT
+    history = ok(invoke(cli, "metrics", run_id[:8], "m0", "--format", "csv")).stdout
+    assert next(csv.DictReader(io.StringIO(history)))["value"] == repr(EXACT[0])
+    shown = ok(invoke(cli, "runs", "show", run_id[:8], "--format", "csv")).stdout
+    assert f"metrics.m2,{EXACT[2]!r}" in shown.splitlines()
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_csv_and_json_metric_values_round_trip(repo: Path, cli: CliRunner, value: float) -> None:
+    run_id = _run({"loss": value})
+    try:
+        text = ok(invoke(cli, "metrics", run_id, "loss", "--format", "csv")).stdout
+        cell = next(csv.DictReader(io.StringIO(text)))["value"]
+        read_back = json.loads(
+            ok(invoke(cli, "metrics", run_id, "loss", "--format", "json")).stdout
+        )
+    finally:
+        reset_mltrack()
+    stored = read_back[0]["value"]
+    if math.isnan(value):
+        assert (cell, stored) == ("NaN", "NaN")
+    else:
+        assert float(cell) == value
+        assert (float(stored) if isinstance(stored, str) else stored) == value
