@@ -88,7 +88,9 @@ def test_registering_inside_an_active_run_makes_one_run_commit(repo: Path, iris)
     assert "FINISHED" in git(repo, "show", f"{version.commit}:{run_yaml}")
 
 
-def test_register_model_inside_an_active_run_is_pending_until_the_run_ends(repo: Path, iris) -> None:  # type: ignore[no-untyped-def]
+def test_register_model_inside_an_active_run_is_pending_until_the_run_ends(
+    repo: Path, iris
+) -> None:  # type: ignore[no-untyped-def]
     import mltrack
 
     X, y = iris
@@ -112,6 +114,8 @@ def test_runs_uris_accept_a_unique_run_id_prefix(repo: Path, iris, cli) -> None:
     assert mltrack.MltrackClient().get_model_version(NAME, 1).run_id == run_id
     X, _ = iris
     X.head(3).to_csv(repo / "rows.csv", index=False)
-    predicted = invoke(cli, "models", "predict", "-m", f"runs:/{run_id[:8]}/model", "-i", "rows.csv")
+    predicted = invoke(
+        cli, "models", "predict", "-m", f"runs:/{run_id[:8]}/model", "-i", "rows.csv"
+    )
     assert predicted.exit_code == 0, predicted.stderr
     assert len(json.loads(predicted.stdout)["predictions"]) == 3

@@ -15,6 +15,7 @@ import click
 
 from mltrack import __version__
 from mltrack.cli import (
+    artifacts,
     experiments,
     history,
     maintenance,
@@ -59,6 +60,8 @@ def _register_commands() -> None:
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in artifacts.COMMANDS:
+        cli.add_command(command)
     for command in projects.RUNS_COMMANDS:
         runs.runs.add_command(command)
     for command in serving.MODELS_COMMANDS:

@@ -90,9 +90,10 @@ def _stored(record: RunRecord) -> Run:
 @format_option()
 @pass_app
 def show(app: AppContext, run: str, rev: str | None, output_format: str) -> None:
-    """Show everything about RUN (an id or a unique prefix of one)."""
-    record, status = app.client().runs.find(run, rev)
-    print_run(record, status, output_format)
+    """Show everything about RUN (an id or a unique prefix of one), naming its artifacts."""
+    client = app.client()
+    record, status = client.runs.find(run, rev)
+    print_run(record, status, client.artifacts.browse(record.run_id, None, rev), output_format)
 
 
 @runs.command("diff")

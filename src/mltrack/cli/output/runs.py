@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mltrack.cli.output import emit, format_time, format_value, to_json
+from mltrack.cli.output.artifacts import artifact_names
 
 if TYPE_CHECKING:
-    from mltrack.entities import Run
+    from mltrack.entities import FileInfo, Run
     from mltrack.store.records import RunRecord
     from mltrack.tracking.compare import RunComparison
 
@@ -69,8 +70,10 @@ def print_runs(
     emit(flat, columns + [f"params.{k}" for k in param_keys], "csv")
 
 
-def print_run(record: RunRecord, status: str, output_format: str) -> None:
-    """Every field of one run, one per row (JSON: MLflow's run dictionary)."""
+def print_run(
+    record: RunRecord, status: str, artifacts: Sequence[FileInfo], output_format: str
+) -> None:
+    """Every field of one run, one per row, and its top-level artifacts (JSON: MLflow's run dictionary)."""
     details = record.to_run(status).to_dictionary()
     if output_format == "json":
         click.echo(to_json(details))
@@ -92,6 +95,7 @@ def print_run(record: RunRecord, status: str, output_format: str) -> None:
         {"field": f"inputs.{d['dataset']['name']}", "value": f"digest {d['dataset']['digest']}"}
         for d in details["inputs"]["dataset_inputs"]
     ]
+    rows.append({"field": "artifacts", "value": artifact_names(artifacts)})
     emit(rows, ["field", "value"], output_format)
 
 
