@@ -119,3 +119,24 @@ def test_runs_uris_accept_a_unique_run_id_prefix(repo: Path, iris, cli) -> None:
     )
     assert predicted.exit_code == 0, predicted.stderr
     assert len(json.loads(predicted.stdout)["predictions"]) == 3
+
+
+def test_a_version_that_never_existed_names_the_latest(repo: Path, iris, cli) -> None:  # type: ignore[no-untyped-def]
+    run_id = _logged_run(iris)
+    assert invoke(cli, "models", "register", f"runs:/{run_id}/model", NAME).exit_code == 0
+    result = invoke(cli, "models", "compare", NAME, "1", "7")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: Model {NAME!r} has no version 7; the latest is 1.\n"
+    assert "fetch" not in result.stderr
+
+
+def test_a_tag_missing_in_this_clone_gets_the_fetch_hint(repo: Path, iris) -> None:  # type: ignore[no-untyped-def]
+    import mltrack
+    from mltrack.exceptions import ResourceDoesNotExist
+
+    run_id = _logged_run(iris)
+    client = mltrack.MltrackClient()
+    client.create_model_version(NAME, f"runs:/{run_id}/model", description="first")
+    git(repo, "tag", "-d", client.get_model_version(NAME, 1).tag)  # a clone without the tag
+    with pytest.raises(ResourceDoesNotExist, match=r"git fetch --tags"):
+        client.get_model_version(NAME, 1)

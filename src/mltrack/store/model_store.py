@@ -293,15 +293,24 @@ class ModelStore:
         info = self.git.tags.read(version_tag(name, number))
         tagged = parse_tag(info) if info is not None else None
         if tagged is None:
-            raise ResourceDoesNotExist(
-                f"Model {name!r} has no version {number}"
-                + (
-                    " (its tag is missing in this clone: run `git fetch --tags`)."
-                    if self.read(name)
-                    else "."
-                )
-            )
+            raise ResourceDoesNotExist(self._no_version(name, number))
         return tagged
+
+    def _no_version(self, name: str, number: int) -> str:
+        """Why version ``number`` cannot be read: a tag this clone lacks, or no such version."""
+        document = self.read(name)
+        if document is not None and (
+            number in document.versions or number in document.aliases.values()
+        ):
+            # model.yaml speaks of the version, so it was tagged in another clone.
+            return (
+                f"Model {name!r} has version {number}, but its tag is missing in this clone: "
+                "run `git fetch --tags`."
+            )
+        numbers = self.version_numbers(name)
+        if not numbers:
+            return f"Model {name!r} has no version {number}; it has no versions yet."
+        return f"Model {name!r} has no version {number}; the latest is {max(numbers)}."
 
     def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
         """The source run's run.yaml as the version's tagged commit holds it."""
