@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import invoke, reset_mltrack
+from conftest import git, invoke, reset_mltrack
 
 
 def ok(result: Result) -> Result:
@@ -62,3 +62,13 @@ def test_csv_and_json_metric_values_round_trip(repo: Path, cli: CliRunner, value
     else:
         assert float(cell) == value
         assert (float(stored) if isinstance(stored, str) else stored) == value
+
+
+def test_restoring_a_run_that_is_not_deleted_says_so(repo: Path, cli: CliRunner) -> None:
+    run_id = _run({"loss": 0.5})
+    head = git(repo, "rev-parse", "HEAD")
+    result = ok(invoke(cli, "runs", "restore", run_id[:8]))
+    assert result.stdout == f"Run {run_id} is not deleted: nothing to restore.\n"
+    assert git(repo, "rev-parse", "HEAD") == head
+    ok(invoke(cli, "runs", "delete", run_id[:8]))
+    assert ok(invoke(cli, "runs", "restore", run_id[:8])).stdout == f"Restored run {run_id}.\n"

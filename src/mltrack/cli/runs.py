@@ -128,8 +128,10 @@ def restore(app: AppContext, run: str) -> None:
     """Restore a deleted RUN."""
     client = app.client()
     run_id = client.resolve_run_id(run)
-    client.restore_run(run_id)
-    click.echo(f"Restored run {run_id}.")
+    if client.restore_run(run_id):
+        click.echo(f"Restored run {run_id}.")
+    else:
+        click.echo(f"Run {run_id} is not deleted: nothing to restore.")
 
 
 COMMANDS = [runs]

@@ -148,8 +148,12 @@ class Runs:
     def delete(self, run_id: str) -> None:
         self.repo.runs.set_lifecycle(run_id, LifecycleStage.DELETED)
 
-    def restore(self, run_id: str) -> None:
+    def restore(self, run_id: str) -> bool:
+        """Restore a deleted run; False (and nothing written) when it was not deleted."""
+        if self.repo.runs.get(run_id).lifecycle_stage != LifecycleStage.DELETED:
+            return False
         self.repo.runs.set_lifecycle(run_id, LifecycleStage.ACTIVE)
+        return True
 
     def search(
         self,
