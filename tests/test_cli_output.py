@@ -72,3 +72,21 @@ def test_restoring_a_run_that_is_not_deleted_says_so(repo: Path, cli: CliRunner)
     assert git(repo, "rev-parse", "HEAD") == head
     ok(invoke(cli, "runs", "delete", run_id[:8]))
     assert ok(invoke(cli, "runs", "restore", run_id[:8])).stdout == f"Restored run {run_id}.\n"
+
+
+def test_runs_list_names_experiments(repo: Path, cli: CliRunner) -> None:
+    import mltrack
+
+    experiment_id = mltrack.create_experiment("sweep")
+    run_id = _run({"loss": 0.5}, experiment_id=experiment_id)
+    table = ok(invoke(cli, "runs", "list")).stdout.splitlines()
+    assert table[0].split()[2] == "experiment"
+    assert table[1].split()[2] == "sweep"
+    rows = list(
+        csv.DictReader(io.StringIO(ok(invoke(cli, "runs", "list", "--format", "csv")).stdout))
+    )
+    assert (rows[0]["experiment"], rows[0]["experiment_id"]) == ("sweep", experiment_id)
+    listed = json.loads(ok(invoke(cli, "runs", "list", "--format", "json")).stdout)
+    assert listed[0]["info"]["experiment_id"] == experiment_id
+    at_head = ok(invoke(cli, "runs", "list", "--rev", "HEAD")).stdout.splitlines()
+    assert at_head[1].split()[:3] == [run_id, at_head[1].split()[1], "sweep"]

@@ -77,7 +77,8 @@ def list_runs(
         )
     # At a revision a run's stored status is its status (no process of today owns it).
     to_run = client.runs.to_run if rev is None else _stored
-    print_runs(records[:max_results], to_run, output_format)
+    names = client.runs.experiment_names(rev)
+    print_runs(records[:max_results], to_run, names, output_format)
 
 
 def _stored(record: RunRecord) -> Run:

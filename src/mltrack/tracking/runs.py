@@ -217,6 +217,13 @@ class Runs:
         copy.status = status
         return copy
 
+    def experiment_names(self, rev: str | None = None) -> dict[str, str]:
+        """Experiment id to name, in the working tree or as stored at ``rev``."""
+        if rev is None:
+            return {e.experiment_id: e.name for e in self.repo.list_experiments()}
+        experiments = self.repo.revisions.snapshot(rev).experiments
+        return {experiment_id: e.name for experiment_id, e in experiments.items()}
+
     def find(self, prefix: str, rev: str | None = None) -> tuple[RunRecord, str]:
         """The run a unique id prefix names, and its status (``rev``: as stored at that revision)."""
         run_id = self.resolve_id(prefix, rev)

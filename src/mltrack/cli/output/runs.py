@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["print_comparison", "print_run", "print_runs"]
 
-_LIST_COLUMNS = ["run_id", "run_name", "experiment_id", "status", "start_time"]
+_LIST_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time"]
 _SHOWN_INFO = (
     "run_id",
     "run_name",
@@ -35,9 +35,13 @@ def _metrics_summary(metrics: dict[str, float], limit: int = 4) -> str:
 
 
 def print_runs(
-    records: Sequence[RunRecord], to_run: Callable[[RunRecord], Run], output_format: str
+    records: Sequence[RunRecord],
+    to_run: Callable[[RunRecord], Run],
+    experiment_names: dict[str, str],
+    output_format: str,
 ) -> None:
-    """A table with a metrics summary; CSV with a column per metric and param; JSON runs."""
+    """A table with experiment names and a metrics summary; CSV with the experiment id too and a
+    column per metric and param; JSON: MLflow's run dictionaries (experiment ids)."""
     if output_format == "json":
         click.echo(to_json([to_run(r).to_dictionary() for r in records]))
         return
@@ -46,6 +50,7 @@ def print_runs(
         {
             "run_id": r.run_id,
             "run_name": r.run_name,
+            "experiment": experiment_names.get(r.experiment_id, r.experiment_id),
             "experiment_id": r.experiment_id,
             "status": r.status,
             "start_time": format_time(r.start_time) if table else r.start_time,
@@ -66,7 +71,7 @@ def print_runs(
         }
         for row, r in zip(rows, records, strict=True)
     ]
-    columns = [*_LIST_COLUMNS, *(f"metrics.{k}" for k in metric_keys)]
+    columns = [*_LIST_COLUMNS, "experiment_id", *(f"metrics.{k}" for k in metric_keys)]
     emit(flat, columns + [f"params.{k}" for k in param_keys], "csv")
 
 
