@@ -90,3 +90,16 @@ def test_runs_list_names_experiments(repo: Path, cli: CliRunner) -> None:
     assert listed[0]["info"]["experiment_id"] == experiment_id
     at_head = ok(invoke(cli, "runs", "list", "--rev", "HEAD")).stdout.splitlines()
     assert at_head[1].split()[:3] == [run_id, at_head[1].split()[1], "sweep"]
+
+
+def test_diff_markdown_says_no_differences_instead_of_an_empty_table(
+    repo: Path, cli: CliRunner
+) -> None:
+    import mltrack
+
+    for _ in range(2):  # the same training twice: a new latest run, nothing different
+        with mltrack.start_run():
+            mltrack.log_param("lr", "0.1")
+    text = ok(invoke(cli, "diff", "HEAD~1", "HEAD", "--format", "markdown")).stdout
+    assert "No differences in params or metrics between" in text
+    assert "| |" not in text.split("new run(s)")[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -140,3 +142,31 @@ def test_a_tag_missing_in_this_clone_gets_the_fetch_hint(repo: Path, iris) -> No
     git(repo, "tag", "-d", client.get_model_version(NAME, 1).tag)  # a clone without the tag
     with pytest.raises(ResourceDoesNotExist, match=r"git fetch --tags"):
         client.get_model_version(NAME, 1)
+
+
+def test_models_compare_marks_what_changed(repo: Path, iris, cli) -> None:  # type: ignore[no-untyped-def]
+    import mltrack
+
+    X, y = iris
+    for c in (1.0, 0.5):
+        with mltrack.start_run() as run:
+            mltrack.log_params({"C": c, "solver": "lbfgs"})
+            mltrack.log_metric("accuracy", 0.9)
+            model = LogisticRegression(C=c, max_iter=200).fit(X, y)
+            mltrack.sklearn.log_model(model, name="model", input_example=X.head(2))
+        assert (
+            invoke(cli, "models", "register", f"runs:/{run.info.run_id}/model", NAME).exit_code == 0
+        )
+    rows = {
+        (r["kind"], r["key"]): r["changed"]
+        for r in csv.DictReader(
+            io.StringIO(invoke(cli, "models", "compare", NAME, "1", "2", "--format", "csv").stdout)
+        )
+    }
+    assert rows[("param", "C")] == "*"
+    assert rows[("param", "solver")] == rows[("metric", "accuracy")] == ""
+    assert rows[("signature", "inputs")] == ""
+    assert rows[("source", "run")] == "*"
+    markdown = invoke(cli, "models", "compare", NAME, "1", "2", "--format", "markdown").stdout
+    assert "| **param `C`** | 1.0 | 0.5 |" in markdown
+    assert "| param `solver` | lbfgs | lbfgs |" in markdown
