@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, invoke, reset_mltrack
+from conftest import git, invoke, reset_mltrack, run_python
 
 
 def ok(result: Result) -> Result:
@@ -103,3 +103,16 @@ def test_diff_markdown_says_no_differences_instead_of_an_empty_table(
     text = ok(invoke(cli, "diff", "HEAD~1", "HEAD", "--format", "markdown")).stdout
     assert "No differences in params or metrics between" in text
     assert "| |" not in text.split("new run(s)")[0]
+
+
+def test_plot_without_matplotlib_names_the_extra(repo: Path) -> None:
+    run_id = _run({"accuracy": 0.9})
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"  # as if it were not installed
+        "from mltrack.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = run_python(code, repo, "metrics", run_id[:8], "accuracy", "--plot", "a.png", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "Error: --plot needs matplotlib: pip install 'mltrack[plot]' (or pip install matplotlib).\n"
+    )

@@ -66,6 +66,16 @@ def test_every_readme_command_and_option_exists(args: list[str]) -> None:
     assert set(options) <= known, f"`mltrack {' '.join(args)}`: unknown {set(options) - known}"
 
 
+def test_the_quickstart_installs_the_extras_the_readme_uses() -> None:
+    """A README command that needs an optional dependency works in the quickstart's .venv."""
+    extra_of_option = {"--plot": "plot"}
+    used = {extra_of_option[a] for args in _readme_commands() for a in args if a in extra_of_option}
+    quickstart = (ROOT / "scripts" / "quickstart").read_text()
+    installed = re.search(r'pip install --quiet -e "\$project(?:\[([^\]]*)\])?"', quickstart)
+    assert installed is not None
+    assert used <= set((installed[1] or "").split(",")), "scripts/quickstart lacks an extra"
+
+
 def test_the_readme_python_uses_the_public_api() -> None:
     import mltrack
 
