@@ -170,3 +170,19 @@ def test_models_compare_marks_what_changed(repo: Path, iris, cli) -> None:  # ty
     markdown = invoke(cli, "models", "compare", NAME, "1", "2", "--format", "markdown").stdout
     assert "| **param `C`** | 1.0 | 0.5 |" in markdown
     assert "| param `solver` | lbfgs | lbfgs |" in markdown
+
+
+def test_batch_predict_of_a_headerless_csv_names_the_columns(repo: Path, iris, cli) -> None:  # type: ignore[no-untyped-def]
+    import mltrack
+
+    X, y = iris
+    with mltrack.start_run() as run:
+        model = LogisticRegression(max_iter=200).fit(X, y)
+        mltrack.sklearn.log_model(model, name="model", input_example=X.head(2))
+    X.head(3).to_csv(repo / "rows.csv", index=False, header=False)
+    result = invoke(
+        cli, "models", "predict", "-m", f"runs:/{run.info.run_id}/model", "-i", "rows.csv"
+    )
+    assert result.exit_code == 1
+    assert "has no header row" in result.stderr
+    assert ",".join(X.columns) in result.stderr
