@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +15,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, invoke, reset_mltrack, run_python
+from conftest import git, invoke, python_env, reset_mltrack, run_python
 
 
 def ok(result: Result) -> Result:
@@ -116,3 +118,26 @@ def test_plot_without_matplotlib_names_the_extra(repo: Path) -> None:
     assert proc.stderr == (
         "Error: --plot needs matplotlib: pip install 'mltrack[plot]' (or pip install matplotlib).\n"
     )
+
+
+def test_completion_scripts_for_each_shell(cli: CliRunner) -> None:
+    for shell, marker in (
+        ("bash", "complete -o"),
+        ("zsh", "#compdef mltrack"),
+        ("fish", "complete"),
+    ):
+        script = ok(invoke(cli, "completion", shell)).stdout
+        assert "_MLTRACK_COMPLETE" in script and marker in script
+    assert invoke(cli, "completion", "powershell").exit_code == 2
+
+
+def test_the_completion_script_completes_commands(repo: Path) -> None:
+    """What the bash script asks the console script, as a subprocess."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "mltrack"],
+        env=python_env(_MLTRACK_COMPLETE="bash_complete", COMP_WORDS="mltrack art", COMP_CWORD="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.stdout.split() == ["plain,artifacts"]
