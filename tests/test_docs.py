@@ -94,7 +94,8 @@ def test_every_documented_command_parses(page: str, args: list[str]) -> None:
         assert "does not exist" in error.format_message(), f"{page}: mltrack {shlex.join(args)}"
         return
     except click.UsageError as error:
-        raise AssertionError(f"{page}: `mltrack {shlex.join(args)}`: {error.format_message()}")
+        message = f"{page}: `mltrack {shlex.join(args)}`: {error.format_message()}"
+        raise AssertionError(message) from None
     assert command is not cli
 
 
