@@ -54,3 +54,29 @@ def test_the_arrow_diff_driver_survives_a_deleted_virtualenv(repo: Path, cli: Cl
     reset_mltrack()
     assert invoke(cli, "runs", "list").exit_code == 0
     assert quoted in git(repo, "config", "--get", DRIVER)
+
+
+def test_the_virtualenvs_the_scripts_create_are_ignored() -> None:
+    import re
+
+    for script in ("quickstart", "test"):
+        text = (ROOT / "scripts" / script).read_text()
+        for venv in re.findall(r"\$project/(\.[\w-]+)", text):
+            ignored = subprocess.run(
+                ["git", "check-ignore", "-q", "--no-index", f"{venv}/bin/python"],
+                cwd=ROOT,
+                check=False,
+            )
+            assert ignored.returncode == 0, (
+                f"{venv}/ (made by scripts/{script}) is not in .gitignore"
+            )
+
+
+def test_the_readme_shows_model_folders_and_tags_as_they_are_encoded() -> None:
+    from mltrack.registry import encode_name, version_tag
+
+    readme = (ROOT / "README.md").read_text()
+    name = "New Registered Model"
+    assert f"models/{encode_name(name)}/" in readme
+    assert version_tag(name, 1) in readme
+    assert "models/<model name>/" not in readme
