@@ -106,20 +106,20 @@ class RunArtifacts:
         git = self.repo.git
         commit, base = self._stored_dir(run_id, rev)
         where = f"{base}/{relative}" if relative else base
-        entry = git.tree_entry(commit, where)
+        entry = git.history.tree_entry(commit, where)
         if entry is None:
             if relative:
                 raise self._missing(run_id, relative, rev)
             return []
         if not entry.is_dir:
-            return [FileInfo(relative, False, len(git.blob(entry.sha)))]
+            return [FileInfo(relative, False, len(git.objects.blob(entry.sha)))]
         return [
             FileInfo(
                 child.path[len(base) + 1 :],
                 child.is_dir,
-                None if child.is_dir else len(git.blob(child.sha)),
+                None if child.is_dir else len(git.objects.blob(child.sha)),
             )
-            for child in git.list_dir(commit, where)
+            for child in git.history.list_dir(commit, where)
         ]
 
     def read(self, run_id: str, path: str, rev: str | None = None) -> bytes:
@@ -133,12 +133,12 @@ class RunArtifacts:
                 raise self._missing(run_id, relative, rev)
             return target.read_bytes()
         commit, base = self._stored_dir(run_id, rev)
-        entry = self.repo.git.tree_entry(commit, f"{base}/{relative}") if relative else None
+        entry = self.repo.git.history.tree_entry(commit, f"{base}/{relative}") if relative else None
         if entry is None:
             raise self._missing(run_id, relative, rev)
         if entry.is_dir:
             raise InvalidParameterValue(f"Artifact {relative!r} is a directory, not a file.")
-        return self.repo.git.blob(entry.sha)
+        return self.repo.git.objects.blob(entry.sha)
 
     def copy_out(
         self, run_id: str, path: str, destination: Path | None = None, rev: str | None = None
@@ -170,15 +170,15 @@ class RunArtifacts:
         git = self.repo.git
         commit, base = self._stored_dir(run_id, rev)
         where = f"{base}/{relative}" if relative else base
-        entry = git.tree_entry(commit, where)
+        entry = git.history.tree_entry(commit, where)
         if entry is None:
             raise self._missing(run_id, relative, rev)
         if not entry.is_dir:
-            self._write(target, git.blob(entry.sha))
+            self._write(target, git.objects.blob(entry.sha))
             return target
-        for file in git.list_files(commit, where):
+        for file in git.history.list_files(commit, where):
             inner = safepath.tree_path(file.path[len(where) + 1 :], "artifact file")
-            self._write(safepath.inside(target, inner, "artifact file"), git.blob(file.sha))
+            self._write(safepath.inside(target, inner, "artifact file"), git.objects.blob(file.sha))
         return target
 
     @staticmethod
