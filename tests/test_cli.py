@@ -220,7 +220,7 @@ def test_runs_list_table(store: Store, cli: CliRunner) -> None:
     assert lines[0].split() == [
         "run_id",
         "run_name",
-        "experiment_id",
+        "experiment",
         "status",
         "start_time",
         "metrics",

@@ -29,41 +29,84 @@ def test_cli_reference_is_the_current_help() -> None:
     )
 
 
-def _readme_commands() -> list[list[str]]:
-    """Every ``mltrack …`` command line of the README's bash blocks, as arguments."""
+PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")]
+_SHELL_OPERATORS = {"|", ">", ">>", "2>", "&&", "||", ";"}  # where a command ends in a shell line
+
+
+def _commands_of(text: str) -> list[list[str]]:
+    """Every ``mltrack …`` command of a page's bash blocks and ``$``-prompted console lines."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
+        if language not in ("bash", "console"):
+            continue  # a synopsis or an example of output, not a command to type
         for line in block.replace("\\\n", " ").splitlines():
-            for part in line.split("&&"):
-                text = part.split("#", 1)[0].strip()
-                if text.startswith("mltrack "):
-                    commands.append(shlex.split(text)[1:])
+            if language == "console":
+                if not line.startswith("$ "):
+                    continue  # output
+                line = line[2:]
+            if not re.search(r"(^|&&|;|\|)\s*mltrack\s", line):
+                continue
+            segment: list[str] = []
+            for token in [*shlex.split(line, comments=True), ";"]:
+                if token not in _SHELL_OPERATORS:
+                    segment.append(token)
+                    continue
+                if segment[:1] == ["mltrack"]:
+                    commands.append(segment[1:])
+                segment = []
     return commands
 
 
-def _resolve(args: list[str]) -> tuple[click.Command, list[str]]:
-    """The command the arguments name, and the options given to it (and its groups)."""
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    return [(page.name, args) for page in PAGES for args in _commands_of(page.read_text())]
+
+
+def _readme_commands() -> list[list[str]]:
+    return _commands_of(README)
+
+
+def _parse(args: list[str]) -> click.Command:
+    """Parse the arguments as ``mltrack`` would, down to the command they name; return it."""
     command: click.Command = cli
-    options: list[str] = []
-    for arg in args:
-        if arg.startswith("-"):
-            options.append(arg.split("=", 1)[0])
-        elif isinstance(command, click.Group) and arg in command.commands:
-            command = command.commands[arg]
-    return command, options
+    name, parent = "mltrack", None
+    while True:
+        context = command.make_context(name, list(args), parent=parent)
+        if not isinstance(command, click.Group):
+            return command
+        # A group parsed its own options; what it left is the subcommand and its arguments.
+        rest = args[len(args) - len(context.args) - 1 :]
+        sub = command.get_command(context, rest[0])
+        assert sub is not None, f"no command {rest[0]!r}"
+        command, name, args, parent = sub, rest[0], rest[1:], context
 
 
-@pytest.mark.parametrize("args", _readme_commands(), ids=lambda args: " ".join(args[:3]))
-def test_every_readme_command_and_option_exists(args: list[str]) -> None:
-    command, options = _resolve(args)
-    known = {name for param in cli.params for name in param.opts}
-    group: click.Command = cli
-    for arg in args:  # the options of every group on the way count too
-        if isinstance(group, click.Group) and arg in group.commands:
-            group = group.commands[arg]
-            known |= {name for param in group.params for name in param.opts}
-    assert command is not cli, f"`mltrack {' '.join(args)}` names no command"
-    assert set(options) <= known, f"`mltrack {' '.join(args)}`: unknown {set(options) - known}"
+@pytest.mark.parametrize(
+    ("page", "args"),
+    _documented_commands(),
+    ids=[f"{page}: {' '.join(args[:3])}" for page, args in _documented_commands()],
+)
+def test_every_documented_command_parses(page: str, args: list[str]) -> None:
+    """Commands, options, choices and arguments as the CLI parses them (files excepted:
+    an input path the reader brings need not exist here)."""
+    try:
+        command = _parse(args)
+    except click.BadParameter as error:
+        assert "does not exist" in error.format_message(), f"{page}: mltrack {shlex.join(args)}"
+        return
+    except click.UsageError as error:
+        message = f"{page}: `mltrack {shlex.join(args)}`: {error.format_message()}"
+        raise AssertionError(message) from None
+    assert command is not cli
+
+
+def test_the_quickstart_installs_the_extras_the_readme_uses() -> None:
+    """A README command that needs an optional dependency works in the quickstart's .venv."""
+    extra_of_option = {"--plot": "plot"}
+    used = {extra_of_option[a] for args in _readme_commands() for a in args if a in extra_of_option}
+    quickstart = (ROOT / "scripts" / "quickstart").read_text()
+    installed = re.search(r'pip install --quiet -e "\$project(?:\[([^\]]*)\])?"', quickstart)
+    assert installed is not None
+    assert used <= set((installed[1] or "").split(",")), "scripts/quickstart lacks an extra"
 
 
 def test_the_readme_python_uses_the_public_api() -> None:
@@ -96,3 +139,45 @@ def test_the_quickstart_runs(repo: Path) -> None:
     assert len(listed.stdout.strip().splitlines()) >= 2  # a header and the run
     history = invoke(runner, "models", "history", "New Registered Model")
     assert history.exit_code == 0 and "Production" in history.stdout
+
+
+# Documented commands that start a long-running server or build an environment to run a
+# project: parsed above, run by their own tests (test_server*, test_serving, test_projects).
+NOT_RUN_HERE = {("server",), ("models", "serve"), ("run",), ("runs", "rerun")}
+
+
+@pytest.mark.slow
+def test_the_documented_commands_run(repo: Path) -> None:
+    """Every other documented command, run in order against a repository that has what
+    the pages assume: a run in experiment 'iris' and the models they name."""
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    import mltrack
+
+    runner = CliRunner()
+    assert invoke(runner, "init").exit_code == 0
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    mltrack.set_experiment("iris")
+    with mltrack.start_run() as run:
+        for step, accuracy in enumerate((0.8, 0.9, 0.95)):
+            mltrack.log_metric("accuracy", accuracy, step=step)
+        mltrack.log_text("[[50, 0], [0, 50]]", "confusion_matrix.txt")
+        model = LogisticRegression(max_iter=200).fit(X, y)
+        mltrack.sklearn.log_model(model, name="model", input_example=X.head(2))
+    run_id = run.info.run_id
+    source = f"runs:/{run_id}/model"
+    for name in ("New Registered Model", "New Registered Model", "iris"):
+        mltrack.register_model(source, name)
+    mltrack.MltrackClient().transition_model_version_stage("iris", 1, "Production")
+    git(repo, "branch", "feature")
+    pd.DataFrame(X.head(5)).to_csv(repo / "measurements.csv", index=False)
+
+    for page, args in _documented_commands():
+        if any(tuple(args[: len(path)]) == path for path in NOT_RUN_HERE):
+            continue
+        args = [a.replace("3f2a...", run_id).replace("3f2a", run_id[:8]) for a in args]
+        result = invoke(runner, *args)
+        assert result.exit_code == 0, (page, args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr

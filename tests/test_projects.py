@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import signal
 import subprocess
 import sys
@@ -1025,4 +1026,4 @@ def test_example_project_runs_in_a_cached_virtualenv(
     assert client.get_run(second.run_id).data.tags["mltrack.project.env_hash"] == env.name
     # git's textconv driver for metrics.arrow still runs this interpreter, not the cached one
     driver = git(repo, "config", "--get", "diff.mltrack-arrow.textconv")
-    assert driver.startswith(sys.executable + " ") or driver.startswith(f"'{sys.executable}' ")
+    assert f"{shlex.quote(sys.executable)} -m mltrack textconv" in driver

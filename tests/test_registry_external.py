@@ -74,7 +74,7 @@ def test_a_typo_in_a_run_of_this_repository_is_still_an_error(repo: Path, regist
 
     with mltrack.start_run() as run:
         mltrack.log_param("p", 1)
-    with pytest.raises(ResourceDoesNotExist, match="No model files"):
+    with pytest.raises(ResourceDoesNotExist, match="has no model at 'modle'"):
         registry.create_model_version("typo", f"runs:/{run.info.run_id}/modle")
 
 

@@ -330,3 +330,23 @@ def test_predictions_as_table_columns() -> None:
     assert list(predictions_frame(pd.Series([1], name="yhat")).columns) == ["yhat"]
     assert list(predictions_frame({"a": [1], "b": [2]}).columns) == ["a", "b"]
     assert list(predictions_frame(pd.DataFrame({"x": [1]}, index=[5])).index) == [0]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"1.5,2\n", "has no header row: its first line holds values (1.5,2)"),
+        (b"a,b\n", "has a header line but no rows"),
+        (b"1.5,2\n3,4\n", "has no header row: its first line holds values (1.5,2)"),
+    ],
+)
+def test_csv_without_a_header_row_says_one_is_required(body: bytes, fragment: str) -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_body(body, "text/csv", ModelSignature(inputs=NAMED))
+    assert fragment in str(raised.value)
+    assert "send the header row a,b first" in str(raised.value).replace("Send", "send")
+
+
+def test_csv_of_one_line_without_a_signature_asks_for_a_header() -> None:
+    with pytest.raises(BadRequest, match="send a header row naming the columns first"):
+        parse_body(b"1,2\n", "text/csv", None)

@@ -77,7 +77,8 @@ def list_runs(
         )
     # At a revision a run's stored status is its status (no process of today owns it).
     to_run = client.runs.to_run if rev is None else _stored
-    print_runs(records[:max_results], to_run, output_format)
+    names = client.runs.experiment_names(rev)
+    print_runs(records[:max_results], to_run, names, output_format)
 
 
 def _stored(record: RunRecord) -> Run:
@@ -90,9 +91,10 @@ def _stored(record: RunRecord) -> Run:
 @format_option()
 @pass_app
 def show(app: AppContext, run: str, rev: str | None, output_format: str) -> None:
-    """Show everything about RUN (an id or a unique prefix of one)."""
-    record, status = app.client().runs.find(run, rev)
-    print_run(record, status, output_format)
+    """Show everything about RUN (an id or a unique prefix of one), naming its artifacts."""
+    client = app.client()
+    record, status = client.runs.find(run, rev)
+    print_run(record, status, client.artifacts.browse(record.run_id, None, rev), output_format)
 
 
 @runs.command("diff")
@@ -127,8 +129,10 @@ def restore(app: AppContext, run: str) -> None:
     """Restore a deleted RUN."""
     client = app.client()
     run_id = client.resolve_run_id(run)
-    client.restore_run(run_id)
-    click.echo(f"Restored run {run_id}.")
+    if client.restore_run(run_id):
+        click.echo(f"Restored run {run_id}.")
+    else:
+        click.echo(f"Run {run_id} is not deleted: nothing to restore.")
 
 
 COMMANDS = [runs]

@@ -142,10 +142,11 @@ class WorkingTree:
         _remove_tree(path)
         run_git(self._root, ["worktree", "prune"], check=False)
 
-    def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
-        """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale.
+    def ensure_textconv_driver(self, driver: str, command: str) -> None:
+        """Configure ``diff.<driver>.textconv`` (a shell command) in this clone's local config
+        if missing or stale.
 
-        A configured driver whose program still exists is left alone, so clones used
+        A configured driver whose programs still exist is left alone, so clones used
         from several interpreters (a project's virtualenv, CI) don't rewrite it back and forth.
         """
         config = self._common_dir / "config"
@@ -158,15 +159,22 @@ class WorkingTree:
         )
         if section:
             configured = re.search(r"^\s*textconv\s*=\s*(.+?)\s*$", section.group(1), re.M)
-            if configured:
-                try:
-                    program = shlex.split(configured.group(1))[0]
-                except (ValueError, IndexError):
-                    program = ""
-                if program and (shutil.which(program) or Path(program).exists()):
-                    return
-        run_git(self._root, ["config", "--local", f"diff.{driver}.textconv", shlex.join(command)])
+            if configured and _programs_exist(configured.group(1)):
+                return
+        run_git(self._root, ["config", "--local", f"diff.{driver}.textconv", command])
         run_git(self._root, ["config", "--local", f"diff.{driver}.cachetextconv", "false"])
+
+
+def _programs_exist(command: str) -> bool:
+    """Whether the configured command's interpreter paths (its absolute paths) all exist."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    paths = [word for word in words if word.startswith("/")]
+    if not words or not paths:
+        return bool(words) and shutil.which(words[0]) is not None
+    return all(Path(path).exists() for path in paths)
 
 
 def _remove_tree(path: Path) -> None:

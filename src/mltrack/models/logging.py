@@ -72,7 +72,8 @@ def log_model_directory(
     fluent.note_logged_model(model_id)
     version = None
     if registered_model_name:
-        # The registry's store, not the registry (a layer above models): tag the next version.
+        # The registry's store, not the registry (a layer above models): tag the next version
+        # right after the run's commit, when the run ends.
         store = ModelStore(fluent.client().repository)
         version = store.register(registered_model_name, runs_uri(run_id, relative)).version
     return ModelInfo(

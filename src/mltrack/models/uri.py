@@ -57,7 +57,8 @@ class ResolvedModel:
 
 
 def _from_run(repo: Repository, run_id: str, relative: str) -> ResolvedModel:
-    record = repo.runs.get(validation.run_id(run_id))
+    run_id = repo.runs.resolve_id(run_id)  # a unique prefix names a run, as on the command line
+    record = repo.runs.get(run_id)
     relative = validation.artifact_path(relative)
     directory = repo.runs.artifact_dir(run_id) / relative
     if not (directory / MLMODEL).is_file():

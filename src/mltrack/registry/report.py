@@ -20,6 +20,7 @@ class ComparisonRow:
     a: Any
     b: Any
     delta: float | None = None
+    changed: bool = False
 
 
 def signature_text(signature: dict[str, Any] | None) -> str:
@@ -39,18 +40,17 @@ def comparison_rows(result: dict[str, Any]) -> list[ComparisonRow]:
     """The rows of ``Registry.compare``'s result: metrics, params, signature, data, source run."""
     a, b, runs = result["a"], result["b"], result["runs"]
     rows = [
-        ComparisonRow(kind, row.key, row.a, row.b, row.delta if row.changed else None)
+        ComparisonRow(kind, row.key, row.a, row.b, row.delta if row.changed else None, row.changed)
         for kind, group in (("metric", runs.metrics), ("param", runs.params))
         for row in group
     ]
     signatures, datasets = result["signatures"], result["datasets"]
-    rows.append(
-        ComparisonRow(
-            "signature", "inputs", signature_text(signatures[0]), signature_text(signatures[1])
-        )
-    )
-    rows.append(ComparisonRow("data", "datasets", "; ".join(datasets[0]), "; ".join(datasets[1])))
-    rows.append(ComparisonRow("source", "run", a.run_id, b.run_id))
+    texts = [
+        ("signature", "inputs", signature_text(signatures[0]), signature_text(signatures[1])),
+        ("data", "datasets", "; ".join(datasets[0]), "; ".join(datasets[1])),
+        ("source", "run", a.run_id, b.run_id),
+    ]
+    rows += [ComparisonRow(kind, key, x, y, changed=x != y) for kind, key, x, y in texts]
     return rows
 
 
@@ -71,5 +71,7 @@ def comparison_markdown(name: str, result: dict[str, Any]) -> str:
     ]
     for row in comparison_rows(result):
         delta = f"{row.delta:+.4g}" if isinstance(row.delta, float) else ""
-        lines.append(f"| {row.kind} `{row.key}` | {_cell(row.a)} | {_cell(row.b)} | {delta} |")
+        mark = "**" if row.changed else ""  # what changed stands out in a review
+        label = f"{mark}{row.kind} `{row.key}`{mark}"
+        lines.append(f"| {label} | {_cell(row.a)} | {_cell(row.b)} | {delta} |")
     return "\n".join(lines)

@@ -221,6 +221,8 @@ class Registry:
         """Register the model at ``source`` as the next version: an annotated tag on the commit
         holding it, or (a source outside this repository) on the current commit, with no files.
 
+        From a run this process is still running, the version is PENDING_REGISTRATION
+        (MLflow's status) until the run ends: it is tagged right after the run's commit.
         As MLflow 3.17.2, a ``runs:/`` source must name the ``run_id`` given with it.
         """
         clean_tags = _clean_tags(tags)
@@ -229,20 +231,41 @@ class Registry:
                 f"Invalid model version source: '{source}'. The run_id request parameter must "
                 "identify the resource that contains the source."
             )
-        tagged = self.store.register(name, source, model_id, run_id)
         changes: dict[str, Any] = {}
         if description:
             changes["description"] = description
         if clean_tags:
             changes["tags"] = clean_tags
-        if changes:
+
+        def describe(tagged: TaggedVersion) -> None:
             document = self.store.get(tagged.name).with_version(tagged.version, **changes)
             self.store.save(
                 document,
                 f"Describe {tagged.name!r} version {tagged.version}",
                 trailers={"Mltrack-Version": str(tagged.version)},
             )
-        return self.get_model_version(tagged.name, tagged.version)
+
+        registration = self.store.register(
+            name, source, model_id, run_id, describe if changes else None
+        )
+        if registration.tagged is None and registration.source is not None:
+            created = now_ms()
+            return ModelVersion(
+                name=registration.name,
+                version=registration.version,
+                creation_timestamp=created,
+                last_updated_timestamp=created,
+                user_id="",
+                current_stage="None",
+                description=description or "",
+                source=registration.source.uri,
+                run_id=registration.source.run_id,
+                status="PENDING_REGISTRATION",
+                status_message=f"Registered when run {registration.source.run_id} ends.",
+                tags=clean_tags,
+                model_id=registration.source.model_id,
+            )
+        return self.get_model_version(registration.name, registration.version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         document = self.store.get(name)

@@ -30,6 +30,7 @@ from mltrack.models.pyfunc import load_model
 from mltrack.serving.casting import frame_for_schema
 from mltrack.serving.payloads import (
     ModelInput,
+    check_csv_header,
     csv_column_types,
     csv_error,
     csv_header,
@@ -107,6 +108,7 @@ def _csv_batches(path: Path, schema: Schema | None, size: int) -> Iterator[Batch
 
     with open(path, "rb") as handle:
         header = csv_header(handle.read(65536))
+    check_csv_header(header, schema)
     total = path.stat().st_size
     stream = pa.input_stream(str(path))
     try:

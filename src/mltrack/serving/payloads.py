@@ -34,9 +34,11 @@ __all__ = [
     "FORMAT_KEYS",
     "MediaType",
     "ModelInput",
+    "check_csv_header",
     "csv_column_types",
     "csv_error",
     "csv_header",
+    "csv_without_rows",
     "from_json",
     "load_json",
     "media_type",
@@ -437,6 +439,43 @@ def csv_header(first_line: bytes) -> list[str]:
     return next(csv.reader(line[:1]), [])
 
 
+def _expected_header(schema: Schema | None) -> str:
+    names = [
+        spec.name
+        for spec in (schema.inputs if is_named_column_schema(schema) and schema else ())
+        if isinstance(spec, ColSpec) and spec.name
+    ]
+    return f"the header row {','.join(names)}" if names else "a header row naming the columns"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_csv_header(header: list[str], schema: Schema | None) -> None:
+    """Refuse a CSV whose first line holds values where the signature's column names belong."""
+    if not is_named_column_schema(schema) or schema is None:
+        return
+    names = {spec.name for spec in schema.inputs if isinstance(spec, ColSpec)}
+    if header and not names & set(header) and all(_is_number(cell) for cell in header):
+        raise BadRequest(
+            f"The CSV input has no header row: its first line holds values ({','.join(header)}). "
+            f"Send {_expected_header(schema)} first, then one line per row."
+        )
+
+
+def csv_without_rows(schema: Schema | None) -> BadRequest:
+    """A CSV of one line: it was read as the header, so there is no row to predict."""
+    return BadRequest(
+        "The CSV input has a header line but no rows (a CSV's first line is always its header): "
+        f"send {_expected_header(schema)} first, then one line per row."
+    )
+
+
 def _unique_columns(names: list[Any], what: str) -> None:
     if len(set(names)) != len(names):
         repeated = sorted({str(n) for n in names if names.count(n) > 1})
@@ -450,6 +489,7 @@ def parse_csv(body: bytes, schema: Schema | None) -> Any:
 
     header = csv_header(body[:65536])
     _unique_columns(header, "The CSV header")
+    check_csv_header(header, schema)
     try:
         table = pcsv.read_csv(
             pa.BufferReader(body),
@@ -457,6 +497,8 @@ def parse_csv(body: bytes, schema: Schema | None) -> Any:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise csv_error(error, header, schema) from None
+    if table.num_rows == 0 and header:
+        raise csv_without_rows(schema)
     return table_frame(table, schema, "The CSV header")
 
 

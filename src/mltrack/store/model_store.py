@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,7 +56,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ModelSource", "ModelStore"]
+__all__ = ["ModelSource", "ModelStore", "Registration"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
 _FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
@@ -69,6 +70,38 @@ class ModelSource:
     experiment_id: str
     artifact_path: str
     model_id: str | None
+
+    @property
+    def uri(self) -> str:
+        """The URI a version registered from here records as its source."""
+        if self.model_id:
+            return logged_model_uri(self.model_id)
+        return runs_uri(self.run_id, self.artifact_path)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered version; ``tagged`` is None while it waits for its run to end."""
+
+    name: str
+    version: int
+    source: ModelSource | None  # None: a source outside this repository (tagged at once)
+    tagged: TaggedVersion | None
+
+
+@dataclass(frozen=True)
+class _PendingVersion:
+    """A registration made during a run of this process, done right after the run's commit."""
+
+    store: ModelStore
+    name: str
+    source: ModelSource
+    then: Callable[[TaggedVersion], object] | None
+
+    def __call__(self) -> None:
+        tagged = self.store._tag(self.name, self.source)
+        if self.then is not None:
+            self.then(tagged)
 
 
 class ModelStore:
@@ -265,15 +298,24 @@ class ModelStore:
         info = self.git.tags.read(version_tag(name, number))
         tagged = parse_tag(info) if info is not None else None
         if tagged is None:
-            raise ResourceDoesNotExist(
-                f"Model {name!r} has no version {number}"
-                + (
-                    " (its tag is missing in this clone: run `git fetch --tags`)."
-                    if self.read(name)
-                    else "."
-                )
-            )
+            raise ResourceDoesNotExist(self._no_version(name, number))
         return tagged
+
+    def _no_version(self, name: str, number: int) -> str:
+        """Why version ``number`` cannot be read: a tag this clone lacks, or no such version."""
+        document = self.read(name)
+        if document is not None and (
+            number in document.versions or number in document.aliases.values()
+        ):
+            # model.yaml speaks of the version, so it was tagged in another clone.
+            return (
+                f"Model {name!r} has version {number}, but its tag is missing in this clone: "
+                "run `git fetch --tags`."
+            )
+        numbers = self.version_numbers(name)
+        if not numbers:
+            return f"Model {name!r} has no version {number}; it has no versions yet."
+        return f"Model {name!r} has no version {number}; the latest is {max(numbers)}."
 
     def source_run_yaml(self, tagged: TaggedVersion) -> bytes | None:
         """The source run's run.yaml as the version's tagged commit holds it."""
@@ -296,9 +338,9 @@ class ModelStore:
         runs that is no logged model and holds no files stays an error (a typo)."""
         if source.startswith(RUNS_SCHEME):
             try:
-                self.repo.runs.get(validation.run_id(parse_runs_uri(source).run_id))
+                return self.locate(source, model_id)
             except (ResourceDoesNotExist, InvalidParameterValue):
-                return None
+                return None  # a run this repository does not have
         elif source.startswith(MODELS_SCHEME):
             reference = parse_models_uri(source)
             if reference.model_id is None:
@@ -314,10 +356,10 @@ class ModelStore:
         return found
 
     def _has_files(self, found: ModelSource) -> bool:
-        self.repo.runs.commit_run(found.run_id, force=True)
-        commit = self.git.head().commit
-        model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
-        return commit is not None and bool(self.git.history.list_files(commit, model_dir))
+        """Whether the model directory holds files (in the working tree: nothing is committed
+        just to find out, so a run still running makes no extra commit)."""
+        directory = self.repo.runs.locate(found.run_id) / "artifacts" / found.artifact_path
+        return directory.is_dir() and any(path.is_file() for path in directory.rglob("*"))
 
     def locate(self, source: str, model_id: str | None = None) -> ModelSource:
         """The run directory holding the model a ``runs:/`` or ``models:/`` URI names."""
@@ -325,7 +367,7 @@ class ModelStore:
         if source.startswith(RUNS_SCHEME):
             parsed = parse_runs_uri(source)
             relative = validation.artifact_path(parsed.path)
-            record = runs.get(validation.run_id(parsed.run_id))
+            record = runs.get(runs.resolve_id(parsed.run_id))
             output = next((o for o in record.outputs if o["artifact_path"] == relative), None)
             return ModelSource(
                 record.run_id,
@@ -357,23 +399,60 @@ class ModelStore:
         )
 
     def register(
-        self, name: str, source: str, model_id: str | None = None, run_id: str | None = None
-    ) -> TaggedVersion:
+        self,
+        name: str,
+        source: str,
+        model_id: str | None = None,
+        run_id: str | None = None,
+        then: Callable[[TaggedVersion], object] | None = None,
+    ) -> Registration:
         """Tag the model at ``source`` as the next version of ``name`` (creating the model).
 
-        The run is committed first, so the tag points at a commit that holds its
-        files; the tag records their sha256. Numbers come from the tags already
-        made: a number another process took in the meantime is skipped. A source
-        outside this repository (see ``_local_source``) is tagged on the current
-        commit with no files: ``external``, with the ``run_id`` the caller gave.
+        Everything is checked before anything is written, so a failed registration
+        changes nothing. The run is committed first, so the tag points at a commit
+        that holds its files; the tag records their sha256. A run this process is
+        still running is registered right after its final commit (one commit per
+        run, never one that says RUNNING): the version is pending until then.
+        ``then`` runs once the version is tagged.
+
+        A source outside this repository (see ``_local_source``) is tagged on the
+        current commit with no files (``external``), as MLflow's
+        ``create_model_version`` accepts it; a ``runs:/`` URI of a run this repository
+        lacks is accepted only with its ``run_id`` given explicitly, so a mistyped run
+        id (``mltrack models register``, ``register_model``) stays an error.
         """
         name = validate_model_name(name)
-        existing = self.read(name)
-        if existing is None or existing.deleted:
-            self.create(name, None, {}, existing)
         found = self._local_source(source, model_id)
         if found is None:
-            return self._register_external(name, source, model_id, run_id)
+            if source.startswith(RUNS_SCHEME) and not run_id:
+                self.locate(source, model_id)  # raises: no such run here
+            tagged = self._register_external(name, source, model_id, run_id)
+            if then is not None:
+                then(tagged)
+            return Registration(name, tagged.version, None, tagged)
+        relative = f"artifacts/{found.artifact_path}/MLmodel"
+        if not (self.repo.runs.locate(found.run_id) / relative).is_file():
+            raise ResourceDoesNotExist(
+                f"Run {found.run_id} has no model at '{found.artifact_path}' (no MLmodel file). "
+                f"List its artifacts with `mltrack artifacts list {found.run_id[:8]}`."
+            )
+        if not self.repo.runs.running_here(found.run_id):
+            tagged = self._tag(name, found)
+            if then is not None:
+                then(tagged)
+            return Registration(name, tagged.version, found, tagged)
+        runs = self.repo.runs
+        waiting = [
+            action
+            for action in runs.pending_after_commit()
+            if isinstance(action, _PendingVersion) and action.name == name
+        ]
+        number = max(self.version_numbers(name), default=0) + 1 + len(waiting)
+        runs.after_commit(found.run_id, _PendingVersion(self, name, found, then))
+        return Registration(name, number, found, None)
+
+    def _tag(self, name: str, found: ModelSource) -> TaggedVersion:
+        """Commit the source run, create the model if needed, tag the next version number."""
         self.repo.runs.commit_run(found.run_id, force=True)
         commit = self.git.head().commit
         model_dir = f"{MLTRACK_DIR}/experiments/{found.experiment_id}/runs/{found.run_id}/artifacts/{found.artifact_path}"
@@ -386,6 +465,8 @@ class ModelStore:
         }
         if "MLmodel" not in files:
             raise ResourceDoesNotExist(f"{model_dir} is not a model directory (no MLmodel file).")
+        self._create_if_missing(name)
+        commit = self.git.head().commit or commit
         return self._tag_next(
             TaggedVersion(
                 name=name,
@@ -396,9 +477,7 @@ class ModelStore:
                 experiment_id=found.experiment_id,
                 artifact_path=found.artifact_path,
                 model_id=found.model_id,
-                source=logged_model_uri(found.model_id)
-                if found.model_id
-                else runs_uri(found.run_id, found.artifact_path),
+                source=found.uri,
                 files=files,
                 created_ms=now_ms(),
                 author="",
@@ -414,6 +493,8 @@ class ModelStore:
             raise InvalidParameterValue(
                 f"Cannot register {source!r}: the repository has no commit to tag yet."
             )
+        self._create_if_missing(name)
+        commit = self.git.head().commit or commit
         return self._tag_next(
             TaggedVersion(
                 name=name,
@@ -446,6 +527,11 @@ class ModelStore:
             except GitError:
                 continue  # another process took this number: try the next
         raise GitError(f"Could not allocate a version number for {draft.name!r}.")
+
+    def _create_if_missing(self, name: str) -> None:
+        existing = self.read(name)
+        if existing is None or existing.deleted:
+            self.create(name, None, {}, existing)
 
     def create(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import sys
 import threading
 import time
@@ -83,6 +84,21 @@ class CodeState:
     commit: str | None
     branch: str | None
     detached: bool
+
+
+def textconv_command(python: str) -> str:
+    """The shell command git runs on a metrics.arrow file (its path appended).
+
+    This interpreter first; if it is gone (a deleted virtualenv), the ``mltrack`` on
+    PATH; else one line saying how to get text, so ``git log -p`` never fails.
+    """
+    hint = "(metrics.arrow: install mltrack or put it on PATH to see these metrics as text)"
+    steps = [
+        f'{shlex.quote(python)} -m mltrack textconv "$1" 2>/dev/null',
+        'mltrack textconv "$1" 2>/dev/null',
+        f"echo {shlex.quote(hint)}",
+    ]
+    return f"mltrack_textconv() {{ {' || '.join(steps)}; }}; mltrack_textconv"
 
 
 class Repository:
@@ -243,9 +259,7 @@ class Repository:
         if self._driver_checked and not recheck:
             return
         self._driver_checked = True
-        self.git.worktree.ensure_textconv_driver(
-            ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"]
-        )
+        self.git.worktree.ensure_textconv_driver(ARROW_DRIVER, textconv_command(sys.executable))
 
     # ------------------------------------------------------------------ YAML files
 

@@ -26,7 +26,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,20 @@ from mltrack.store.records import RunRecord, run_commit_message
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
 
-__all__ = ["LiveRun", "RunStore", "flush_all_live_runs", "run_commit_message"]
+__all__ = ["LiveRun", "RunStore", "flush_all_live_runs", "run_commit_message", "unique_match"]
+
+
+def unique_match(prefix: str, ids: set[str]) -> str:
+    """The one run id of ``ids`` starting with ``prefix``; a clear error for none or several."""
+    matches = sorted(run_id for run_id in ids if run_id.startswith(prefix))
+    if not matches:
+        raise ResourceDoesNotExist(
+            f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
+        )
+    if len(matches) > 1:
+        shown = ", ".join(m[:12] for m in matches[:5])
+        raise InvalidParameterValue(f"Run id prefix {prefix!r} is ambiguous: {shown}")
+    return matches[0]
 
 
 def _now_ms() -> int:
@@ -70,6 +83,7 @@ class RunStore:
         self._live: dict[str, LiveRun] = {}
         self._locations: dict[str, str] = {}
         self._histories: dict[tuple[str, str], tuple[Stamp | None, list[Metric]]] = {}
+        self._after_commit: dict[str, list[Callable[[], object]]] = {}
         self._lock = threading.RLock()
         self._batch = threading.local()  # ended run ids waiting for one_commit's commit
         register_store(self)
@@ -108,6 +122,18 @@ class RunStore:
         raise ResourceDoesNotExist(
             f"Run '{run_id}' not found in {self.repo.root}. List runs with `mltrack runs list`."
         )
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the run whose id starts with ``prefix`` (like git's short hashes)."""
+        if len(prefix) == 32:
+            return prefix
+        if len(prefix) < 4:
+            raise InvalidParameterValue(
+                f"Run id prefix {prefix!r} is too short: give at least 4 characters."
+            )
+        # Directory names: a run with a corrupt run.yaml is still found.
+        ids = {path.name for _, path in self.index.run_dirs(None)}
+        return unique_match(prefix, ids)
 
     def artifact_dir(self, run_id: str) -> Path:
         return self.locate(run_id) / "artifacts"
@@ -337,6 +363,25 @@ class RunStore:
 
     # ------------------------------------------------------------------ ending and committing
 
+    def running_here(self, run_id: str) -> bool:
+        """Whether this process (not a server) owns ``run_id`` and it is still running."""
+        live = self._live.get(run_id)
+        return (
+            not self.write_through
+            and live is not None
+            and live.owned
+            and live.record.status == RunStatus.RUNNING
+        )
+
+    def after_commit(self, run_id: str, action: Callable[[], object]) -> None:
+        """Do ``action`` right after the run's final commit (e.g. register a model it logged)."""
+        with self._lock:
+            self._after_commit.setdefault(run_id, []).append(action)
+
+    def pending_after_commit(self) -> list[Callable[[], object]]:
+        with self._lock:
+            return [action for actions in self._after_commit.values() for action in actions]
+
     def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:
         """End a run: write its final state and (with auto-commit) commit it."""
         with self.updating(run_id) as live:
@@ -370,6 +415,10 @@ class RunStore:
             ) from error
         live.unsynced = False  # committed: as durable as a `git commit` (see flush above)
         self._forget_written(run_id)
+        with self._lock:
+            actions = self._after_commit.pop(run_id, [])
+        for action in actions:
+            action()
 
     def _forget_written(self, run_id: str) -> None:
         """Write-through keeps nothing in memory that is not on disk: drop an ended run's writer."""

@@ -1,12 +1,19 @@
-"""Artifacts of runs by id: MlflowClient's artifact methods over :mod:`mltrack.tracking.artifacts`."""
+"""Artifacts of runs by id: MlflowClient's artifact methods over :mod:`mltrack.tracking.artifacts`,
+and browsing or copying them out at any git revision (``mltrack artifacts list|get``).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mltrack import safepath
 from mltrack.entities import FileInfo
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
+from mltrack.gitstore import MLTRACK_DIR
+from mltrack.store import validation
+from mltrack.store.files import atomic_write
 from mltrack.store.repository import Repository, now_ms
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking import media
@@ -113,3 +120,118 @@ class RunArtifacts:
     def open_artifact_writer(self, run_id: str, artifact_file: str) -> artifact_io.ArtifactWriter:
         """A writer that receives one artifact in pieces (an upload) without holding it in memory."""
         return artifact_io.ArtifactWriter(self.root(run_id), artifact_file)
+
+    # -- browsing, in the working tree or at a revision ------------------------------------
+
+    def _missing(self, run_id: str, relative: str, rev: str | None) -> ResourceDoesNotExist:
+        where = f" at {rev}" if rev else ""
+        return ResourceDoesNotExist(
+            f"Run {run_id[:8]} has no artifact {relative!r}{where}. "
+            f"List its artifacts with `mltrack artifacts list {run_id[:8]}`."
+        )
+
+    def _stored_dir(self, run_id: str, rev: str) -> tuple[str, str]:
+        """The commit ``rev`` names and the run's artifact directory in its tree."""
+        commit = self.repo.git.rev_parse(rev)
+        record = self.repo.revisions.snapshot(rev).runs.get(run_id)
+        if record is None:
+            raise ResourceDoesNotExist(f"Run {run_id} is not stored at {rev}.")
+        return commit, f"{MLTRACK_DIR}/experiments/{record.experiment_id}/runs/{run_id}/artifacts"
+
+    def browse(
+        self, run_id: str, path: str | None = None, rev: str | None = None
+    ) -> list[FileInfo]:
+        """The entries of an artifact directory (or the one file ``path`` names), at ``rev``.
+
+        A path that names nothing is an error; a run without artifacts lists nothing.
+        """
+        relative = validation.artifact_path(path)
+        if rev is None:
+            target = safepath.inside(self.root(run_id), relative, "artifact path")
+            if target.is_file():
+                return [FileInfo(relative, False, target.stat().st_size)]
+            if relative and not target.is_dir():
+                raise self._missing(run_id, relative, rev)
+            return self.list_artifacts(run_id, relative)
+        git = self.repo.git
+        commit, base = self._stored_dir(run_id, rev)
+        where = f"{base}/{relative}" if relative else base
+        entry = git.history.tree_entry(commit, where)
+        if entry is None:
+            if relative:
+                raise self._missing(run_id, relative, rev)
+            return []
+        if not entry.is_dir:
+            return [FileInfo(relative, False, len(git.objects.blob(entry.sha)))]
+        return [
+            FileInfo(
+                child.path[len(base) + 1 :],
+                child.is_dir,
+                None if child.is_dir else len(git.objects.blob(child.sha)),
+            )
+            for child in git.history.list_dir(commit, where)
+        ]
+
+    def read(self, run_id: str, path: str, rev: str | None = None) -> bytes:
+        """The content of one artifact file, at ``rev``."""
+        relative = validation.artifact_path(path)
+        if rev is None:
+            target = safepath.inside(self.root(run_id), relative, "artifact path")
+            if target.is_dir():
+                raise InvalidParameterValue(f"Artifact {relative!r} is a directory, not a file.")
+            if not relative or not target.is_file():
+                raise self._missing(run_id, relative, rev)
+            return target.read_bytes()
+        commit, base = self._stored_dir(run_id, rev)
+        entry = self.repo.git.history.tree_entry(commit, f"{base}/{relative}") if relative else None
+        if entry is None:
+            raise self._missing(run_id, relative, rev)
+        if entry.is_dir:
+            raise InvalidParameterValue(f"Artifact {relative!r} is a directory, not a file.")
+        return self.repo.git.objects.blob(entry.sha)
+
+    def copy_out(
+        self, run_id: str, path: str, destination: Path | None = None, rev: str | None = None
+    ) -> Path:
+        """Copy an artifact file or directory out of the run, as stored at ``rev``.
+
+        ``destination``: an existing directory receives it under its own name; any
+        other path is the copy's own name (default: its name in the current directory).
+        Returns the path written.
+        """
+        relative = validation.artifact_path(path)
+        name = PurePosixPath(relative).name or "artifacts"
+        if destination is None:
+            target = Path.cwd() / name
+        elif destination.is_dir():
+            target = destination / name
+        else:
+            target = destination
+        if rev is None:
+            source = safepath.inside(self.root(run_id), relative, "artifact path")
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            elif source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+            else:
+                raise self._missing(run_id, relative, rev)
+            return target
+        git = self.repo.git
+        commit, base = self._stored_dir(run_id, rev)
+        where = f"{base}/{relative}" if relative else base
+        entry = git.history.tree_entry(commit, where)
+        if entry is None:
+            raise self._missing(run_id, relative, rev)
+        if not entry.is_dir:
+            self._write(target, git.objects.blob(entry.sha))
+            return target
+        for file in git.history.list_files(commit, where):
+            inner = safepath.tree_path(file.path[len(where) + 1 :], "artifact file")
+            self._write(safepath.inside(target, inner, "artifact file"), git.objects.blob(file.sha))
+        return target
+
+    @staticmethod
+    def _write(target: Path, data: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data, durable=False)

@@ -18,6 +18,7 @@ from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, Repository, now_ms
+from mltrack.store.runs import unique_match
 from mltrack.tracking.compare import RunComparison, compare_runs
 from mltrack.tracking.context import CodeProbe, current_user, entry_point, generate_run_name
 
@@ -163,8 +164,12 @@ class Runs:
     def delete(self, run_id: str) -> None:
         self.repo.runs.set_lifecycle(run_id, LifecycleStage.DELETED)
 
-    def restore(self, run_id: str) -> None:
+    def restore(self, run_id: str) -> bool:
+        """Restore a deleted run; False (and nothing written) when it was not deleted."""
+        if self.repo.runs.get(run_id).lifecycle_stage != LifecycleStage.DELETED:
+            return False
         self.repo.runs.set_lifecycle(run_id, LifecycleStage.ACTIVE)
+        return True
 
     def search(
         self,
@@ -229,6 +234,13 @@ class Runs:
         copy.status = status
         return copy
 
+    def experiment_names(self, rev: str | None = None) -> dict[str, str]:
+        """Experiment id to name, in the working tree or as stored at ``rev``."""
+        if rev is None:
+            return {e.experiment_id: e.name for e in self.repo.list_experiments()}
+        experiments = self.repo.revisions.snapshot(rev).experiments
+        return {experiment_id: e.name for experiment_id, e in experiments.items()}
+
     def find(self, prefix: str, rev: str | None = None) -> tuple[RunRecord, str]:
         """The run a unique id prefix names, and its status (``rev``: as stored at that revision)."""
         run_id = self.resolve_id(prefix, rev)
@@ -246,22 +258,11 @@ class Runs:
 
     def resolve_id(self, prefix: str, rev: str | None = None) -> str:
         """The full id of the run whose id starts with ``prefix`` (like git's short hashes)."""
-        if len(prefix) == 32:
-            return prefix
+        if rev is None or len(prefix) == 32:
+            return self.repo.runs.resolve_id(prefix)
         if len(prefix) < 4:
             raise InvalidParameterValue(
                 f"Run id prefix {prefix!r} is too short: give at least 4 characters."
             )
-        if rev is None:  # directory names: a run with a corrupt run.yaml is still found
-            ids = {path.name for _, path in self.repo.runs.index.run_dirs(None)}
-        else:
-            ids = {r.run_id for r in self.search_records(None, "", ViewType.ALL, rev=rev)}
-        matches = sorted(run_id for run_id in ids if run_id.startswith(prefix))
-        if not matches:
-            raise ResourceDoesNotExist(
-                f"No run id starts with {prefix!r}. List runs with `mltrack runs list`."
-            )
-        if len(matches) > 1:
-            shown = ", ".join(m[:12] for m in matches[:5])
-            raise InvalidParameterValue(f"Run id prefix {prefix!r} is ambiguous: {shown}")
-        return matches[0]
+        ids = {r.run_id for r in self.search_records(None, "", ViewType.ALL, rev=rev)}
+        return unique_match(prefix, ids)

@@ -22,6 +22,7 @@ import click
 __all__ = [
     "FORMATS",
     "emit",
+    "exact_value",
     "format_option",
     "format_time",
     "format_value",
@@ -60,11 +61,21 @@ def to_json(data: Any) -> str:
 
 
 def format_value(value: Any) -> str:
+    """For people: floats to 6 significant digits."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def exact_value(value: Any) -> str:
+    """For scripts (CSV): floats as the shortest text that reads back as the same float."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return repr(value)
+    return format_value(value)
 
 
 def format_time(ms: int | None) -> str:
@@ -89,7 +100,7 @@ def emit(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([format_value(row.get(c)) for c in columns])
+            writer.writerow([exact_value(row.get(c)) for c in columns])
         click.echo(buffer.getvalue(), nl=False)
     else:
         table(rows, columns, title)

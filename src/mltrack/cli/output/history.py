@@ -61,9 +61,11 @@ def _markdown(diff: Any) -> str:
     for comparison in diff.experiments:
         a = cell(comparison.a.run_name) if comparison.a else "(none)"
         b = cell(comparison.b.run_name) if comparison.b else "(none)"
+        lines += [f"#### {comparison.title}", ""]
+        if not any(row.changed for row in [*comparison.metrics, *comparison.params]):
+            lines += [f"No differences in params or metrics between {a} and {b}.", ""]
+            continue
         lines += [
-            f"#### {comparison.title}",
-            "",
             f"| | `{diff.a.label}`: {a} | `{diff.b.label}`: {b} | Δ |",
             "|---|---|---|---|",
         ]

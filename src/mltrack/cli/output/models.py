@@ -138,10 +138,18 @@ def print_comparison(result: dict[str, Any], output_format: str) -> None:
     else:
         la, lb = f"v{a.version}", f"v{b.version}"
         rows = [
-            {"kind": row.kind, "key": row.key, la: row.a, lb: row.b, "delta": row.delta}
+            {
+                "kind": row.kind,
+                "key": row.key,
+                la: row.a,
+                lb: row.b,
+                "delta": row.delta,
+                "changed": "*" if row.changed else "",
+            }
             for row in comparison_rows(result)
         ]
-        emit(rows, ["kind", "key", la, lb, "delta"], output_format, title=f"{a.name}: {la} vs {lb}")
+        columns = ["kind", "key", la, lb, "delta", "changed"]
+        emit(rows, columns, output_format, title=f"{a.name}: {la} vs {lb}")
 
 
 def print_verification(

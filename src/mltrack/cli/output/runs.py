@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mltrack.cli.output import emit, format_time, format_value, to_json
+from mltrack.cli.output.artifacts import artifact_names
 
 if TYPE_CHECKING:
-    from mltrack.entities import Run
+    from mltrack.entities import FileInfo, Run
     from mltrack.store.records import RunRecord
     from mltrack.tracking.compare import RunComparison
 
 __all__ = ["print_comparison", "print_run", "print_runs"]
 
-_LIST_COLUMNS = ["run_id", "run_name", "experiment_id", "status", "start_time"]
+_LIST_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time"]
 _SHOWN_INFO = (
     "run_id",
     "run_name",
@@ -34,9 +35,13 @@ def _metrics_summary(metrics: dict[str, float], limit: int = 4) -> str:
 
 
 def print_runs(
-    records: Sequence[RunRecord], to_run: Callable[[RunRecord], Run], output_format: str
+    records: Sequence[RunRecord],
+    to_run: Callable[[RunRecord], Run],
+    experiment_names: dict[str, str],
+    output_format: str,
 ) -> None:
-    """A table with a metrics summary; CSV with a column per metric and param; JSON runs."""
+    """A table with experiment names and a metrics summary; CSV with the experiment id too and a
+    column per metric and param; JSON: MLflow's run dictionaries (experiment ids)."""
     if output_format == "json":
         click.echo(to_json([to_run(r).to_dictionary() for r in records]))
         return
@@ -45,6 +50,7 @@ def print_runs(
         {
             "run_id": r.run_id,
             "run_name": r.run_name,
+            "experiment": experiment_names.get(r.experiment_id, r.experiment_id),
             "experiment_id": r.experiment_id,
             "status": r.status,
             "start_time": format_time(r.start_time) if table else r.start_time,
@@ -65,12 +71,14 @@ def print_runs(
         }
         for row, r in zip(rows, records, strict=True)
     ]
-    columns = [*_LIST_COLUMNS, *(f"metrics.{k}" for k in metric_keys)]
+    columns = [*_LIST_COLUMNS, "experiment_id", *(f"metrics.{k}" for k in metric_keys)]
     emit(flat, columns + [f"params.{k}" for k in param_keys], "csv")
 
 
-def print_run(record: RunRecord, status: str, output_format: str) -> None:
-    """Every field of one run, one per row (JSON: MLflow's run dictionary)."""
+def print_run(
+    record: RunRecord, status: str, artifacts: Sequence[FileInfo], output_format: str
+) -> None:
+    """Every field of one run, one per row, and its top-level artifacts (JSON: MLflow's run dictionary)."""
     details = record.to_run(status).to_dictionary()
     if output_format == "json":
         click.echo(to_json(details))
@@ -92,6 +100,7 @@ def print_run(record: RunRecord, status: str, output_format: str) -> None:
         {"field": f"inputs.{d['dataset']['name']}", "value": f"digest {d['dataset']['digest']}"}
         for d in details["inputs"]["dataset_inputs"]
     ]
+    rows.append({"field": "artifacts", "value": artifact_names(artifacts)})
     emit(rows, ["field", "value"], output_format)
 
 
