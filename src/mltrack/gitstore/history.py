@@ -129,6 +129,23 @@ class History:
             )
         return commits
 
+    def path_times(self, prefix: str, rev: str = "HEAD") -> dict[str, tuple[int, int]]:
+        """path → (first, last) commit time in ms of every file under ``prefix`` (one ``git log``)."""
+        if self._refs.head().commit is None and rev == "HEAD":
+            return {}
+        out = run_git(
+            self._root, ["log", "--format=%x01%ct", "--name-only", "-z", rev, "--", prefix]
+        ).decode("utf-8", "replace")
+        times: dict[str, tuple[int, int]] = {}
+        for record in out.split("\x01")[1:]:
+            stamp, _, names = record.partition("\n")
+            when = int(stamp.strip("\0\n")) * 1000
+            for name in names.strip("\0\n").split("\0"):
+                if name:
+                    first, last = times.get(name, (when, when))
+                    times[name] = (min(first, when), max(last, when))
+        return times
+
     def rev_list(self, rev: str = "HEAD") -> list[str]:
         """Every commit reachable from ``rev``, newest first, in topological order."""
         return run_git(self._root, ["rev-list", "--topo-order", rev]).decode().split()

@@ -10,11 +10,19 @@ from mltrack.registry.records import ModelVersion, RegistryEvent
 from mltrack.store import yamlio
 from mltrack.store.model_names import validate_model_name
 from mltrack.store.model_store import ModelStore
+from mltrack.store.model_tags import TaggedVersion
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import Repository
 from mltrack.tracking.compare import compare_runs
 
-__all__ = ["compare", "comparison_text", "doc_changes", "history", "verify"]
+__all__ = [
+    "compare",
+    "comparison_text",
+    "doc_changes",
+    "history",
+    "identity_trailers",
+    "verify",
+]
 
 
 def source_run(store: ModelStore, version: ModelVersion) -> RunRecord | None:
@@ -59,6 +67,11 @@ def comparison_text(store: ModelStore, old: ModelVersion | None, new: ModelVersi
         if row.changed:
             lines.append(f"  params.{row.key}: {_fmt(row.a)} -> {_fmt(row.b)}")
     return "\n".join(lines)
+
+
+def identity_trailers(version: TaggedVersion) -> dict[str, str]:
+    """What a promotion or alias commit records of the version it points at."""
+    return {"Mltrack-Run": version.run_id, "Mltrack-Model-Hash": version.model_hash}
 
 
 def verify(store: ModelStore) -> list[str]:
@@ -159,7 +172,7 @@ def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int
             changes.append(("description", number, "description changed"))
         if (before.get("tags") or {}) != (after.get("tags") or {}):
             changes.append(("tag", number, "tags changed"))
-    old_aliases, new_aliases = old.get("aliases") or {}, new.get("aliases") or {}
+    old_aliases, new_aliases = _alias_versions(old), _alias_versions(new)
     for alias in sorted(set(old_aliases) | set(new_aliases)):
         if alias not in new_aliases:
             changes.append(
@@ -175,6 +188,14 @@ def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int
                 ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
             )
     return changes
+
+
+def _alias_versions(doc: dict[str, Any]) -> dict[str, int]:
+    """alias → version number, from pinned (``{version: …}``) and bare entries alike."""
+    return {
+        alias: value["version"] if isinstance(value, dict) else value
+        for alias, value in (doc.get("aliases") or {}).items()
+    }
 
 
 def _fmt(value: Any) -> str:

@@ -32,7 +32,7 @@ from mltrack.gitstore import MLTRACK_DIR
 from mltrack.hashing import sha256_bytes
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write
-from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_document import ModelDocument, Pin
 from mltrack.store.model_names import (
     TAG_PREFIX,
     canonical_stage,
@@ -55,7 +55,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ModelSource", "ModelStore"]
+__all__ = ["ModelSource", "ModelStore", "PinProblem"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
 _FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
@@ -71,12 +71,42 @@ class ModelSource:
     model_id: str | None
 
 
+@dataclass(frozen=True)
+class PinProblem:
+    """A model.yaml record whose pinned model is not the version its number names here."""
+
+    field: str  # versions.3, aliases.champion
+    version: int
+    pin: Pin
+    found: TaggedVersion | None  # what the number names in this clone
+    moved_to: int | None  # the number the pinned model has in this clone, if any
+
+    def __str__(self) -> str:
+        pinned = f"run {self.pin.run_id[:8]}, model {self.pin.model_hash[:12]}"
+        if self.moved_to is not None:
+            return (
+                f"field {self.field!r}: pins {pinned}, which is version {self.moved_to} in this "
+                f"clone, not {self.version} (renumbered by a sync: `mltrack sync` rewrites it)"
+            )
+        if self.found is None:
+            return (
+                f"field {self.field!r}: pins {pinned} as version {self.version}, whose tag is "
+                "missing in this clone (fetch tags: `mltrack models verify --fetch`)"
+            )
+        return (
+            f"field {self.field!r}: pins {pinned}, but version {self.version} here is run "
+            f"{self.found.run_id[:8]}, model {self.found.model_hash[:12]} (a version number "
+            "collision: `mltrack sync` renumbers the unpublished one)"
+        )
+
+
 class ModelStore:
     """The registry's files and tags in one repository."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.git = repo.git
+        self._times: tuple[str | None, dict[str, tuple[int, int]]] | None = None
 
     # -- model.yaml ----------------------------------------------------------------------
 
@@ -142,8 +172,8 @@ class ModelStore:
         trailers: dict[str, str] | None = None,
         branch: str | None = None,
     ) -> ModelDocument:
-        """Write ``document`` (stamped now) and commit it; on ``branch``, without touching the tree."""
-        saved = replace(document, last_updated_timestamp=now_ms())
+        """Write ``document`` and commit it; on ``branch``, without touching the working tree."""
+        saved = document
         rel = self.document_path(saved.name)
         data = self._serialize(saved, rel)
         footer = {"Mltrack-Model": saved.name, **(trailers or {})}
@@ -172,6 +202,68 @@ class ModelStore:
         atomic_write(self.repo.root / rel, data)
         self.repo.commit([rel], subject, body=body, trailers=footer)
         return saved
+
+    def clocks(self, document: ModelDocument) -> tuple[int, int]:
+        """When the model was created and last changed: from ``git log`` of its model.yaml.
+
+        model.yaml holds no clock (two clones would write different ones and conflict).
+        A file not committed yet counts from its modification time; a file written
+        before clocks left model.yaml keeps its recorded creation time.
+        """
+        rel = self.document_path(document.name)
+        head = self.git.head().commit
+        if self._times is None or self._times[0] != head:
+            self._times = (head, self.git.path_times(f"{MLTRACK_DIR}/models"))
+        committed = self._times[1].get(rel)
+        path = self.repo.root / rel
+        modified = int(path.stat().st_mtime * 1000) if path.is_file() else now_ms()
+        created, updated = committed if committed is not None else (modified, modified)
+        if document.legacy_created_ms is not None:
+            created = min(created, document.legacy_created_ms)
+        return created, max(updated, created)
+
+    def pinned(
+        self, document: ModelDocument, tags: dict[int, TaggedVersion]
+    ) -> tuple[ModelDocument, list[PinProblem]]:
+        """``document`` as this clone's tags number its versions, and the pins that do not resolve.
+
+        A record whose pin matches the tag of its number stays; one whose pinned model
+        has another number here (a version renumbered by ``mltrack sync``) moves to it;
+        one whose pinned model is absent is dropped, so a collision never makes
+        ``Production`` mean another clone's model. Records without a pin (files
+        written before pins) are taken at their number.
+        """
+        by_pin = {tagged.pin: number for number, tagged in tags.items()}
+        problems: list[PinProblem] = []
+
+        def place(field: str, number: int, pin: Pin | None) -> int | None:
+            if pin is None:
+                return number
+            tagged = tags.get(number)
+            if tagged is not None and tagged.pin == pin:
+                return number
+            moved = by_pin.get(pin)
+            problems.append(PinProblem(field, number, pin, tagged, moved))
+            return moved
+
+        versions = {}
+        for number, entry in sorted(document.versions.items()):
+            target = place(f"versions.{number}", number, entry.pin)
+            if target is not None and (target == number or target not in document.versions):
+                versions[target] = entry
+        aliases, alias_pins = {}, {}
+        for alias, number in sorted(document.aliases.items()):
+            pin = document.alias_pins.get(alias)
+            target = place(f"aliases.{alias}", number, pin)
+            if target is not None:
+                aliases[alias] = target
+                if pin is not None:
+                    alias_pins[alias] = pin
+        if not problems:
+            return document, []
+        return replace(
+            document, versions=versions, aliases=aliases, alias_pins=alias_pins
+        ), problems
 
     def rename(self, document: ModelDocument, new_name: str) -> ModelDocument:
         """Move model.yaml and re-make every version tag under ``new_name`` (one commit)."""
@@ -376,7 +468,7 @@ class ModelStore:
     ) -> ModelDocument:
         """A new model.yaml for ``name``, committed; a deleted model's version entries are kept."""
         document = ModelDocument.new(
-            name, now_ms(), description, tags, previous.versions if previous else None
+            name, description, tags, previous.versions if previous else None
         )
         return self.save(document, f"Create registered model {name!r}")
 
@@ -385,9 +477,15 @@ class ModelStore:
     def reference_version(self, reference: ModelReference) -> int:
         """The version number a ``models:/<name>/...`` reference selects."""
         name = reference.name or ""
-        document = self.get(name)
         if reference.version is not None:
+            self.get(name)
             return reference.version
+        tags = self.versions_of(name)
+        document, problems = self.pinned(self.get(name), tags)
+        if reference.alias is not None and reference.alias not in document.aliases:
+            for problem in problems:
+                if problem.field == f"aliases.{reference.alias}":
+                    raise IntegrityError(f"Registered model {name!r}: {problem}.")
         if reference.alias is not None:
             number = document.aliases.get(reference.alias)
             if number is None:
@@ -395,7 +493,7 @@ class ModelStore:
                     f"Registered model {name!r} has no alias {reference.alias!r}."
                 )
             return number
-        live = [n for n in sorted(self.versions_of(name)) if not document.is_deleted(n)]
+        live = [n for n in sorted(tags) if not document.is_deleted(n)]
         if reference.latest:
             if not live:
                 raise ResourceDoesNotExist(f"Registered model {name!r} has no versions.")

@@ -6,6 +6,7 @@ repository settings, experiments and how changes become commits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -19,7 +20,9 @@ from mltrack.authorship import current_author
 from mltrack.entities import LifecycleStage
 from mltrack.exceptions import (
     CorruptStore,
+    GitError,
     InvalidParameterValue,
+    InvalidState,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
@@ -173,7 +176,10 @@ class Repository:
         """``mltrack init``: create and commit the store (harmless when it exists).
 
         Returns the new commit, or None when the store was already committed as is.
+        Refuses when the branch's remote already holds a store this branch lacks:
+        a second ``Initialise`` commit would start a second, unrelated history.
         """
+        self._refuse_second_root()
         self.ensure_initialized()
         self.ensure_default_experiment()
         before = self.git.head().commit
@@ -187,6 +193,30 @@ class Repository:
             body="Creates .mltrack/ (format version 1) and the Default experiment.",
         )
         return None if commit == before else commit
+
+    def _refuse_second_root(self) -> None:
+        head = self.git.head().commit
+        settings = self.rel(self.settings_path)
+        if head is not None and self.git.read_blob(head, settings) is not None:
+            return  # this branch has the store already: init is harmless
+        upstream = self.git.upstream()
+        if upstream is None:
+            return
+        # Offline: judge by what was fetched before (`mltrack sync` joins two roots later).
+        with contextlib.suppress(GitError):
+            self.git.fetch_branch(upstream)
+        tip = self.git.read_ref(upstream.tracking_ref)
+        if tip is None or self.git.read_blob(tip, settings) is None:
+            return
+        command = (
+            f"git pull {upstream.remote} {upstream.branch}"
+            if head is None
+            else f"git pull --rebase {upstream.remote} {upstream.branch}"
+        )
+        raise InvalidState(
+            f"{upstream} already has an mltrack store; this branch lacks it. Run `{command}` "
+            "instead of `mltrack init` (a second init would start an unrelated history)."
+        )
 
     def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
         """Make ``git diff`` print metrics.arrow as text in this clone (local config).
