@@ -174,4 +174,24 @@ def textconv(path: str) -> None:
     click.echo(to_text(Path(path)), nl=False)
 
 
-COMMANDS = [init, commit_command, status, fsck, gc, textconv]
+@click.command("merge-driver", hidden=True)
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("ours", type=click.Path(exists=True, dir_okay=False))
+@click.argument("theirs", type=click.Path(dir_okay=False))
+@click.argument("path", required=False)
+def merge_driver(base: str, ours: str, theirs: str, path: str | None) -> None:
+    """Merge a model.yaml key by key (git's merge driver; writes OURS, exit 1 on a conflict)."""
+    from mltrack.store.model_merge import merge_texts
+
+    def read(name: str) -> bytes:
+        file = Path(name)
+        return file.read_bytes() if file.is_file() else b""
+
+    merged, conflicted = merge_texts(read(base), read(ours), read(theirs))
+    Path(ours).write_bytes(merged)
+    if conflicted:
+        click.echo(f"mltrack: {path or ours}: the same key was changed on both sides", err=True)
+        raise SystemExit(1)
+
+
+COMMANDS = [init, commit_command, status, fsck, gc, textconv, merge_driver]

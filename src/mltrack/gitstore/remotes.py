@@ -71,6 +71,16 @@ class Remotes:
             return None
         return Upstream(remote, head.branch)
 
+    def default_remote(self) -> str | None:
+        """The current branch's remote, else ``origin``, else the only remote (CI's detached HEAD)."""
+        upstream = self.upstream()
+        if upstream is not None:
+            return upstream.remote
+        remotes = self.names()
+        if "origin" in remotes:
+            return "origin"
+        return remotes[0] if len(remotes) == 1 else None
+
     def fetch_branch(self, upstream: Upstream) -> bool:
         """Update ``refs/remotes/<remote>/<branch>``; False when the remote has no such branch."""
         out = run_git(

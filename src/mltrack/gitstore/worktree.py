@@ -142,31 +142,45 @@ class WorkingTree:
         _remove_tree(path)
         run_git(self._root, ["worktree", "prune"], check=False)
 
+    def _configured_program_exists(self, section: str, driver: str, key: str) -> bool:
+        """Whether ``<section>.<driver>.<key>`` is set and its program still exists."""
+        config = self._common_dir / "config"
+        try:
+            text = config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        found = re.search(
+            rf'^\[{section} "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S
+        )
+        if not found:
+            return False
+        configured = re.search(rf"^\s*{key}\s*=\s*(.+?)\s*$", found.group(1), re.M)
+        if not configured:
+            return False
+        try:
+            program = shlex.split(configured.group(1))[0]
+        except (ValueError, IndexError):
+            return False
+        return bool(shutil.which(program) or Path(program).exists())
+
     def ensure_textconv_driver(self, driver: str, command: list[str]) -> None:
         """Configure ``diff.<driver>.textconv`` in this clone's local config if missing or stale.
 
         A configured driver whose program still exists is left alone, so clones used
         from several interpreters (a project's virtualenv, CI) don't rewrite it back and forth.
         """
-        config = self._common_dir / "config"
-        try:
-            text = config.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        section = re.search(
-            rf'^\[diff "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S
-        )
-        if section:
-            configured = re.search(r"^\s*textconv\s*=\s*(.+?)\s*$", section.group(1), re.M)
-            if configured:
-                try:
-                    program = shlex.split(configured.group(1))[0]
-                except (ValueError, IndexError):
-                    program = ""
-                if program and (shutil.which(program) or Path(program).exists()):
-                    return
+        if self._configured_program_exists("diff", driver, "textconv"):
+            return
         run_git(self._root, ["config", "--local", f"diff.{driver}.textconv", shlex.join(command)])
         run_git(self._root, ["config", "--local", f"diff.{driver}.cachetextconv", "false"])
+
+    def ensure_merge_driver(self, driver: str, name: str, command: list[str]) -> None:
+        """Configure ``merge.<driver>`` (git passes ``%O %A %B %P``) if missing or stale."""
+        if self._configured_program_exists("merge", driver, "driver"):
+            return
+        line = shlex.join(command) + " %O %A %B %P"
+        run_git(self._root, ["config", "--local", f"merge.{driver}.name", name])
+        run_git(self._root, ["config", "--local", f"merge.{driver}.driver", line])
 
 
 def _remove_tree(path: Path) -> None:

@@ -16,6 +16,7 @@ from mltrack.store.repository import Repository
 from mltrack.tracking.compare import compare_runs
 
 __all__ = [
+    "absent_versions",
     "compare",
     "comparison_text",
     "doc_changes",
@@ -74,10 +75,37 @@ def identity_trailers(version: TaggedVersion) -> dict[str, str]:
     return {"Mltrack-Run": version.run_id, "Mltrack-Model-Hash": version.model_hash}
 
 
+def absent_versions(store: ModelStore) -> list[str]:
+    """Versions this clone should check but has no tag for (a CI clone made without tags).
+
+    What should be here: every version a model.yaml record names (by its pin, or by
+    number when unpinned) and at least one version of every registered model.
+    """
+    every = store.tagged()
+    absent = []
+    for document in store.all():
+        tags = every.get(document.name, {})
+        if not tags:
+            absent.append(f"{document.name!r} (no version tags at all)")
+            continue
+        pinned = {tagged.pin for tagged in tags.values()}
+        for field, number, pin in document.pins():
+            if (pin is None or pin not in pinned) and number not in tags:
+                absent.append(f"{document.name!r} version {number} ({field})")
+    return absent
+
+
 def verify(store: ModelStore) -> list[str]:
-    """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
-    problems = []
-    for name, versions in sorted(store.tagged().items()):
+    """Check every version's files (tag snapshot and the current working tree) against its
+    recorded hashes, and every model.yaml pin against the tag it names."""
+    every = store.tagged()
+    problems = [
+        f"{store.document_path(document.name)}: {problem}"
+        for document in store.all()
+        for problem in store.pinned(document, every.get(document.name, {}))[1]
+        if problem.found is not None
+    ]
+    for name, versions in sorted(every.items()):
         for number, tagged in sorted(versions.items()):
             label = f"{name!r} version {number}"
             snapshot = {

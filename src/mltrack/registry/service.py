@@ -15,7 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from mltrack import search
-from mltrack.exceptions import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from mltrack.exceptions import (
+    InvalidParameterValue,
+    InvalidState,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
 from mltrack.paging import PagedList, paginate
 from mltrack.registry import review
 from mltrack.registry.records import (
@@ -450,8 +455,29 @@ class Registry:
         b = self.get_model_version(name, version_b)
         return review.compare(self.store, a, b)
 
-    def verify(self) -> list[str]:
-        """Every version's files (tag snapshot and working tree) checked against their hashes."""
+    def verify(self, fetch: bool = False) -> list[str]:
+        """Every version's files (tag snapshot and working tree) checked against their hashes.
+
+        Refuses (rather than passing having checked nothing) when versions that
+        model.yaml names have no tag in this clone; ``fetch`` fetches the remote's
+        ``mltrack/*`` tags first.
+        """
+        git = self.repo.git
+        if fetch:
+            remote = git.default_remote()
+            if remote is None:
+                raise InvalidState("This repository has no remote to fetch version tags from.")
+            git.fetch_version_tags(remote)
+        absent = review.absent_versions(self.store)
+        if absent:
+            shown = ", ".join(absent[:3]) + (
+                f" and {len(absent) - 3} more" if len(absent) > 3 else ""
+            )
+            raise InvalidState(
+                f"{len(absent)} version(s) to verify have no tag in this clone ({shown}): fetch "
+                "them with `mltrack models verify --fetch` (or `git fetch origin "
+                "'refs/tags/mltrack/*:refs/tags/mltrack/*'`)."
+            )
         return review.verify(self.store)
 
     def history(self, name: str) -> list[RegistryEvent]:

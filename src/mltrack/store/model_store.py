@@ -22,6 +22,7 @@ from mltrack import safepath
 from mltrack.authorship import current_author
 from mltrack.entities import ViewType
 from mltrack.exceptions import (
+    CorruptStore,
     GitError,
     IntegrityError,
     InvalidParameterValue,
@@ -55,7 +56,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ModelSource", "ModelStore", "PinProblem"]
+__all__ = ["ModelSource", "ModelStore", "PinProblem", "conflict_marker"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
 _FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
@@ -69,6 +70,20 @@ class ModelSource:
     experiment_id: str
     artifact_path: str
     model_id: str | None
+
+
+_CONFLICT_MARKER = re.compile(rb"^(<{7} |={7}$|>{7} |\|{7} )", re.M)
+
+
+def conflict_marker(raw: bytes) -> tuple[int, str] | None:
+    """(line number, line) of the first merge conflict marker git leaves in a file, if any."""
+    match = _CONFLICT_MARKER.search(raw)
+    if match is None:
+        return None
+    line_start = raw.rfind(b"\n", 0, match.start()) + 1
+    line_end = raw.find(b"\n", match.start())
+    line = raw[line_start : len(raw) if line_end < 0 else line_end]
+    return raw.count(b"\n", 0, match.start()) + 1, line.decode("utf-8", "replace").rstrip()
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,69 @@ class ModelStore:
         return replace(
             document, versions=versions, aliases=aliases, alias_pins=alias_pins
         ), problems
+
+    def check(self) -> list[tuple[str, str]]:
+        """(file, problem) for every model.yaml: conflict markers, schema, name, version references.
+
+        A version a record names must have its tag here, and its pin must match that
+        tag (``pinned``); an alias must not name a deleted version.
+        """
+        models_dir = self.repo.dir / "models"
+        if not models_dir.is_dir():
+            return []
+        every = self.tagged()
+        problems: list[tuple[str, str]] = []
+        for directory in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+            path = directory / "model.yaml"
+            rel = self.repo.rel(path)
+            if not path.is_file():
+                problems.append((rel, "missing"))
+                continue
+            raw = path.read_bytes()
+            marker = conflict_marker(raw)
+            if marker is not None:
+                problems.append(
+                    (
+                        rel,
+                        f"unresolved merge conflict (line {marker[0]}: {marker[1]!r}): edit the "
+                        "file to keep the right version, then `git add` and commit it",
+                    )
+                )
+                continue
+            try:
+                document = self.parse(raw, rel)
+            except CorruptStore as error:
+                problems.append((error.path, error.problem))
+                continue
+            if encode_name(document.name) != directory.name:
+                problems.append(
+                    (
+                        rel,
+                        f"field 'name': {document.name!r} belongs in "
+                        f"models/{encode_name(document.name)}/, not models/{directory.name}/",
+                    )
+                )
+            if document.deleted:
+                continue
+            tags = every.get(document.name, {})
+            _, pin_problems = self.pinned(document, tags)
+            problems.extend((rel, str(problem)) for problem in pin_problems)
+            reported = {problem.field for problem in pin_problems}
+            for field, number, _pin in document.pins():
+                if field in reported:
+                    continue
+                if number not in tags:
+                    problems.append(
+                        (
+                            rel,
+                            f"field {field!r}: version {number} has no tag "
+                            f"{version_tag(document.name, number)} in this clone (fetch tags: "
+                            "`mltrack models verify --fetch`)",
+                        )
+                    )
+                elif field.startswith("aliases.") and document.is_deleted(number):
+                    problems.append((rel, f"field {field!r}: version {number} was deleted"))
+        return problems
 
     def rename(self, document: ModelDocument, new_name: str) -> ModelDocument:
         """Move model.yaml and re-make every version tag under ``new_name`` (one commit)."""

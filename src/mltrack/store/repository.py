@@ -48,10 +48,16 @@ FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 ARROW_DRIVER = "mltrack-arrow"
+MODEL_MERGE_DRIVER = "mltrack-model"
+MODEL_ATTRIBUTES = (
+    "# model.yaml merges key by key (two branches' different aliases, stages or tags merge;\n"
+    "# the same alias set twice conflicts) through mltrack's merge driver.\n"
+    f"models/*/model.yaml merge={MODEL_MERGE_DRIVER}\n"
+)
 GITATTRIBUTES = (
     "# Written by mltrack: metric histories are binary Arrow files; `git diff` shows them\n"
     "# as text through mltrack's textconv driver (configured in .git/config by mltrack).\n"
-    f"*.arrow -text -merge diff={ARROW_DRIVER}\n"
+    f"*.arrow -text -merge diff={ARROW_DRIVER}\n" + MODEL_ATTRIBUTES
 )
 CODE_TRAILER = "Mltrack-Code"
 
@@ -172,6 +178,14 @@ class Repository:
             written = True
         return written
 
+    def _declare_model_merge_driver(self) -> None:
+        """Add the model.yaml merge line to a ``.gitattributes`` written before it existed."""
+        attributes = self.dir / ".gitattributes"
+        text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
+        if f"merge={MODEL_MERGE_DRIVER}" not in text:
+            separator = "" if not text or text.endswith("\n") else "\n"
+            atomic_write(attributes, (text + separator + MODEL_ATTRIBUTES).encode())
+
     def init(self) -> str | None:
         """``mltrack init``: create and commit the store (harmless when it exists).
 
@@ -181,6 +195,7 @@ class Repository:
         """
         self._refuse_second_root()
         self.ensure_initialized()
+        self._declare_model_merge_driver()
         self.ensure_default_experiment()
         before = self.git.head().commit
         commit = self.commit(
@@ -230,6 +245,11 @@ class Repository:
         self._driver_checked = True
         self.git.worktree.ensure_textconv_driver(
             ARROW_DRIVER, [sys.executable, "-m", "mltrack", "textconv"]
+        )
+        self.git.worktree.ensure_merge_driver(
+            MODEL_MERGE_DRIVER,
+            "mltrack model.yaml (merge by key)",
+            [sys.executable, "-m", "mltrack", "merge-driver"],
         )
 
     # ------------------------------------------------------------------ YAML files
