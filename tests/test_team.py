@@ -187,7 +187,7 @@ def test_promotion_records_run_model_hash_and_the_version_replaced(alice: Path) 
     ok(mltrack(alice, "models", "promote", MODEL, "2", "Production"))
     message = git(alice, "log", "-1", "--format=%B")
     assert "(replacing version 1)" in message
-    assert f"Mltrack-Run: {second['run_id']}" in message
+    assert f"Mltrack-Version-Run: {second['run_id']}" in message
     assert "Mltrack-Replaces: 1" in message
     pinned = stored(alice)["versions"]["2"]  # type: ignore[index]
     assert pinned["run_id"] == second["run_id"] and len(pinned["model_hash"]) == 64

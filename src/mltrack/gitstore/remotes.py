@@ -8,13 +8,20 @@ that would ask for a password fails with git's one-line message instead of hangi
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mltrack.gitstore.process import run_git
+from mltrack.exceptions import GitError
+from mltrack.gitstore.process import NO_GIT, failure, git_env, run_git
 from mltrack.gitstore.refs import Refs
 
-__all__ = ["Remotes", "Upstream"]
+__all__ = ["MIRROR", "Remotes", "Upstream"]
+
+# Where sync keeps the remote's version tags as last fetched (refs/mltrack/remotes/<remote>/
+# tags/mltrack/...): a remote tag never replaces a local one, and `status` needs no network.
+MIRROR = "refs/mltrack/remotes"
 
 # Not forced: a remote tag never replaces a local one of the same name (a collision).
 TAG_REFSPEC = "refs/tags/mltrack/*:refs/tags/mltrack/*"
@@ -104,3 +111,109 @@ class Remotes:
     def fetch_version_tags(self, remote: str) -> None:
         """Fetch every ``refs/tags/mltrack/*`` of ``remote`` (a CI clone made without tags)."""
         run_git(self._root, ["fetch", "--quiet", "--no-tags", remote, TAG_REFSPEC])
+
+    def mirror_prefix(self, remote: str) -> str:
+        return f"{MIRROR}/{remote}/tags/"
+
+    def fetch_for_sync(self, upstream: Upstream) -> bool:
+        """Fetch the branch and mirror the remote's version tags; False if the branch is absent."""
+        heads = run_git(
+            self._root, ["ls-remote", "--heads", upstream.remote, f"refs/heads/{upstream.branch}"]
+        )
+        refspecs = [f"+refs/tags/mltrack/*:{self.mirror_prefix(upstream.remote)}mltrack/*"]
+        if heads.strip():
+            refspecs.append(f"+refs/heads/{upstream.branch}:{upstream.tracking_ref}")
+        run_git(
+            self._root, ["fetch", "--quiet", "--no-tags", "--prune", upstream.remote, *refspecs]
+        )
+        return bool(heads.strip())
+
+    def mirrored_tags(self, remote: str) -> dict[str, str] | None:
+        """tag name (``mltrack/…``) → tag object of the remote as last fetched; None if never."""
+        prefix = self.mirror_prefix(remote)
+        out = run_git(
+            self._root, ["for-each-ref", "--format=%(objectname) %(refname)", prefix]
+        ).decode("utf-8", "replace")
+        tags = {
+            ref.removeprefix(prefix): sha
+            for sha, _, ref in (line.partition(" ") for line in out.splitlines())
+        }
+        if tags or self._refs.read(f"{MIRROR}/{remote}/synced") is not None:
+            return tags
+        return None
+
+    def mark_synced(self, remote: str, commit: str) -> None:
+        """Remember that ``remote``'s tags were mirrored (even when it has none)."""
+        run_git(self._root, ["update-ref", f"{MIRROR}/{remote}/synced", commit])
+
+    def set_ref(self, ref: str, sha: str) -> None:
+        run_git(self._root, ["update-ref", ref, sha])
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        code, _, _ = _git_status(self._root, ["merge-base", "--is-ancestor", ancestor, descendant])
+        return code == 0
+
+    def ahead_behind(self, base: str, head: str) -> tuple[int, int]:
+        """(commits on ``head`` not on ``base``, commits on ``base`` not on ``head``)."""
+        out = run_git(self._root, ["rev-list", "--left-right", "--count", f"{base}...{head}"])
+        behind, ahead = out.split()
+        return int(ahead), int(behind)
+
+    def integrate(
+        self, onto: str, merge: bool, env: Mapping[str, str] | None = None
+    ) -> list[str] | None:
+        """Rebase the branch onto ``onto`` (or merge it); the conflicted paths if git stopped.
+
+        ``env`` reaches git's merge drivers (a sync tells the model.yaml driver what it
+        renumbered)."""
+        args = (
+            ["merge", "--no-edit", "--quiet", onto]
+            if merge
+            else ["rebase", "--quiet", "--autostash", onto]
+        )
+        code, _, err = _git_status(self._root, args, env)
+        if code == 0:
+            return None
+        conflicted = (
+            run_git(self._root, ["diff", "--name-only", "--diff-filter=U"], check=False)
+            .decode("utf-8", "replace")
+            .split()
+        )
+        if not conflicted:
+            raise failure(args, err, code)
+        return conflicted
+
+    def push_atomic(self, remote: str, branch: str, tags: list[str]) -> bool:
+        """Push HEAD to ``branch`` and ``tags`` in one atomic push; False if the remote moved."""
+        args = [
+            "push",
+            "--atomic",
+            "--porcelain",
+            remote,
+            f"HEAD:refs/heads/{branch}",
+            *(f"refs/tags/{tag}:refs/tags/{tag}" for tag in tags),
+        ]
+        code, out, err = _git_status(self._root, args)
+        if code == 0:
+            return True
+        text = (out + err).decode("utf-8", "replace")
+        if "[rejected]" in text or "fetch first" in text or "non-fast-forward" in text:
+            return False
+        raise failure(args, err, code)
+
+
+def _git_status(
+    root: Path, args: list[str], env: Mapping[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run git; (exit status, stdout, stderr), for commands whose failure is an answer."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            capture_output=True,
+            env={**git_env(), **(env or {})},
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError(NO_GIT) from None
+    return proc.returncode, proc.stdout, proc.stderr

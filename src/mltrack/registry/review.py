@@ -72,7 +72,8 @@ def comparison_text(store: ModelStore, old: ModelVersion | None, new: ModelVersi
 
 def identity_trailers(version: TaggedVersion) -> dict[str, str]:
     """What a promotion or alias commit records of the version it points at."""
-    return {"Mltrack-Run": version.run_id, "Mltrack-Model-Hash": version.model_hash}
+    # Not Mltrack-Run: that trailer marks a run's own commit in `mltrack log`.
+    return {"Mltrack-Version-Run": version.run_id, "Mltrack-Model-Hash": version.model_hash}
 
 
 def absent_versions(store: ModelStore) -> list[str]:

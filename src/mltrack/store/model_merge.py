@@ -21,11 +21,19 @@ conflict of the whole file.
 from __future__ import annotations
 
 import difflib
+import json
+import os
 from typing import Any
 
 from mltrack.store import yamlio
 
-__all__ = ["merge_documents", "merge_texts"]
+__all__ = [
+    "RENUMBERED_ENV",
+    "merge_documents",
+    "merge_texts",
+    "renumbered_env",
+    "renumbered_from_env",
+]
 
 _MISSING = object()
 # Maps whose every value is one intent (an alias: its version and pin), merged whole.
@@ -82,8 +90,58 @@ def _merge(
     return merged
 
 
+RENUMBERED_ENV = "MLTRACK_SYNC_RENUMBERED"
+
+
+def renumbered_from_env() -> dict[tuple[str, str, str], int]:
+    """(model, run id, model hash) → number of every version in the clone a sync runs in."""
+    try:
+        rows = json.loads(os.environ.get(RENUMBERED_ENV) or "[]")
+        return {(str(n), str(run), str(model)): int(new) for n, run, model, new in rows}
+    except (ValueError, TypeError):
+        return {}
+
+
+def renumbered_env(numbers: dict[tuple[str, str, str], int]) -> dict[str, str]:
+    """The environment that tells this driver, run by git during a sync, the clone's numbers."""
+    return {RENUMBERED_ENV: json.dumps([[*key, number] for key, number in numbers.items()])}
+
+
+def _follow_pins(document: dict[str, Any], numbers: dict[tuple[str, str, str], int]) -> None:
+    """Move records to the number their pinned version has in this clone (in place).
+
+    During a sync's rebase, a replayed commit may still name a renumbered version by
+    its old number, which the remote uses for another model: following the pin turns
+    that number collision into the different records it really is.
+    """
+    name = str(document.get("name"))
+
+    def target(record: Any) -> int | None:
+        if isinstance(record, dict):
+            key = (name, str(record.get("run_id")), str(record.get("model_hash")))
+            return numbers.get(key)
+        return None
+
+    versions = document.get("versions")
+    if isinstance(versions, dict):
+        moving = [(k, n) for k, e in versions.items() if (n := target(e)) and str(n) != str(k)]
+        entries = {key: versions.pop(key) for key, _ in moving}
+        for key, new in moving:
+            versions[str(new)] = entries[key]
+    aliases = document.get("aliases")
+    if isinstance(aliases, dict):
+        for record in aliases.values():
+            number = target(record)
+            if number is not None:
+                record["version"] = number
+
+
 def merge_texts(
-    base: bytes, ours: bytes, theirs: bytes, labels: tuple[str, str] = ("ours", "theirs")
+    base: bytes,
+    ours: bytes,
+    theirs: bytes,
+    labels: tuple[str, str] = ("ours", "theirs"),
+    renumbered: dict[tuple[str, str, str], int] | None = None,
 ) -> tuple[bytes, bool]:
     """The merged model.yaml and whether it holds conflicts (with git's markers)."""
     try:
@@ -92,6 +150,9 @@ def merge_texts(
         documents = []
     if not documents or not all(isinstance(d, dict) for d in documents):
         return _markers(ours.decode("utf-8", "replace"), theirs.decode("utf-8", "replace"), labels)
+    if renumbered:
+        for document in documents:
+            _follow_pins(document, renumbered)
     mine, yours, clashes = merge_documents(*documents)
     if not clashes:
         return yamlio.dump(mine), False
