@@ -293,3 +293,134 @@ def test_a_merge_takes_both_sides_when_they_do_not_clash(
             yaml.safe_dump(theirs).encode(),
         )
         assert not conflicted and yaml.safe_load(merged_text) == mine
+
+
+# ---------------------------------------------------------------- mltrack sync
+
+LOG_RUN = """
+import sys
+import mltrack
+with mltrack.start_run(run_name=sys.argv[1]):
+    mltrack.log_metric("score", 1.0)
+"""
+
+
+def runs_of(where: Path) -> list[str]:
+    listed = json.loads(ok(mltrack(where, "runs", "list", "--format", "json")).out)
+    return sorted(r["info"]["run_id"] for r in listed)
+
+
+def tags_of(where: Path) -> dict[str, str]:
+    out = git(where, "for-each-ref", "--format=%(refname) %(objectname)", "refs/tags/mltrack/")
+    return dict(line.split() for line in out.splitlines())
+
+
+def assert_settled(where: Path) -> None:
+    """`git status` clean, fsck and verify pass, every version's commit is on the branch."""
+    assert git(where, "status", "--porcelain") == ""
+    ok(mltrack(where, "fsck"))
+    ok(mltrack(where, "models", "verify"))
+    for tag in tags_of(where):
+        git(where, "merge-base", "--is-ancestor", f"{tag}^{{commit}}", "HEAD")
+
+
+@pytest.mark.parametrize("how", ["rebase", "merge"])
+def test_sync_renumbers_an_unpublished_collision_and_its_records_follow(
+    remote: Path, alice: Path, tmp_path: Path, how: str
+) -> None:
+    bob = clone(remote, tmp_path / "bob", "bob")
+    bobs = register(bob, "bob")  # offline: Bob's v1 ...
+    ok(mltrack(bob, "models", "promote", MODEL, "1", "Staging"))
+    ok(mltrack(bob, "models", "alias", MODEL, "champion", "1"))
+    alices = register(alice, "alice")  # ... and Alice's v1, another model
+    ok(mltrack(alice, "models", "promote", MODEL, "1", "Production"))
+    first = ok(mltrack(alice, "sync"))
+    assert "published mltrack/churn/v1" in first.out
+
+    synced = ok(mltrack(bob, "sync", *(["--merge"] if how == "merge" else [])))
+    assert "renumbered churn v1 -> v2" in synced.out
+    assert "published mltrack/churn/v2" in synced.out
+    ok(mltrack(alice, "sync"))
+
+    for where in (alice, bob):
+        assert_settled(where)
+        versions = json.loads(
+            ok(mltrack(where, "models", "versions", MODEL, "--format", "json")).out
+        )
+        assert [
+            (v["version"], v["run_id"], v["current_stage"], v["aliases"]) for v in versions
+        ] == [
+            (1, alices["run_id"], "Production", []),
+            (2, bobs["run_id"], "Staging", ["champion"]),
+        ]
+        assert runs_of(where) == sorted([alices["run_id"], bobs["run_id"]])
+        assert "Versions not published: 0" in ok(mltrack(where, "status")).out
+    assert tags_of(alice) == tags_of(bob) == tags_of(remote)
+    assert git(alice, "rev-parse", "HEAD") == git(bob, "rev-parse", "HEAD")
+
+    # A CI checkout without tags: verify refuses, then checks everything with --fetch.
+    ci = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", "--no-tags", str(remote), str(ci))
+    assert mltrack(ci, "models", "verify").code == 1
+    ok(mltrack(ci, "models", "verify", "--fetch"))
+
+
+def test_status_shows_what_is_not_pushed(remote: Path, alice: Path) -> None:
+    run_python(LOG_RUN, alice, "offline")
+    register(alice, "alice")
+    shown = ok(mltrack(alice, "status")).out
+    assert "ahead, 0 behind origin/main" in shown
+    assert "Runs not pushed: 2" in shown
+    ok(mltrack(alice, "sync"))
+    shown = ok(mltrack(alice, "status")).out
+    assert "0 commit(s) ahead, 0 behind origin/main" in shown
+    assert "Runs not pushed: 0" in shown and "Versions not published: 0" in shown
+
+
+def test_two_syncs_racing_for_the_remote_both_land(
+    remote: Path, alice: Path, tmp_path: Path
+) -> None:
+    bob = clone(remote, tmp_path / "bob", "bob")
+    # A slow remote: each push waits, so the two syncs overlap and one must retry.
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\nsleep 1\n")
+    hook.chmod(0o755)
+    run_python(LOG_RUN, alice, "alice")
+    run_python(LOG_RUN, bob, "bob")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mltrack", "sync"],
+            cwd=where,
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for where in (alice, bob)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    ok(mltrack(alice, "sync"))
+    ok(mltrack(bob, "sync"))
+    assert runs_of(alice) == runs_of(bob) and len(runs_of(alice)) == 2
+    assert git(alice, "rev-parse", "HEAD") == git(bob, "rev-parse", "HEAD")
+    assert git(remote, "rev-parse", "main") == git(alice, "rev-parse", "HEAD")
+
+
+def test_two_clones_initialised_offline_sync_into_one_history(remote: Path, tmp_path: Path) -> None:
+    alice = clone(remote, tmp_path / "alice", "alice")
+    bob = clone(remote, tmp_path / "bob", "bob")
+    away = remote.rename(tmp_path / "away.git")  # both offline
+    ok(mltrack(alice, "init"))
+    ok(mltrack(bob, "init"))
+    run_python(LOG_RUN, alice, "alice")
+    run_python(LOG_RUN, bob, "bob")
+    away.rename(remote)
+    ok(mltrack(alice, "sync"))
+    ok(mltrack(bob, "sync"))
+    ok(mltrack(alice, "sync"))
+    for where in (alice, bob):
+        assert len(git(where, "rev-list", "--max-parents=0", "HEAD").split()) == 1
+        assert len(runs_of(where)) == 2
+        assert_settled(where)

@@ -196,8 +196,13 @@ class Remotes:
         code, out, err = _git_status(self._root, args)
         if code == 0:
             return True
-        text = (out + err).decode("utf-8", "replace")
-        if "[rejected]" in text or "fetch first" in text or "non-fast-forward" in text:
+        # --porcelain: a refused ref is a "!" line. Another push that landed first shows as a
+        # rejected (fetch first / non-fast-forward / stale) or a remote's lost ref-lock race;
+        # a hook or policy that declines is final.
+        refused = [
+            line for line in out.decode("utf-8", "replace").splitlines() if line.startswith("!")
+        ]
+        if refused and not any("declined" in line for line in refused):
             return False
         raise failure(args, err, code)
 
