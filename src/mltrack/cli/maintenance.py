@@ -71,7 +71,7 @@ def sync(app: AppContext, remote: str | None, merge: bool) -> None:
     (their stage and alias records follow); published versions never are. The branch
     and the mltrack/* tags go in one `git push --atomic`, retried if the remote moved.
     """
-    from mltrack.registry.sync import sync as run_sync
+    from mltrack.store.sync import sync as run_sync
 
     report = run_sync(app.repository(), remote, merge=merge)
     where = f"{report.remote}/{report.branch}"
@@ -94,7 +94,7 @@ def status(app: AppContext, output_format: str) -> None:
 
     Compares with the remote branch as last fetched (no network): `mltrack sync` updates it.
     """
-    from mltrack.registry.sync import status as team_status
+    from mltrack.store.sync import status as team_status
 
     repo = app.repository()
     team = team_status(repo)

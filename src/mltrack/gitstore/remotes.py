@@ -49,13 +49,29 @@ class Remotes:
         self._root = root
         self._refs = refs
 
-    def names(self) -> list[str]:
-        out = run_git(self._root, ["remote"], check=False, quiet=True)
-        return out.decode("utf-8", "replace").split()
+    def _remote_config(self) -> dict[str, str]:
+        """Remote URLs and branch upstreams from git's config (one ``git config`` call)."""
+        out = run_git(
+            self._root,
+            ["config", "-z", "--get-regexp", r"^(remote\..*\.url|branch\..*\.(remote|merge))$"],
+            check=False,
+            quiet=True,
+        ).decode("utf-8", "replace")
+        return {
+            key: value
+            for key, _, value in (item.partition("\n") for item in out.split("\0") if item)
+        }
 
-    def _config(self, key: str) -> str | None:
-        out = run_git(self._root, ["config", "--get", key], check=False, quiet=True)
-        return out.decode("utf-8", "replace").strip() or None
+    def names(self) -> list[str]:
+        return self._names(self._remote_config())
+
+    @staticmethod
+    def _names(config: dict[str, str]) -> list[str]:
+        return sorted(
+            key[len("remote.") : -len(".url")]
+            for key in config
+            if key.startswith("remote.") and key.endswith(".url")
+        )
 
     def upstream(self, remote: str | None = None) -> Upstream | None:
         """The remote branch the current branch follows.
@@ -67,9 +83,10 @@ class Remotes:
         head = self._refs.head()
         if head.branch is None:
             return None
-        remotes = self.names()
-        configured = self._config(f"branch.{head.branch}.remote")
-        merge = self._config(f"branch.{head.branch}.merge")
+        config = self._remote_config()
+        remotes = self._names(config)
+        configured = config.get(f"branch.{head.branch}.remote")
+        merge = config.get(f"branch.{head.branch}.merge")
         if configured and merge and configured in remotes and remote in (None, configured):
             return Upstream(configured, merge.removeprefix("refs/heads/"))
         if remote is None:
