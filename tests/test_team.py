@@ -424,3 +424,33 @@ def test_two_clones_initialised_offline_sync_into_one_history(remote: Path, tmp_
         assert len(git(where, "rev-list", "--max-parents=0", "HEAD").split()) == 1
         assert len(runs_of(where)) == 2
         assert_settled(where)
+
+
+# ---------------------------------------------------------------- history across merges
+
+LOG_RUNS = """
+import sys
+import mltrack
+for name in sys.argv[1:]:
+    with mltrack.start_run(run_name=name) as run:
+        mltrack.log_metric("score", 1.0)
+    print(run.info.run_id)
+"""
+
+
+def logged(where: Path) -> list[str]:
+    return [e["run_id"] for e in json.loads(ok(mltrack(where, "log", "--format", "json")).out)]
+
+
+def test_log_shows_every_run_after_a_squash_merge_and_a_rebase(alice: Path) -> None:
+    git(alice, "checkout", "-q", "-b", "review")
+    one, two, three = run_python(LOG_RUNS, alice, "one", "two", "three").stdout.split()
+    git(alice, "checkout", "-q", "-b", "topic", "main")
+    (four,) = run_python(LOG_RUNS, alice, "four").stdout.split()
+    git(alice, "checkout", "-q", "main")
+    git(alice, "merge", "-q", "--squash", "review")
+    git(alice, "commit", "-q", "-m", "Review: three runs")  # their run commits are gone
+    assert logged(alice) == [three, two, one]
+    git(alice, "checkout", "-q", "topic")
+    git(alice, "rebase", "-q", "main")
+    assert logged(alice) == [four, three, two, one]
