@@ -36,9 +36,7 @@ def documents(draw: st.DrawFn) -> ModelDocument:
         tags=draw(st.dictionaries(text, text, max_size=2)),
         aliases=aliases,
         alias_pins={a: draw(pins) for a in aliases if draw(st.booleans())},
-        versions=draw(
-            st.dictionaries(st.integers(min_value=1, max_value=50), entries, max_size=3)
-        ),
+        versions=draw(st.dictionaries(st.integers(min_value=1, max_value=50), entries, max_size=3)),
     )
 
 
@@ -53,9 +51,10 @@ def test_no_clock_is_written_so_two_clones_write_the_same_bytes() -> None:
     )
     assert legacy.legacy_created_ms == 1
     assert legacy.to_dict() == {"name": "iris", "tags": {}, "aliases": {}, "versions": {}}
-    assert ModelDocument.new("iris", None, {}).to_dict() == ModelDocument.new(
-        "iris", None, {}
-    ).to_dict()
+    assert (
+        ModelDocument.new("iris", None, {}).to_dict()
+        == ModelDocument.new("iris", None, {}).to_dict()
+    )
 
 
 def test_keys_never_set_are_not_written() -> None:

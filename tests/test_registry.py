@@ -260,7 +260,9 @@ def test_alias_on_current_branch_is_one_commit(repo: Path, registry, iris, cli) 
     result = invoke(cli, "models", "alias", NAME, "champion", "1")
     assert result.exit_code == 0, result.stderr
     assert int(git(repo, "rev-list", "--count", "HEAD")) == before + 1
-    stored = yaml.safe_load((repo / ".mltrack/models/New%20Registered%20Model/model.yaml").read_text())
+    stored = yaml.safe_load(
+        (repo / ".mltrack/models/New%20Registered%20Model/model.yaml").read_text()
+    )
     # The alias pins the model it means, not only a number another clone may also use.
     assert stored["aliases"]["champion"]["version"] == 1
     assert stored["aliases"]["champion"]["run_id"] == run_id

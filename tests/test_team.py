@@ -399,7 +399,7 @@ def test_two_syncs_racing_for_the_remote_both_land(
         for where in (alice, bob)
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     ok(mltrack(alice, "sync"))
     ok(mltrack(bob, "sync"))

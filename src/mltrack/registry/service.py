@@ -464,10 +464,10 @@ class Registry:
         """
         git = self.repo.git
         if fetch:
-            remote = git.default_remote()
+            remote = git.remotes.default_remote()
             if remote is None:
                 raise InvalidState("This repository has no remote to fetch version tags from.")
-            git.fetch_version_tags(remote)
+            git.remotes.fetch_version_tags(remote)
         absent = review.absent_versions(self.store)
         if absent:
             shown = ", ".join(absent[:3]) + (

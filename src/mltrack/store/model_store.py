@@ -228,7 +228,7 @@ class ModelStore:
         rel = self.document_path(document.name)
         head = self.git.head().commit
         if self._times is None or self._times[0] != head:
-            self._times = (head, self.git.path_times(f"{MLTRACK_DIR}/models"))
+            self._times = (head, self.git.history.path_times(f"{MLTRACK_DIR}/models"))
         committed = self._times[1].get(rel)
         path = self.repo.root / rel
         modified = int(path.stat().st_mtime * 1000) if path.is_file() else now_ms()

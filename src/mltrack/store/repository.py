@@ -212,16 +212,16 @@ class Repository:
     def _refuse_second_root(self) -> None:
         head = self.git.head().commit
         settings = self.rel(self.settings_path)
-        if head is not None and self.git.read_blob(head, settings) is not None:
+        if head is not None and self.git.history.read_blob(head, settings) is not None:
             return  # this branch has the store already: init is harmless
-        upstream = self.git.upstream()
+        upstream = self.git.remotes.upstream()
         if upstream is None:
             return
         # Offline: judge by what was fetched before (`mltrack sync` joins two roots later).
         with contextlib.suppress(GitError):
-            self.git.fetch_branch(upstream)
+            self.git.remotes.fetch_branch(upstream)
         tip = self.git.read_ref(upstream.tracking_ref)
-        if tip is None or self.git.read_blob(tip, settings) is None:
+        if tip is None or self.git.history.read_blob(tip, settings) is None:
             return
         command = (
             f"git pull {upstream.remote} {upstream.branch}"

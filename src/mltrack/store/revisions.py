@@ -151,7 +151,7 @@ def timeline(
     recovered = _untrailed(repo, rev, {entry.run_id for entry in entries})
     if not recovered:
         return entries
-    position = {sha: index for index, sha in enumerate(repo.git.rev_list(rev))}
+    position = {sha: index for index, sha in enumerate(repo.git.history.rev_list(rev))}
     combined = sorted(
         [(position.get(e.commit, len(position)), 0, e) for e in entries] + recovered,
         key=lambda item: (item[0], item[1]),
@@ -168,17 +168,17 @@ def _untrailed(repo: Repository, rev: str, known: set[str]) -> list[tuple[int, i
     except MltrackError:
         return []
     missing: dict[str, str] = {}
-    for experiment in git.list_dir(tip, f"{MLTRACK_DIR}/experiments"):
-        for run in git.list_dir(tip, f"{experiment.path}/runs"):
+    for experiment in git.history.list_dir(tip, f"{MLTRACK_DIR}/experiments"):
+        for run in git.history.list_dir(tip, f"{experiment.path}/runs"):
             run_id = run.path.rsplit("/", 1)[-1]
             if run.is_dir and run_id not in known:
                 missing[f"{run.path}/run.yaml"] = run_id
     if not missing:
         return []
-    position = {sha: index for index, sha in enumerate(git.rev_list(rev))}
+    position = {sha: index for index, sha in enumerate(git.history.rev_list(rev))}
     found: list[tuple[int, int, TimelineEntry]] = []
-    for path, info in git.added_by(list(missing), rev).items():
-        raw = git.read_blob(info.sha, path)
+    for path, info in git.history.added_by(list(missing), rev).items():
+        raw = git.history.read_blob(info.sha, path)
         if raw is None:
             continue
         try:

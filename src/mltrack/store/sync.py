@@ -76,7 +76,7 @@ class TeamStatus:
 def _run_ids(repo: Repository, revisions: str) -> list[str]:
     return [
         run
-        for info in repo.git.log(revisions, [])
+        for info in repo.git.history.log(revisions, [])
         if (run := info.trailer(_RUN_TRAILER)) is not None
     ]
 
@@ -84,17 +84,17 @@ def _run_ids(repo: Repository, revisions: str) -> list[str]:
 def status(repo: Repository, remote: str | None = None) -> TeamStatus:
     """Unpushed runs and versions, ahead/behind: from refs as last fetched, without network."""
     git = repo.git
-    upstream = git.upstream(remote)
+    upstream = git.remotes.upstream(remote)
     head = git.head().commit
     if upstream is None or head is None:
         return TeamStatus(None, 0, 0, [], None, False)
     tracking = git.read_ref(upstream.tracking_ref)
     if tracking is None:
-        ahead, behind, runs = len(git.rev_list(head)), 0, _run_ids(repo, head)
+        ahead, behind, runs = len(git.history.rev_list(head)), 0, _run_ids(repo, head)
     else:
-        ahead, behind = git.ahead_behind(tracking, head)
+        ahead, behind = git.remotes.ahead_behind(tracking, head)
         runs = _run_ids(repo, f"{tracking}..{head}") if ahead else []
-    mirrored = git.mirrored_tags(upstream.remote)
+    mirrored = git.remotes.mirrored_tags(upstream.remote)
     unpublished = None
     if mirrored is not None:
         local = {
@@ -113,7 +113,7 @@ def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> Sy
         raise InvalidState("HEAD is detached: check out the branch to sync (`git switch main`).")
     if head.commit is None:
         raise InvalidState("This branch has no commits yet: `git pull` or `mltrack init` first.")
-    upstream = git.upstream(remote)
+    upstream = git.remotes.upstream(remote)
     if upstream is None:
         raise InvalidState(
             f"No remote {remote or 'origin'!r} to sync with: add it with "
@@ -125,20 +125,20 @@ def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> Sy
     report = SyncReport(upstream.remote, upstream.branch)
     for attempt in range(1, _ATTEMPTS + 1):
         report.attempts = attempt
-        exists = git.fetch_for_sync(upstream)
-        remote_tags = git.mirrored_tags(upstream.remote) or {}
+        exists = git.remotes.fetch_for_sync(upstream)
+        remote_tags = git.remotes.mirrored_tags(upstream.remote) or {}
         report.renumbered += _renumber_collisions(store, remote_tags)
         report.received += _receive(git, remote_tags)
         tracking = git.read_ref(upstream.tracking_ref) if exists else None
         before = git.head().commit or ""
-        if tracking is not None and not git.is_ancestor(tracking, before):
+        if tracking is not None and not git.remotes.is_ancestor(tracking, before):
             report.runs_in += len(_run_ids(repo, f"{before}..{tracking}"))
             numbers = {
                 (name, tagged.run_id, tagged.model_hash): number
                 for name, versions in store.tagged().items()
                 for number, tagged in versions.items()
             }
-            conflicted = git.integrate(tracking, merge, renumbered_env(numbers))
+            conflicted = git.remotes.integrate(tracking, merge, renumbered_env(numbers))
             if conflicted is not None:
                 verb = "merge" if merge else "rebase"
                 raise InvalidState(
@@ -150,11 +150,11 @@ def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> Sy
             _follow_rewritten_commits(store, remote_tags, tracking)
         unpublished = _unpublished(git, remote_tags)
         outgoing = _run_ids(repo, f"{tracking}..HEAD" if tracking else "HEAD")
-        if git.push_atomic(upstream.remote, upstream.branch, unpublished):
+        if git.remotes.push_atomic(upstream.remote, upstream.branch, unpublished):
             commit = git.head().commit
             if commit is not None:
-                git.mark_synced(upstream.remote, commit)
-            git.fetch_for_sync(upstream)  # the mirror now shows what was published
+                git.remotes.mark_synced(upstream.remote, commit)
+            git.remotes.fetch_for_sync(upstream)  # the mirror now shows what was published
             report.runs_out = len(outgoing)
             report.published = sorted(unpublished)
             report.commit = commit
@@ -239,7 +239,7 @@ def _receive(git: GitStore, remote_tags: dict[str, str]) -> int:
     received = 0
     for tag, sha in sorted(remote_tags.items()):
         if git.read_ref(f"refs/tags/{tag}") is None:
-            git.set_ref(f"refs/tags/{tag}", sha)
+            git.remotes.set_ref(f"refs/tags/{tag}", sha)
             received += 1
     return received
 
@@ -252,28 +252,28 @@ def _follow_rewritten_commits(
     head = git.head().commit
     if head is None:
         return
-    rewritten = list(reversed(git.rev_list(f"{tracking}..{head}")))
+    rewritten = list(reversed(git.history.rev_list(f"{tracking}..{head}")))
     for versions in store.tagged().values():
         for tagged in versions.values():
             ref = f"refs/tags/{tagged.tag}"
-            if remote_tags.get(tagged.tag) == git.read_ref(ref) or git.is_ancestor(
+            if remote_tags.get(tagged.tag) == git.read_ref(ref) or git.remotes.is_ancestor(
                 tagged.commit, head
             ):
                 continue
-            files = git.tree_entry(tagged.commit, tagged.model_dir)
+            files = git.history.tree_entry(tagged.commit, tagged.model_dir)
             target = next(
                 (
                     commit
                     for commit in rewritten
                     if files is not None
-                    and (entry := git.tree_entry(commit, tagged.model_dir)) is not None
+                    and (entry := git.history.tree_entry(commit, tagged.model_dir)) is not None
                     and entry.sha == files.sha
                 ),
                 None,
             )
             if target is None:
                 continue
-            info = git.read_tag(tagged.tag)
+            info = git.tags.read(tagged.tag)
             if info is None or parse_tag(info) is None:
                 continue
             git.delete_ref(ref)
