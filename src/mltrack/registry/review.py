@@ -80,13 +80,14 @@ def absent_versions(store: ModelStore) -> list[str]:
     """Versions this clone should check but has no tag for (a CI clone made without tags).
 
     What should be here: every version a model.yaml record names (by its pin, or by
-    number when unpinned) and at least one version of every registered model.
+    number when unpinned); and, in a clone without a single version tag (a CI checkout
+    made without tags), at least one version of every registered model.
     """
     every = store.tagged()
     absent = []
     for document in store.all():
         tags = every.get(document.name, {})
-        if not tags:
+        if not every:
             absent.append(f"{document.name!r} (no version tags at all)")
             continue
         pinned = {tagged.pin for tagged in tags.values()}
