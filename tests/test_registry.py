@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
@@ -259,10 +260,13 @@ def test_alias_on_current_branch_is_one_commit(repo: Path, registry, iris, cli) 
     result = invoke(cli, "models", "alias", NAME, "champion", "1")
     assert result.exit_code == 0, result.stderr
     assert int(git(repo, "rev-list", "--count", "HEAD")) == before + 1
-    assert (
-        "aliases:\n  champion: 1"
-        in (repo / ".mltrack/models/New%20Registered%20Model/model.yaml").read_text()
+    stored = yaml.safe_load(
+        (repo / ".mltrack/models/New%20Registered%20Model/model.yaml").read_text()
     )
+    # The alias pins the model it means, not only a number another clone may also use.
+    assert stored["aliases"]["champion"]["version"] == 1
+    assert stored["aliases"]["champion"]["run_id"] == run_id
+    assert len(stored["aliases"]["champion"]["model_hash"]) == 64
 
 
 def test_compare_and_history(repo: Path, registry, iris, cli) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""``init``, ``commit``, ``status``, ``fsck``, ``gc`` and the Arrow ``textconv`` driver."""
+"""``init``, ``commit``, ``sync``, ``status``, ``fsck``, ``gc``, the Arrow ``textconv`` and model.yaml merge drivers."""
 
 from __future__ import annotations
 
@@ -76,11 +76,58 @@ def commit_command(app: AppContext) -> None:
 
 
 @click.command()
+@click.argument("remote", required=False)
+@click.option("--merge", is_flag=True, help="Merge the remote branch instead of rebasing on it.")
+@pass_app
+def sync(app: AppContext, remote: str | None, merge: bool) -> None:
+    """Fetch, integrate the remote branch, publish new versions and push, atomically.
+
+    Versions never pushed whose numbers another clone already published are renumbered
+    (their stage and alias records follow); published versions never are. The branch
+    and the mltrack/* tags go in one `git push --atomic`, retried if the remote moved.
+    """
+    from mltrack.store.sync import sync as run_sync
+
+    report = run_sync(app.repository(), remote, merge=merge)
+    where = f"{report.remote}/{report.branch}"
+    click.echo(f"Synced with {where} (commit {(report.commit or '')[:12]}).")
+    click.echo(f"  runs in: {report.runs_in}, runs out: {report.runs_out}")
+    click.echo(f"  versions received: {report.received}, published: {len(report.published)}")
+    for tag in report.published:
+        click.echo(f"    published {tag}")
+    for moved in report.renumbered:
+        click.echo(f"    renumbered {moved} (v{moved.old} was already published by another clone)")
+    if report.attempts > 1:
+        click.echo(f"  the remote moved meanwhile: pushed on attempt {report.attempts}")
+
+
+@click.command()
 @format_option()
 @pass_app
 def status(app: AppContext, output_format: str) -> None:
-    """Show run commits waiting to join their branch (while your git held the index lock)."""
-    parked = app.repository().git.parked_commits()
+    """Show what is not pushed yet (runs, versions, ahead/behind) and parked run commits.
+
+    Compares with the remote branch as last fetched (no network): `mltrack sync` updates it.
+    """
+    from mltrack.store.sync import status as team_status
+
+    repo = app.repository()
+    team = team_status(repo)
+    if team.upstream is not None and output_format == "table":
+        if team.fetched:
+            click.echo(
+                f"Branch is {team.ahead} commit(s) ahead, {team.behind} behind {team.upstream}."
+            )
+        else:
+            click.echo(f"{team.upstream} was never fetched: {team.ahead} commit(s) to push.")
+        click.echo(f"Runs not pushed: {len(team.unpushed_runs)}")
+        if team.unpublished is None:
+            click.echo("Versions not published: unknown until the first `mltrack sync`.")
+        else:
+            click.echo(f"Versions not published: {len(team.unpublished)}")
+            for tag in team.unpublished:
+                click.echo(f"  {tag}")
+    parked = repo.git.parked_commits()
     rows = [
         {
             "commit": p.sha,
@@ -189,4 +236,26 @@ def textconv(path: str) -> None:
     click.echo(to_text(Path(path)), nl=False)
 
 
-COMMANDS = [init, commit_command, status, fsck, gc, textconv]
+@click.command("merge-driver", hidden=True)
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("ours", type=click.Path(exists=True, dir_okay=False))
+@click.argument("theirs", type=click.Path(dir_okay=False))
+@click.argument("path", required=False)
+def merge_driver(base: str, ours: str, theirs: str, path: str | None) -> None:
+    """Merge a model.yaml key by key (git's merge driver; writes OURS, exit 1 on a conflict)."""
+    from mltrack.store.model_merge import merge_texts, renumbered_from_env
+
+    def read(name: str) -> bytes:
+        file = Path(name)
+        return file.read_bytes() if file.is_file() else b""
+
+    merged, conflicted = merge_texts(
+        read(base), read(ours), read(theirs), renumbered=renumbered_from_env()
+    )
+    Path(ours).write_bytes(merged)
+    if conflicted:
+        click.echo(f"mltrack: {path or ours}: the same key was changed on both sides", err=True)
+        raise SystemExit(1)
+
+
+COMMANDS = [init, commit_command, sync, status, fsck, gc, textconv, merge_driver]

@@ -167,12 +167,21 @@ def compare(app: AppContext, name: str, version_a: int, version_b: int, output_f
 
 
 @models.command("verify")
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="Fetch the remote's mltrack/* version tags first (a CI clone made without tags).",
+)
 @format_option()
 @pass_app
-def verify(app: AppContext, output_format: str) -> None:
-    """Check every version's files against the sha256 recorded at registration (for CI); exit 1 on a mismatch."""
+def verify(app: AppContext, fetch: bool, output_format: str) -> None:
+    """Check every version's files against the sha256 recorded at registration (for CI).
+
+    Exit 1 on a mismatch, on a stage or alias whose pinned model is not the version
+    it names, or when versions to check have no tag in this clone (use --fetch).
+    """
     registry = _registry(app)
-    problems = registry.verify()
+    problems = registry.verify(fetch=fetch)
     print_verification(problems, output_format, registry.unverifiable())
     if problems:
         raise SystemExit(1)

@@ -14,6 +14,7 @@ from mltrack.gitstore.objects import (
     valid_ref_name,
 )
 from mltrack.gitstore.process import Pending, PendingGit
+from mltrack.gitstore.remotes import Upstream
 from mltrack.gitstore.store import GitStore
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "PendingGit",
     "TagInfo",
     "TreeEntry",
+    "Upstream",
     "parse_commit",
     "parse_trailers",
     "valid_ref_name",

@@ -129,6 +129,59 @@ class History:
             )
         return commits
 
+    def path_times(self, prefix: str, rev: str = "HEAD") -> dict[str, tuple[int, int]]:
+        """path → (first, last) commit time in ms of every file under ``prefix`` (one ``git log``)."""
+        if self._refs.head().commit is None and rev == "HEAD":
+            return {}
+        out = run_git(
+            self._root, ["log", "--format=%x01%ct", "--name-only", "-z", rev, "--", prefix]
+        ).decode("utf-8", "replace")
+        times: dict[str, tuple[int, int]] = {}
+        for record in out.split("\x01")[1:]:
+            stamp, _, names = record.partition("\n")
+            when = int(stamp.strip("\0\n")) * 1000
+            for name in names.strip("\0\n").split("\0"):
+                if name:
+                    first, last = times.get(name, (when, when))
+                    times[name] = (min(first, when), max(last, when))
+        return times
+
+    def added_by(self, paths: Iterable[str], rev: str = "HEAD") -> dict[str, CommitInfo]:
+        """path → the oldest commit reachable from ``rev`` that added it (one ``git log``)."""
+        out = run_git(
+            self._root,
+            [
+                "log",
+                "--topo-order",
+                "--diff-filter=A",
+                "--name-only",
+                "-z",
+                "--format=%x01%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ct%x1f%s",
+                rev,
+                "--",
+                *paths,
+            ],
+        ).decode("utf-8", "replace")
+        found: dict[str, CommitInfo] = {}
+        for record in out.split("\x01")[1:]:
+            header, _, names = record.partition("\n")
+            sha, parents, name, email, at, ct, subject = header.strip("\0").split("\x1f", 6)
+            info = CommitInfo(
+                sha=sha,
+                parents=tuple(parents.split()),
+                author_name=name,
+                author_email=email,
+                author_time=int(at),
+                committer_time=int(ct),
+                subject=subject,
+                body="",
+                trailers={},
+            )
+            for path in names.strip("\0\n").split("\0"):
+                if path:
+                    found[path] = info  # newest first: the last one seen is the oldest
+        return found
+
     def rev_list(self, rev: str = "HEAD") -> list[str]:
         """Every commit reachable from ``rev``, newest first, in topological order."""
         return run_git(self._root, ["rev-list", "--topo-order", rev]).decode().split()

@@ -5,7 +5,8 @@ formats, pure), ``process`` (git subprocesses), ``odb`` (objects and trees), ``r
 ``index`` (the user's index under its lock), ``commits``, ``history`` (revisions, log,
 tags) and ``worktree``. The facade keeps what spans parts (discovery, commits and parked
 commits, tag creation, refs); reads go to the parts themselves: ``git.history`` (revisions,
-trees, log), ``git.tags``, ``git.worktree`` (the user's files), ``git.objects`` and ``git.index``.
+trees, log), ``git.tags``, ``git.worktree`` (the user's files), ``git.objects``, ``git.index``
+and ``git.remotes`` (fetch, push, upstreams: the git CLI).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mltrack.gitstore.objects import (
 from mltrack.gitstore.odb import ObjectDatabase
 from mltrack.gitstore.process import run_git
 from mltrack.gitstore.refs import Refs
+from mltrack.gitstore.remotes import Remotes
 from mltrack.gitstore.worktree import WorkingTree
 
 __all__ = ["GitStore"]
@@ -54,6 +56,7 @@ class GitStore:
         self.tags = Tags(root, self.objects, self.refs, self._identities)
         self.worktree = WorkingTree(root, common_dir, self.refs)
         self.large_files = LargeFiles(root, common_dir)
+        self.remotes = Remotes(root, self.refs)
         self._committer = Committer(
             root,
             self.private_dir,

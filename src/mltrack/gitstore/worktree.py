@@ -142,6 +142,21 @@ class WorkingTree:
         _remove_tree(path)
         run_git(self._root, ["worktree", "prune"], check=False)
 
+    def _configured(self, section: str, driver: str, key: str) -> str | None:
+        """The value of ``<section>.<driver>.<key>`` in this clone's local config, if set."""
+        config = self._common_dir / "config"
+        try:
+            text = config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        found = re.search(
+            rf'^\[{section} "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S
+        )
+        configured = (
+            re.search(rf"^\s*{key}\s*=\s*(.+?)\s*$", found.group(1), re.M) if found else None
+        )
+        return configured.group(1) if configured else None
+
     def ensure_textconv_driver(self, driver: str, command: str) -> None:
         """Configure ``diff.<driver>.textconv`` (a shell command) in this clone's local config
         if missing or stale.
@@ -149,20 +164,20 @@ class WorkingTree:
         A configured driver whose programs still exist is left alone, so clones used
         from several interpreters (a project's virtualenv, CI) don't rewrite it back and forth.
         """
-        config = self._common_dir / "config"
-        try:
-            text = config.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        section = re.search(
-            rf'^\[diff "{re.escape(driver)}"\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S
-        )
-        if section:
-            configured = re.search(r"^\s*textconv\s*=\s*(.+?)\s*$", section.group(1), re.M)
-            if configured and _programs_exist(configured.group(1)):
-                return
+        configured = self._configured("diff", driver, "textconv")
+        if configured and _programs_exist(configured):
+            return
         run_git(self._root, ["config", "--local", f"diff.{driver}.textconv", command])
         run_git(self._root, ["config", "--local", f"diff.{driver}.cachetextconv", "false"])
+
+    def ensure_merge_driver(self, driver: str, name: str, command: list[str]) -> None:
+        """Configure ``merge.<driver>`` (git passes ``%O %A %B %P``) if missing or stale."""
+        configured = self._configured("merge", driver, "driver")
+        if configured and _programs_exist(configured):
+            return
+        line = shlex.join(command) + " %O %A %B %P"
+        run_git(self._root, ["config", "--local", f"merge.{driver}.name", name])
+        run_git(self._root, ["config", "--local", f"merge.{driver}.driver", line])
 
 
 def _programs_exist(command: str) -> bool:

@@ -11,11 +11,21 @@ from mltrack.registry.records import ModelVersion, RegistryEvent
 from mltrack.store import yamlio
 from mltrack.store.model_names import validate_model_name
 from mltrack.store.model_store import ModelStore
+from mltrack.store.model_tags import TaggedVersion
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import Repository
 from mltrack.tracking.compare import compare_runs
 
-__all__ = ["compare", "comparison_text", "doc_changes", "history", "unverifiable", "verify"]
+__all__ = [
+    "absent_versions",
+    "compare",
+    "comparison_text",
+    "doc_changes",
+    "history",
+    "identity_trailers",
+    "unverifiable",
+    "verify",
+]
 
 
 def source_run(store: ModelStore, version: ModelVersion) -> RunRecord | None:
@@ -62,10 +72,44 @@ def comparison_text(store: ModelStore, old: ModelVersion | None, new: ModelVersi
     return "\n".join(lines)
 
 
+def identity_trailers(version: TaggedVersion) -> dict[str, str]:
+    """What a promotion or alias commit records of the version it points at."""
+    # Not Mltrack-Run: that trailer marks a run's own commit in `mltrack log`.
+    return {"Mltrack-Version-Run": version.run_id, "Mltrack-Model-Hash": version.model_hash}
+
+
+def absent_versions(store: ModelStore) -> list[str]:
+    """Versions this clone should check but has no tag for (a CI clone made without tags).
+
+    What should be here: every version a model.yaml record names (by its pin, or by
+    number when unpinned); and, in a clone without a single version tag (a CI checkout
+    made without tags), at least one version of every registered model.
+    """
+    every = store.tagged()
+    absent = []
+    for document in store.all():
+        tags = every.get(document.name, {})
+        if not every:
+            absent.append(f"{document.name!r} (no version tags at all)")
+            continue
+        pinned = {tagged.pin for tagged in tags.values()}
+        for field, number, pin in document.pins():
+            if (pin is None or pin not in pinned) and number not in tags:
+                absent.append(f"{document.name!r} version {number} ({field})")
+    return absent
+
+
 def verify(store: ModelStore) -> list[str]:
-    """Check every version's files (tag snapshot and the current working tree) against its recorded hashes."""
-    problems = []
-    for name, versions in sorted(store.tagged().items()):
+    """Check every version's files (tag snapshot and the current working tree) against its
+    recorded hashes, and every model.yaml pin against the tag it names."""
+    every = store.tagged()
+    problems = [
+        f"{store.document_path(document.name)}: {problem}"
+        for document in store.all()
+        for problem in store.pinned(document, every.get(document.name, {}))[1]
+        if problem.found is not None
+    ]
+    for name, versions in sorted(every.items()):
         for number, tagged in sorted(versions.items()):
             if tagged.external:
                 continue  # no files to check: see unverifiable()
@@ -173,7 +217,7 @@ def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int
             changes.append(("description", number, "description changed"))
         if (before.get("tags") or {}) != (after.get("tags") or {}):
             changes.append(("tag", number, "tags changed"))
-    old_aliases, new_aliases = old.get("aliases") or {}, new.get("aliases") or {}
+    old_aliases, new_aliases = _alias_versions(old), _alias_versions(new)
     for alias in sorted(set(old_aliases) | set(new_aliases)):
         if alias not in new_aliases:
             changes.append(
@@ -189,6 +233,14 @@ def doc_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, int
                 ("alias", new_aliases[alias], f"@{alias} -> version {new_aliases[alias]}{was}")
             )
     return changes
+
+
+def _alias_versions(doc: dict[str, Any]) -> dict[str, int]:
+    """alias → version number, from pinned (``{version: …}``) and bare entries alike."""
+    return {
+        alias: value["version"] if isinstance(value, dict) else value
+        for alias, value in (doc.get("aliases") or {}).items()
+    }
 
 
 def _fmt(value: Any) -> str:

@@ -15,7 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from mltrack import search
-from mltrack.exceptions import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from mltrack.exceptions import (
+    InvalidParameterValue,
+    InvalidState,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
 from mltrack.paging import PagedList, paginate
 from mltrack.registry import review
 from mltrack.registry.records import (
@@ -35,7 +40,7 @@ from mltrack.store.model_names import (
 from mltrack.store.model_store import ModelStore
 from mltrack.store.model_tags import TaggedVersion
 from mltrack.store.repository import Repository, now_ms
-from mltrack.uris import RUNS_SCHEME, parse_runs_uri
+from mltrack.uris import RUNS_SCHEME, ModelReference, parse_runs_uri
 
 __all__ = ["Registry"]
 
@@ -74,14 +79,16 @@ class Registry:
     # -- entities ------------------------------------------------------------------
 
     def _model_version(self, tagged: TaggedVersion, document: ModelDocument) -> ModelVersion:
+        """``document``: as :meth:`ModelStore.pinned` numbers it for this clone's tags."""
         entry = document.version(tagged.version)
+        updated = tagged.created_ms
+        if tagged.version in document.versions:  # changed since: when model.yaml last was
+            updated = max(updated, self.store.clocks(document)[1])
         return ModelVersion(
             name=tagged.name,
             version=tagged.version,
             creation_timestamp=tagged.created_ms,
-            last_updated_timestamp=tagged.created_ms
-            if entry.last_updated_timestamp is None
-            else entry.last_updated_timestamp,
+            last_updated_timestamp=updated,
             user_id=tagged.author,
             current_stage=entry.current_stage,
             description=entry.description or "",
@@ -99,6 +106,7 @@ class Registry:
     ) -> list[ModelVersion]:
         """The versions not deleted; ``tags``: the model's version tags, when already listed."""
         tagged = self.store.versions_of(document.name) if tags is None else tags
+        document, _ = self.store.pinned(document, tagged)
         return [
             self._model_version(version, document)
             for number, version in sorted(tagged.items())
@@ -108,14 +116,16 @@ class Registry:
     def _registered_model(
         self, document: ModelDocument, tags: dict[int, TaggedVersion] | None = None
     ) -> RegisteredModel:
+        tagged = self.store.versions_of(document.name) if tags is None else tags
+        created, updated = self.store.clocks(document)
         return RegisteredModel(
             name=document.name,
-            creation_timestamp=document.creation_timestamp,
-            last_updated_timestamp=document.last_updated_timestamp,
+            creation_timestamp=created,
+            last_updated_timestamp=updated,
             description=document.description or "",
-            latest_versions=latest_per_stage(self._live_versions(document, tags), None),
+            latest_versions=latest_per_stage(self._live_versions(document, tagged), None),
             tags=dict(document.tags),
-            aliases=dict(document.aliases),
+            aliases=dict(self.store.pinned(document, tagged)[0].aliases),
         )
 
     # -- registered models -------------------------------------------------------------
@@ -182,7 +192,7 @@ class Registry:
         document = self.store.get(name)
         for number in self.store.versions_of(name):
             document = document.with_version(number, deleted=True)
-        deleted = replace(document, deleted=True, aliases={})
+        deleted = replace(document.without_aliases(set(document.aliases)), deleted=True)
         self.store.save(deleted, f"Delete registered model {name!r}")
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
@@ -238,7 +248,9 @@ class Registry:
             changes["tags"] = clean_tags
 
         def describe(tagged: TaggedVersion) -> None:
-            document = self.store.get(tagged.name).with_version(tagged.version, **changes)
+            document = self.store.get(tagged.name).with_version(
+                tagged.version, pin=tagged.pin, **changes
+            )
             self.store.save(
                 document,
                 f"Describe {tagged.name!r} version {tagged.version}",
@@ -279,11 +291,10 @@ class Registry:
     ) -> ModelVersion:
         self.get_model_version(name, version)
         number = version_number(version)
-        document = self.store.get(name).with_version(
-            number, last_updated_timestamp=now_ms(), **changes
-        )
+        tagged = self.store.tagged_version(name, number)
+        document = self.store.get(name).with_version(number, pin=tagged.pin, **changes)
         saved = self.store.save(document, subject, trailers={"Mltrack-Version": str(number)})
-        return self._model_version(self.store.tagged_version(name, number), saved)
+        return self._model_version(tagged, self.store.pinned(saved, {number: tagged})[0])
 
     def update_model_version(
         self, name: str, version: Any, description: str | None = None
@@ -299,10 +310,10 @@ class Registry:
         """A recorded event in model.yaml; the tag (and the files it holds) stay."""
         number = version_number(version)
         self.get_model_version(name, number)
-        document = self.store.get(name).with_version(number, deleted=True)
-        aliases = {a: v for a, v in document.aliases.items() if v != number}
+        tagged = self.store.tagged_version(name, number)
+        document = self.store.get(name).with_version(number, deleted=True, pin=tagged.pin)
         self.store.save(
-            replace(document, aliases=aliases),
+            document.without_aliases(set(document.aliases_of(number))),
             f"Delete {name!r} version {number}",
             trailers={"Mltrack-Version": str(number)},
         )
@@ -389,15 +400,13 @@ class Registry:
             key=lambda v: v.version,
             default=None,
         )
-        now = now_ms()
-        document = document.with_version(number, stage=stage, last_updated_timestamp=now)
+        document = document.with_version(number, stage=stage, pin=target.pin)
         archived = []
         if archive_existing_versions:
             for other in live.values():
                 if other.version != number and other.current_stage == stage:
-                    document = document.with_version(
-                        other.version, stage="Archived", last_updated_timestamp=now
-                    )
+                    pin = self.store.tagged_version(name, other.version).pin
+                    document = document.with_version(other.version, stage="Archived", pin=pin)
                     archived.append(other.version)
         subject = f"Promote {name!r} version {number} to {stage}"
         if replaced is not None:
@@ -405,14 +414,15 @@ class Registry:
         body = review.comparison_text(self.store, replaced, live[number]) if replaced else ""
         if archived:
             body += f"\nArchived: {', '.join(f'version {v}' for v in archived)}"
-        saved = self.store.save(
-            document,
-            subject,
-            body=body,
-            trailers={"Mltrack-Version": str(number), "Mltrack-Stage": stage},
-            branch=branch,
-        )
-        return self._model_version(target, saved)
+        trailers = {
+            "Mltrack-Version": str(number),
+            "Mltrack-Stage": stage,
+            **review.identity_trailers(target),
+        }
+        if replaced is not None:
+            trailers["Mltrack-Replaces"] = str(replaced.version)
+        saved = self.store.save(document, subject, body=body, trailers=trailers, branch=branch)
+        return self._model_version(target, self.store.pinned(saved, {number: target})[0])
 
     def set_registered_model_alias(
         self, name: str, alias: str, version: Any, branch: str | None = None
@@ -423,6 +433,7 @@ class Registry:
         live = {v.version: v for v in self._live_versions(document)}
         if number not in live:
             raise ResourceDoesNotExist(f"Model {name!r} has no version {number}.")
+        target = self.store.tagged_version(name, number)
         previous = document.aliases.get(alias)
         subject = f"Point alias {alias!r} of {name!r} at version {number}"
         if previous is not None and previous != number:
@@ -432,11 +443,18 @@ class Registry:
             if previous in live and previous != number
             else ""
         )
+        trailers = {
+            "Mltrack-Version": str(number),
+            "Mltrack-Alias": alias,
+            **review.identity_trailers(target),
+        }
+        if previous is not None and previous != number:
+            trailers["Mltrack-Replaces"] = str(previous)
         self.store.save(
-            replace(document, aliases={**document.aliases, alias: number}),
+            document.with_alias(alias, number, target.pin),
             subject,
             body=body,
-            trailers={"Mltrack-Version": str(number), "Mltrack-Alias": alias},
+            trailers=trailers,
             branch=branch,
         )
 
@@ -446,20 +464,19 @@ class Registry:
         document = self.store.base(name, branch)
         if alias not in document.aliases:
             raise ResourceDoesNotExist(f"Registered model alias {alias} not found.")
-        aliases = {a: v for a, v in document.aliases.items() if a != alias}
         self.store.save(
-            replace(document, aliases=aliases),
+            document.without_aliases({alias}),
             f"Remove alias {alias!r} of {name!r}",
             trailers={"Mltrack-Alias": alias},
             branch=branch,
         )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        number = self.store.get(name).aliases.get(alias)
-        if number is None:
+        if alias not in self.store.get(name).aliases:
             raise ResourceDoesNotExist(
                 f"Registered model alias {alias} not found for model {name!r}."
             )
+        number = self.store.reference_version(ModelReference(name=name, alias=alias))
         return self.get_model_version(name, number)
 
     # -- reading for review (mltrack.registry.review) -------------------------------------
@@ -470,8 +487,29 @@ class Registry:
         b = self.get_model_version(name, version_b)
         return review.compare(self.store, a, b)
 
-    def verify(self) -> list[str]:
-        """Every version's files (tag snapshot and working tree) checked against their hashes."""
+    def verify(self, fetch: bool = False) -> list[str]:
+        """Every version's files (tag snapshot and working tree) checked against their hashes.
+
+        Refuses (rather than passing having checked nothing) when versions that
+        model.yaml names have no tag in this clone; ``fetch`` fetches the remote's
+        ``mltrack/*`` tags first.
+        """
+        git = self.repo.git
+        if fetch:
+            remote = git.remotes.default_remote()
+            if remote is None:
+                raise InvalidState("This repository has no remote to fetch version tags from.")
+            git.remotes.fetch_version_tags(remote)
+        absent = review.absent_versions(self.store)
+        if absent:
+            shown = ", ".join(absent[:3]) + (
+                f" and {len(absent) - 3} more" if len(absent) > 3 else ""
+            )
+            raise InvalidState(
+                f"{len(absent)} version(s) to verify have no tag in this clone ({shown}): fetch "
+                "them with `mltrack models verify --fetch` (or `git fetch origin "
+                "'refs/tags/mltrack/*:refs/tags/mltrack/*'`)."
+            )
         return review.verify(self.store)
 
     def unverifiable(self) -> list[str]:

@@ -16,6 +16,7 @@ from mltrack.entities import LifecycleStage, RunStatus, ViewType
 from mltrack.exceptions import CorruptStore, MltrackError
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.store import metrics as metrics_file
+from mltrack.store.model_store import ModelStore
 from mltrack.store.processes import remove_dead_temporaries
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
                 "once its writer is gone and commits the run",
             )
         )
+    problems.extend(Problem(path, message) for path, message in ModelStore(repo).check())
     problems.extend(_unsafe_committed_paths(repo))
     return problems
 

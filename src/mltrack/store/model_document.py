@@ -6,6 +6,14 @@ and per version its stage, description, tags and deletion. Records are frozen:
 a change makes a new document (``with_version``, ``replace``) that the store
 saves as one commit. ``from_dict``/``to_dict`` are the storage edge; keys that
 were never set are not written, so a change touches only the lines it changes.
+
+Merge-safe by design: the file holds no clock (when a model was created or
+changed comes from ``git log``; files written before keep their old clock keys,
+which are read and never written again), so two clones that create the same
+model write the same bytes. Every version entry and alias *pins* the version it
+means (:class:`Pin`: the source run and the hash of the model files), so a
+version number that a clone renumbers or that collides with another clone's
+can never silently change which model ``Production`` or ``@champion`` is.
 """
 
 from __future__ import annotations
@@ -13,7 +21,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["ModelDocument", "VersionEntry"]
+__all__ = ["ModelDocument", "Pin", "VersionEntry"]
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Which model a version number meant when it was recorded: its run and model hash."""
+
+    run_id: str
+    model_hash: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pin | None:
+        run_id, model_hash = data.get("run_id"), data.get("model_hash")
+        if run_id is None or model_hash is None:
+            return None
+        return cls(str(run_id), str(model_hash))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "model_hash": self.model_hash}
 
 
 @dataclass(frozen=True)
@@ -23,8 +49,8 @@ class VersionEntry:
     stage: str | None = None
     description: str | None = None
     deleted: bool = False
-    last_updated_timestamp: int | None = None
     tags: dict[str, str] | None = None
+    pin: Pin | None = None
 
     @property
     def current_stage(self) -> str:
@@ -37,8 +63,8 @@ class VersionEntry:
             stage=data.get("stage"),
             description=data.get("description"),
             deleted=bool(data.get("deleted")),
-            last_updated_timestamp=data.get("last_updated_timestamp"),
             tags=None if tags is None else dict(tags),
+            pin=Pin.from_dict(data),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,10 +75,10 @@ class VersionEntry:
             out["description"] = self.description
         if self.deleted:
             out["deleted"] = True
-        if self.last_updated_timestamp is not None:
-            out["last_updated_timestamp"] = self.last_updated_timestamp
         if self.tags is not None:
             out["tags"] = dict(self.tags)
+        if self.pin is not None:
+            out.update(self.pin.to_dict())
         return out
 
 
@@ -61,28 +87,27 @@ class ModelDocument:
     """One registered model's ``.mltrack/models/<encoded name>/model.yaml``."""
 
     name: str
-    creation_timestamp: int
-    last_updated_timestamp: int
     description: str | None = None
     deleted: bool = False
     renamed_from: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+    alias_pins: dict[str, Pin] = field(default_factory=dict)
     versions: dict[int, VersionEntry] = field(default_factory=dict)
+    # Clocks of a file written before model.yaml lost them (read, never written).
+    legacy_created_ms: int | None = None
+    legacy_updated_ms: int | None = None
 
     @classmethod
     def new(
         cls,
         name: str,
-        now: int,
         description: str | None,
         tags: dict[str, str],
         versions: dict[int, VersionEntry] | None = None,
     ) -> ModelDocument:
         return cls(
             name=name,
-            creation_timestamp=now,
-            last_updated_timestamp=now,
             description=description or "",
             tags=tags,
             versions=dict(versions or {}),
@@ -102,30 +127,57 @@ class ModelDocument:
     def aliases_of(self, number: int) -> list[str]:
         return sorted(alias for alias, target in self.aliases.items() if target == number)
 
+    def with_alias(self, alias: str, number: int, pin: Pin | None) -> ModelDocument:
+        pins = {a: p for a, p in self.alias_pins.items() if a != alias}
+        if pin is not None:
+            pins[alias] = pin
+        return replace(self, aliases={**self.aliases, alias: number}, alias_pins=pins)
+
+    def without_aliases(self, removed: set[str]) -> ModelDocument:
+        return replace(
+            self,
+            aliases={a: v for a, v in self.aliases.items() if a not in removed},
+            alias_pins={a: p for a, p in self.alias_pins.items() if a not in removed},
+        )
+
+    def pins(self) -> list[tuple[str, int, Pin | None]]:
+        """(field, version, pin) of every record that names a version: entries, then aliases."""
+        return [
+            *((f"versions.{n}", n, e.pin) for n, e in sorted(self.versions.items())),
+            *((f"aliases.{a}", n, self.alias_pins.get(a)) for a, n in sorted(self.aliases.items())),
+        ]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelDocument:
-        created = data["creation_timestamp"]
+        aliases: dict[str, int] = {}
+        alias_pins: dict[str, Pin] = {}
+        for alias, value in (data.get("aliases") or {}).items():
+            if isinstance(value, dict):
+                aliases[str(alias)] = int(value["version"])
+                pin = Pin.from_dict(value)
+                if pin is not None:
+                    alias_pins[str(alias)] = pin
+            else:
+                aliases[str(alias)] = int(value)
+        created = data.get("creation_timestamp")
         return cls(
             name=data["name"],
-            creation_timestamp=created,
-            last_updated_timestamp=data.get("last_updated_timestamp", created),
             description=data.get("description"),
             deleted=bool(data.get("deleted")),
             renamed_from=tuple(data.get("renamed_from") or ()),
             tags=dict(data.get("tags") or {}),
-            aliases={str(k): int(v) for k, v in (data.get("aliases") or {}).items()},
+            aliases=aliases,
+            alias_pins=alias_pins,
             versions={
                 int(k): VersionEntry.from_dict(v or {})
                 for k, v in (data.get("versions") or {}).items()
             },
+            legacy_created_ms=created,
+            legacy_updated_ms=data.get("last_updated_timestamp", created),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "creation_timestamp": self.creation_timestamp,
-            "last_updated_timestamp": self.last_updated_timestamp,
-        }
+        out: dict[str, Any] = {"name": self.name}
         if self.description is not None:
             out["description"] = self.description
         if self.deleted:
@@ -133,6 +185,11 @@ class ModelDocument:
         if self.renamed_from:
             out["renamed_from"] = list(self.renamed_from)
         out["tags"] = dict(self.tags)
-        out["aliases"] = dict(self.aliases)
+        out["aliases"] = {
+            alias: {"version": number, **pin.to_dict()}
+            if (pin := self.alias_pins.get(alias)) is not None
+            else number
+            for alias, number in sorted(self.aliases.items())
+        }
         out["versions"] = {str(k): v.to_dict() for k, v in sorted(self.versions.items())}
         return out

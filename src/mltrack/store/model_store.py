@@ -23,6 +23,7 @@ from mltrack import safepath
 from mltrack.authorship import current_author
 from mltrack.entities import ViewType
 from mltrack.exceptions import (
+    CorruptStore,
     GitError,
     IntegrityError,
     InvalidParameterValue,
@@ -33,7 +34,7 @@ from mltrack.gitstore import MLTRACK_DIR
 from mltrack.gitstore.lfs import content_sha256
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write
-from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_document import ModelDocument, Pin
 from mltrack.store.model_names import (
     TAG_PREFIX,
     canonical_stage,
@@ -56,7 +57,7 @@ from mltrack.uris import (
     runs_uri,
 )
 
-__all__ = ["ModelSource", "ModelStore", "Registration"]
+__all__ = ["ModelSource", "ModelStore", "PinProblem", "Registration", "conflict_marker"]
 
 _MAX_ALLOCATION_ATTEMPTS = 100
 _FILE_MODES = ("100644", "100755", "120000")  # blobs: regular, executable, symlink (as text)
@@ -104,12 +105,56 @@ class _PendingVersion:
             self.then(tagged)
 
 
+_CONFLICT_MARKER = re.compile(rb"^(<{7} |={7}$|>{7} |\|{7} )", re.M)
+
+
+def conflict_marker(raw: bytes) -> tuple[int, str] | None:
+    """(line number, line) of the first merge conflict marker git leaves in a file, if any."""
+    match = _CONFLICT_MARKER.search(raw)
+    if match is None:
+        return None
+    line_start = raw.rfind(b"\n", 0, match.start()) + 1
+    line_end = raw.find(b"\n", match.start())
+    line = raw[line_start : len(raw) if line_end < 0 else line_end]
+    return raw.count(b"\n", 0, match.start()) + 1, line.decode("utf-8", "replace").rstrip()
+
+
+@dataclass(frozen=True)
+class PinProblem:
+    """A model.yaml record whose pinned model is not the version its number names here."""
+
+    field: str  # versions.3, aliases.champion
+    version: int
+    pin: Pin
+    found: TaggedVersion | None  # what the number names in this clone
+    moved_to: int | None  # the number the pinned model has in this clone, if any
+
+    def __str__(self) -> str:
+        pinned = f"run {self.pin.run_id[:8]}, model {self.pin.model_hash[:12]}"
+        if self.moved_to is not None:
+            return (
+                f"field {self.field!r}: pins {pinned}, which is version {self.moved_to} in this "
+                f"clone, not {self.version} (renumbered by a sync: `mltrack sync` rewrites it)"
+            )
+        if self.found is None:
+            return (
+                f"field {self.field!r}: pins {pinned} as version {self.version}, whose tag is "
+                "missing in this clone (fetch tags: `mltrack models verify --fetch`)"
+            )
+        return (
+            f"field {self.field!r}: pins {pinned}, but version {self.version} here is run "
+            f"{self.found.run_id[:8]}, model {self.found.model_hash[:12]} (a version number "
+            "collision: `mltrack sync` renumbers the unpublished one)"
+        )
+
+
 class ModelStore:
     """The registry's files and tags in one repository."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.git = repo.git
+        self._times: tuple[str | None, dict[str, tuple[int, int]]] | None = None
 
     # -- model.yaml ----------------------------------------------------------------------
 
@@ -176,8 +221,8 @@ class ModelStore:
         trailers: dict[str, str] | None = None,
         branch: str | None = None,
     ) -> ModelDocument:
-        """Write ``document`` (stamped now) and commit it; on ``branch``, without touching the tree."""
-        saved = replace(document, last_updated_timestamp=now_ms())
+        """Write ``document`` and commit it; on ``branch``, without touching the working tree."""
+        saved = document
         rel = self.document_path(saved.name)
         data = self._serialize(saved, rel)
         footer = {"Mltrack-Model": saved.name, **(trailers or {})}
@@ -207,6 +252,131 @@ class ModelStore:
         self.repo.commit([rel], subject, body=body, trailers=footer)
         return saved
 
+    def clocks(self, document: ModelDocument) -> tuple[int, int]:
+        """When the model was created and last changed: from ``git log`` of its model.yaml.
+
+        model.yaml holds no clock (two clones would write different ones and conflict).
+        A file not committed yet counts from its modification time; a file written
+        before clocks left model.yaml keeps its recorded creation time.
+        """
+        rel = self.document_path(document.name)
+        head = self.git.head().commit
+        if self._times is None or self._times[0] != head:
+            self._times = (head, self.git.history.path_times(f"{MLTRACK_DIR}/models"))
+        committed = self._times[1].get(rel)
+        path = self.repo.root / rel
+        modified = int(path.stat().st_mtime * 1000) if path.is_file() else now_ms()
+        created, updated = committed if committed is not None else (modified, modified)
+        if document.legacy_created_ms is not None:
+            created = min(created, document.legacy_created_ms)
+        return created, max(updated, created)
+
+    def pinned(
+        self, document: ModelDocument, tags: dict[int, TaggedVersion]
+    ) -> tuple[ModelDocument, list[PinProblem]]:
+        """``document`` as this clone's tags number its versions, and the pins that do not resolve.
+
+        A record whose pin matches the tag of its number stays; one whose pinned model
+        has another number here (a version renumbered by ``mltrack sync``) moves to it;
+        one whose pinned model is absent is dropped, so a collision never makes
+        ``Production`` mean another clone's model. Records without a pin (files
+        written before pins) are taken at their number.
+        """
+        by_pin = {tagged.pin: number for number, tagged in tags.items()}
+        problems: list[PinProblem] = []
+
+        def place(field: str, number: int, pin: Pin | None) -> int | None:
+            if pin is None:
+                return number
+            tagged = tags.get(number)
+            if tagged is not None and tagged.pin == pin:
+                return number
+            moved = by_pin.get(pin)
+            problems.append(PinProblem(field, number, pin, tagged, moved))
+            return moved
+
+        versions = {}
+        for number, entry in sorted(document.versions.items()):
+            target = place(f"versions.{number}", number, entry.pin)
+            if target is not None and (target == number or target not in document.versions):
+                versions[target] = entry
+        aliases, alias_pins = {}, {}
+        for alias, number in sorted(document.aliases.items()):
+            pin = document.alias_pins.get(alias)
+            target = place(f"aliases.{alias}", number, pin)
+            if target is not None:
+                aliases[alias] = target
+                if pin is not None:
+                    alias_pins[alias] = pin
+        if not problems:
+            return document, []
+        return replace(
+            document, versions=versions, aliases=aliases, alias_pins=alias_pins
+        ), problems
+
+    def check(self) -> list[tuple[str, str]]:
+        """(file, problem) for every model.yaml: conflict markers, schema, name, version references.
+
+        A version a record names must have its tag here, and its pin must match that
+        tag (``pinned``); an alias must not name a deleted version.
+        """
+        models_dir = self.repo.dir / "models"
+        if not models_dir.is_dir():
+            return []
+        every = self.tagged()
+        problems: list[tuple[str, str]] = []
+        for directory in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+            path = directory / "model.yaml"
+            rel = self.repo.rel(path)
+            if not path.is_file():
+                problems.append((rel, "missing"))
+                continue
+            raw = path.read_bytes()
+            marker = conflict_marker(raw)
+            if marker is not None:
+                problems.append(
+                    (
+                        rel,
+                        f"unresolved merge conflict (line {marker[0]}: {marker[1]!r}): edit the "
+                        "file to keep the right version, then `git add` and commit it",
+                    )
+                )
+                continue
+            try:
+                document = self.parse(raw, rel)
+            except CorruptStore as error:
+                problems.append((error.path, error.problem))
+                continue
+            if encode_name(document.name) != directory.name:
+                problems.append(
+                    (
+                        rel,
+                        f"field 'name': {document.name!r} belongs in "
+                        f"models/{encode_name(document.name)}/, not models/{directory.name}/",
+                    )
+                )
+            if document.deleted:
+                continue
+            tags = every.get(document.name, {})
+            _, pin_problems = self.pinned(document, tags)
+            problems.extend((rel, str(problem)) for problem in pin_problems)
+            reported = {problem.field for problem in pin_problems}
+            for field, number, _pin in document.pins():
+                if field in reported:
+                    continue
+                if number not in tags:
+                    problems.append(
+                        (
+                            rel,
+                            f"field {field!r}: version {number} has no tag "
+                            f"{version_tag(document.name, number)} in this clone (fetch tags: "
+                            "`mltrack models verify --fetch`)",
+                        )
+                    )
+                elif field.startswith("aliases.") and document.is_deleted(number):
+                    problems.append((rel, f"field {field!r}: version {number} was deleted"))
+        return problems
+
     def rename(self, document: ModelDocument, new_name: str) -> ModelDocument:
         """Move model.yaml and re-make every version tag under ``new_name`` (one commit)."""
         old_name = document.name
@@ -224,8 +394,7 @@ class ModelStore:
             document,
             name=new_name,
             renamed_from=(*document.renamed_from, old_name),
-            last_updated_timestamp=now_ms(),  # a rename is an update, as in MLflow
-        )
+        )  # its update time is the rename's commit (clocks come from git history)
         old_rel, rel = self.document_path(old_name), self.document_path(new_name)
         atomic_write(self.repo.root / rel, self._serialize(renamed_document, rel))
         (self.repo.root / old_rel).unlink()
@@ -542,7 +711,7 @@ class ModelStore:
     ) -> ModelDocument:
         """A new model.yaml for ``name``, committed; a deleted model's version entries are kept."""
         document = ModelDocument.new(
-            name, now_ms(), description, tags, previous.versions if previous else None
+            name, description, tags, previous.versions if previous else None
         )
         return self.save(document, f"Create registered model {name!r}")
 
@@ -551,9 +720,15 @@ class ModelStore:
     def reference_version(self, reference: ModelReference) -> int:
         """The version number a ``models:/<name>/...`` reference selects."""
         name = reference.name or ""
-        document = self.get(name)
         if reference.version is not None:
+            self.get(name)
             return reference.version
+        tags = self.versions_of(name)
+        document, problems = self.pinned(self.get(name), tags)
+        if reference.alias is not None and reference.alias not in document.aliases:
+            for problem in problems:
+                if problem.field == f"aliases.{reference.alias}":
+                    raise IntegrityError(f"Registered model {name!r}: {problem}.")
         if reference.alias is not None:
             number = document.aliases.get(reference.alias)
             if number is None:
@@ -561,7 +736,7 @@ class ModelStore:
                     f"Registered model {name!r} has no alias {reference.alias!r}."
                 )
             return number
-        live = [n for n in sorted(self.versions_of(name)) if not document.is_deleted(n)]
+        live = [n for n in sorted(tags) if not document.is_deleted(n)]
         if reference.latest:
             if not live:
                 raise ResourceDoesNotExist(f"Registered model {name!r} has no versions.")

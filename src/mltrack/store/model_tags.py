@@ -7,12 +7,14 @@ line per model file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from mltrack.exceptions import IntegrityError
 from mltrack.gitstore import MLTRACK_DIR, TagInfo
+from mltrack.store.model_document import Pin
 from mltrack.store.model_names import parse_version_tag, version_tag
 from mltrack.uris import runs_uri
 
@@ -63,6 +65,17 @@ class TaggedVersion:
     @property
     def model_dir(self) -> str:
         return f"{MLTRACK_DIR}/experiments/{self.experiment_id}/runs/{self.run_id}/artifacts/{self.artifact_path}"
+
+    @property
+    def model_hash(self) -> str:
+        """sha256 over the model's files (``<sha256> <path>`` lines, sorted): the same files,
+        the same hash, whatever number or tag object a clone gave the version."""
+        lines = "".join(f"{sha} {path}\n" for path, sha in sorted(self.files.items()))
+        return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+    @property
+    def pin(self) -> Pin:
+        return Pin(self.run_id, self.model_hash)
 
     @property
     def run_yaml(self) -> str:

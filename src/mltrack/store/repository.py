@@ -6,6 +6,7 @@ repository settings, experiments and how changes become commits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
@@ -21,7 +22,9 @@ from mltrack.authorship import current_author
 from mltrack.entities import LifecycleStage
 from mltrack.exceptions import (
     CorruptStore,
+    GitError,
     InvalidParameterValue,
+    InvalidState,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
@@ -53,10 +56,16 @@ FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 ARROW_DRIVER = "mltrack-arrow"
+MODEL_MERGE_DRIVER = "mltrack-model"
+MODEL_ATTRIBUTES = (
+    "# model.yaml merges key by key (two branches' different aliases, stages or tags merge;\n"
+    "# the same alias set twice conflicts) through mltrack's merge driver.\n"
+    f"models/*/model.yaml merge={MODEL_MERGE_DRIVER}\n"
+)
 GITATTRIBUTES = (
     "# Written by mltrack: metric histories are binary Arrow files; `git diff` shows them\n"
     "# as text through mltrack's textconv driver (configured in .git/config by mltrack).\n"
-    f"*.arrow -text -merge diff={ARROW_DRIVER}\n"
+    f"*.arrow -text -merge diff={ARROW_DRIVER}\n" + MODEL_ATTRIBUTES
 )
 CODE_TRAILER = "Mltrack-Code"
 
@@ -200,13 +209,24 @@ class Repository:
             written = True
         return written
 
+    def _declare_model_merge_driver(self) -> None:
+        """Add the model.yaml merge line to a ``.gitattributes`` written before it existed."""
+        attributes = self.dir / ".gitattributes"
+        text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
+        if f"merge={MODEL_MERGE_DRIVER}" not in text:
+            separator = "" if not text or text.endswith("\n") else "\n"
+            atomic_write(attributes, (text + separator + MODEL_ATTRIBUTES).encode())
+
     def init(self, lfs_threshold: int | None = None) -> str | None:
         """``mltrack init``: create and commit the store (harmless when it exists).
 
         ``lfs_threshold``: store artifacts of that many bytes or more with git-lfs (sets up
         git-lfs in this clone and ``artifacts.lfs_threshold`` in mltrack.yaml).
         Returns the new commit, or None when the store was already committed as is.
+        Refuses when the branch's remote already holds a store this branch lacks:
+        a second ``Initialise`` commit would start a second, unrelated history.
         """
+        self._refuse_second_root()
         self.ensure_initialized()
         if lfs_threshold is not None:
             self.git.large_files.install()
@@ -216,6 +236,7 @@ class Repository:
                 "lfs_threshold": lfs_threshold,
             }
             self._write_yaml(self.settings_path, "mltrack", document)
+        self._declare_model_merge_driver()
         self.ensure_default_experiment()
         before = self.git.head().commit
         commit = self.commit(
@@ -249,6 +270,30 @@ class Repository:
             if f"{prefix}/{rel}" not in in_lfs:
                 warn_oversized(run_dir.name, rel, size)
 
+    def _refuse_second_root(self) -> None:
+        head = self.git.head().commit
+        settings = self.rel(self.settings_path)
+        if head is not None and self.git.history.read_blob(head, settings) is not None:
+            return  # this branch has the store already: init is harmless
+        upstream = self.git.remotes.upstream()
+        if upstream is None:
+            return
+        # Offline: judge by what was fetched before (`mltrack sync` joins two roots later).
+        with contextlib.suppress(GitError):
+            self.git.remotes.fetch_branch(upstream)
+        tip = self.git.read_ref(upstream.tracking_ref)
+        if tip is None or self.git.history.read_blob(tip, settings) is None:
+            return
+        command = (
+            f"git pull {upstream.remote} {upstream.branch}"
+            if head is None
+            else f"git pull --rebase {upstream.remote} {upstream.branch}"
+        )
+        raise InvalidState(
+            f"{upstream} already has an mltrack store; this branch lacks it. Run `{command}` "
+            "instead of `mltrack init` (a second init would start an unrelated history)."
+        )
+
     def ensure_textconv_driver(self, *, recheck: bool = False) -> None:
         """Make ``git diff`` print metrics.arrow as text in this clone (local config).
 
@@ -260,6 +305,11 @@ class Repository:
             return
         self._driver_checked = True
         self.git.worktree.ensure_textconv_driver(ARROW_DRIVER, textconv_command(sys.executable))
+        self.git.worktree.ensure_merge_driver(
+            MODEL_MERGE_DRIVER,
+            "mltrack model.yaml (merge by key)",
+            [sys.executable, "-m", "mltrack", "merge-driver"],
+        )
 
     # ------------------------------------------------------------------ YAML files
 

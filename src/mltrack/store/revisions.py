@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mltrack.entities import ViewType
-from mltrack.exceptions import CorruptStore
+from mltrack.exceptions import CorruptStore, MltrackError
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.store.files import atomic_write
 from mltrack.store.records import ExperimentRecord, RunRecord
@@ -139,7 +139,68 @@ class TimelineEntry:
 def timeline(
     repo: Repository, rev: str = "HEAD", max_count: int | None = None
 ) -> list[TimelineEntry]:
-    """Run commits reachable from ``rev``, newest first."""
+    """Run commits reachable from ``rev``, newest first.
+
+    A run whose own commit is gone (a squash merge folds many run commits, and their
+    trailers, into one) is found in the tree instead: listed at the commit that added
+    its run.yaml, runs of one commit newest start first.
+    """
+    entries = _trailed(repo, rev, max_count)
+    if max_count is not None and len(entries) >= max_count:
+        return entries
+    recovered = _untrailed(repo, rev, {entry.run_id for entry in entries})
+    if not recovered:
+        return entries
+    position = {sha: index for index, sha in enumerate(repo.git.history.rev_list(rev))}
+    combined = sorted(
+        [(position.get(e.commit, len(position)), 0, e) for e in entries] + recovered,
+        key=lambda item: (item[0], item[1]),
+    )
+    found = [entry for _, _, entry in combined]
+    return found if max_count is None else found[:max_count]
+
+
+def _untrailed(repo: Repository, rev: str, known: set[str]) -> list[tuple[int, int, TimelineEntry]]:
+    """(commit position, order within it, entry) of the runs in ``rev``'s tree without a run commit."""
+    git = repo.git
+    try:
+        tip = git.rev_parse(rev)
+    except MltrackError:
+        return []
+    missing: dict[str, str] = {}
+    for experiment in git.history.list_dir(tip, f"{MLTRACK_DIR}/experiments"):
+        for run in git.history.list_dir(tip, f"{experiment.path}/runs"):
+            run_id = run.path.rsplit("/", 1)[-1]
+            if run.is_dir and run_id not in known:
+                missing[f"{run.path}/run.yaml"] = run_id
+    if not missing:
+        return []
+    position = {sha: index for index, sha in enumerate(git.history.rev_list(rev))}
+    found: list[tuple[int, int, TimelineEntry]] = []
+    for path, info in git.history.added_by(list(missing), rev).items():
+        raw = git.history.read_blob(info.sha, path)
+        if raw is None:
+            continue
+        try:
+            record = RunRecord.from_dict(repo.parse_yaml(raw, "run", path))
+        except CorruptStore:
+            continue
+        entry = TimelineEntry(
+            commit=info.sha,
+            author=info.author_name,
+            time=info.author_time,
+            subject=f"Run {record.run_name or record.run_id}: {record.status} (in {info.subject})",
+            run_id=record.run_id,
+            experiment_id=record.experiment_id,
+            status=record.status,
+            code_commit=record.code.get("commit"),
+            summary="",
+        )
+        found.append((position.get(info.sha, len(position)), -record.start_time, entry))
+    return found
+
+
+def _trailed(repo: Repository, rev: str, max_count: int | None) -> list[TimelineEntry]:
     entries = []
     # Selected by trailer, not by path: a path-limited log diffs every commit's tree, which
     # costs O(runs) per commit once an experiment holds thousands of run directories.

@@ -1,0 +1,117 @@
+"""Team workload WT: `mltrack sync` and `mltrack status` against a local bare remote.
+
+MLflow has no counterpart (its store is a server, not a clone), so this script
+runs mltrack alone and prints its figures as JSON:
+
+- ``sync_s``: `mltrack sync` of ``--runs`` new runs and ``--versions`` new versions
+  (the remote holds only the initialised store);
+- ``status_s``: `mltrack status` (median of 5) in a clone whose branch holds
+  ``--status-runs`` runs, 100 of them not pushed.
+
+Only the `mltrack` commands are timed (each is a process, as a user runs it); logging
+the runs and registering the versions come before the timer.
+
+    PYTHONPATH=src python benchmarks/team.py --runs 100 --versions 5 --status-runs 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOG = """
+import sys
+import mltrack
+
+count, offset = int(sys.argv[1]), int(sys.argv[2])
+mltrack.set_experiment("bench")
+for i in range(count):
+    with mltrack.start_run(run_name=f"run-{offset + i}"):
+        mltrack.log_param("i", offset + i)
+        mltrack.log_metric("score", float(i))
+"""
+
+REGISTER = """
+import sys
+import numpy as np
+from sklearn.dummy import DummyClassifier
+import mltrack
+
+for i in range(int(sys.argv[1])):
+    with mltrack.start_run(run_name=f"model-{i}") as run:
+        model = DummyClassifier().fit(np.arange(8.0).reshape(4, 2), [0, 1, 0, 1])
+        mltrack.sklearn.log_model(model, name="model")
+    mltrack.register_model(f"runs:/{run.info.run_id}/model", "bench-model")
+"""
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def mltrack(cwd: Path, *args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "mltrack", *args], cwd=cwd, check=True, capture_output=True
+    )
+    return time.perf_counter() - start
+
+
+def python(cwd: Path, code: str, *args: str) -> None:
+    subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def clone(root: Path, name: str) -> Path:
+    path = root / name
+    git(root, "clone", "-q", str(root / "remote.git"), str(path))
+    git(path, "config", "user.name", name)
+    git(path, "config", "user.email", f"{name}@example.com")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--versions", type=int, default=5)
+    parser.add_argument("--status-runs", type=int, default=10_000)
+    options = parser.parse_args()
+    os.environ.setdefault("GIT_CONFIG_NOSYSTEM", "1")
+    with tempfile.TemporaryDirectory(prefix="mltrack-team-") as tmp:
+        root = Path(tmp)
+        git(root, "init", "-q", "--bare", "-b", "main", "remote.git")
+        alice = clone(root, "alice")
+        git(alice, "checkout", "-q", "-b", "main")
+        mltrack(alice, "init")
+        mltrack(alice, "sync")
+        python(alice, LOG, str(options.runs), "0")
+        python(alice, REGISTER, str(options.versions))
+        sync_s = mltrack(alice, "sync")
+
+        python(alice, LOG, str(max(options.status_runs - options.runs - 100, 0)), "100000")
+        mltrack(alice, "sync")
+        python(alice, LOG, "100", "900000")  # 100 runs not pushed
+        mltrack(alice, "status")  # warm the OS caches
+        status_s = statistics.median(mltrack(alice, "status") for _ in range(5))
+    print(
+        json.dumps(
+            {
+                "workload": "WT",
+                "runs_synced": options.runs,
+                "versions_synced": options.versions,
+                "sync_s": round(sync_s, 3),
+                "status_runs": options.status_runs,
+                "status_s": round(status_s, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
