@@ -118,8 +118,11 @@ def test_the_user_committing_in_a_loop_never_drops_a_run_from_the_branch(repo: P
                 proc.communicate()
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
-    parked = [p.name for p in (repo / ".git" / "mltrack" / "pending").glob("*")]
-    mltrack_command(repo, "runs", "list")  # puts any run parked while git held index.lock
+    parked = sorted(p.name for p in (repo / ".git" / "mltrack" / "pending").glob("*"))
+    # Any mltrack command tries for half a second to put runs parked while git held
+    # index.lock on the branch; `mltrack commit` waits as long as a commit would.
+    mltrack_command(repo, "runs", "list")
+    assert mltrack_command(repo, "commit").returncode == 0
 
     expected = {
         f".mltrack/experiments/1/runs/w{w}-{i}/run.yaml"
