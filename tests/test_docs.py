@@ -142,8 +142,17 @@ def test_the_quickstart_runs(repo: Path) -> None:
 
 
 # Documented commands that start a long-running server or build an environment to run a
-# project: parsed above, run by their own tests (test_server*, test_serving, test_projects).
-NOT_RUN_HERE = {("server",), ("models", "serve"), ("run",), ("runs", "rerun")}
+# project: parsed above, run by their own tests (test_server*, test_serving, test_ui,
+# test_projects).
+NOT_RUN_HERE = {
+    ("server",),
+    ("ui",),
+    ("models", "serve"),
+    ("run",),
+    ("runs", "rerun"),
+    ("users",),  # prompts for passwords: tests/test_server_auth.py runs them
+    ("sync",),  # needs a remote: tests/test_team.py runs it
+}
 
 
 @pytest.mark.slow
