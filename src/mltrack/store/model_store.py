@@ -267,6 +267,10 @@ class ModelStore:
         path = self.repo.root / rel
         modified = int(path.stat().st_mtime * 1000) if path.is_file() else now_ms()
         created, updated = committed if committed is not None else (modified, modified)
+        for old_name in document.renamed_from:  # a rename keeps the model's creation time
+            before = self._times[1].get(self.document_path(old_name))
+            if before is not None:
+                created = min(created, before[0])
         if document.legacy_created_ms is not None:
             created = min(created, document.legacy_created_ms)
         return created, max(updated, created)
