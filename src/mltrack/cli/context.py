@@ -43,3 +43,14 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+# Servers started by a process manager or a test that bound the port itself.
+fd_option = click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Listen on this already bound socket, inherited as file descriptor N (socket "
+    "activation, or a test that bound a free port); --host and --port are then ignored.",
+)

@@ -8,16 +8,7 @@ from pathlib import Path
 
 import click
 
-from mltrack.cli.context import AppContext, pass_app
-
-fd_option = click.option(
-    "--fd",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Listen on this already bound socket, inherited as file descriptor N (socket "
-    "activation, or a test that bound a free port); --host and --port are then ignored.",
-)
+from mltrack.cli.context import AppContext, fd_option, pass_app
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mltrack.cli.context import AppContext, pass_app
+from mltrack.cli.context import AppContext, fd_option, pass_app
 from mltrack.cli.output import progress
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.I)
@@ -75,14 +75,7 @@ def _use_repository(app: AppContext) -> None:
     default=None,
     help="Comma-separated origins whose pages may POST here ('*' for any). Default: localhost.",
 )
-@click.option(
-    "--fd",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Listen on this already bound socket, inherited as file descriptor N (socket "
-    "activation, or a test that bound a free port); --host and --port are then ignored.",
-)
+@fd_option
 @click.option(
     "--env-manager",
     type=click.Choice(["local"]),
