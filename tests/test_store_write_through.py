@@ -102,3 +102,29 @@ def test_ending_in_another_worker_commits_everything(workers, repo: Path) -> Non
     assert git(repo, "log", "-1", "--format=%s").strip() == "Run r: FINISHED in Default"
     assert git(repo, "status", "--porcelain") == ""
     assert run_id not in b.repository.runs._live  # nothing kept in memory after the end
+
+
+def test_names_that_share_a_lock_file_are_locked_together_without_waiting_on_themselves(
+    tmp_path: Path,
+) -> None:
+    """A batch commit holds the locks of many runs at once; two of them may hash to one file."""
+    import threading
+    import zlib
+
+    from mltrack.store.files import file_locks
+
+    names = [f"run{i}" for i in range(200)]
+    first = names[0]
+    twin = next(
+        n for n in names[1:] if zlib.crc32(n.encode()) % 64 == zlib.crc32(first.encode()) % 64
+    )
+    entered = threading.Event()
+
+    def lock_both() -> None:
+        with file_locks(tmp_path, [first, twin, "other"]):
+            entered.set()
+
+    worker = threading.Thread(target=lock_both, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert entered.is_set(), "file_locks waited on a lock file it already held"

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mltrack.fsutil import create_file
@@ -127,15 +127,31 @@ def file_lock(lock_dir: Path, name: str, buckets: int = 64) -> Iterator[None]:
 
     Names hash into a fixed set of files so locking never leaves a file per run behind.
     """
-    bucket = zlib.crc32(name.encode()) % buckets
-    path = lock_dir / f"lock-{bucket:02d}"
+    with file_locks(lock_dir, [name], buckets):
+        yield
+
+
+@contextlib.contextmanager
+def file_locks(lock_dir: Path, names: Iterable[str], buckets: int = 64) -> Iterator[None]:
+    """:func:`file_lock` for several names at once. Two names may share a lock file: each
+    file is locked once, and always in the same order, so holders never wait on each other
+    (or on themselves) in a cycle."""
+    chosen = sorted({zlib.crc32(name.encode()) % buckets for name in names})
+    with contextlib.ExitStack() as stack:
+        for bucket in chosen:
+            stack.enter_context(_bucket_lock(lock_dir / f"lock-{bucket:02d}"))
+        yield
+
+
+@contextlib.contextmanager
+def _bucket_lock(path: Path) -> Iterator[None]:
     with _thread_locks_guard:
         thread_lock = _thread_locks.setdefault(str(path), threading.Lock())
     with thread_lock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:
-            lock_dir.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -39,7 +39,14 @@ from mltrack.exceptions import (
 )
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation, yamlio
-from mltrack.store.files import Stamp, atomic_write, failure_reason, file_lock, stamp
+from mltrack.store.files import (
+    Stamp,
+    atomic_write,
+    failure_reason,
+    file_lock,
+    file_locks,
+    stamp,
+)
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
 from mltrack.store.live import LiveRun
@@ -517,14 +524,17 @@ class RunStore:
         self, run_ids: Sequence[str]
     ) -> Iterator[list[tuple[Path, RunRecord, str]]]:
         """Flush the runs, then hold their locks: (directory, record, experiment name) each."""
-        with contextlib.ExitStack() as stack:
+        ids = sorted(run_ids)
+        for run_id in ids:
+            live = self._live.get(run_id)
+            if live is not None:
+                live.flush()
+        # One call for every run: two runs may hash to the same lock file.
+        with file_locks(self.repo.lock_dir, ids):
             found = []
-            for run_id in sorted(run_ids):  # one lock order for every process
+            for run_id in ids:
                 live = self._live.get(run_id)
-                if live is not None:
-                    live.flush()
                 run_dir = self.locate(run_id)
-                stack.enter_context(self.run_lock(run_id))
                 remove_dead_temporaries(run_dir)
                 self.repo.prepare_large_artifacts(run_dir)
                 current = live.current() if live is not None else None
