@@ -714,3 +714,15 @@ def test_an_author_other_than_the_committer_is_recorded_on_commits_and_tags(
     )
     tagger = git(repo, "for-each-ref", "--format=%(taggername)", "refs/tags/mltrack/m/v1")
     assert tagger.strip() == "Ada Lovelace"
+
+
+def test_a_configured_diff_driver_is_read_as_git_reads_it_and_left_alone(repo: Path) -> None:
+    """git quotes the shell function it stores; reading it back must not look stale, or
+    every command would rewrite .git/config (and fail when the disk is full)."""
+    from mltrack.store.repository import Repository
+
+    config = repo / ".git" / "config"
+    Repository.open(repo).ensure_textconv_driver(recheck=True)
+    before = (config.stat().st_ino, config.stat().st_mtime_ns, config.read_bytes())
+    Repository.open(repo).ensure_textconv_driver(recheck=True)
+    assert (config.stat().st_ino, config.stat().st_mtime_ns, config.read_bytes()) == before

@@ -155,7 +155,7 @@ class WorkingTree:
         configured = (
             re.search(rf"^\s*{key}\s*=\s*(.+?)\s*$", found.group(1), re.M) if found else None
         )
-        return configured.group(1) if configured else None
+        return _config_value(configured.group(1)) if configured else None
 
     def ensure_textconv_driver(self, driver: str, command: str) -> None:
         """Configure ``diff.<driver>.textconv`` (a shell command) in this clone's local config
@@ -178,6 +178,15 @@ class WorkingTree:
         line = shlex.join(command) + " %O %A %B %P"
         run_git(self._root, ["config", "--local", f"merge.{driver}.name", name])
         run_git(self._root, ["config", "--local", f"merge.{driver}.driver", line])
+
+
+def _config_value(raw: str) -> str:
+    """A value as git reads it from its config file: git quotes a value holding ``;`` or
+    ``#`` (a shell function does) and escapes quotes, backslashes, tabs and newlines."""
+    if len(raw) >= 2 and raw.startswith('"') and raw.endswith('"'):
+        raw = raw[1:-1]
+    escapes = {"n": "\n", "t": "\t", "b": "\b"}
+    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), raw)
 
 
 def _programs_exist(command: str) -> bool:

@@ -181,7 +181,16 @@ class ModelStore:
         return ModelDocument.from_dict(Repository.parse_yaml(raw, "model", rel))
 
     def get(self, name: str) -> ModelDocument:
-        """The live model ``name``; a clear error when it does not exist or was deleted."""
+        """The live model ``name``; a clear error when it does not exist or was deleted.
+
+        A registration this process holds back until its run ends is done first: a script
+        that registers inside a run and then reads the model (as MLflow's examples do)
+        finds the version, at the cost of the run's commit coming before its end.
+        """
+        for pending in self.repo.runs.take_after_commit(
+            lambda action: isinstance(action, _PendingVersion) and action.name == name
+        ):
+            pending()
         document = self.read(validate_model_name(name))
         if document is None or document.deleted:
             raise ResourceDoesNotExist(

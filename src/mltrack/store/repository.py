@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shlex
 import sys
@@ -304,12 +305,15 @@ class Repository:
         if self._driver_checked and not recheck:
             return
         self._driver_checked = True
-        self.git.worktree.ensure_textconv_driver(ARROW_DRIVER, textconv_command(sys.executable))
-        self.git.worktree.ensure_merge_driver(
-            MODEL_MERGE_DRIVER,
-            "mltrack model.yaml (merge by key)",
-            [sys.executable, "-m", "mltrack", "merge-driver"],
-        )
+        try:
+            self.git.worktree.ensure_textconv_driver(ARROW_DRIVER, textconv_command(sys.executable))
+            self.git.worktree.ensure_merge_driver(
+                MODEL_MERGE_DRIVER,
+                "mltrack model.yaml (merge by key)",
+                [sys.executable, "-m", "mltrack", "merge-driver"],
+            )
+        except GitError as error:  # a convenience of this clone's config (full disk, read-only)
+            logging.getLogger("mltrack").warning("could not set up git's drivers: %s", error)
 
     # ------------------------------------------------------------------ YAML files
 

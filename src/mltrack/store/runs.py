@@ -389,6 +389,19 @@ class RunStore:
         with self._lock:
             return [action for actions in self._after_commit.values() for action in actions]
 
+    def take_after_commit(self, wanted: Callable[[object], bool]) -> list[Callable[[], object]]:
+        """Remove and return the waiting actions ``wanted`` selects (to do them now instead)."""
+        with self._lock:
+            taken = []
+            for run_id, actions in list(self._after_commit.items()):
+                taken += [action for action in actions if wanted(action)]
+                kept = [action for action in actions if not wanted(action)]
+                if kept:
+                    self._after_commit[run_id] = kept
+                else:
+                    del self._after_commit[run_id]
+            return taken
+
     def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:
         """End a run: write its final state and (with auto-commit) commit it."""
         with self.updating(run_id) as live:
