@@ -3,9 +3,13 @@ commands exist and its quickstart runs."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -16,6 +20,7 @@ from conftest import git, invoke, run_python
 from mltrack.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = "import sys; from mltrack.cli import main; sys.exit(main())"
 README = (ROOT / "README.md").read_text()
 
 
@@ -33,17 +38,40 @@ PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if 
 _SHELL_OPERATORS = {"|", ">", ">>", "2>", "&&", "||", ";"}  # where a command ends in a shell line
 
 
-def _commands_of(text: str) -> list[list[str]]:
+@dataclass(frozen=True)
+class Documented:
+    """A ``mltrack`` command a page shows: its arguments, the variables the block exports
+    before it, and the ``Error: …`` line a console block shows it printing (None: success)."""
+
+    page: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}: mltrack {shlex.join(self.args)}"
+
+
+def _commands_of(text: str, page: str = "") -> list[Documented]:
     """Every ``mltrack …`` command of a page's bash blocks and ``$``-prompted console lines."""
-    commands = []
+    commands: list[Documented] = []
     for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
         if language not in ("bash", "console"):
             continue  # a synopsis or an example of output, not a command to type
-        for line in block.replace("\\\n", " ").splitlines():
+        lines = block.replace("\\\n", " ").splitlines()
+        env: dict[str, str] = {}
+        for number, line in enumerate(lines):
+            error = None
             if language == "console":
                 if not line.startswith("$ "):
                     continue  # output
                 line = line[2:]
+                following = lines[number + 1] if number + 1 < len(lines) else ""
+                error = following if following.startswith("Error: ") else None
+            exported = re.match(r"export (\w+)=(\S+)", line)
+            if exported:
+                env[exported[1]] = exported[2]
             if not re.search(r"(^|&&|;|\|)\s*mltrack\s", line):
                 continue
             segment: list[str] = []
@@ -52,17 +80,17 @@ def _commands_of(text: str) -> list[list[str]]:
                     segment.append(token)
                     continue
                 if segment[:1] == ["mltrack"]:
-                    commands.append(segment[1:])
+                    commands.append(Documented(page, segment[1:], dict(env), error))
                 segment = []
     return commands
 
 
-def _documented_commands() -> list[tuple[str, list[str]]]:
-    return [(page.name, args) for page in PAGES for args in _commands_of(page.read_text())]
+def _documented_commands() -> list[Documented]:
+    return [command for page in PAGES for command in _commands_of(page.read_text(), page.name)]
 
 
 def _readme_commands() -> list[list[str]]:
-    return _commands_of(README)
+    return [command.args for command in _commands_of(README)]
 
 
 def _parse(args: list[str]) -> click.Command:
@@ -82,8 +110,8 @@ def _parse(args: list[str]) -> click.Command:
 
 @pytest.mark.parametrize(
     ("page", "args"),
-    _documented_commands(),
-    ids=[f"{page}: {' '.join(args[:3])}" for page, args in _documented_commands()],
+    [(command.page, command.args) for command in _documented_commands()],
+    ids=[f"{c.page}: {' '.join(c.args[:3])}" for c in _documented_commands()],
 )
 def test_every_documented_command_parses(page: str, args: list[str]) -> None:
     """Commands, options, choices and arguments as the CLI parses them (files excepted:
@@ -141,32 +169,54 @@ def test_the_quickstart_runs(repo: Path) -> None:
     assert history.exit_code == 0 and "Production" in history.stdout
 
 
-# Documented commands that start a long-running server or build an environment to run a
-# project: parsed above, run by their own tests (test_server*, test_serving, test_ui,
-# test_projects).
-NOT_RUN_HERE = {
-    ("server",),
-    ("ui",),
-    ("models", "serve"),
-    ("run",),
-    ("runs", "rerun"),
-    ("users",),  # prompts for passwords: tests/test_server_auth.py runs them
-    ("sync",),  # needs a remote: tests/test_team.py runs it
-}
+# Documented commands that serve until stopped: each is started with the page's options
+# (on a port bound here, as the server tests do), asked whether it is up, and stopped.
+SERVERS = {("server",): "/health", ("ui",): "/", ("models", "serve"): "/ping"}
+
+
+def _served(args: list[str], repo: Path) -> list[str]:
+    """``args`` of a server command as a test runs it: on the socket ServerProcess binds,
+    for ``repo`` where the page wrote a placeholder path."""
+    kept: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("--host", "-h", "--port", "-p"):
+            next(rest)  # ServerProcess hands over a bound socket instead
+        elif arg == "/path/to/repo":
+            kept.append(str(repo))
+        else:
+            kept.append(arg)
+    return kept
+
+
+def _run_project_args(args: list[str]) -> list[str]:
+    """``mltrack run`` on the example project in this interpreter (``--env-manager local``):
+    building its virtualenv is tests/test_projects.py's cached-virtualenv test."""
+    args = [str(ROOT / a) if a == "examples/project" else a for a in args]
+    if "--env-manager" in args:
+        args[args.index("--env-manager") + 1] = "local"
+        return args
+    return [*args, "--env-manager", "local"]
 
 
 @pytest.mark.slow
-def test_the_documented_commands_run(repo: Path) -> None:
-    """Every other documented command, run in order against a repository that has what
-    the pages assume: a run in experiment 'iris' and the models they name."""
+def test_the_documented_commands_run(repo: Path, tmp_path: Path) -> None:
+    """Every documented command, run in order against a repository that has what the pages
+    assume: a run in experiment 'iris', the models and aliases they name, a remote. A command
+    a console block shows failing must fail with that very line."""
+    import httpx
     import pandas as pd
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     import mltrack
+    from support import ServerProcess
 
     runner = CliRunner()
     assert invoke(runner, "init").exit_code == 0
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
     X, y = load_iris(return_X_y=True, as_frame=True)
     mltrack.set_experiment("iris")
     with mltrack.start_run() as run:
@@ -179,14 +229,93 @@ def test_the_documented_commands_run(repo: Path) -> None:
     source = f"runs:/{run_id}/model"
     for name in ("New Registered Model", "New Registered Model", "iris"):
         mltrack.register_model(source, name)
-    mltrack.MltrackClient().transition_model_version_stage("iris", 1, "Production")
+    client = mltrack.MltrackClient()
+    client.transition_model_version_stage("iris", 1, "Production")
+    client.set_registered_model_alias("iris", "production", "1")
+    client.set_registered_model_alias("New Registered Model", "champion", "2")
     git(repo, "branch", "feature")
+    git(repo, "push", "-q", "origin", "HEAD")
     pd.DataFrame(X.head(5)).to_csv(repo / "measurements.csv", index=False)
 
-    for page, args in _documented_commands():
-        if any(tuple(args[: len(path)]) == path for path in NOT_RUN_HERE):
+    project_run, token = run_id, None
+    servers: list[tuple[Documented, str]] = []
+    for command in _documented_commands():
+        args, where = command.args, command.where
+        ready = next(
+            (path for cmd, path in SERVERS.items() if tuple(args[: len(cmd)]) == cmd), None
+        )
+        if ready is not None:
+            servers.append((command, ready))  # after the commands that set up what they serve
             continue
+        stdin = None
+        if args[:1] == ["run"]:
+            args = _run_project_args(args)
+        elif args[:2] == ["runs", "rerun"]:
+            args = [*args[:2], project_run, *args[3:]]
+        elif args[:2] == ["users", "create"]:
+            stdin = "alice-password\nalice-password\n"
         args = [a.replace("3f2a...", run_id).replace("3f2a", run_id[:8]) for a in args]
-        result = invoke(runner, *args)
-        assert result.exit_code == 0, (page, args, result.stdout, result.stderr)
-        assert "Traceback" not in result.stdout + result.stderr
+        with _environment(command.env):
+            result = invoke(runner, *args, stdin=stdin)
+        assert "Traceback" not in result.stdout + result.stderr, where
+        if command.error is not None:
+            assert result.exit_code == 1, (where, result.stdout, result.stderr)
+            assert _says(result.stderr, command.error), (where, result.stderr)
+            continue
+        assert result.exit_code == 0, (where, result.stdout, result.stderr)
+        if args[:1] == ["run"]:
+            project_run = mltrack.search_runs(
+                search_all_experiments=True,
+                filter_string="tags.`mltrack.project.name` = 'iris-quickstart'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+                output_format="list",
+            )[0].info.run_id
+        elif args[:2] == ["users", "token"]:
+            token = result.stdout.strip().split()[-1]
+
+    assert project_run != run_id and token is not None
+    admin = {"MLTRACK_AUTH_ADMIN_PASSWORD": "admin-password"}
+    for command, ready in servers:
+        served = _served(command.args, repo)
+        if command.error is not None:  # refuses to start, with the page's message
+            done = run_python(CLI, repo, *served, check=False, **admin, **command.env)
+            assert done.returncode == 1, (command.where, done.stderr)
+            assert _says(done.stderr, command.error), (command.where, done.stderr)
+            continue
+        live = ServerProcess(
+            *served, ready_path=ready, log_dir=tmp_path, cwd=repo, env={**admin, **command.env}
+        )
+        try:
+            if "--auth" in command.args:  # alice's token, from `mltrack users token alice`
+                answer = httpx.get(
+                    f"{live.url}/api/2.0/mlflow/experiments/get-by-name",
+                    params={"experiment_name": "iris"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert answer.status_code == 200, (command.where, answer.text)
+        finally:
+            live.stop()
+
+
+def _says(stderr: str, documented: str) -> bool:
+    """Whether ``stderr`` ends with the documented error line (``(...)``: the page cut it)."""
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    if documented.endswith(" (...)"):
+        return last.startswith(documented.removesuffix(" (...)"))
+    return last == documented
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The variables a page exports before a command, for an in-process CLI call."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
