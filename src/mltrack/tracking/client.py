@@ -44,12 +44,15 @@ class TrackingClient:
         ``location``: the tracking URI or directory the repository is found from.
         """
         self.build_lock = threading.RLock()
-        self.location = tracking_uri or current_tracking_uri() or os.getcwd()
+        self.tracking_uri = tracking_uri or current_tracking_uri()
+        self.location = self.tracking_uri or os.getcwd()
         self._registry_uri = registry_uri
         if repository is not None:
             self.__dict__["repository"] = repository
 
-    repository = OnFirstUse(lambda client: open_repository(client.location))
+    repository = OnFirstUse(
+        lambda client: open_repository(client.tracking_uri, directory=client.location)
+    )
 
     experiments = OnFirstUse(lambda client: Experiments(client.repository))
 
