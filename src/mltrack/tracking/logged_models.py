@@ -127,7 +127,17 @@ class LoggedModels:
         order_by: Sequence[dict[str, Any] | str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
-        """Logged models of the experiments' active runs, MLflow's filter grammar and paging."""
+        """Logged models of the experiments' active runs, MLflow's filter grammar and paging.
+
+        ``datasets`` (MLflow: models whose metrics were logged on these datasets) is
+        refused: mltrack does not link metric points to models or datasets.
+        """
+        if datasets:
+            raise InvalidParameterValue(
+                "Filtering logged models by datasets is not supported: mltrack does not record "
+                "which model and dataset a metric point was logged for. Filter on the model's "
+                "tags, params or name instead."
+            )
         matcher = search.parse_filter(filter_string, search.ENTITY_LOGGED_MODELS)
         order = search.parse_order_by(
             [_order_clause(item) for item in order_by or ()], search.ENTITY_LOGGED_MODELS
