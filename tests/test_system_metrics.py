@@ -114,3 +114,13 @@ def test_without_psutil_the_run_goes_on_with_one_warning(repo: Path) -> None:
     warnings = [line for line in result.stderr.splitlines() if "psutil" in line]
     assert len(warnings) == 1
     assert "pip install 'mltrack[system-metrics]'" in warnings[0]
+
+
+def test_an_invalid_setting_in_the_environment_only_warns(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "soon")
+    with mlflow.start_run(log_system_metrics=True) as run:
+        mlflow.log_metric("loss", 1.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"loss": 1.0}
+    assert "System metrics are not logged" in caplog.text and "must be > 0" in caplog.text

@@ -30,6 +30,7 @@ def search_logged_models(req: Params, server: Backend) -> dict[str, Any]:
     found = server.client.search_logged_models(
         req.strings("experiment_ids"),
         filter_string=req.string("filter"),
+        datasets=req.objects("datasets"),
         max_results=req.int64("max_results") or 100,
         order_by=req.objects("order_by"),
         page_token=req.string("page_token"),

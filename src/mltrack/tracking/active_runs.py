@@ -47,7 +47,7 @@ class ActiveRun:
         if monitor is not None:
             try:
                 monitor.finish()
-            except MltrackError as error:  # the run still ends; only these samples are lost
+            except Exception as error:  # e.g. psutil failing: the run still ends, without them
                 logger.warning("last system metrics of run %s not logged: %s", self.run_id, error)
 
     def _run(self) -> Run:

@@ -37,7 +37,7 @@ from mltrack.tracking.active_runs import (
     run_stack,
 )
 from mltrack.tracking.active_runs import reset as reset_active_runs
-from mltrack.tracking.async_logging import RunOperations, operations_if_async
+from mltrack.tracking.async_logging import RunOperations, is_async, operations_if_async
 from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import (
     current_repository,
@@ -99,6 +99,9 @@ _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _last_logged_model_id: str | None = None
 _client: TrackingClient | None = None
+# MLFLOW_ENABLE_ASYNC_LOGGING as read when the last run started: log_metric's hot path
+# does not read the environment on every call.
+_async_by_default = False
 
 
 def _env(*names: str) -> str | None:
@@ -265,7 +268,8 @@ def start_run(
     ``log_system_metrics``: sample CPU, memory, disk and network while the run is
     active (:mod:`mltrack.tracking.system_metrics`; None: as enabled for the process).
     """
-    global _last_active_run_id
+    global _last_active_run_id, _async_by_default
+    _async_by_default = is_async(None)
     stack = run_stack()
     if stack and not nested:
         raise InvalidParameterValue(
@@ -411,12 +415,9 @@ def log_metric(
         if live.failure is not None:
             live.retry_failed_flush()  # a background flush failed (disk full): say so now
         live.points.append((key, value, step, timestamp))
-    if synchronous is False or (synchronous is None and _ASYNC_ENV in os.environ):
+    if synchronous is False or (synchronous is None and _async_by_default):
         return _operations(synchronous, live.run_id)
     return None
-
-
-_ASYNC_ENV = "MLFLOW_ENABLE_ASYNC_LOGGING"
 
 
 def _operations(synchronous: bool | None, run_id: str) -> RunOperations | None:

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from mltrack.entities import Metric
+from mltrack.exceptions import InvalidParameterValue, MltrackError
 
 if TYPE_CHECKING:
     from mltrack.tracking.client import TrackingClient
@@ -81,8 +82,6 @@ def set_system_metrics_node_id(node_id: str | None) -> None:
 
 
 def _positive(value: Any, what: str) -> float:
-    from mltrack.exceptions import InvalidParameterValue
-
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -235,7 +234,8 @@ def _next_step(client: TrackingClient, run_id: str, prefix: str) -> int:
 def start_monitor(
     run_id: str, client: TrackingClient, resumed: bool = False
 ) -> SystemMetricsMonitor | None:
-    """Start sampling for ``run_id``; None (after one warning) if psutil is not installed."""
+    """Start sampling for ``run_id``; None (after one warning) if it cannot: psutil is not
+    installed, or a setting in the environment is invalid (the run goes on, as MLflow's)."""
     try:
         import psutil
     except ImportError:
@@ -245,6 +245,14 @@ def start_monitor(
             run_id,
         )
         return None
+    try:
+        return _start(run_id, client, resumed, psutil)
+    except MltrackError as error:
+        logger.warning("System metrics are not logged for run %s: %s", run_id, error)
+        return None
+
+
+def _start(run_id: str, client: TrackingClient, resumed: bool, psutil: Any) -> SystemMetricsMonitor:
     interval = _sampling_interval or _env_number(
         "MLTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL", "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
     )
