@@ -89,3 +89,14 @@ def test_flush_async_logging_writes_every_active_run(repo: Path) -> None:
 def test_invalid_values_raise_at_the_call_even_when_asynchronous(repo: Path) -> None:
     with mlflow.start_run(), pytest.raises(mlflow.MltrackError):
         mlflow.log_param("", 1, synchronous=False)
+
+
+def test_synchronous_true_wins_over_the_environment(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
+    with mlflow.start_run():
+        assert mlflow.log_param("lr", 0.1, synchronous=True) == 0.1
+        assert mlflow.set_tag("team", "a", synchronous=True) is None
+        assert mlflow.log_params({"depth": 3}, synchronous=True) is None
+        assert isinstance(mlflow.log_param("momentum", 0.9), mlflow.RunOperations)

@@ -37,7 +37,7 @@ from mltrack.tracking.active_runs import (
     run_stack,
 )
 from mltrack.tracking.active_runs import reset as reset_active_runs
-from mltrack.tracking.async_logging import RunOperations, is_async, operations_if_async
+from mltrack.tracking.async_logging import RunOperations, is_async
 from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import (
     current_repository,
@@ -416,13 +416,8 @@ def log_metric(
             live.retry_failed_flush()  # a background flush failed (disk full): say so now
         live.points.append((key, value, step, timestamp))
     if synchronous is False or (synchronous is None and _async_by_default):
-        return _operations(synchronous, live.run_id)
+        return RunOperations([live])
     return None
-
-
-def _operations(synchronous: bool | None, run_id: str) -> RunOperations | None:
-    """MLflow's return for an asynchronous call (see :mod:`mltrack.tracking.async_logging`)."""
-    return operations_if_async(client().repository, run_id, synchronous)
 
 
 def log_metrics(
@@ -434,36 +429,38 @@ def log_metrics(
     **_: Any,
 ) -> RunOperations | None:
     when = now_ms() if timestamp is None else timestamp
-    target = _active_run_id(run_id)
-    client().log_batch(target, metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()])
-    return _operations(synchronous, target)
+    return client().log_batch(
+        _active_run_id(run_id),
+        metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()],
+        synchronous=synchronous,
+    )
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """The value logged (MLflow's return), or a :class:`RunOperations` if ``synchronous=False``."""
-    target = _active_run_id()
-    logged = client().log_param(target, key, value)
-    return _operations(synchronous, target) or logged
+    return client().log_param(_active_run_id(), key, value, synchronous=synchronous)
 
 
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> RunOperations | None:
-    target = _active_run_id(run_id)
-    client().log_batch(target, params=[Param(str(k), str(v)) for k, v in params.items()])
-    return _operations(synchronous, target)
+    return client().log_batch(
+        _active_run_id(run_id),
+        params=[Param(str(k), str(v)) for k, v in params.items()],
+        synchronous=synchronous,
+    )
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
-    target = _active_run_id()
-    client().set_tag(target, key, value)
-    return _operations(synchronous, target)
+    return client().set_tag(_active_run_id(), key, value, synchronous=synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
-    target = _active_run_id()
-    client().log_batch(target, tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
-    return _operations(synchronous, target)
+    return client().log_batch(
+        _active_run_id(),
+        tags=[RunTag(str(k), str(v)) for k, v in tags.items()],
+        synchronous=synchronous,
+    )
 
 
 def delete_tag(key: str) -> None:
