@@ -24,9 +24,13 @@ _FLAVOR = (
     "(a PythonModel that loads it) or log its files with mltrack.log_artifacts"
 )
 _INTERNAL = "it is an MLflow implementation detail, not part of the tracking API"
-_DATABRICKS = "Databricks services have no equivalent: mltrack works on a local git repository"
+_DATABRICKS = (
+    "Databricks and cloud services have no equivalent: mltrack works on a local git repository"
+)
 _TELEMETRY = "mltrack sends no telemetry"
 _LATER = "not yet (issue 14)"
+_ASSISTANTS = "MLflow's AI assistant, coding-agent and MCP integrations are out of mltrack's scope"
+_CLI = "it holds MLflow's CLI commands; use the `mltrack` command"
 
 
 def _each(reason: str, *names: str) -> dict[str, str]:
@@ -144,13 +148,17 @@ NOT_OFFERED: dict[str, str] = {
         "mlflow",
         "protos",
         "pytest",
-        "store",
         "test",
         "typesafe",
         "utils",
         "version",
     ),
-    **_each(_DATABRICKS, "azure", "legacy_databricks_cli", "login"),
+    **_each(_DATABRICKS, "azure", "legacy_databricks_cli", "login", "sagemaker"),
+    **_each(_ASSISTANTS, "ai_commands", "assistant", "claude_code", "demo", "mcp"),
+    **_each(_CLI, "db", "experiments", "runs"),
+    "optuna": "MLflow's Optuna storage is not offered: log each trial as a (nested) run",
+    "webhooks": "registry webhooks are not offered: react to the registry's git tags in CI",
+    "evaluation": f"{_LATER}: compute the metrics and log them with mltrack.log_metrics",
     **_each(_TELEMETRY, "set_telemetry_client", "telemetry"),
     "doctor": "mltrack has no environment report; `mltrack --version` gives its version",
     # Not there yet; each says what to use meanwhile.
