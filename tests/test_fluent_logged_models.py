@@ -140,3 +140,14 @@ def test_initialize_finalize_and_external_models(repo: Path) -> None:
         external = mlflow.create_external_model(name="served-elsewhere", model_type="agent")
     assert external.status == "READY" and external.model_type == "agent"
     assert mlflow.last_logged_model().model_id == external.model_id
+
+
+def test_client_lists_a_models_files_relative_to_the_model(repo: Path) -> None:
+    first, _ = _log_two_models()
+    client = mlflow.MlflowClient()
+    files = client.list_logged_model_artifacts(first)
+    assert "MLmodel" in {f.path for f in files if not f.is_dir}
+    assert all(not f.path.startswith("model/") for f in files)
+    assert client.list_logged_model_artifacts(first, "no-such-dir") == []
+    with pytest.raises(InvalidParameterValue):
+        client.list_logged_model_artifacts(first, "../another_model")

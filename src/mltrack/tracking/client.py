@@ -117,4 +117,5 @@ class TrackingClient:
     delete_logged_model_tag = Forward("logged_models", LoggedModels.delete_tag)
     log_model_params = Forward("logged_models", LoggedModels.log_params)
     search_logged_models = Forward("logged_models", LoggedModels.search)
+    list_logged_model_artifacts = Forward("logged_models", LoggedModels.list_artifacts)
     log_outputs = Forward("logged_models", LoggedModels.log_outputs)
