@@ -43,6 +43,7 @@ _FLUENT = (
     "log_metrics",
     "log_param",
     "log_params",
+    "log_stream",
     "log_text",
     "restore_experiment",
     "restore_run",

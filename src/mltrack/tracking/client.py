@@ -101,6 +101,7 @@ class TrackingClient:
     log_artifacts = Forward("artifacts", RunArtifacts.log_artifacts)
     log_text = Forward("artifacts", RunArtifacts.log_text)
     log_dict = Forward("artifacts", RunArtifacts.log_dict)
+    log_stream = Forward("artifacts", RunArtifacts.log_stream)
     log_figure = Forward("artifacts", RunArtifacts.log_figure)
     log_image = Forward("artifacts", RunArtifacts.log_image)
     log_table = Forward("artifacts", RunArtifacts.log_table)

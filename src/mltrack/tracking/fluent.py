@@ -80,6 +80,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "log_stream",
     "log_text",
     "restore_experiment",
     "restore_run",
@@ -481,6 +482,11 @@ def log_artifacts(
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
     client().log_text(_active_run_id(run_id), text, artifact_file)
+
+
+def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """A binary file-like object (``io.BytesIO``) as an artifact of the active run."""
+    client().log_stream(_active_run_id(run_id), stream, artifact_file)
 
 
 def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
