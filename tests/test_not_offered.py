@@ -98,6 +98,8 @@ def test_new_functions_take_mlflows_parameters() -> None:
         "set_system_metrics_node_id", "log_model_params", "set_logged_model_tags",
         "delete_logged_model_tag", "initialize_logged_model", "create_external_model",
         "finalize_logged_model", "log_outputs", "restore_run", "is_tracking_uri_set",
+        "log_stream", "search_registered_models", "search_model_versions",
+        "set_model_version_tag",
     ]  # fmt: skip
     for name in names:
         theirs = [p for p in inspect.signature(getattr(mlflow, name)).parameters]

@@ -85,6 +85,8 @@ _SYSTEM_METRICS = (
     "set_system_metrics_sampling_interval",
 )
 
+_REGISTRY = ("search_model_versions", "search_registered_models", "set_model_version_tag")
+
 _ASYNC = ("RunOperations", "flush_artifact_async_logging", "flush_async_logging")
 
 # public name -> (module, attribute or None for the module itself)
@@ -103,6 +105,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "MltrackError": ("mltrack.exceptions", "MltrackError"),
     "MlflowException": ("mltrack.exceptions", "MlflowException"),
     "register_model": ("mltrack.registry", "register_model"),
+    **{name: ("mltrack.registry.fluent", name) for name in _REGISTRY},
     "infer_signature": ("mltrack.models.signature", "infer_signature"),
     "data": ("mltrack.data", None),
     "models": ("mltrack.models", None),

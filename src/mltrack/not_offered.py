@@ -166,9 +166,6 @@ NOT_OFFERED: dict[str, str] = {
     "evaluate": f"{_LATER}: compute the metrics and log them with mltrack.log_metrics",
     "validate_evaluation_results": f"{_LATER}: compare the logged metrics yourself",
     "import_checkpoints": f"{_LATER}: log each checkpoint as a model",
-    "search_registered_models": f"{_LATER}: use mltrack.MltrackClient().search_registered_models",
-    "search_model_versions": f"{_LATER}: use mltrack.MltrackClient().search_model_versions",
-    "set_model_version_tag": f"{_LATER}: use mltrack.MltrackClient().set_model_version_tag",
 }
 
 
