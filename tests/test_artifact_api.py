@@ -117,3 +117,17 @@ def test_log_image_both_signatures(repo: Path) -> None:
         mlflow.log_image(pixels, "a.png", step=1)
     with mlflow.start_run(), pytest.raises(mlflow.MlflowException, match="out of range"):
         mlflow.log_image(np.full((2, 2), 300), "bad.png")
+
+
+def test_log_stream_writes_a_binary_stream_as_an_artifact(repo: Path) -> None:
+    import io
+
+    import mltrack as mlflow
+
+    with mlflow.start_run() as run:
+        mlflow.log_stream(io.BytesIO(b"binary content"), "dir/file.bin")
+        with pytest.raises(mlflow.MltrackError, match="needs a binary stream"):
+            mlflow.log_stream(io.StringIO("text"), "text.bin")
+    path = mlflow.MlflowClient().download_artifacts(run.info.run_id, "dir/file.bin")
+    assert Path(path).read_bytes() == b"binary content"
+    assert [f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id)] == ["dir"]

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.forwarding",
             "mltrack.sockets",
             "mltrack.safepath",
+            "mltrack.not_offered",
         ),
     ),
     ("gitstore", ("mltrack.gitstore",)),

@@ -548,6 +548,11 @@ def test_logged_models(http: httpx.Client, repo: Path) -> None:
         )
         == {}
     )
+    # The library refuses a filter it cannot answer; the server says so rather than ignore it.
+    by_dataset = {"experiment_ids": [experiment_id], "datasets": [{"dataset_name": "train"}]}
+    assert "by datasets is not supported" in error(
+        http.post(f"{API}/logged-models/search", json=by_dataset), 400, "INVALID_PARAMETER_VALUE"
+    )
     ok(
         http.patch(
             f"{API}/logged-models/{model_id}/tags", json={"tags": [{"key": "t1", "value": "v1"}]}

@@ -31,6 +31,7 @@ _FLUENT = (
     "get_registry_uri",
     "get_run",
     "get_tracking_uri",
+    "is_tracking_uri_set",
     "last_active_run",
     "log_artifact",
     "log_artifacts",
@@ -42,8 +43,10 @@ _FLUENT = (
     "log_metrics",
     "log_param",
     "log_params",
+    "log_stream",
     "log_text",
     "restore_experiment",
+    "restore_run",
     "search_experiments",
     "search_runs",
     "set_experiment",
@@ -58,10 +61,43 @@ _FLUENT = (
 
 _MEDIA = ("load_table", "log_image", "log_table")
 
+_LOGGED_MODELS = (
+    "ActiveModel",
+    "clear_active_model",
+    "create_external_model",
+    "delete_logged_model_tag",
+    "finalize_logged_model",
+    "get_active_model_id",
+    "get_logged_model",
+    "initialize_logged_model",
+    "log_model_params",
+    "log_outputs",
+    "search_logged_models",
+    "set_active_model",
+    "set_logged_model_tags",
+)
+
+_SYSTEM_METRICS = (
+    "disable_system_metrics_logging",
+    "enable_system_metrics_logging",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
+)
+
+_REGISTRY = ("search_model_versions", "search_registered_models", "set_model_version_tag")
+
+_ASYNC = ("RunOperations", "flush_artifact_async_logging", "flush_async_logging")
+
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: ("mltrack.tracking.fluent", name) for name in _FLUENT},
     **{name: ("mltrack.tracking.fluent_media", name) for name in _MEDIA},
+    **{name: ("mltrack.tracking.fluent_models", name) for name in _LOGGED_MODELS},
+    **{name: ("mltrack.tracking.system_metrics", name) for name in _SYSTEM_METRICS},
+    **{name: ("mltrack.tracking.async_logging", name) for name in _ASYNC},
+    "system_metrics": ("mltrack.tracking.system_metrics", None),
+    "client": ("mltrack.client", None),
     "last_logged_model": ("mltrack.tracking.fluent", "last_logged_model"),
     "artifacts": ("mltrack.artifacts", None),
     "MltrackClient": ("mltrack.client", "MltrackClient"),
@@ -69,6 +105,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "MltrackError": ("mltrack.exceptions", "MltrackError"),
     "MlflowException": ("mltrack.exceptions", "MlflowException"),
     "register_model": ("mltrack.registry", "register_model"),
+    **{name: ("mltrack.registry.fluent", name) for name in _REGISTRY},
     "infer_signature": ("mltrack.models.signature", "infer_signature"),
     "data": ("mltrack.data", None),
     "models": ("mltrack.models", None),
@@ -87,12 +124,20 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "types": ("mltrack.types", None),
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+VERSION = __version__  # mlflow.VERSION
+
+__all__ = sorted([*_LAZY, "VERSION", "__version__"])
 
 
 def __getattr__(name: str) -> _Any:
     target = _LAZY.get(name)
     if target is None:
+        if not name.startswith("_"):
+            from mltrack.not_offered import not_offered
+
+            error = not_offered(name)
+            if error is not None:  # an MLflow name mltrack does not offer: say why
+                raise error
         raise AttributeError(f"module 'mltrack' has no attribute {name!r}")
     module = _importlib.import_module(target[0])
     value = module if target[1] is None else getattr(module, target[1])

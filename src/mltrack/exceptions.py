@@ -21,8 +21,10 @@ The tree::
     │                                (a write failed: disk full, read-only; says what is safe)
     ├── IntegrityError               DATA_LOSS                500  exit 1
     │                                (a model file does not match its recorded sha256)
-    └── ExecutionException           INTERNAL_ERROR           500  exit 1
-                                     (a project run failed, or its environment could not be built)
+    ├── ExecutionException           INTERNAL_ERROR           500  exit 1
+    │                                (a project run failed, or its environment could not be built)
+    └── NotOffered                   (also an AttributeError: ``mltrack.<name>`` that MLflow
+                                     has and mltrack does not offer; says why)
 
 Each class carries the MLflow error code, HTTP status and CLI exit code as class
 attributes, so the CLI and both servers translate errors in one place.
@@ -44,6 +46,7 @@ __all__ = [
     "MlflowException",
     "MltrackError",
     "NotAGitRepository",
+    "NotOffered",
     "PermissionDenied",
     "RequestTooLarge",
     "ResourceAlreadyExists",
@@ -199,3 +202,7 @@ class ExecutionException(MltrackError):
 
 
 MlflowException = MltrackError
+
+
+class NotOffered(MltrackError, AttributeError):
+    """An MLflow top-level name mltrack does not offer (``hasattr`` is False for it)."""

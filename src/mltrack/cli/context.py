@@ -29,7 +29,7 @@ class AppContext:
             # Imported on first use: `mltrack --help` loads no more than click and the commands.
             from mltrack.tracking.context import open_repository
 
-            repo = open_repository(self.repo_path)
+            repo = open_repository(None, directory=self.repo_path)
             if repo.dir.is_dir():  # a fresh clone: make `git diff` read metrics.arrow as text
                 with contextlib.suppress(MltrackError):  # e.g. a read-only .git/config
                     repo.ensure_textconv_driver()

@@ -29,7 +29,7 @@ def _use_repository(app: AppContext) -> None:
     if app.repo_path:
         from mltrack.tracking.fluent import set_tracking_uri
 
-        set_tracking_uri(app.repo_path)
+        set_tracking_uri(str(app.repository().root))
 
 
 @click.command("serve", context_settings={"help_option_names": ["--help"]})

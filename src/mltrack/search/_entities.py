@@ -171,6 +171,11 @@ _MODEL_VERSIONS = Spec(
     prompts=True,
 )
 _LOGGED_MODEL_TIMESTAMPS = ("creation_timestamp", "last_updated_timestamp")
+# MLflow accepts the shorter names too (its search_logged_models example orders by creation_time).
+_LOGGED_MODEL_TIME_ALIASES = {
+    "creation_time": "creation_timestamp",
+    "last_updated_time": "last_updated_timestamp",
+}
 # MLflow 3 clients find a run's logged model with search_logged_models("name = 'model'").
 _LOGGED_MODELS = Spec(
     noun="logged models",
@@ -188,11 +193,16 @@ _LOGGED_MODELS = Spec(
                 for key in ("name", "model_id", "source_run_id", "status", "model_type")
             },
             **{key: (key, _INTEGER) for key in _LOGGED_MODEL_TIMESTAMPS},
+            **{alias: (key, _INTEGER) for alias, key in _LOGGED_MODEL_TIME_ALIASES.items()},
         }
     },
     order_prefixes=frozenset({ATTRIBUTE}),
     order_attributes={
-        key: key for key in ("name", "model_id", "status", "model_type", *_LOGGED_MODEL_TIMESTAMPS)
+        **{
+            key: key
+            for key in ("name", "model_id", "status", "model_type", *_LOGGED_MODEL_TIMESTAMPS)
+        },
+        **_LOGGED_MODEL_TIME_ALIASES,
     },
     record_attrs={},
     default_order=(OrderKey(ATTRIBUTE, "creation_timestamp", False),),

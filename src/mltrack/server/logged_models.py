@@ -30,6 +30,7 @@ def search_logged_models(req: Params, server: Backend) -> dict[str, Any]:
     found = server.client.search_logged_models(
         req.strings("experiment_ids"),
         filter_string=req.string("filter"),
+        datasets=req.objects("datasets"),
         max_results=req.int64("max_results") or 100,
         order_by=req.objects("order_by"),
         page_token=req.string("page_token"),
@@ -91,15 +92,13 @@ def log_logged_model_params(req: Params, server: Backend) -> None:
 @table.get("{model_id}/artifacts/directories")
 def list_logged_model_artifacts(req: Params, server: Backend) -> dict[str, Any]:
     """The files of a model's directory (MLflow's UI), paths relative to the model."""
-    model = server.client.get_logged_model(req.required("model_id"))
-    inside = check_path(req.string("artifact_directory_path")).strip("/")
-    prefix = model.artifact_path + (f"/{inside}" if inside else "")
-    files = server.client.list_artifacts(model.source_run_id, prefix)
-    cut = len(model.artifact_path) + 1
+    files = server.client.list_logged_model_artifacts(
+        req.required("model_id"), check_path(req.string("artifact_directory_path")).strip("/")
+    )
     out: dict[str, Any] = {}
     if files:
         out["files"] = [
-            {"path": f.path[cut:], "is_dir": f.is_dir}
+            {"path": f.path, "is_dir": f.is_dir}
             | ({} if f.is_dir or f.file_size is None else {"file_size": f.file_size})
             for f in files
         ]

@@ -39,6 +39,16 @@ class ActiveRun:
         self.run_id = run_id
         self.live = live
         self.client = client
+        self.system_metrics: Any = None  # its SystemMetricsMonitor, if it samples the machine
+
+    def stop_system_metrics(self) -> None:
+        """Stop the run's sampling thread, logging its pending samples (before the run ends)."""
+        monitor, self.system_metrics = self.system_metrics, None
+        if monitor is not None:
+            try:
+                monitor.finish()
+            except Exception as error:  # e.g. psutil failing: the run still ends, without them
+                logger.warning("last system metrics of run %s not logged: %s", self.run_id, error)
 
     def _run(self) -> Run:
         return self.client.get_run(self.run_id)
@@ -94,6 +104,7 @@ def end_active_run(status: str = RunStatus.FINISHED) -> None:
     if not stack:
         return
     active = stack[-1]
+    active.stop_system_metrics()
     try:
         active.client.set_terminated(active.run_id, status)
     except MltrackError:
@@ -108,6 +119,7 @@ def _end_every_run(status: str, why: str) -> None:
         while stack:
             active = stack.pop()
             try:
+                active.stop_system_metrics()
                 active.client.set_terminated(active.run_id, status)
             except Exception as error:  # exiting anyway: say what was not recorded
                 if isinstance(error, StoreWriteError) and active.live.owned:
@@ -153,4 +165,6 @@ def install_exit_hook() -> None:
 def reset() -> None:
     """Forget every active run of every thread (tests that switch repositories)."""
     for stack in _all_stacks:
+        for active in stack:
+            active.stop_system_metrics()
         stack.clear()

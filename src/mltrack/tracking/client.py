@@ -44,12 +44,15 @@ class TrackingClient:
         ``location``: the tracking URI or directory the repository is found from.
         """
         self.build_lock = threading.RLock()
-        self.location = tracking_uri or current_tracking_uri() or os.getcwd()
+        self.tracking_uri = tracking_uri or current_tracking_uri()
+        self.location = self.tracking_uri or os.getcwd()
         self._registry_uri = registry_uri
         if repository is not None:
             self.__dict__["repository"] = repository
 
-    repository = OnFirstUse(lambda client: open_repository(client.location))
+    repository = OnFirstUse(
+        lambda client: open_repository(client.tracking_uri, directory=client.location)
+    )
 
     experiments = OnFirstUse(lambda client: Experiments(client.repository))
 
@@ -98,6 +101,7 @@ class TrackingClient:
     log_artifacts = Forward("artifacts", RunArtifacts.log_artifacts)
     log_text = Forward("artifacts", RunArtifacts.log_text)
     log_dict = Forward("artifacts", RunArtifacts.log_dict)
+    log_stream = Forward("artifacts", RunArtifacts.log_stream)
     log_figure = Forward("artifacts", RunArtifacts.log_figure)
     log_image = Forward("artifacts", RunArtifacts.log_image)
     log_table = Forward("artifacts", RunArtifacts.log_table)
@@ -114,4 +118,5 @@ class TrackingClient:
     delete_logged_model_tag = Forward("logged_models", LoggedModels.delete_tag)
     log_model_params = Forward("logged_models", LoggedModels.log_params)
     search_logged_models = Forward("logged_models", LoggedModels.search)
+    list_logged_model_artifacts = Forward("logged_models", LoggedModels.list_artifacts)
     log_outputs = Forward("logged_models", LoggedModels.log_outputs)

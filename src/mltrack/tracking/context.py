@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, NotAGitRepository
 from mltrack.gitstore import Pending
 from mltrack.store.repository import Repository
 
@@ -95,14 +95,25 @@ def current_repository() -> Repository:
     return open_repository(current_tracking_uri())
 
 
-def open_repository(uri: str | None) -> Repository:
-    """The repository a tracking URI (or the current directory) names; one object per working tree."""
-    location = (uri, os.getcwd())
+def open_repository(uri: str | None, *, directory: str | None = None) -> Repository:
+    """The repository a tracking URI names, else the one around ``directory`` (the working one).
+
+    A tracking URI must name the root of a git working tree, as MLflow's names its
+    store: a path that does not exist, or one inside a repository, would otherwise
+    log into whatever repository surrounds it. ``directory`` (``mltrack -C``, the
+    working directory) is looked up the way git does, from a subdirectory too.
+    One object per working tree.
+    """
+    location = (uri, directory or os.getcwd())
     cached = _by_location.get(location)
     if cached is not None:
         return cached
     with _guard:
-        repo = Repository.open(tracking_path(uri))
+        path = tracking_path(uri)
+        if path is not None:
+            repo = _open_tracking_root(uri or path, path)
+        else:
+            repo = Repository.open(_existing_directory(location[1]))
         existing = _repositories.get(repo.root)
         if existing is not None:
             repo.git.close()
@@ -111,6 +122,43 @@ def open_repository(uri: str | None) -> Repository:
             _repositories[repo.root] = repo
         _by_location[location] = repo
         return repo
+
+
+def _existing_directory(path: str) -> str:
+    if not os.path.exists(path):
+        raise InvalidParameterValue(
+            f"Repository path {path!r} does not exist: create it and run `git init` there, "
+            "or point at an existing git repository."
+        )
+    return path
+
+
+def _open_tracking_root(uri: str, path: str) -> Repository:
+    target = Path(path).expanduser().resolve()
+    if not target.exists():
+        raise InvalidParameterValue(
+            f"Tracking URI {uri!r}: {target} does not exist. mltrack stores runs in a git "
+            f"repository: create it (`mkdir -p {target} && cd {target} && git init && "
+            "mltrack init`), or set the tracking URI to an existing repository's path "
+            "(or leave it unset to use the repository around the working directory)."
+        )
+    try:
+        repo = Repository.open(target)
+    except NotAGitRepository:
+        raise NotAGitRepository(
+            f"Tracking URI {uri!r}: {target} is not inside a git repository. mltrack stores "
+            f"runs in git: run `git init && mltrack init` in {target}, or set the tracking "
+            "URI to an existing repository's path."
+        ) from None
+    if repo.root.resolve() != target:
+        root = repo.root
+        repo.git.close()
+        raise InvalidParameterValue(
+            f"Tracking URI {uri!r}: {target} is inside the git repository {root}, not its "
+            f"root; runs would be stored in {root}/.mltrack. Set the tracking URI to {root}, "
+            f"or make {target} a repository of its own (`git init && mltrack init` there)."
+        )
+    return repo
 
 
 def close_all() -> None:

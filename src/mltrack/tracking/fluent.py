@@ -28,6 +28,7 @@ from mltrack.entities import (
 from mltrack.exceptions import InvalidParameterValue, MltrackError
 from mltrack.store import validation
 from mltrack.store.repository import DEFAULT_EXPERIMENT_ID, now_ms
+from mltrack.tracking import active_model, system_metrics
 from mltrack.tracking.active_runs import (
     ActiveRun,
     current_stack,
@@ -36,6 +37,7 @@ from mltrack.tracking.active_runs import (
     run_stack,
 )
 from mltrack.tracking.active_runs import reset as reset_active_runs
+from mltrack.tracking.async_logging import RunOperations, is_async
 from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import (
     current_repository,
@@ -66,6 +68,7 @@ __all__ = [
     "get_registry_uri",
     "get_run",
     "get_tracking_uri",
+    "is_tracking_uri_set",
     "last_active_run",
     "log_artifact",
     "log_artifacts",
@@ -77,8 +80,10 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "log_stream",
     "log_text",
     "restore_experiment",
+    "restore_run",
     "search_experiments",
     "search_runs",
     "set_experiment",
@@ -95,6 +100,9 @@ _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _last_logged_model_id: str | None = None
 _client: TrackingClient | None = None
+# MLFLOW_ENABLE_ASYNC_LOGGING as read when the last run started: log_metric's hot path
+# does not read the environment on every call.
+_async_by_default = False
 
 
 def _env(*names: str) -> str | None:
@@ -122,6 +130,11 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     global _active_experiment_id
     set_current_tracking_uri(os.fspath(uri))
     _active_experiment_id = None
+
+
+def is_tracking_uri_set() -> bool:
+    """Whether a tracking URI was set (``set_tracking_uri`` or the environment)."""
+    return current_tracking_uri() is not None
 
 
 def get_tracking_uri() -> str:
@@ -251,8 +264,13 @@ def start_run(
     description: str | None = None,
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
-    """Start a new run, or resume ``run_id``; returns a context manager."""
-    global _last_active_run_id
+    """Start a new run, or resume ``run_id``; returns a context manager.
+
+    ``log_system_metrics``: sample CPU, memory, disk and network while the run is
+    active (:mod:`mltrack.tracking.system_metrics`; None: as enabled for the process).
+    """
+    global _last_active_run_id, _async_by_default
+    _async_by_default = is_async(None)
     stack = run_stack()
     if stack and not nested:
         raise InvalidParameterValue(
@@ -263,6 +281,7 @@ def start_run(
     run_id = run_id or _env("MLTRACK_RUN_ID", "MLFLOW_RUN_ID")
     the_client = client()
     repo = the_client.repository
+    resumed = bool(run_id)
     if run_id:
         run = _resume(run_id, tags, description)
     else:
@@ -281,6 +300,8 @@ def start_run(
         )
         run_id = run.info.run_id
     active = ActiveRun(run_id, repo.runs.live(run_id), the_client)
+    if system_metrics.wanted(log_system_metrics):
+        active.system_metrics = system_metrics.start_monitor(run_id, the_client, resumed=resumed)
     stack.append(active)
     _last_active_run_id = run_id
     install_exit_hook()
@@ -341,6 +362,10 @@ def delete_run(run_id: str) -> None:
     client().delete_run(run_id)
 
 
+def restore_run(run_id: str) -> None:
+    client().restore_run(run_id)
+
+
 def live_run(run_id: str | None = None) -> LiveRun:
     """The buffer of ``run_id``, else of the active run (started now if there is none)."""
     if run_id is not None:
@@ -366,8 +391,12 @@ def log_metric(
     timestamp: int | None = None,
     run_id: str | None = None,
     **_: Any,
-) -> None:
-    """Log one metric point (buffered in memory, flushed durably)."""
+) -> RunOperations | None:
+    """Log one metric point (buffered in memory, flushed durably).
+
+    ``synchronous=False`` returns a :class:`RunOperations` (MLflow's); the point is
+    logged either way (:mod:`mltrack.tracking.async_logging` says what async means here).
+    """
     # The hot path of a training loop: plain types skip the general checks.
     stack = current_stack()
     live = stack[-1].live if run_id is None and stack else live_run(run_id)
@@ -387,6 +416,9 @@ def log_metric(
         if live.failure is not None:
             live.retry_failed_flush()  # a background flush failed (disk full): say so now
         live.points.append((key, value, step, timestamp))
+    if synchronous is False or (synchronous is None and _async_by_default):
+        return RunOperations([live])
+    return None
 
 
 def log_metrics(
@@ -396,31 +428,40 @@ def log_metrics(
     run_id: str | None = None,
     timestamp: int | None = None,
     **_: Any,
-) -> None:
+) -> RunOperations | None:
     when = now_ms() if timestamp is None else timestamp
-    client().log_batch(
-        _active_run_id(run_id), metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()]
+    return client().log_batch(
+        _active_run_id(run_id),
+        metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()],
+        synchronous=synchronous,
     )
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    return client().log_param(_active_run_id(), key, value)
+    """The value logged (MLflow's return), or a :class:`RunOperations` if ``synchronous=False``."""
+    return client().log_param(_active_run_id(), key, value, synchronous=synchronous)
 
 
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
-) -> None:
-    client().log_batch(
-        _active_run_id(run_id), params=[Param(str(k), str(v)) for k, v in params.items()]
+) -> RunOperations | None:
+    return client().log_batch(
+        _active_run_id(run_id),
+        params=[Param(str(k), str(v)) for k, v in params.items()],
+        synchronous=synchronous,
     )
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
-    client().set_tag(_active_run_id(), key, value)
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
+    return client().set_tag(_active_run_id(), key, value, synchronous=synchronous)
 
 
-def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
-    client().log_batch(_active_run_id(), tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
+    return client().log_batch(
+        _active_run_id(),
+        tags=[RunTag(str(k), str(v)) for k, v in tags.items()],
+        synchronous=synchronous,
+    )
 
 
 def delete_tag(key: str) -> None:
@@ -441,6 +482,11 @@ def log_artifacts(
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
     client().log_text(_active_run_id(run_id), text, artifact_file)
+
+
+def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """A binary file-like object (``io.BytesIO``) as an artifact of the active run."""
+    client().log_stream(_active_run_id(run_id), stream, artifact_file)
 
 
 def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
@@ -559,6 +605,8 @@ def reset_state() -> None:
     """Forget process state: active runs, tracking URI, experiment (tests, long-lived hosts)."""
     global _active_experiment_id, _last_active_run_id, _last_logged_model_id, _client
     reset_active_runs()
+    system_metrics.reset()
+    active_model.reset()
     set_current_tracking_uri(None)
     _active_experiment_id = None
     _last_active_run_id = None

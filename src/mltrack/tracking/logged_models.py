@@ -26,6 +26,7 @@ from typing import Any
 from mltrack import search
 from mltrack.entities import (
     CodeVersion,
+    FileInfo,
     LoggedModel,
     LoggedModelOutput,
     LoggedModelStatus,
@@ -38,6 +39,7 @@ from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
 from mltrack.store.records import RunRecord
 from mltrack.store.repository import Repository, now_ms
+from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking.context import generate_run_name
 from mltrack.tracking.runs import Runs
 from mltrack.uris import is_logged_model_id, new_logged_model_id
@@ -127,7 +129,17 @@ class LoggedModels:
         order_by: Sequence[dict[str, Any] | str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
-        """Logged models of the experiments' active runs, MLflow's filter grammar and paging."""
+        """Logged models of the experiments' active runs, MLflow's filter grammar and paging.
+
+        ``datasets`` (MLflow: models whose metrics were logged on these datasets) is
+        refused: mltrack does not link metric points to models or datasets.
+        """
+        if datasets:
+            raise InvalidParameterValue(
+                "Filtering logged models by datasets is not supported: mltrack does not record "
+                "which model and dataset a metric point was logged for. Filter on the model's "
+                "tags, params or name instead."
+            )
         matcher = search.parse_filter(filter_string, search.ENTITY_LOGGED_MODELS)
         order = search.parse_order_by(
             [_order_clause(item) for item in order_by or ()], search.ENTITY_LOGGED_MODELS
@@ -142,6 +154,18 @@ class LoggedModels:
             [m for m in found if matcher.matches(m)], order, search.ENTITY_LOGGED_MODELS
         )
         return paginate(found, max_results, page_token)
+
+    def list_artifacts(self, model_id: str, path: str | None = None) -> list[FileInfo]:
+        """The entries of one directory of the model, paths relative to the model's root
+        (MlflowClient's ``list_logged_model_artifacts``; ``mltrack server`` serves it too)."""
+        model = self.get(model_id)
+        inside = validation.artifact_path(path)
+        prefix = model.artifact_path + (f"/{inside}" if inside else "")
+        cut = len(model.artifact_path) + 1
+        return [
+            FileInfo(entry.path[cut:], entry.is_dir, entry.file_size)
+            for entry in artifact_io.list_dir(self._runs.artifact_dir(model.source_run_id), prefix)
+        ]
 
     # ------------------------------------------------------------------ changing
 

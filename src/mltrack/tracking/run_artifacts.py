@@ -39,6 +39,17 @@ class RunArtifacts:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         artifact_io.write_bytes(self.root(run_id), artifact_file, text.encode("utf-8"))
 
+    def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
+        """A binary file-like object's contents as one artifact, copied in pieces."""
+        with self.open_artifact_writer(run_id, artifact_file) as writer:
+            while chunk := stream.read(1 << 20):
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise InvalidParameterValue(
+                        f"log_stream needs a binary stream (io.BytesIO, open(..., 'rb')); "
+                        f"it read {type(chunk).__name__}."
+                    )
+                writer.write(bytes(chunk))
+
     def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
         artifact_io.write_bytes(
             self.root(run_id), artifact_file, artifact_io.serialize_dict(dictionary, artifact_file)

@@ -12,6 +12,7 @@ from mltrack.entities import DatasetInput, Metric, Param, RunTag
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.store import validation
 from mltrack.store.repository import Repository, now_ms
+from mltrack.tracking.async_logging import RunOperations, operations_if_async
 
 __all__ = ["RunLogger"]
 
@@ -27,7 +28,7 @@ class RunLogger:
         text = validation.param_value(key, value)
         with self.repo.runs.updating(run_id) as live:
             live.log_params({key: text})
-        return value
+        return operations_if_async(self.repo, run_id, synchronous) or value
 
     def log_metric(
         self,
@@ -38,7 +39,7 @@ class RunLogger:
         step: int | None = None,
         synchronous: bool | None = None,
         **_: Any,
-    ) -> None:
+    ) -> RunOperations | None:
         key = validation.key(key, "metric key")
         point = (
             validation.metric_value(key, value),
@@ -47,8 +48,11 @@ class RunLogger:
         )
         with self.repo.runs.updating(run_id) as live:
             live.log_metric(key, *point)
+        return operations_if_async(self.repo, run_id, synchronous)
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
         key = validation.key(key, "tag key")
         text = validation.tag_value(key, value)
         name = validation.run_name(text) if key == "mlflow.runName" else None
@@ -56,6 +60,7 @@ class RunLogger:
             live.set_tags({key: text})
             if name is not None:
                 live.set_info(run_name=name)
+        return operations_if_async(self.repo, run_id, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.repo.runs.updating(run_id) as live:
@@ -68,8 +73,11 @@ class RunLogger:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = None,
-    ) -> None:
-        """Log metrics, params and tags at once; all are checked before anything is kept."""
+    ) -> RunOperations | None:
+        """Log metrics, params and tags at once; all are checked before anything is kept.
+
+        ``synchronous=False``: a :class:`~mltrack.tracking.async_logging.RunOperations`.
+        """
         clean_params: dict[str, str] = {}
         for param in params:
             key = validation.key(param.key, "param key")
@@ -106,6 +114,7 @@ class RunLogger:
                     live.set_info(run_name=name)
             if points:
                 live.log_points(points)
+        return operations_if_async(self.repo, run_id, synchronous)
 
     def log_inputs(
         self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None
