@@ -46,6 +46,9 @@ def mlflow_client(uri: str) -> Any:
     """``mlflow.MlflowClient`` for a tracking and registry URI, or a one-line install hint."""
     # MLflow draws its own download bars; the front end draws one for the whole move.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if uri.startswith("file:"):
+        # MLflow 3.17 refuses its file store unless asked; naming an mlruns directory asks.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     try:
         from mlflow import MlflowClient
     except ImportError as error:
@@ -55,14 +58,19 @@ def mlflow_client(uri: str) -> Any:
 
 @contextlib.contextmanager
 def mlflow_uri(uri: str) -> Iterator[None]:
-    """MLflow's process-wide tracking URI set to ``uri`` meanwhile: its registry looks up a
-    ``models:/m-…`` source there, not in the client's own store."""
+    """MLflow's process-wide tracking URI set to ``uri`` meanwhile (its registry looks up a
+    ``models:/m-…`` source there, not in the client's own store); MLflow's errors become
+    mltrack's, so the command line says them in one line."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
+    except MlflowException as error:
+        first = str(error.message).strip().splitlines()[0] if str(error.message) else ""
+        raise InvalidState(f"MLflow at {uri} refused: {first}") from error
     finally:
         # None unsets the URI (MLflow's own reset), and MLFLOW_TRACKING_URI with it: put it back.
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]

@@ -75,6 +75,7 @@ class _Importer:
         self.uri = uri
         self.dst = MltrackClient(repository=repository)
         self.report = ImportReport()
+        self.deleted_here: set[str] = set()
 
     def run(self, progress: Progress, runs_per_commit: int) -> None:
         from mlflow.entities import ViewType
@@ -125,7 +126,7 @@ class _Importer:
             self.report.experiments += 1
             return str(self.dst.create_experiment(experiment.name, tags=tags))
         if found.lifecycle_stage == LifecycleStage.DELETED:
-            self.dst.restore_experiment(found.experiment_id)  # to add runs; deleted again later
+            self.deleted_here.add(str(found.experiment_id))  # restored only to add a run
         for key, value in tags.items():
             if found.tags.get(key) != value:
                 self.dst.set_experiment_tag(found.experiment_id, key, value)
@@ -155,6 +156,9 @@ class _Importer:
         if self._already_imported(info.run_id):
             self.report.skipped_runs += 1
             return
+        if experiment_id in self.deleted_here:  # deleted again when the import ends
+            self.dst.restore_experiment(experiment_id)
+            self.deleted_here.discard(experiment_id)
         self.dst.runs.create(
             experiment_id,
             start_time=info.start_time,
