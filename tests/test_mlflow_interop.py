@@ -461,3 +461,22 @@ def test_an_http_mlflow_server_imports(
     ).read_bytes() == bytes(range(256))
     version = here.get_model_version("Fraud Model", 1)
     assert (version.current_stage, version.description) == ("Production", "first")
+
+    exported = subprocess.run(
+        [sys.executable, "-m", "mltrack", "export", "mlflow", mlflow_server],
+        cwd=repo, env=child_env(MLFLOW_DISABLE_TELEMETRY="true"), capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+
+    assert exported.returncode == 0, exported.stderr
+    server = MlflowClient(mlflow_server, mlflow_server)
+    sweep = server.get_experiment_by_name("sweep").experiment_id
+    parents = server.search_runs([sweep], "attributes.run_name = 'parent'")
+    assert len(parents) == 2  # MLflow's, and the export's copy under a new id
+    copy = next(run for run in parents if run.info.run_id != ids["parent"])
+    assert (copy.info.user_id, copy.info.start_time) == ("user0", T0)
+    assert len(server.get_metric_history(copy.info.run_id, "loss")) == 7
+    # the model already had versions 1 and 2: the export's are 3 and 4, and the alias follows
+    assert server.get_model_version_by_alias("Fraud Model", "champion").version == "4"
+    assert server.get_model_version("Fraud Model", "3").current_stage == "Production"
+    assert server.get_model_version("Fraud Model", "3").run_id == copy.info.run_id

@@ -223,15 +223,19 @@ class _Exporter:
             self.report.registered_models += 1
         numbers = sorted(registry.store.versions_of(name))
         live = {int(version.version): version for version in registry.list_versions(name)}
+        there: dict[int, str] = {}  # mltrack's number -> MLflow's (equal in a new model)
         for number in numbers:
             later = [n for n in live if n >= number]
             if not later:
                 break  # the last versions were deleted: nothing to keep a gap before
             created = self._version(name, live[min(later)])
-            if number not in live:  # deleted in mltrack: a gap in MLflow too
+            if number in live:
+                there[number] = str(created.version)
+            else:  # deleted in mltrack: a gap in MLflow too
                 self.dst.delete_model_version(name, created.version)
         for alias, number in (model.aliases or {}).items():
-            self.dst.set_registered_model_alias(name, alias, number)
+            if int(number) in there:
+                self.dst.set_registered_model_alias(name, alias, there[int(number)])
 
     def _version(self, name: str, version: Any) -> Any:
         source = self._source(version.source)

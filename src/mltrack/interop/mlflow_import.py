@@ -144,7 +144,7 @@ class _Importer:
         store = self.repo.runs
         try:
             record = store.get(run_id)
-        except (ResourceDoesNotExist, MltrackError):
+        except ResourceDoesNotExist:
             return False
         if record.status == RunStatus.RUNNING and store.owner_alive(run_id) is False:
             store.remove(run_id)
