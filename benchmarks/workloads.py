@@ -717,7 +717,7 @@ def wi_import(ctx: Context) -> Report:
         seconds, _ = timed(build_mlflow_source, ctx.dir, runs, points)
         return Report(
             {f"mlflow_create_source_{runs}_runs_s": seconds},
-            [f"WI: MLflow's own time to log the {runs} runs x {points} points it is imported from"],
+            [f"MLflow's own time to log the {runs} runs x {points} points it is imported from"],
         )
     source = build_mlflow_source(ctx.dir, runs, points)  # untimed: needs mlflow here too
     figures: dict[str, float | str] = {}
@@ -737,7 +737,7 @@ def wi_import(ctx: Context) -> Report:
     return Report(
         figures,
         [
-            f"WI: `mltrack import mlflow sqlite:///...` of {runs} runs x {points} points, 10 params, "
+            f"`mltrack import mlflow sqlite:///...` of {runs} runs x {points} points, 10 params, "
             "5 tags (one commit per run; and with --runs-per-commit 100), the whole command"
         ],
     )

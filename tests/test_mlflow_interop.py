@@ -379,6 +379,39 @@ def test_runs_per_commit_still_lists_every_run_in_the_timeline(
     assert all(f"r{i}" in timeline for i in range(4))
 
 
+def test_an_import_killed_before_its_batch_commit_commits_the_batch_when_resumed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    client = MlflowClient(source)
+    for i in range(4):
+        run = client.create_run("0", start_time=T0 + i, run_name=f"r{i}")
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=T0 + 10)
+    mltrack_repo(repo)
+    crash = (
+        "import os, sys\n"
+        "from mltrack.store import runs\n"
+        "from mltrack.tracking.context import open_repository\n"
+        "from mltrack.interop.mlflow_import import import_mlflow\n"
+        "runs.RunStore._commit_ended = lambda self, run_ids, subject: os._exit(9)\n"
+        "import_mlflow(open_repository('.'), sys.argv[1], runs_per_commit=2)\n"
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", crash, source],
+        cwd=repo, env=child_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert died.returncode == 9, died.stderr
+    assert git(repo, "status", "--porcelain", ".mltrack") != ""  # two ended runs, uncommitted
+
+    report = import_mlflow(open_repository(str(repo)), source, runs_per_commit=2)
+
+    assert (report.runs, report.skipped_runs) == (2, 2)
+    assert git(repo, "status", "--porcelain") == ""
+    trailers = git(repo, "log", "--format=%(trailers:key=Mltrack-Run,valueonly)").split()
+    assert len(trailers) == len(set(trailers)) == 4
+
+
 def test_an_mlruns_directory_imports(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,6 +32,7 @@ from mltrack.entities import (
     RunStatus,
 )
 from mltrack.exceptions import MltrackError, ResourceDoesNotExist
+from mltrack.gitstore import MLTRACK_DIR
 from mltrack.interop import Progress, mlflow_client, mlflow_uri, paged, store_uri
 from mltrack.store.repository import Repository
 
@@ -76,6 +77,13 @@ class _Importer:
         self.dst = MltrackClient(repository=repository)
         self.report = ImportReport()
         self.deleted_here: set[str] = set()
+        # Runs with changes git does not have yet: what an interrupted import left behind.
+        changed = repository.git.worktree.changed_paths(MLTRACK_DIR)
+        self.uncommitted = {
+            parts[4]
+            for parts in (path.split("/") for path in changed)
+            if len(parts) >= 5 and parts[1] == "experiments" and parts[3] == "runs"
+        }
 
     def run(self, progress: Progress, runs_per_commit: int) -> None:
         from mlflow.entities import ViewType
@@ -140,7 +148,8 @@ class _Importer:
     # -- runs --------------------------------------------------------------------------------
 
     def _already_imported(self, run_id: str) -> bool:
-        """A run of this id is here; one an interrupted import left unfinished is removed."""
+        """A run of this id is here. One an interrupted import left unfinished is removed;
+        one it ended but did not commit yet (a batch of ``runs_per_commit``) is committed."""
         store = self.repo.runs
         try:
             record = store.get(run_id)
@@ -149,6 +158,8 @@ class _Importer:
         if record.status == RunStatus.RUNNING and store.owner_alive(run_id) is False:
             store.remove(run_id)
             return False
+        if run_id in self.uncommitted and record.status != RunStatus.RUNNING:
+            store.commit_run(run_id)
         return True
 
     def _run(self, experiment_id: str, run: Any, models: list[Any]) -> None:
