@@ -267,6 +267,10 @@ def test_round_trip_keeps_every_field_mlflow_returns(
     assert here.get_run(ids["parent"]).info.run_name == "parent"  # ids are kept
     assert here.get_logged_model(ids["model"]).source_run_id == ids["parent"]
     assert here.get_model_version_by_alias("Fraud Model", "champion").version == 2
+    from mltrack.store.maintenance import fsck
+
+    assert fsck(imported) == []  # every imported file is valid against the schemas
+    assert git(repo, "status", "--porcelain") == ""
 
     destination = f"sqlite:///{tmp_path / 'exported.db'}"
     exported = export_mlflow(imported, destination)
