@@ -46,6 +46,7 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "WS": (1800, 5400),
     "WSA": (1800, 5400),
     "WR": (600, 1800),
+    "WI": (900, 3600),
 }
 # Workloads whose client is MLflow's for both tools (only the server they start differs).
 MLFLOW_CLIENT = {"WS", "WSA"}
@@ -313,7 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry)",
+        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry, WI importing an MLflow store)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The benchmark workloads W1–W9, WS, WSA and WR, written once against MLflow's tracking API.
+"""The benchmark workloads W1–W9, WS, WSA, WR and WI, written once against MLflow's tracking API.
 
 Each run happens inside one tool's interpreter, in a fresh directory:
 
@@ -681,6 +681,68 @@ def wr_registry(ctx: Context) -> Report:
     return report
 
 
+# --- WI: importing an MLflow store ----------------------------------------------------------------
+
+
+def build_mlflow_source(directory: Path, runs: int, points: int) -> str:
+    """An MLflow SQLite store of ``runs`` finished runs, ``points`` points of one metric each,
+    10 params and 5 tags, made by MLflow's own client; returns its URI."""
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    uri = f"sqlite:///{directory / 'source.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment(
+        EXPERIMENT, artifact_location=(directory / "source-artifacts").as_uri()
+    )
+    start = now_ms()
+    for record in run_records(runs):
+        run_id = client.create_run(experiment_id, start_time=start).info.run_id
+        history = [Metric("loss", 1 / (s + 1), start + s, s) for s in range(points)]
+        client.log_batch(
+            run_id,
+            metrics=history,
+            params=[Param(k, v) for k, v in record.params.items()],
+            tags=[RunTag(k, v) for k, v in record.tags.items()],
+        )
+        client.set_terminated(run_id, end_time=start + points)
+    return uri
+
+
+def wi_import(ctx: Context) -> Report:
+    """MLflow: build the source store (a reference). mltrack: ``mltrack import mlflow`` of it."""
+    runs = 1_000 if ctx.scale == "full" else 100
+    points = 100
+    if ctx.tool == "mlflow":
+        seconds, _ = timed(build_mlflow_source, ctx.dir, runs, points)
+        return Report(
+            {f"mlflow_create_source_{runs}_runs_s": seconds},
+            [f"MLflow's own time to log the {runs} runs x {points} points it is imported from"],
+        )
+    source = build_mlflow_source(ctx.dir, runs, points)  # untimed: needs mlflow here too
+    figures: dict[str, float | str] = {}
+    for label, extra in (("", []), ("_100_per_commit", ["--runs-per-commit", "100"])):
+        repo = ctx.dir / f"repo{label}"
+        repo.mkdir()
+        store = open_store(Context(ctx.tool, repo, ctx.scale))
+        seconds = run_checked(store.cli("import", "mlflow", source, *extra), repo)
+        client = store.ml.MltrackClient(str(repo))
+        imported = client.search_runs(
+            [client.get_experiment_by_name(EXPERIMENT).experiment_id], max_results=50_000
+        )
+        expect(len(imported) == runs, f"{len(imported)} runs imported, expected {runs}")
+        history = client.get_metric_history(imported[0].info.run_id, "loss")
+        expect(len(history) == points, f"{len(history)} points imported, expected {points}")
+        figures[f"import_{runs}_runs{label}_s"] = seconds
+    return Report(
+        figures,
+        [
+            f"`mltrack import mlflow sqlite:///...` of {runs} runs x {points} points, 10 params, "
+            "5 tags (one commit per run; and with --runs-per-commit 100), the whole command"
+        ],
+    )
+
+
 # --- WS: the tracking server, driven by the MLflow client ------------------------------------------
 
 
@@ -1032,6 +1094,7 @@ WORKLOADS: dict[str, Callable[[Context], Report]] = {
     "WS": ws_tracking_server,
     "WSA": wsa_tracking_server_auth,
     "WR": wr_registry,
+    "WI": wi_import,
 }
 
 

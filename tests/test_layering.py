@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("registry", ("mltrack.registry", "mltrack.client")),
+    ("interop", ("mltrack.interop",)),  # moving in and out of MLflow, over the whole library
     (
         "front ends",
         (

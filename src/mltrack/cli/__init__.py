@@ -19,6 +19,7 @@ from mltrack.cli import (
     completion,
     experiments,
     history,
+    interop,
     maintenance,
     metrics,
     models,
@@ -57,7 +58,18 @@ def cli(ctx: click.Context, repo_path: str | None, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    modules = (maintenance, experiments, runs, metrics, history, models, projects, server, users)
+    modules = (
+        maintenance,
+        experiments,
+        runs,
+        metrics,
+        history,
+        models,
+        projects,
+        server,
+        users,
+        interop,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -69,8 +69,14 @@ class LoggedModels:
         tags: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         model_type: str | None = None,
+        *,
+        model_id: str | None = None,
     ) -> LoggedModel:
-        """A new PENDING model in ``source_run_id`` (or a holder run), with a fresh artifact path."""
+        """A new PENDING model in ``source_run_id`` (or a holder run), with a fresh artifact path.
+
+        ``model_id`` (an mltrack extension) keeps a given ``m-<hex>`` id: an import from MLflow
+        keeps MLflow's, so ``models:/m-…`` URIs stay valid.
+        """
         experiment_id = str(experiment_id)
         self.repo.get_experiment(experiment_id)
         name = name or generate_run_name()
@@ -90,7 +96,10 @@ class LoggedModels:
                 experiment_id, run_name=name, tags={HOLDER_TAG: "true"}, code=CodeVersion()
             )
             source_run_id = holder.info.run_id
-        model_id = new_logged_model_id()
+        if model_id is None:
+            model_id = new_logged_model_id()
+        elif not is_logged_model_id(model_id) or not model_id[2:].isalnum():
+            raise InvalidParameterValue(f"Invalid logged model id {model_id!r}.")
         with self._runs.updating(validation.run_id(source_run_id)) as live:
             record: RunRecord = live.record
             if record.experiment_id != experiment_id:

@@ -44,6 +44,7 @@ class Runs:
         *,
         code: CodeVersion | None = None,
         user_id: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Create a run (status RUNNING) owned by this process.
 
@@ -54,6 +55,8 @@ class Runs:
         elsewhere pass it explicitly: ``mltrack run`` records the project's
         commit and entry point, a tracking server what the remote client reported.
         ``user_id`` overrides the user (a server records the client's).
+        ``run_id`` keeps a given id instead of a new one (an import from MLflow keeps
+        MLflow's, so ``runs:/`` URIs stay valid).
         """
         repo = self.repo
         clean_tags = {
@@ -85,7 +88,7 @@ class Runs:
             probe_dirty = state.commit is not None
         else:
             probe_dirty = False
-        run_id = uuid.uuid4().hex
+        run_id = validation.run_id(run_id) if run_id is not None else uuid.uuid4().hex
         live = repo.runs.create(
             experiment_id=experiment.experiment_id,
             run_id=run_id,
