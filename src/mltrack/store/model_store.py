@@ -29,6 +29,7 @@ from mltrack.exceptions import (
     InvalidParameterValue,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
+    SigningError,
 )
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.gitstore.lfs import content_sha256
@@ -706,6 +707,8 @@ class ModelStore:
                     tagged.tag, tagged.commit, tagged.message(), author=current_author()
                 )
                 return tagged
+            except SigningError:
+                raise  # the key is at fault, not the number
             except GitError:
                 continue  # another process took this number: try the next
         raise GitError(f"Could not allocate a version number for {draft.name!r}.")
