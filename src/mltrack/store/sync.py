@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from mltrack.exceptions import GitError, InvalidState
 from mltrack.gitstore import GitStore
-from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_document import ModelDocument, Replaced
 from mltrack.store.model_merge import renumbered_env
 from mltrack.store.model_names import parse_version_tag, version_tag
 from mltrack.store.model_store import ModelStore
@@ -220,7 +220,19 @@ def _rewrite_pins(store: ModelStore, name: str, moved: list[tuple[TaggedVersion,
 
 
 def _move_records(document: ModelDocument, tagged: TaggedVersion, new: int) -> ModelDocument:
-    versions = dict(document.versions)
+    def follow(replaced: Replaced | None) -> Replaced | None:
+        if (
+            replaced is not None
+            and replaced.version == tagged.version
+            and replaced.pin == tagged.pin
+        ):
+            return replace(replaced, version=new)
+        return replaced
+
+    versions = {
+        number: replace(entry, replaces=follow(entry.replaces))
+        for number, entry in document.versions.items()
+    }
     entry = versions.get(tagged.version)
     if entry is not None and entry.pin == tagged.pin:
         del versions[tagged.version]
@@ -231,7 +243,12 @@ def _move_records(document: ModelDocument, tagged: TaggedVersion, new: int) -> M
         else number
         for alias, number in document.aliases.items()
     }
-    return replace(document, versions=versions, aliases=aliases)
+    alias_replaces = {
+        alias: moved
+        for alias, replaced in document.alias_replaces.items()
+        if (moved := follow(replaced)) is not None
+    }
+    return replace(document, versions=versions, aliases=aliases, alias_replaces=alias_replaces)
 
 
 def _receive(git: GitStore, remote_tags: dict[str, str]) -> int:
