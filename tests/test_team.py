@@ -402,6 +402,32 @@ def test_the_version_a_promotion_replaced_follows_a_renumbering(
     assert_settled(bob)
 
 
+def test_a_sync_conflict_stops_where_git_status_explains_it_and_loses_nothing(
+    remote: Path, alice: Path, tmp_path: Path
+) -> None:
+    register(alice, "first")
+    register(alice, "second")
+    ok(mltrack(alice, "sync"))
+    bob = clone(remote, tmp_path / "bob", "bob")
+    ok(mltrack(bob, "models", "verify", "--fetch"))
+    ok(mltrack(bob, "models", "alias", MODEL, "champion", "1"))  # the same alias, two targets
+    ok(mltrack(alice, "models", "alias", MODEL, "champion", "2"))
+    ok(mltrack(alice, "sync"))
+    mine = git(bob, "rev-parse", "HEAD").strip()
+
+    stopped = mltrack(bob, "sync")
+    assert stopped.code == 1
+    lines = stopped.err.strip().splitlines()
+    assert len(lines) == 1 and f"conflicts in {YAML}" in lines[0], lines
+    assert "git rebase --continue" in lines[0] and "nothing was pushed or lost" in lines[0]
+    status = git(bob, "status")
+    assert "rebasing" in status and f"both modified:   {YAML}" in status
+    assert git(remote, "rev-parse", "main").strip() == git(alice, "rev-parse", "HEAD").strip()
+    git(bob, "rebase", "--abort")
+    assert git(bob, "rev-parse", "HEAD").strip() == mine  # Bob's alias commit is intact
+    assert stored(bob)["aliases"]["champion"]["version"] == 1  # type: ignore[index]
+
+
 def test_status_shows_what_is_not_pushed(remote: Path, alice: Path) -> None:
     run_python(LOG_RUN, alice, "offline")
     register(alice, "alice")
