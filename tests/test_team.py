@@ -428,6 +428,21 @@ def test_a_sync_conflict_stops_where_git_status_explains_it_and_loses_nothing(
     assert stored(bob)["aliases"]["champion"]["version"] == 1  # type: ignore[index]
 
 
+def test_status_imports_neither_the_registry_nor_the_tracking_client(alice: Path) -> None:
+    """`mltrack status` answers from refs: the CLI loads neither the registry nor the tracking
+    client for it (importing them was most of its time at 10,000 runs)."""
+    code = (
+        "import sys\n"
+        "from mltrack.cli import main\n"
+        "sys.argv = ['mltrack', 'status']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('mltrack.registry', 'mltrack.tracking.client', 'mltrack.store.model')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = run_python(code, alice).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
+
+
 def test_status_shows_what_is_not_pushed(remote: Path, alice: Path) -> None:
     run_python(LOG_RUN, alice, "offline")
     register(alice, "alice")
