@@ -205,7 +205,10 @@ class Tags:
         """Create the annotated tag ``refs/tags/<name>`` (tagger: ``author`` or this
         repository's identity); fails if it exists."""
         tagger = (author or self._identities.get()).signature()
-        if self._identities.config_flag("tag.gpgsign"):
+        # Either setting makes `git tag -a` sign an annotated tag; a version tag is one.
+        if self._identities.config_flag("tag.gpgsign") or self._identities.config_flag(
+            "tag.forcesignannotated"
+        ):
             signed_tag(self._root, name, target, tagger, message)
             sha = self._refs.read(f"refs/tags/{name}")
             if sha is None:
