@@ -23,6 +23,7 @@ the runs and registering the versions come before the timer.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -100,10 +101,10 @@ def main() -> None:
     # As a user's installed mltrack: bytecode compiled once and kept (benchmarks/run.py does
     # the same); otherwise every timed process would compile mltrack's sources first.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    import mltrack
-
+    package = importlib.util.find_spec("mltrack")
+    assert package is not None and package.origin is not None, "mltrack is not importable"
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", os.path.dirname(mltrack.__file__)],
+        [sys.executable, "-m", "compileall", "-q", os.path.dirname(package.origin)],
         check=True,
         capture_output=True,
     )
