@@ -51,11 +51,6 @@ class Identities:
         value = self._config.get(key.lower())
         return value is not None and value.strip().lower() in ("true", "yes", "on", "1")
 
-    def config_value(self, key: str) -> str | None:
-        """A git setting as ``git var -l`` lists it (the last layer wins), None if unset."""
-        self.get()
-        return self._config.get(key.lower())
-
     def prefetch(self) -> None:
         """Start looking up the commit identity now; ``identity`` collects the answer."""
         with self._identity_lock:

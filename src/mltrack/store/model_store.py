@@ -402,7 +402,11 @@ class ModelStore:
                             "`mltrack models verify --fetch`)",
                         )
                     )
-                elif field.startswith("aliases.") and document.is_deleted(number):
+                elif (
+                    field.startswith("aliases.")
+                    and not field.endswith(".replaces")  # history: it may be deleted since
+                    and document.is_deleted(number)
+                ):
                     problems.append((rel, f"field {field!r}: version {number} was deleted"))
         return problems
 
