@@ -193,6 +193,21 @@ def test_promotion_records_run_model_hash_and_the_version_replaced(alice: Path) 
     assert pinned["run_id"] == second["run_id"] and len(pinned["model_hash"]) == 64
     assert f"Mltrack-Model-Hash: {pinned['model_hash']}" in message
     assert first["run_id"] != second["run_id"]
+    # model.yaml records the version replaced too, pinned, so a renumbering cannot change it.
+    was = stored(alice)["versions"]["1"]  # type: ignore[index]
+    assert pinned["replaces"] == {
+        "version": 1,
+        "run_id": first["run_id"],
+        "model_hash": was["model_hash"],
+    }
+    ok(mltrack(alice, "models", "alias", MODEL, "champion", "1"))
+    ok(mltrack(alice, "models", "alias", MODEL, "champion", "2"))
+    champion = stored(alice)["aliases"]["champion"]  # type: ignore[index]
+    assert champion["version"] == 2 and champion["replaces"]["version"] == 1
+    assert champion["replaces"]["run_id"] == first["run_id"]
+    assert ok(mltrack(alice, "fsck")).code == 0
+    ok(mltrack(alice, "models", "delete", MODEL, "1"))  # what was replaced may go later
+    assert ok(mltrack(alice, "fsck")).code == 0
 
 
 # ---------------------------------------------------------------- pins and collisions
@@ -363,6 +378,71 @@ def test_sync_renumbers_an_unpublished_collision_and_its_records_follow(
     git(tmp_path, "clone", "-q", "--no-tags", str(remote), str(ci))
     assert mltrack(ci, "models", "verify").code == 1
     ok(mltrack(ci, "models", "verify", "--fetch"))
+
+
+def test_the_version_a_promotion_replaced_follows_a_renumbering(
+    remote: Path, alice: Path, tmp_path: Path
+) -> None:
+    bob = clone(remote, tmp_path / "bob", "bob")
+    old, new = register(bob, "old"), register(bob, "new")  # offline: Bob's v1 and v2 ...
+    ok(mltrack(bob, "models", "promote", MODEL, "1", "Production"))
+    ok(mltrack(bob, "models", "promote", MODEL, "2", "Production"))
+    ok(mltrack(bob, "models", "alias", MODEL, "champion", "1"))
+    ok(mltrack(bob, "models", "alias", MODEL, "champion", "2"))
+    register(alice, "alice")  # ... and Alice's v1, published first
+    ok(mltrack(alice, "sync"))
+
+    synced = ok(mltrack(bob, "sync"))
+    assert "renumbered churn v1 -> v3" in synced.out  # Bob's v2 collides with nothing
+    record = stored(bob)
+    promoted = record["versions"]["2"]  # type: ignore[index]
+    assert promoted["run_id"] == new["run_id"]
+    assert promoted["replaces"]["version"] == 3  # Bob's old v1, now v3: not Alice's v1
+    assert promoted["replaces"]["run_id"] == old["run_id"]
+    champion = record["aliases"]["champion"]  # type: ignore[index]
+    assert (champion["version"], champion["replaces"]["version"]) == (2, 3)
+    assert_settled(bob)
+
+
+def test_a_sync_conflict_stops_where_git_status_explains_it_and_loses_nothing(
+    remote: Path, alice: Path, tmp_path: Path
+) -> None:
+    register(alice, "first")
+    register(alice, "second")
+    ok(mltrack(alice, "sync"))
+    bob = clone(remote, tmp_path / "bob", "bob")
+    ok(mltrack(bob, "models", "verify", "--fetch"))
+    ok(mltrack(bob, "models", "alias", MODEL, "champion", "1"))  # the same alias, two targets
+    ok(mltrack(alice, "models", "alias", MODEL, "champion", "2"))
+    ok(mltrack(alice, "sync"))
+    mine = git(bob, "rev-parse", "HEAD").strip()
+
+    stopped = mltrack(bob, "sync")
+    assert stopped.code == 1
+    lines = stopped.err.strip().splitlines()
+    assert len(lines) == 1 and f"conflicts in {YAML}" in lines[0], lines
+    assert "git rebase --continue" in lines[0] and "nothing was pushed or lost" in lines[0]
+    status = git(bob, "status")
+    assert "rebasing" in status and f"both modified:   {YAML}" in status
+    assert git(remote, "rev-parse", "main").strip() == git(alice, "rev-parse", "HEAD").strip()
+    git(bob, "rebase", "--abort")
+    assert git(bob, "rev-parse", "HEAD").strip() == mine  # Bob's alias commit is intact
+    assert stored(bob)["aliases"]["champion"]["version"] == 1  # type: ignore[index]
+
+
+def test_status_imports_neither_the_registry_nor_the_tracking_client(alice: Path) -> None:
+    """`mltrack status` answers from refs: the CLI loads neither the registry nor the tracking
+    client for it (importing them was most of its time at 10,000 runs)."""
+    code = (
+        "import sys\n"
+        "from mltrack.cli import main\n"
+        "sys.argv = ['mltrack', 'status']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('mltrack.registry', 'mltrack.tracking.client', 'mltrack.store.model')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = run_python(code, alice).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
 
 
 def test_status_shows_what_is_not_pushed(remote: Path, alice: Path) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "SchemaEnforcementError",
+    "SigningError",
     "StoreWriteError",
     "Unauthenticated",
     "UnsupportedMediaType",
@@ -159,6 +160,10 @@ class NotAGitRepository(InvalidState):
 
 class GitError(InvalidState):
     """git refused an operation or failed."""
+
+
+class SigningError(GitError):
+    """git's configured signing (``commit.gpgsign``, ``tag.gpgSign``) failed: nothing was written."""
 
 
 class CorruptStore(InvalidState):

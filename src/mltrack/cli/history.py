@@ -30,13 +30,17 @@ def diff(app: AppContext, rev_a: str, rev_b: str | None, output_format: str) -> 
     """Params and metrics of two revisions side by side (REV_B defaults to the working tree).
 
     For each experiment, the latest finished run at REV_A against the one at
-    REV_B, then the runs REV_B adds. `--format markdown` prints a pull-request comment.
+    REV_B, then the runs REV_B adds, then the registry changes: versions registered,
+    stage and alias moves with the replaced version's metrics against the new one's.
+    `--format markdown` prints a pull-request comment.
     """
+    from mltrack.registry.revision_diff import registry_changes
     from mltrack.tracking.compare import compare_revisions
 
+    repository = app.repository()
     with progress("Reading revisions") as callback:
-        result = compare_revisions(app.repository(), rev_a, rev_b, callback)
-    print_revision_diff(result, output_format)
+        result = compare_revisions(repository, rev_a, rev_b, callback)
+    print_revision_diff(result, output_format, registry_changes(repository, rev_a, rev_b))
 
 
 COMMANDS = [log, diff]

@@ -109,7 +109,7 @@ def status(app: AppContext, output_format: str) -> None:
 
     Compares with the remote branch as last fetched (no network): `mltrack sync` updates it.
     """
-    from mltrack.store.sync import status as team_status
+    from mltrack.store.team_status import status as team_status
 
     repo = app.repository()
     team = team_status(repo)

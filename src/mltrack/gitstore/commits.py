@@ -29,6 +29,7 @@ from mltrack.gitstore.objects import (
 from mltrack.gitstore.odb import Entry, LfsPointer, ObjectDatabase
 from mltrack.gitstore.process import run_git, test_crash
 from mltrack.gitstore.refs import Refs
+from mltrack.gitstore.signing import signed_commit
 
 __all__ = ["Committer"]
 
@@ -140,16 +141,21 @@ class Committer:
         if parent is not None and new_tree == base_tree:
             return None, base_tree
         now = time.time()
-        body = encode_commit(
-            new_tree.hex(),
-            (parent,) if parent else (),
+        parents = (parent,) if parent else ()
+        author_line = (
             author
             if isinstance(author, str)
-            else (author or self._identities.get("author")).signature(now),
-            self._identities.get().signature(now),
-            message,
+            else (author or self._identities.get("author")).signature(now)
         )
-        sha = self._odb.write_object("commit", body)
+        committer_line = self._identities.get().signature(now)
+        if self._identities.config_flag("commit.gpgsign"):
+            self._odb.flush_pack()  # git signs it: the tree must be where git finds it
+            sha = signed_commit(
+                self._root, new_tree.hex(), parents, author_line, committer_line, message
+            )
+        else:
+            body = encode_commit(new_tree.hex(), parents, author_line, committer_line, message)
+            sha = self._odb.write_object("commit", body)
         self._odb.remember_commit_tree(sha, new_tree)
         self._odb.flush_pack()
         return sha, base_tree

@@ -16,10 +16,12 @@ from mltrack.gitstore.objects import (
     encode_tag,
     parse_tag,
     parse_trailers,
+    strip_signature,
 )
 from mltrack.gitstore.odb import ObjectDatabase
 from mltrack.gitstore.process import run_git
 from mltrack.gitstore.refs import Refs
+from mltrack.gitstore.signing import signed_tag
 
 __all__ = ["History", "Tags"]
 
@@ -203,6 +205,15 @@ class Tags:
         """Create the annotated tag ``refs/tags/<name>`` (tagger: ``author`` or this
         repository's identity); fails if it exists."""
         tagger = (author or self._identities.get()).signature()
+        # Either setting makes `git tag -a` sign an annotated tag; a version tag is one.
+        if self._identities.config_flag("tag.gpgsign") or self._identities.config_flag(
+            "tag.forcesignannotated"
+        ):
+            signed_tag(self._root, name, target, tagger, message)
+            sha = self._refs.read(f"refs/tags/{name}")
+            if sha is None:
+                raise GitError(f"git tag did not create refs/tags/{name}")
+            return sha
         sha = self._odb.write_object("tag", encode_tag(target, name, tagger, message))
         if not self._refs.update(f"refs/tags/{name}", sha, None, f"tag {name}"):
             raise GitError(f"tag {name} already exists")
@@ -261,6 +272,6 @@ class Tags:
                     tagger_name=tagger,
                     tagger_email=email.strip("<>"),
                     tagger_time=int(when or 0),
-                    message=message,
+                    message=strip_signature(message),
                     sha=sha,
                 )

@@ -24,6 +24,7 @@ class Identities:
         self._identities: dict[str, Identity] = {}
         self._identity_lock = threading.Lock()
         self._identity_lookup: PendingGit | None = None
+        self._config: dict[str, str] = {}
 
     def get(self, role: str = "committer") -> Identity:
         """Who commits (``role="author"``: who authored): git's identity, else ``login <login@hostname>``.
@@ -43,6 +44,12 @@ class Identities:
             if role not in self._identities:
                 self._identities[role] = self._strict_identity(role)
             return self._identities[role]
+
+    def config_flag(self, key: str) -> bool:
+        """A boolean git setting (``commit.gpgsign``), read with the identity (one ``git var -l``)."""
+        self.get()
+        value = self._config.get(key.lower())
+        return value is not None and value.strip().lower() in ("true", "yes", "on", "1")
 
     def prefetch(self) -> None:
         """Start looking up the commit identity now; ``identity`` collects the answer."""
@@ -65,8 +72,9 @@ class Identities:
         values: dict[str, str] = {}
         for line in out.decode("utf-8", "surrogateescape").splitlines():
             key, sep, value = line.partition("=")
-            if sep:
-                values[key] = value  # later configuration layers win, as in git
+            # later configuration layers win, as in git; a key without "=" is a bare boolean
+            values[key] = value if sep else "true"
+        self._config = {key.lower(): value for key, value in values.items()}
         found: dict[str, Identity] = {}
         for role, prefix in (("author", "GIT_AUTHOR"), ("committer", "GIT_COMMITTER")):
             explicit = (

@@ -34,6 +34,7 @@ __all__ = [
     "parse_tag",
     "parse_trailers",
     "parse_tree",
+    "strip_signature",
     "valid_ref_name",
 ]
 
@@ -228,6 +229,18 @@ def encode_tag(target: str, name: str, tagger: str, message: str) -> bytes:
     return (header + message.rstrip("\n") + "\n").encode("utf-8")
 
 
+# How a signature appended to a tag message starts (git's gpg, ssh and x509 formats).
+_TAG_SIGNATURE = re.compile(
+    r"^-----BEGIN (?:PGP SIGNATURE|PGP MESSAGE|SSH SIGNATURE|SIGNED MESSAGE)-----$", re.M
+)
+
+
+def strip_signature(message: str) -> str:
+    """A tag message without the signature ``git tag -s`` appends to it."""
+    match = _TAG_SIGNATURE.search(message)
+    return message if match is None else message[: match.start()]
+
+
 def parse_tag(name: str, sha: str, body: bytes) -> TagInfo:
     """Tag object ``sha`` (body ``body``) as ``name``."""
     header, _, message = body.decode("utf-8", "replace").partition("\n\n")
@@ -239,7 +252,7 @@ def parse_tag(name: str, sha: str, body: bytes) -> TagInfo:
         tagger_name=tagger.group(1) if tagger else "",
         tagger_email=tagger.group(2) if tagger else "",
         tagger_time=int(tagger.group(3)) if tagger else 0,
-        message=message,
+        message=strip_signature(message),
         sha=sha,
     )
 

@@ -30,7 +30,7 @@ from mltrack.registry.records import (
     latest_per_stage,
 )
 from mltrack.store import validation
-from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_document import ModelDocument, Replaced
 from mltrack.store.model_names import (
     canonical_stage,
     validate_alias,
@@ -395,12 +395,25 @@ class Registry:
         live = {v.version: v for v in self._live_versions(document)}
         if number not in live:
             raise ResourceDoesNotExist(f"Model {name!r} has no version {number}.")
+        # Only Staging and Production are held by one version in practice: archiving or
+        # un-staging a version replaces nothing.
         replaced = max(
-            (v for v in live.values() if v.current_stage == stage and v.version != number),
+            (
+                v
+                for v in live.values()
+                if v.current_stage == stage
+                and v.version != number
+                and stage in ("Staging", "Production")
+            ),
             key=lambda v: v.version,
             default=None,
         )
-        document = document.with_version(number, stage=stage, pin=target.pin)
+        replaces = (
+            Replaced(replaced.version, self.store.tagged_version(name, replaced.version).pin)
+            if replaced is not None
+            else None
+        )
+        document = document.with_version(number, stage=stage, pin=target.pin, replaces=replaces)
         archived = []
         if archive_existing_versions:
             for other in live.values():
@@ -450,8 +463,15 @@ class Registry:
         }
         if previous is not None and previous != number:
             trailers["Mltrack-Replaces"] = str(previous)
+        replaces = (
+            Replaced(previous, document.alias_pins.get(alias))
+            if previous is not None and previous != number
+            else document.alias_replaces.get(alias)
+            if previous == number
+            else None
+        )
         self.store.save(
-            document.with_alias(alias, number, target.pin),
+            document.with_alias(alias, number, target.pin, replaces),
             subject,
             body=body,
             trailers=trailers,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["ModelDocument", "Pin", "VersionEntry"]
+__all__ = ["ModelDocument", "Pin", "Replaced", "VersionEntry"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,23 @@ class Pin:
 
 
 @dataclass(frozen=True)
+class Replaced:
+    """The version a promotion replaced (in the stage, or as the alias's target), pinned."""
+
+    version: int
+    pin: Pin | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Replaced | None:
+        if isinstance(data, dict) and data.get("version") is not None:
+            return cls(int(data["version"]), Pin.from_dict(data))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, **(self.pin.to_dict() if self.pin else {})}
+
+
+@dataclass(frozen=True)
 class VersionEntry:
     """What model.yaml records about one version (None: never set)."""
 
@@ -51,6 +68,7 @@ class VersionEntry:
     deleted: bool = False
     tags: dict[str, str] | None = None
     pin: Pin | None = None
+    replaces: Replaced | None = None  # what its last promotion replaced in its stage
 
     @property
     def current_stage(self) -> str:
@@ -65,6 +83,7 @@ class VersionEntry:
             deleted=bool(data.get("deleted")),
             tags=None if tags is None else dict(tags),
             pin=Pin.from_dict(data),
+            replaces=Replaced.from_dict(data.get("replaces")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +98,8 @@ class VersionEntry:
             out["tags"] = dict(self.tags)
         if self.pin is not None:
             out.update(self.pin.to_dict())
+        if self.replaces is not None:
+            out["replaces"] = self.replaces.to_dict()
         return out
 
 
@@ -93,6 +114,8 @@ class ModelDocument:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     alias_pins: dict[str, Pin] = field(default_factory=dict)
+    # What each alias pointed at before it last moved.
+    alias_replaces: dict[str, Replaced] = field(default_factory=dict)
     versions: dict[int, VersionEntry] = field(default_factory=dict)
     # Clocks of a file written before model.yaml lost them (read, never written).
     legacy_created_ms: int | None = None
@@ -127,36 +150,61 @@ class ModelDocument:
     def aliases_of(self, number: int) -> list[str]:
         return sorted(alias for alias, target in self.aliases.items() if target == number)
 
-    def with_alias(self, alias: str, number: int, pin: Pin | None) -> ModelDocument:
+    def with_alias(
+        self, alias: str, number: int, pin: Pin | None, replaces: Replaced | None = None
+    ) -> ModelDocument:
         pins = {a: p for a, p in self.alias_pins.items() if a != alias}
         if pin is not None:
             pins[alias] = pin
-        return replace(self, aliases={**self.aliases, alias: number}, alias_pins=pins)
+        replaced = {a: r for a, r in self.alias_replaces.items() if a != alias}
+        if replaces is not None:
+            replaced[alias] = replaces
+        return replace(
+            self,
+            aliases={**self.aliases, alias: number},
+            alias_pins=pins,
+            alias_replaces=replaced,
+        )
 
     def without_aliases(self, removed: set[str]) -> ModelDocument:
         return replace(
             self,
             aliases={a: v for a, v in self.aliases.items() if a not in removed},
             alias_pins={a: p for a, p in self.alias_pins.items() if a not in removed},
+            alias_replaces={a: r for a, r in self.alias_replaces.items() if a not in removed},
         )
 
     def pins(self) -> list[tuple[str, int, Pin | None]]:
-        """(field, version, pin) of every record that names a version: entries, then aliases."""
+        """(field, version, pin) of every record that names a version: entries, then aliases,
+        then the versions promotions replaced."""
         return [
             *((f"versions.{n}", n, e.pin) for n, e in sorted(self.versions.items())),
             *((f"aliases.{a}", n, self.alias_pins.get(a)) for a, n in sorted(self.aliases.items())),
+            *(
+                (f"versions.{n}.replaces", e.replaces.version, e.replaces.pin)
+                for n, e in sorted(self.versions.items())
+                if e.replaces is not None
+            ),
+            *(
+                (f"aliases.{a}.replaces", r.version, r.pin)
+                for a, r in sorted(self.alias_replaces.items())
+            ),
         ]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelDocument:
         aliases: dict[str, int] = {}
         alias_pins: dict[str, Pin] = {}
+        alias_replaces: dict[str, Replaced] = {}
         for alias, value in (data.get("aliases") or {}).items():
             if isinstance(value, dict):
                 aliases[str(alias)] = int(value["version"])
                 pin = Pin.from_dict(value)
                 if pin is not None:
                     alias_pins[str(alias)] = pin
+                replaced = Replaced.from_dict(value.get("replaces"))
+                if replaced is not None:
+                    alias_replaces[str(alias)] = replaced
             else:
                 aliases[str(alias)] = int(value)
         created = data.get("creation_timestamp")
@@ -168,6 +216,7 @@ class ModelDocument:
             tags=dict(data.get("tags") or {}),
             aliases=aliases,
             alias_pins=alias_pins,
+            alias_replaces=alias_replaces,
             versions={
                 int(k): VersionEntry.from_dict(v or {})
                 for k, v in (data.get("versions") or {}).items()
@@ -185,11 +234,18 @@ class ModelDocument:
         if self.renamed_from:
             out["renamed_from"] = list(self.renamed_from)
         out["tags"] = dict(self.tags)
-        out["aliases"] = {
-            alias: {"version": number, **pin.to_dict()}
-            if (pin := self.alias_pins.get(alias)) is not None
-            else number
-            for alias, number in sorted(self.aliases.items())
-        }
+        out["aliases"] = {alias: self._alias_record(alias) for alias in sorted(self.aliases)}
         out["versions"] = {str(k): v.to_dict() for k, v in sorted(self.versions.items())}
         return out
+
+    def _alias_record(self, alias: str) -> Any:
+        """An alias as model.yaml stores it: a bare number (no pin), or its version, pin and
+        what it replaced."""
+        number = self.aliases[alias]
+        pin, replaced = self.alias_pins.get(alias), self.alias_replaces.get(alias)
+        if pin is None and replaced is None:
+            return number
+        record: dict[str, Any] = {"version": number, **(pin.to_dict() if pin else {})}
+        if replaced is not None:
+            record["replaces"] = replaced.to_dict()
+        return record

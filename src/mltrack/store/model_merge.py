@@ -122,8 +122,16 @@ def _follow_pins(document: dict[str, Any], numbers: dict[tuple[str, str, str], i
             return numbers.get(key)
         return None
 
+    def follow_replaced(record: Any) -> None:
+        replaced = record.get("replaces") if isinstance(record, dict) else None
+        number = target(replaced)
+        if number is not None and isinstance(replaced, dict):
+            replaced["version"] = number
+
     versions = document.get("versions")
     if isinstance(versions, dict):
+        for entry in versions.values():
+            follow_replaced(entry)
         moving = [(k, n) for k, e in versions.items() if (n := target(e)) and str(n) != str(k)]
         entries = {key: versions.pop(key) for key, _ in moving}
         for key, new in moving:
@@ -131,6 +139,7 @@ def _follow_pins(document: dict[str, Any], numbers: dict[tuple[str, str, str], i
     aliases = document.get("aliases")
     if isinstance(aliases, dict):
         for record in aliases.values():
+            follow_replaced(record)
             number = target(record)
             if number is not None:
                 record["version"] = number

@@ -29,12 +29,13 @@ from mltrack.exceptions import (
     InvalidParameterValue,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
+    SigningError,
 )
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.gitstore.lfs import content_sha256
 from mltrack.store import schema, validation, yamlio
 from mltrack.store.files import atomic_write
-from mltrack.store.model_document import ModelDocument, Pin
+from mltrack.store.model_document import ModelDocument, Pin, Replaced
 from mltrack.store.model_names import (
     TAG_PREFIX,
     canonical_stage,
@@ -308,12 +309,20 @@ class ModelStore:
             problems.append(PinProblem(field, number, pin, tagged, moved))
             return moved
 
+        def follow(field: str, replaced: Replaced | None) -> Replaced | None:
+            if replaced is None:
+                return None
+            number = place(field, replaced.version, replaced.pin)
+            return None if number is None else replace(replaced, version=number)
+
         versions = {}
         for number, entry in sorted(document.versions.items()):
             target = place(f"versions.{number}", number, entry.pin)
             if target is not None and (target == number or target not in document.versions):
-                versions[target] = entry
-        aliases, alias_pins = {}, {}
+                versions[target] = replace(
+                    entry, replaces=follow(f"versions.{number}.replaces", entry.replaces)
+                )
+        aliases, alias_pins, alias_replaces = {}, {}, {}
         for alias, number in sorted(document.aliases.items()):
             pin = document.alias_pins.get(alias)
             target = place(f"aliases.{alias}", number, pin)
@@ -321,10 +330,17 @@ class ModelStore:
                 aliases[alias] = target
                 if pin is not None:
                     alias_pins[alias] = pin
+                replaced = follow(f"aliases.{alias}.replaces", document.alias_replaces.get(alias))
+                if replaced is not None:
+                    alias_replaces[alias] = replaced
         if not problems:
             return document, []
         return replace(
-            document, versions=versions, aliases=aliases, alias_pins=alias_pins
+            document,
+            versions=versions,
+            aliases=aliases,
+            alias_pins=alias_pins,
+            alias_replaces=alias_replaces,
         ), problems
 
     def check(self) -> list[tuple[str, str]]:
@@ -386,7 +402,11 @@ class ModelStore:
                             "`mltrack models verify --fetch`)",
                         )
                     )
-                elif field.startswith("aliases.") and document.is_deleted(number):
+                elif (
+                    field.startswith("aliases.")
+                    and not field.endswith(".replaces")  # history: it may be deleted since
+                    and document.is_deleted(number)
+                ):
                     problems.append((rel, f"field {field!r}: version {number} was deleted"))
         return problems
 
@@ -706,6 +726,8 @@ class ModelStore:
                     tagged.tag, tagged.commit, tagged.message(), author=current_author()
                 )
                 return tagged
+            except SigningError:
+                raise  # the key is at fault, not the number
             except GitError:
                 continue  # another process took this number: try the next
         raise GitError(f"Could not allocate a version number for {draft.name!r}.")

@@ -35,6 +35,7 @@ from mltrack.exceptions import (
     GitError,
     InvalidParameterValue,
     ResourceDoesNotExist,
+    SigningError,
     StoreWriteError,
 )
 from mltrack.store import metrics as metrics_file
@@ -428,9 +429,10 @@ class RunStore:
         except (OSError, GitError) as error:
             with contextlib.suppress(OSError):
                 live.sync()
+            remedy = "Fix the signing key" if isinstance(error, SigningError) else "Free disk space"
             raise StoreWriteError(
                 f"Run {run_id} ended and is safe on disk in {live.where()}, but committing it "
-                f"failed: {failure_reason(error)}. Free disk space, then run `mltrack commit` to "
+                f"failed: {failure_reason(error)}. {remedy}, then run `mltrack commit` to "
                 "commit it."
             ) from error
         live.unsynced = False  # committed: as durable as a `git commit` (see flush above)

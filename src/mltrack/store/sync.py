@@ -23,17 +23,17 @@ from dataclasses import dataclass, field, replace
 
 from mltrack.exceptions import GitError, InvalidState
 from mltrack.gitstore import GitStore
-from mltrack.store.model_document import ModelDocument
+from mltrack.store.model_document import ModelDocument, Replaced
 from mltrack.store.model_merge import renumbered_env
 from mltrack.store.model_names import parse_version_tag, version_tag
 from mltrack.store.model_store import ModelStore
 from mltrack.store.model_tags import TaggedVersion, parse_tag
 from mltrack.store.repository import Repository
+from mltrack.store.team_status import TeamStatus, run_ids, status
 
 __all__ = ["SyncReport", "TeamStatus", "status", "sync"]
 
 _ATTEMPTS = 5
-_RUN_TRAILER = "Mltrack-Run"
 
 
 @dataclass(frozen=True)
@@ -59,50 +59,6 @@ class SyncReport:
     received: int = 0  # versions the remote had that this clone lacked
     attempts: int = 0
     commit: str | None = None
-
-
-@dataclass(frozen=True)
-class TeamStatus:
-    """Where a clone stands against its remote branch (no network: as last fetched)."""
-
-    upstream: str | None
-    ahead: int
-    behind: int
-    unpushed_runs: list[str]
-    unpublished: list[str] | None  # None: the remote's tags were never fetched by sync
-    fetched: bool  # whether the remote branch was ever fetched
-
-
-def _run_ids(repo: Repository, revisions: str) -> list[str]:
-    return [
-        run
-        for info in repo.git.history.log(revisions, [])
-        if (run := info.trailer(_RUN_TRAILER)) is not None
-    ]
-
-
-def status(repo: Repository, remote: str | None = None) -> TeamStatus:
-    """Unpushed runs and versions, ahead/behind: from refs as last fetched, without network."""
-    git = repo.git
-    upstream = git.remotes.upstream(remote)
-    head = git.head().commit
-    if upstream is None or head is None:
-        return TeamStatus(None, 0, 0, [], None, False)
-    tracking = git.read_ref(upstream.tracking_ref)
-    if tracking is None:
-        ahead, behind, runs = len(git.history.rev_list(head)), 0, _run_ids(repo, head)
-    else:
-        ahead, behind = git.remotes.ahead_behind(tracking, head)
-        runs = _run_ids(repo, f"{tracking}..{head}") if ahead else []
-    mirrored = git.remotes.mirrored_tags(upstream.remote)
-    unpublished = None
-    if mirrored is not None:
-        local = {
-            ref.removeprefix("refs/tags/"): git.read_ref(ref)
-            for ref in git.ref_names("refs/tags/mltrack/")
-        }
-        unpublished = sorted(tag for tag, sha in local.items() if mirrored.get(tag) != sha)
-    return TeamStatus(str(upstream), ahead, behind, runs, unpublished, tracking is not None)
 
 
 def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> SyncReport:
@@ -132,7 +88,7 @@ def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> Sy
         tracking = git.read_ref(upstream.tracking_ref) if exists else None
         before = git.head().commit or ""
         if tracking is not None and not git.remotes.is_ancestor(tracking, before):
-            report.runs_in += len(_run_ids(repo, f"{before}..{tracking}"))
+            report.runs_in += len(run_ids(repo, f"{before}..{tracking}"))
             numbers = {
                 (name, tagged.run_id, tagged.model_hash): number
                 for name, versions in store.tagged().items()
@@ -149,7 +105,7 @@ def sync(repo: Repository, remote: str | None = None, merge: bool = False) -> Sy
                 )
             _follow_rewritten_commits(store, remote_tags, tracking)
         unpublished = _unpublished(git, remote_tags)
-        outgoing = _run_ids(repo, f"{tracking}..HEAD" if tracking else "HEAD")
+        outgoing = run_ids(repo, f"{tracking}..HEAD" if tracking else "HEAD")
         if git.remotes.push_atomic(upstream.remote, upstream.branch, unpublished):
             commit = git.head().commit
             if commit is not None:
@@ -220,7 +176,19 @@ def _rewrite_pins(store: ModelStore, name: str, moved: list[tuple[TaggedVersion,
 
 
 def _move_records(document: ModelDocument, tagged: TaggedVersion, new: int) -> ModelDocument:
-    versions = dict(document.versions)
+    def follow(replaced: Replaced | None) -> Replaced | None:
+        if (
+            replaced is not None
+            and replaced.version == tagged.version
+            and replaced.pin == tagged.pin
+        ):
+            return replace(replaced, version=new)
+        return replaced
+
+    versions = {
+        number: replace(entry, replaces=follow(entry.replaces))
+        for number, entry in document.versions.items()
+    }
     entry = versions.get(tagged.version)
     if entry is not None and entry.pin == tagged.pin:
         del versions[tagged.version]
@@ -231,7 +199,12 @@ def _move_records(document: ModelDocument, tagged: TaggedVersion, new: int) -> M
         else number
         for alias, number in document.aliases.items()
     }
-    return replace(document, versions=versions, aliases=aliases)
+    alias_replaces = {
+        alias: moved
+        for alias, replaced in document.alias_replaces.items()
+        if (moved := follow(replaced)) is not None
+    }
+    return replace(document, versions=versions, aliases=aliases, alias_replaces=alias_replaces)
 
 
 def _receive(git: GitStore, remote_tags: dict[str, str]) -> int:

@@ -12,6 +12,7 @@ from mltrack.cli.output import emit, format_value, to_json
 from mltrack.cli.output.runs import print_comparison
 
 if TYPE_CHECKING:
+    from mltrack.registry.revision_diff import RegistryChange
     from mltrack.store.revisions import TimelineEntry
     from mltrack.tracking.compare import RevisionDiff
 
@@ -48,9 +49,75 @@ def print_timeline(entries: Sequence[TimelineEntry], output_format: str) -> None
         click.echo("No runs committed yet.")
 
 
-def _markdown(diff: Any) -> str:
-    def cell(value: Any) -> str:
-        return format_value(value).replace("|", "\\|") if value is not None else "—"
+def _cell(value: Any) -> str:
+    return format_value(value).replace("|", "\\|") if value is not None else "—"
+
+
+def _what(change: RegistryChange) -> str:
+    """A change's detail with the version it replaces, as one line."""
+    detail = change.detail
+    if change.replaced is not None and "was version" not in detail:
+        detail += f" (replacing version {change.replaced})"
+    return detail
+
+
+def _metric_moves(change: RegistryChange) -> str:
+    """``acc: 0.5 -> 0.7 (+0.2)`` for every metric of the compared runs."""
+    if change.comparison is None:
+        return ""
+    moves = []
+    for row in change.comparison.metrics:
+        if change.comparison.a is None:
+            moves.append(f"{row.key}={format_value(row.b)}")
+            continue
+        delta = f" ({row.delta:+.4g})" if row.delta is not None and row.changed else ""
+        moves.append(f"{row.key}: {format_value(row.a)} -> {format_value(row.b)}{delta}")
+    return ", ".join(moves)
+
+
+def _registry_markdown(changes: Sequence[RegistryChange]) -> list[str]:
+    lines = [
+        f"#### Registry: {len(changes)} change(s)",
+        "",
+        "| model | change | version | what | metrics |",
+        "|---|---|---|---|---|",
+    ]
+    for change in changes:
+        version = f"v{change.version}" if change.version is not None else ""
+        lines.append(
+            f"| {_cell(change.model)} | {change.change} | {version} | {_cell(_what(change))} "
+            f"| {_cell(_metric_moves(change) or None)} |"
+        )
+    lines.append("")
+    for change in changes:
+        comparison = change.comparison
+        if comparison is None or comparison.a is None or change.replaced is None:
+            continue
+        if not any(row.changed for row in [*comparison.metrics, *comparison.params]):
+            continue
+        lines += [
+            f"##### {_cell(change.model)} v{change.version} against v{change.replaced} "
+            f"({_cell(change.detail)})",
+            "",
+            f"| | v{change.replaced} (run `{comparison.a.run_id[:8]}`) "
+            f"| v{change.version} (run `{comparison.b.run_id[:8] if comparison.b else '—'}`) | Δ |",
+            "|---|---|---|---|",
+        ]
+        for row in comparison.metrics:
+            mark = "**" if row.changed else ""
+            delta = f"{row.delta:+.4g}" if row.delta is not None and row.changed else ""
+            lines.append(
+                f"| {mark}metrics.{row.key}{mark} | {_cell(row.a)} | {_cell(row.b)} | {delta} |"
+            )
+        for row in comparison.params:
+            if row.changed:
+                lines.append(f"| **params.{row.key}** | {_cell(row.a)} | {_cell(row.b)} | |")
+        lines.append("")
+    return lines
+
+
+def _markdown(diff: Any, registry: Sequence[RegistryChange] = ()) -> str:
+    cell = _cell
 
     def delta(row: Any) -> str:
         if row.delta is None or not row.changed:
@@ -101,17 +168,25 @@ def _markdown(diff: Any) -> str:
             f"{len(diff.changed)} run(s) changed: "
             + ", ".join(f"`{c.b.run_id[:8]}`" for c in diff.changed if c.b)
         )
-    if not (diff.experiments or diff.added or diff.removed or diff.changed):
+    runs_changed = bool(diff.experiments or diff.added or diff.removed or diff.changed)
+    if not runs_changed and not registry:
         lines.append("No run changes.")
+    if registry:
+        if runs_changed:
+            lines.append("")
+        lines += _registry_markdown(registry)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def print_revision_diff(result: RevisionDiff, output_format: str) -> None:
-    """Each experiment's latest finished runs side by side, then the runs added, removed, changed."""
+def print_revision_diff(
+    result: RevisionDiff, output_format: str, registry: Sequence[RegistryChange] = ()
+) -> None:
+    """Each experiment's latest finished runs side by side, then the runs added, removed,
+    changed, then the registry changes (versions registered, stage and alias moves)."""
     if output_format == "json":
-        click.echo(to_json(result.to_dict()))
+        click.echo(to_json({**result.to_dict(), "registry": [c.to_dict() for c in registry]}))
     elif output_format == "markdown":
-        click.echo(_markdown(result), nl=False)
+        click.echo(_markdown(result, registry), nl=False)
     else:
         for comparison in result.experiments:
             print_comparison(comparison, output_format, result.a.label, result.b.label)
@@ -157,5 +232,19 @@ def print_revision_diff(result: RevisionDiff, output_format: str) -> None:
         )
         if rows:
             emit(rows, ["change", "run_id", "run_name", "status", "metrics"], output_format)
-        elif not result.experiments:
+        elif not result.experiments and not registry:
             click.echo("No run changes.")
+        if registry:
+            if rows or result.experiments:
+                click.echo()
+            registry_rows = [
+                {
+                    "model": change.model,
+                    "change": change.change,
+                    "version": change.version,
+                    "what": _what(change),
+                    "metrics": _metric_moves(change),
+                }
+                for change in registry
+            ]
+            emit(registry_rows, ["model", "change", "version", "what", "metrics"], output_format)

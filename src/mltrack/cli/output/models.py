@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mltrack.cli.output import emit, format_time, to_json
-from mltrack.registry.report import comparison_markdown, comparison_rows
 
 if TYPE_CHECKING:
     from mltrack.registry import ModelVersion, RegisteredModel, RegistryEvent
@@ -134,8 +133,12 @@ def print_comparison(result: dict[str, Any], output_format: str) -> None:
             )
         )
     elif output_format == "markdown":
+        from mltrack.registry.report import comparison_markdown  # the registry imports lazily
+
         click.echo(comparison_markdown(a.name, result))
     else:
+        from mltrack.registry.report import comparison_rows
+
         la, lb = f"v{a.version}", f"v{b.version}"
         rows = [
             {
