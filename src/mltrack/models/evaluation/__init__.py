@@ -1,0 +1,21 @@
+"""Model evaluation (``mltrack.evaluate``, ``mltrack.models.evaluate``): MLflow's default
+evaluator for classifiers and regressors."""
+
+from mltrack.models.evaluation.evaluate import evaluate, list_evaluators
+from mltrack.models.evaluation.results import (
+    CsvEvaluationArtifact,
+    EvaluationArtifact,
+    EvaluationResult,
+    ImageEvaluationArtifact,
+    JsonEvaluationArtifact,
+)
+
+__all__ = [
+    "CsvEvaluationArtifact",
+    "EvaluationArtifact",
+    "EvaluationResult",
+    "ImageEvaluationArtifact",
+    "JsonEvaluationArtifact",
+    "evaluate",
+    "list_evaluators",
+]
