@@ -208,6 +208,20 @@ def test_static_predictions_without_a_model(repo: Path) -> None:
     assert set(result.artifacts) == {"confusion_matrix"}
 
 
+def test_an_mlflow_dataset_names_its_targets_and_predictions(repo: Path) -> None:
+    import mltrack as mlflow
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0], "p": [1.0, 2.0, 5.0]})
+    dataset = mlflow.data.from_pandas(frame, targets="y", predictions="p", name="holdout")
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(data=dataset, model_type="regressor")
+    assert result.metrics["max_error"] == 2.0
+    (logged,) = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert logged.dataset.name == "holdout"
+    with pytest.raises(mlflow.MlflowException, match="top-level targets"):
+        mlflow.evaluate(data=dataset, targets="y", model_type="regressor")
+
+
 def test_pos_label_and_a_loaded_pyfunc_model(repo: Path) -> None:
     import mltrack as mlflow
 
@@ -260,15 +274,22 @@ def test_metric_prefix_names_metrics_and_plots(repo: Path) -> None:
         ({"env_manager": "virtualenv"}, "current environment"),
         ({"targets": None}, "targets argument must be specified"),
         ({"targets": "nope"}, "'nope' is not in the data"),
+        ({"model": "endpoints:/my-chat"}, "Deployments endpoint"),
+        ({"model": 42}, "model argument must be"),
     ],
 )
 def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) -> None:  # type: ignore[no-untyped-def]
     import mltrack as mlflow
 
     data = pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]})
-    arguments = {"model_type": "classifier", "targets": "y", **kwargs}
+    arguments = {
+        "model": lambda f: f["x"] > 1,
+        "model_type": "classifier",
+        "targets": "y",
+        **kwargs,
+    }
     with pytest.raises(mlflow.MlflowException, match=message):
-        mlflow.evaluate(lambda f: f["x"] > 1, data, **arguments)
+        mlflow.evaluate(data=data, **arguments)
     assert mlflow.active_run() is None
     assert mlflow.search_runs(output_format="list") == []  # nothing was started
 

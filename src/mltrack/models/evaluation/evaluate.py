@@ -282,6 +282,11 @@ def _predictor(model: Any, model_config: dict[str, Any] | None) -> _Predictor:
     if model is None:
         return _Predictor(None)
     if isinstance(model, str):
+        if model.startswith(("endpoints:/", "apps:/")):
+            raise InvalidParameterValue(
+                f"{model!r} is an MLflow Deployments endpoint, which mltrack does not offer: "
+                "pass a model URI, a loaded model or a function."
+            )
         model = load_model(model, model_config=model_config)
     if isinstance(model, PyFuncModel):
         raw = model.get_raw_model() if model.loader_module in _RAW_MODEL_LOADERS else None
