@@ -294,6 +294,28 @@ def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) 
     assert mlflow.search_runs(output_format="list") == []  # nothing was started
 
 
+def test_data_a_metric_is_undefined_for(repo: Path, tmp_path: Path) -> None:
+    import mltrack as mlflow
+
+    train = pd.DataFrame({"x": [0.1, 0.2, 0.8, 0.9]})
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(LogisticRegression().fit(train, [0, 0, 1, 1]), str(path))
+    data = pd.DataFrame({"x": [0.0, 0.5, 1.0], "y": [1, 1, 1]})  # one class: no ROC AUC
+    import warnings
+
+    with mlflow.start_run() as run, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = mlflow.evaluate(str(path), data, targets="y", model_type="classifier")
+    assert any("ROC AUC score is not defined" in str(w.message) for w in caught)
+    assert math.isnan(result.metrics["roc_auc"])  # as MLflow: scikit-learn's NaN, logged
+    assert math.isnan(mlflow.get_run(run.info.run_id).data.metrics["roc_auc"])
+    continuous = pd.DataFrame({"x": [0.1, 0.5, 0.9], "y": [0.15, 0.55, 0.95]})
+    with pytest.raises(mlflow.MlflowException, match="Cannot compute the classifier metrics"):
+        mlflow.evaluate(lambda f: f["x"], continuous, targets="y", model_type="classifier")
+    with pytest.raises(mlflow.MlflowException, match="at least two unique labels"):
+        mlflow.evaluate(lambda f: f["x"] * 0 + 1, data, targets="y", model_type="classifier")
+
+
 def test_without_matplotlib_metrics_are_logged_and_one_warning_says_why(repo: Path) -> None:
     script = textwrap.dedent(
         """

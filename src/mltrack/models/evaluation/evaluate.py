@@ -561,5 +561,10 @@ def evaluate(
         client.log_inputs(run_id, [DatasetInput(evaluation.dataset.to_entity(), tags)])
         out = _Logger(run_id, prefix, Path(tmp))
         evaluator = _classifier if model_type == "classifier" else _regressor
-        logged = evaluator(evaluation, predictor, y_pred, config, out)
+        try:
+            logged = evaluator(evaluation, predictor, y_pred, config, out)
+        except ValueError as error:  # scikit-learn's word on data a metric is undefined for
+            raise InvalidParameterValue(
+                f"Cannot compute the {model_type} metrics for this data: {error}"
+            ) from error
         return EvaluationResult(logged, out.artifacts, run_id)
