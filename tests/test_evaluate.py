@@ -269,7 +269,7 @@ def test_metric_prefix_names_metrics_and_plots(repo: Path) -> None:
         ({"model_type": "question-answering"}, "GenAI"),
         ({"model_type": None}, "'classifier' or 'regressor'"),
         ({"extra_metrics": ["x"]}, "extra_metrics"),
-        ({"custom_artifacts": [print]}, "custom_artifacts"),
+        ({"custom_artifacts": print}, "custom_artifacts must be a list"),
         ({"evaluators": "shap"}, "default evaluator only"),
         ({"env_manager": "virtualenv"}, "current environment"),
         ({"targets": None}, "targets argument must be specified"),
@@ -292,6 +292,60 @@ def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) 
         mlflow.evaluate(data=data, **arguments)
     assert mlflow.active_run() is None
     assert mlflow.search_runs(output_format="list") == []  # nothing was started
+
+
+def test_custom_artifacts_as_mlflow_calls_them(repo: Path) -> None:
+    import os
+
+    import matplotlib.pyplot as plt
+
+    import mltrack as mlflow
+
+    def scatter_plot(eval_df, builtin_metrics, artifacts_dir):  # type: ignore[no-untyped-def]
+        plt.scatter(eval_df["prediction"], eval_df["target"])
+        plt.savefig(os.path.join(artifacts_dir, "example.png"))
+        plt.close()
+        return {"pred_target_scatter": os.path.join(artifacts_dir, "example.png")}
+
+    def summaries(eval_df, builtin_metrics, _artifacts_dir):  # type: ignore[no-untyped-def]
+        figure = plt.figure()
+        plt.close(figure)
+        return {
+            "pred_sample": eval_df.head(2),
+            "errors": (eval_df["prediction"] - eval_df["target"]).to_numpy(),
+            "summary": {"mae": builtin_metrics["mean_absolute_error"]},
+            "note": '{"a": 1}',
+            "figure": figure,
+        }
+
+    data = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 4.0]})
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(
+            lambda f: f["x"],
+            data,
+            targets="y",
+            model_type="regressor",
+            custom_artifacts=[scatter_plot, summaries],
+        )
+    assert set(result.artifacts) == {
+        "pred_target_scatter", "pred_sample", "errors", "summary", "note", "figure"
+    }  # fmt: skip
+    assert list(result.artifacts["pred_sample"].content.columns) == ["prediction", "target"]
+    assert result.artifacts["errors"].content.tolist() == [0.0, 0.0, -1.0]
+    assert result.artifacts["summary"].content == {"mae": pytest.approx(1 / 3)}
+    assert result.artifacts["note"].content == {"a": 1}
+    files = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"pred_target_scatter.png", "pred_sample.csv", "errors.npy", "figure.png"} <= files
+    _committed(repo)
+
+    with pytest.raises(mlflow.MlflowException, match="neither a valid path"):
+        mlflow.evaluate(
+            lambda f: f["x"],
+            data,
+            targets="y",
+            model_type="regressor",
+            custom_artifacts=[lambda df, m, d: {"bad": "not json"}],
+        )
 
 
 def test_data_a_metric_is_undefined_for(repo: Path, tmp_path: Path) -> None:

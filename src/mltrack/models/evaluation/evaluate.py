@@ -5,7 +5,7 @@ predictions in ``data``) predicts on ``data``; the metrics MLflow's default
 evaluator computes are logged, by MLflow's names, to the active run (one is
 started, and ended, when none is active), with the classifier plots and the
 per-class table. What MLflow's evaluate does beyond that (SHAP explanations,
-``extra_metrics``, custom artifacts, GenAI model types, other environments) is
+``extra_metrics``, GenAI model types, other environments) is
 refused with a message that says so, never silently skipped.
 """
 
@@ -24,6 +24,7 @@ from typing import Any
 from mltrack.entities import DatasetInput, InputTag, Metric
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.evaluation import metrics as builtin
+from mltrack.models.evaluation.custom_artifacts import run_custom_artifacts
 from mltrack.models.evaluation.results import (
     CsvEvaluationArtifact,
     EvaluationArtifact,
@@ -123,10 +124,13 @@ def _refuse_unoffered(
             "extra_metrics (mlflow.metrics / make_metric) are not offered by mltrack's evaluate: "
             "compute the metric from result.metrics or the predictions and log it with log_metric."
         )
-    if custom_artifacts:
+    if custom_artifacts is not None and (
+        not isinstance(custom_artifacts, (list, tuple))
+        or not all(callable(f) for f in custom_artifacts)
+    ):
         raise InvalidParameterValue(
-            "custom_artifacts are not offered by mltrack's evaluate: log the artifact with "
-            "log_artifact or log_figure after evaluate returns."
+            "custom_artifacts must be a list of functions (eval_df, builtin_metrics, "
+            "artifacts_dir) -> {name: artifact}."
         )
     if env_manager != "local":
         raise InvalidParameterValue(
@@ -378,6 +382,17 @@ class _Logger:
         self.client.log_artifact(self.run_id, str(path))
         self.artifacts[name] = CsvEvaluationArtifact(self._uri(file_name), frame)
 
+    def custom(
+        self, name: str, path: Path, kind: type[EvaluationArtifact], value: Any
+    ) -> EvaluationArtifact:
+        if name in self.artifacts:
+            raise InvalidParameterValue(
+                f"A custom artifact is named '{name}', as an artifact the evaluator logs; "
+                "name it differently."
+            )
+        self.client.log_artifact(self.run_id, str(path))
+        return kind(self._uri(path.name))
+
     def plot(self, name: str, draw: Callable[[Path], Path]) -> None:
         global _warned_no_matplotlib
         try:
@@ -567,4 +582,10 @@ def evaluate(
             raise InvalidParameterValue(
                 f"Cannot compute the {model_type} metrics for this data: {error}"
             ) from error
+        if custom_artifacts:
+            out.artifacts.update(
+                run_custom_artifacts(
+                    custom_artifacts, y_pred, evaluation.targets, logged, out.workdir, out.custom
+                )
+            )
         return EvaluationResult(logged, out.artifacts, run_id)

@@ -14,6 +14,9 @@ __all__ = [
     "EvaluationResult",
     "ImageEvaluationArtifact",
     "JsonEvaluationArtifact",
+    "NumpyEvaluationArtifact",
+    "ParquetEvaluationArtifact",
+    "TextEvaluationArtifact",
 ]
 
 logger = logging.getLogger("mltrack")
@@ -66,6 +69,25 @@ class CsvEvaluationArtifact(EvaluationArtifact):
 class JsonEvaluationArtifact(EvaluationArtifact):
     def _read(self, path: Path) -> Any:
         return json.loads(path.read_text())
+
+
+class NumpyEvaluationArtifact(EvaluationArtifact):
+    def _read(self, path: Path) -> Any:
+        import numpy as np
+
+        return np.load(path, allow_pickle=False)
+
+
+class ParquetEvaluationArtifact(EvaluationArtifact):
+    def _read(self, path: Path) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(path)
+
+
+class TextEvaluationArtifact(EvaluationArtifact):
+    def _read(self, path: Path) -> Any:
+        return path.read_text()
 
 
 class EvaluationResult:
