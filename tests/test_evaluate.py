@@ -222,6 +222,27 @@ def test_an_mlflow_dataset_names_its_targets_and_predictions(repo: Path) -> None
         mlflow.evaluate(data=dataset, targets="y", model_type="regressor")
 
 
+def test_a_result_saved_and_loaded_again(repo: Path, tmp_path: Path) -> None:
+    import mltrack as mlflow
+    from mltrack.models import EvaluationResult
+
+    data = pd.DataFrame({"x": [1, 2, 3, 4], "label": [0, 1, 2, 2], "pred": [0, 1, 2, 1]})
+    with mlflow.start_run():
+        result = mlflow.evaluate(
+            data=data, targets="label", predictions="pred", model_type="classifier"
+        )
+    result.save(tmp_path / "saved")
+    loaded = EvaluationResult.load(tmp_path / "saved")
+    assert loaded.metrics == pytest.approx(result.metrics)
+    assert set(loaded.artifacts) == {"per_class_metrics", "confusion_matrix"}
+    table = loaded.artifacts["per_class_metrics"]
+    assert type(table).__name__ == "CsvEvaluationArtifact"
+    assert table.content.equals(result.artifacts["per_class_metrics"].content)
+    assert loaded.artifacts["confusion_matrix"].content.size == (
+        result.artifacts["confusion_matrix"].content.size
+    )
+
+
 def test_pos_label_and_a_loaded_pyfunc_model(repo: Path) -> None:
     import mltrack as mlflow
 

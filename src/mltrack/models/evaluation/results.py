@@ -22,6 +22,18 @@ __all__ = [
 logger = logging.getLogger("mltrack")
 
 
+def _local(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (the confusion counts) as JSON numbers."""
+    item = getattr(value, "item", None)
+    if item is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return item()
+
+
 class EvaluationArtifact:
     """An artifact an evaluation logged: its URI, and its content read on first use."""
 
@@ -36,7 +48,7 @@ class EvaluationArtifact:
     @property
     def content(self) -> Any:
         if self._content is None:
-            self._content = self._read(Path(unquote(urlparse(self._uri).path)))
+            self._content = self._read(_local(self._uri))
         return self._content
 
     def _read(self, path: Path) -> Any:
@@ -143,8 +155,49 @@ class EvaluationResult:
                 tables[name] = client.artifacts.load_table(self._run_id, file_name)
         return tables
 
+    def save(self, path: str | Path) -> None:
+        """Write the metrics, and a copy of each artifact, to the directory ``path``."""
+        import shutil
+
+        directory = Path(path)
+        (directory / "artifacts").mkdir(parents=True, exist_ok=True)
+        (directory / "metrics.json").write_text(json.dumps(self._metrics, default=_plain))
+        listed = {
+            name: {"uri": artifact.uri, "class_name": type(artifact).__name__}
+            for name, artifact in self._artifacts.items()
+        }
+        (directory / "artifacts_metadata.json").write_text(json.dumps(listed))
+        for artifact in self._artifacts.values():
+            source = _local(artifact.uri)
+            shutil.copy2(source, directory / "artifacts" / source.name)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvaluationResult:
+        """What :meth:`save` wrote; each artifact's content is read from the saved copy."""
+        directory = Path(path)
+        metrics = json.loads((directory / "metrics.json").read_text())
+        listed = json.loads((directory / "artifacts_metadata.json").read_text())
+        kinds = {kind.__name__: kind for kind in _ARTIFACT_CLASSES}
+        artifacts: dict[str, EvaluationArtifact] = {}
+        for name, entry in listed.items():
+            kind = kinds.get(str(entry.get("class_name")).rpartition(".")[2], EvaluationArtifact)
+            artifact = kind(entry["uri"])
+            artifact._content = artifact._read(directory / "artifacts" / _local(entry["uri"]).name)
+            artifacts[name] = artifact
+        return cls(metrics, artifacts)
+
     def __repr__(self) -> str:
         return (
             f"EvaluationResult(metrics={sorted(self._metrics)}, "
             f"artifacts={sorted(self._artifacts)}, run_id={self._run_id!r})"
         )
+
+
+_ARTIFACT_CLASSES = (
+    CsvEvaluationArtifact,
+    ImageEvaluationArtifact,
+    JsonEvaluationArtifact,
+    NumpyEvaluationArtifact,
+    ParquetEvaluationArtifact,
+    TextEvaluationArtifact,
+)
