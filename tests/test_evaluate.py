@@ -297,6 +297,8 @@ def test_metric_prefix_names_metrics_and_plots(repo: Path) -> None:
         ({"targets": "nope"}, "'nope' is not in the data"),
         ({"model": "endpoints:/my-chat"}, "Deployments endpoint"),
         ({"model": 42}, "model argument must be"),
+        ({"data": np.ones((2, 1)), "targets": "y"}, "targets must hold the labels"),
+        ({"data": np.ones((2, 1)), "targets": [1]}, "1 labels for 2 rows"),
     ],
 )
 def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -304,13 +306,14 @@ def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) 
 
     data = pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]})
     arguments = {
-        "model": lambda f: f["x"] > 1,
+        "model": lambda f: f.iloc[:, 0] > 1,
+        "data": data,
         "model_type": "classifier",
         "targets": "y",
         **kwargs,
     }
     with pytest.raises(mlflow.MlflowException, match=message):
-        mlflow.evaluate(data=data, **arguments)
+        mlflow.evaluate(**arguments)
     assert mlflow.active_run() is None
     assert mlflow.search_runs(output_format="list") == []  # nothing was started
 

@@ -247,6 +247,10 @@ def _evaluation_data(
             f"data as an array must be two-dimensional (rows × features), not shape {array.shape}."
         )
     labels = np.asarray(targets)
+    if isinstance(targets, str) or labels.ndim != 1:
+        raise InvalidParameterValue(
+            f"With data as an array, targets must hold the labels (one per row), not {targets!r}."
+        )
     if len(labels) != len(array):
         raise InvalidParameterValue(
             f"targets has {len(labels)} labels for {len(array)} rows of data: one per row."
@@ -277,7 +281,6 @@ class _Predictor:
     predict: Callable[[Any], Any] | None
     predict_proba: Callable[[Any], Any] | None = None
     score: Callable[..., Any] | None = None  # an sklearn model's own score (logged as "score")
-    model_id: str | None = None
 
 
 def _predictor(model: Any, model_config: dict[str, Any] | None) -> _Predictor:
@@ -295,13 +298,12 @@ def _predictor(model: Any, model_config: dict[str, Any] | None) -> _Predictor:
     if isinstance(model, PyFuncModel):
         raw = model.get_raw_model() if model.loader_module in _RAW_MODEL_LOADERS else None
         if raw is None:
-            return _Predictor(model.predict, model_id=model.model_id)
+            return _Predictor(model.predict)
         is_sklearn = model.loader_module == "mlflow.sklearn"
         return _Predictor(
             raw.predict,
             getattr(raw, "predict_proba", None),
             getattr(raw, "score", None) if is_sklearn else None,
-            model.model_id,
         )
     if callable(model):
         return _Predictor(model)
