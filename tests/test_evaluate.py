@@ -289,7 +289,8 @@ def test_metric_prefix_names_metrics_and_plots(repo: Path) -> None:
     [
         ({"model_type": "question-answering"}, "GenAI"),
         ({"model_type": None}, "'classifier' or 'regressor'"),
-        ({"extra_metrics": ["x"]}, "extra_metrics"),
+        ({"extra_metrics": ["x"]}, "these are not metrics"),
+        ({"extra_metrics": print}, "extra_metrics must be a list"),
         ({"custom_artifacts": print}, "custom_artifacts must be a list"),
         ({"evaluators": "shap"}, "default evaluator only"),
         ({"env_manager": "virtualenv"}, "current environment"),
@@ -316,6 +317,68 @@ def test_what_is_not_offered_is_a_clear_error(repo: Path, kwargs, message: str) 
         mlflow.evaluate(**arguments)
     assert mlflow.active_run() is None
     assert mlflow.search_runs(output_format="list") == []  # nothing was started
+
+
+def test_extra_metrics_made_with_make_metric(repo: Path) -> None:
+    import mltrack as mlflow
+    from mltrack.metrics import MetricValue
+    from mltrack.models import make_metric
+
+    def squared_diff_plus_one(predictions, targets, metrics):  # type: ignore[no-untyped-def]
+        return np.sum(np.abs(predictions - targets + 1) ** 2)
+
+    def sum_on_target_divided_by_two(predictions, targets, metrics):  # type: ignore[no-untyped-def]
+        return metrics["sum_on_target"].aggregate_results["sum_on_target"] / 2
+
+    def per_row_error(predictions, targets):  # type: ignore[no-untyped-def]
+        return MetricValue(scores=list((predictions - targets).abs()))
+
+    def uses_another(predictions, per_row_error, x):  # type: ignore[no-untyped-def]
+        return max(per_row_error.scores) + x.sum() * 0
+
+    def legacy(eval_df, builtin_metrics):  # type: ignore[no-untyped-def]
+        return builtin_metrics["example_count"] * 10
+
+    data = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 5.0]})
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(
+            lambda f: f["x"],
+            data,
+            targets="y",
+            model_type="regressor",
+            extra_metrics=[
+                make_metric(eval_fn=uses_another, greater_is_better=False),  # needs per_row_error
+                make_metric(eval_fn=squared_diff_plus_one, greater_is_better=False),
+                make_metric(eval_fn=sum_on_target_divided_by_two, greater_is_better=True),
+                make_metric(eval_fn=per_row_error, greater_is_better=False, version="v1"),
+                make_metric(eval_fn=legacy, greater_is_better=True, name="ten_times"),
+            ],
+        )
+    assert result.metrics["squared_diff_plus_one"] == 1 + 1 + 1  # (0+1)², (0+1)², (-2+1)²
+    assert result.metrics["sum_on_target_divided_by_two"] == 4.0
+    assert result.metrics["per_row_error/v1/mean"] == pytest.approx(2 / 3)
+    assert result.metrics["per_row_error/v1/p90"] == pytest.approx(1.6)
+    assert result.metrics["uses_another"] == 2.0
+    assert result.metrics["ten_times"] == 30
+    logged = mlflow.get_run(run.info.run_id).data.metrics
+    assert logged["per_row_error/v1/variance"] == pytest.approx(
+        result.metrics["per_row_error/v1/variance"]
+    )
+    table = result.tables["eval_results_table"]
+    assert list(table.columns) == ["x", "y", "outputs", "per_row_error/v1/score"]
+    assert table["per_row_error/v1/score"].tolist() == [0.0, 0.0, 2.0]
+    _committed(repo)
+
+    with pytest.raises(mlflow.MlflowException, match="lambda"):
+        make_metric(eval_fn=lambda predictions: 1.0, greater_is_better=True)
+    with pytest.raises(mlflow.MlflowException, match="requires \\['nope'\\]"):
+        mlflow.evaluate(
+            lambda f: f["x"],
+            data,
+            targets="y",
+            model_type="regressor",
+            extra_metrics=[make_metric(eval_fn=lambda nope: 1.0, greater_is_better=True, name="n")],
+        )
 
 
 def test_custom_artifacts_as_mlflow_calls_them(repo: Path) -> None:
@@ -509,3 +572,90 @@ def test_metrics_equal_mlflows_on_the_same_models_and_data(repo: Path, tmp_path:
             assert list(table) == list(want["table"]), name
             for column, values in want["table"].items():
                 assert table[column] == pytest.approx(values, rel=1e-9), (name, column)
+
+
+EXTRA_METRICS = """
+import numpy as np
+import pandas as pd
+
+def squared_diff_plus_one(predictions, targets, metrics):
+    return np.sum(np.abs(predictions - targets + 1) ** 2)
+
+def half_sum(predictions, targets, metrics):
+    return metrics["sum_on_target"].aggregate_results["sum_on_target"] / 2
+
+def per_row_error(predictions, targets):
+    return MetricValue(scores=list((predictions - targets).abs()))
+
+def uses_another(predictions, per_row_error, x):
+    return max(per_row_error.scores) + float(x.sum())
+
+def legacy(eval_df, builtin_metrics):
+    return builtin_metrics["example_count"] * 10
+
+METRICS = [
+    make_metric(eval_fn=uses_another, greater_is_better=False),
+    make_metric(eval_fn=squared_diff_plus_one, greater_is_better=False),
+    make_metric(eval_fn=half_sum, greater_is_better=True),
+    make_metric(eval_fn=per_row_error, greater_is_better=False, version="v1"),
+    make_metric(eval_fn=legacy, greater_is_better=True, name="ten_times"),
+]
+DATA = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 2.5, 5.0, 3.0], "p": [1.2, 2.0, 4.0, 3.5]})
+"""
+
+MLFLOW_EXTRA_SIDE = (
+    """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import mlflow
+from mlflow.metrics import MetricValue
+from mlflow.models import make_metric
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
+"""
+    + EXTRA_METRICS
+    + """
+with mlflow.start_run():
+    result = mlflow.evaluate(
+        data=DATA, targets="y", predictions="p", model_type="regressor", extra_metrics=METRICS,
+        evaluator_config={"metric_prefix": "val_"},
+    )
+print(json.dumps({
+    "metrics": {k: float(v) for k, v in result.metrics.items()},
+    "table": result.tables["eval_results_table"].to_dict(orient="list"),
+}))
+"""
+)
+
+
+@pytest.mark.mlflow
+@pytest.mark.slow
+def test_extra_metrics_equal_mlflows(repo: Path, tmp_path: Path) -> None:
+    import json
+
+    pytest.importorskip("mlflow")
+    import mltrack as mlflow
+    from mltrack.metrics import MetricValue
+    from mltrack.models import make_metric
+
+    expected = json.loads(
+        run_python(
+            MLFLOW_EXTRA_SIDE, tmp_path, str(tmp_path), MLFLOW_DISABLE_TELEMETRY="true"
+        ).stdout
+    )
+    namespace: dict[str, object] = {"MetricValue": MetricValue, "make_metric": make_metric}
+    exec(EXTRA_METRICS, namespace)
+    with mlflow.start_run():
+        result = mlflow.evaluate(
+            data=namespace["DATA"],
+            targets="y",
+            predictions="p",
+            model_type="regressor",
+            extra_metrics=namespace["METRICS"],
+            evaluator_config={"metric_prefix": "val_"},
+        )
+    got = {k: float(v) for k, v in result.metrics.items()}
+    assert got == pytest.approx(expected["metrics"], rel=1e-9)
+    table = result.tables["eval_results_table"].to_dict(orient="list")
+    assert list(table) == list(expected["table"])
+    for column, values in expected["table"].items():
+        assert table[column] == pytest.approx(values), column

@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.pytorch",
             "mltrack.keras",
             "mltrack.artifacts",
+            "mltrack.metrics",
         ),
     ),
     ("registry", ("mltrack.registry", "mltrack.client")),

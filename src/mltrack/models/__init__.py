@@ -12,6 +12,7 @@ from mltrack.models.signature import ModelSignature, infer_signature
 
 __all__ = [
     "EvaluationArtifact",
+    "EvaluationMetric",
     "EvaluationResult",
     "Model",
     "ModelInfo",
@@ -21,11 +22,19 @@ __all__ = [
     "get_model_info",
     "infer_signature",
     "list_evaluators",
+    "make_metric",
     "set_signature",
     "validate_serving_input",
 ]
 
-_EVALUATION = ("EvaluationArtifact", "EvaluationResult", "evaluate", "list_evaluators")
+_EVALUATION = (
+    "EvaluationArtifact",
+    "EvaluationMetric",
+    "EvaluationResult",
+    "evaluate",
+    "list_evaluators",
+    "make_metric",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,7 @@
 evaluator for classifiers and regressors."""
 
 from mltrack.models.evaluation.evaluate import evaluate, list_evaluators
+from mltrack.models.evaluation.extra_metrics import EvaluationMetric, MetricValue, make_metric
 from mltrack.models.evaluation.results import (
     CsvEvaluationArtifact,
     EvaluationArtifact,
@@ -13,9 +14,12 @@ from mltrack.models.evaluation.results import (
 __all__ = [
     "CsvEvaluationArtifact",
     "EvaluationArtifact",
+    "EvaluationMetric",
     "EvaluationResult",
     "ImageEvaluationArtifact",
     "JsonEvaluationArtifact",
+    "MetricValue",
     "evaluate",
     "list_evaluators",
+    "make_metric",
 ]

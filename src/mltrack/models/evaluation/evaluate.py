@@ -4,8 +4,8 @@ The model (a model URI, a loaded pyfunc model, a callable, or none with the
 predictions in ``data``) predicts on ``data``; the metrics MLflow's default
 evaluator computes are logged, by MLflow's names, to the active run (one is
 started, and ended, when none is active), with the classifier plots and the
-per-class table. What MLflow's evaluate does beyond that (SHAP explanations,
-``extra_metrics``, GenAI model types, other environments) is
+per-class table, then any ``extra_metrics`` and ``custom_artifacts``. What MLflow's
+evaluate does beyond that (SHAP explanations, GenAI model types, other environments) is
 refused with a message that says so, never silently skipped.
 """
 
@@ -25,11 +25,17 @@ from mltrack.entities import DatasetInput, InputTag, Metric
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.evaluation import metrics as builtin
 from mltrack.models.evaluation.custom_artifacts import run_custom_artifacts
+from mltrack.models.evaluation.extra_metrics import (
+    EvaluationMetric,
+    MetricValue,
+    compute_extra_metrics,
+)
 from mltrack.models.evaluation.results import (
     CsvEvaluationArtifact,
     EvaluationArtifact,
     EvaluationResult,
     ImageEvaluationArtifact,
+    JsonEvaluationArtifact,
 )
 from mltrack.store.repository import now_ms
 from mltrack.tracking import fluent
@@ -117,12 +123,19 @@ def _refuse_unoffered(
     if model_type not in MODEL_TYPES:
         raise InvalidParameterValue(
             f"model_type must be 'classifier' or 'regressor', not {model_type!r} (mltrack "
-            "evaluates with MLflow's default metrics for those two; extra_metrics are not offered)."
+            "evaluates with MLflow's default metrics for those two, plus any extra_metrics)."
         )
-    if extra_metrics:
+    if extra_metrics is not None and not isinstance(extra_metrics, (list, tuple)):
         raise InvalidParameterValue(
-            "extra_metrics (mlflow.metrics / make_metric) are not offered by mltrack's evaluate: "
-            "compute the metric from result.metrics or the predictions and log it with log_metric."
+            "extra_metrics must be a list of metrics made with make_metric, not "
+            f"{type(extra_metrics).__name__}."
+        )
+    wrong = [m for m in extra_metrics or () if not isinstance(m, EvaluationMetric)]
+    if wrong:
+        kinds = ", ".join(f"'{m}' has type '{type(m).__name__}'" for m in wrong)
+        raise InvalidParameterValue(
+            f"In the 'extra_metrics' parameter, these are not metrics: {kinds}. Make each with "
+            "make_metric (mltrack.models.make_metric, as mlflow.models.make_metric)."
         )
     if custom_artifacts is not None and (
         not isinstance(custom_artifacts, (list, tuple))
@@ -168,6 +181,8 @@ class _EvaluationData:
     targets: Any  # numpy array
     predictions: Any  # numpy array (static evaluation) or None
     dataset: Any  # what is logged as the run's input (mltrack.data dataset)
+    targets_name: str | None = None
+    predictions_name: str | None = None
 
 
 def _evaluation_data(
@@ -230,6 +245,8 @@ def _evaluation_data(
             frame[targets].to_numpy(),
             frame[predictions].to_numpy() if predictions is not None else None,
             dataset or from_pandas(frame, dataset_path, targets=targets, predictions=predictions),
+            targets,
+            predictions,
         )
     if predictions is not None:
         raise InvalidParameterValue(
@@ -369,8 +386,11 @@ class _Logger:
     def _uri(self, file_name: str) -> str:
         return (self.client.repository.runs.artifact_dir(self.run_id) / file_name).as_uri()
 
-    def metrics(self, values: dict[str, Any]) -> dict[str, Any]:
-        named = {f"{self.prefix}{k}": v for k, v in values.items()}
+    def metrics(
+        self, values: dict[str, Any], named: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Log ``values`` under the metric prefix, and ``named`` (already named) after them."""
+        named = {**{f"{self.prefix}{k}": v for k, v in values.items()}, **(named or {})}
         when = now_ms()
         self.client.log_batch(
             self.run_id, metrics=[Metric(k, float(v), when, 0) for k, v in named.items()]
@@ -383,6 +403,33 @@ class _Logger:
         frame.to_csv(path, index=False)
         self.client.log_artifact(self.run_id, str(path))
         self.artifacts[name] = CsvEvaluationArtifact(self._uri(file_name), frame)
+
+    def eval_table(
+        self,
+        data: _EvaluationData,
+        y_pred: Any,
+        predictions: str | None,
+        computed: dict[str, MetricValue],
+    ) -> None:
+        """Per-row scores (and justifications) beside the features, targets and predictions."""
+        columns: dict[str, Any] = {}
+        for name, value in computed.items():
+            if value.scores:
+                columns[f"{self.prefix}{name}/score"] = value.scores
+            if value.justifications:
+                columns[f"{self.prefix}{name}/justification"] = value.justifications
+        if not columns:
+            return
+        table = data.features.assign(
+            **{
+                data.targets_name or "target": data.targets,
+                data.predictions_name or predictions or "outputs": list(y_pred),
+                **columns,
+            }
+        )
+        file_name = f"{self.prefix}eval_results_table.json"
+        self.client.log_table(self.run_id, table, file_name)
+        self.artifacts["eval_results_table"] = JsonEvaluationArtifact(self._uri(file_name))
 
     def custom(
         self, name: str, path: Path, kind: type[EvaluationArtifact], value: Any
@@ -422,12 +469,16 @@ class _Logger:
 # ---------------------------------------------------------------------- evaluators
 
 
+_Finish = Callable[[dict[str, Any]], dict[str, Any]]  # built-in metrics -> all, logged
+
+
 def _classifier(
     data: _EvaluationData,
     predictor: _Predictor,
     y_pred: Any,
     config: dict[str, Any],
     out: _Logger,
+    finish: _Finish,
 ) -> dict[str, Any]:
     from mltrack.models.evaluation import plots
 
@@ -447,7 +498,7 @@ def _classifier(
         values.update(
             builtin.multiclass_metrics(y_true, y_pred, y_proba, classes, average, weights)
         )
-    logged = out.metrics(values)
+    logged = finish(values)
 
     if classes.binary:
         if y_proba is not None:
@@ -495,14 +546,19 @@ def _classifier(
 
 
 def _regressor(
-    data: _EvaluationData, predictor: _Predictor, y_pred: Any, config: dict[str, Any], out: _Logger
+    data: _EvaluationData,
+    predictor: _Predictor,
+    y_pred: Any,
+    config: dict[str, Any],
+    out: _Logger,
+    finish: _Finish,
 ) -> dict[str, Any]:
     weights = config.get("sample_weights")
     values: dict[str, Any] = {}
     if predictor.score is not None:
         values["score"] = predictor.score(data.features.copy(), data.targets, sample_weight=weights)
     values.update(builtin.regressor_metrics(data.targets, y_pred, weights))
-    return out.metrics(values)
+    return finish(values)
 
 
 def evaluate(
@@ -578,8 +634,25 @@ def evaluate(
         client.log_inputs(run_id, [DatasetInput(evaluation.dataset.to_entity(), tags)])
         out = _Logger(run_id, prefix, Path(tmp))
         evaluator = _classifier if model_type == "classifier" else _regressor
+
+        def finish(values: dict[str, Any]) -> dict[str, Any]:
+            if not extra_metrics:
+                return out.metrics(values)
+            aggregates, computed = compute_extra_metrics(
+                extra_metrics,
+                y_pred,
+                evaluation.targets,
+                evaluation.features,
+                values,
+                config,
+                prefix,
+            )
+            logged = out.metrics(values, aggregates)
+            out.eval_table(evaluation, y_pred, predictions, computed)
+            return logged
+
         try:
-            logged = evaluator(evaluation, predictor, y_pred, config, out)
+            logged = evaluator(evaluation, predictor, y_pred, config, out, finish)
         except ValueError as error:  # scikit-learn's word on data a metric is undefined for
             raise InvalidParameterValue(
                 f"Cannot compute the {model_type} metrics for this data: {error}"
