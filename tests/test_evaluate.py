@@ -243,7 +243,7 @@ def test_a_result_saved_and_loaded_again(repo: Path, tmp_path: Path) -> None:
     )
 
 
-def test_pos_label_and_a_loaded_pyfunc_model(repo: Path) -> None:
+def test_pos_label_and_a_loaded_pyfunc_model(repo: Path, caplog: pytest.LogCaptureFixture) -> None:
     import mltrack as mlflow
 
     X, y = _frame(load_breast_cancer)
@@ -259,6 +259,15 @@ def test_pos_label_and_a_loaded_pyfunc_model(repo: Path) -> None:
             model_type="classifier",
             evaluator_config={"pos_label": 0, "log_model_explainability": False},
         )
+        assert "SHAP" not in caplog.text  # explanations turned off: nothing to say
+        mlflow.evaluate(
+            loaded,
+            X.assign(y=y),
+            targets="y",
+            model_type="classifier",
+            evaluator_config={"explainability_nsamples": 100},
+        )
+    assert "SHAP explanations are not offered" in caplog.text
     assert flipped.metrics["true_positives"] == default.metrics["true_negatives"]
     assert flipped.metrics["recall_score"] != default.metrics["recall_score"]
     assert flipped.metrics["accuracy_score"] == default.metrics["accuracy_score"]

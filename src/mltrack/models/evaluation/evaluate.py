@@ -162,9 +162,9 @@ def _refuse_unoffered(
 
 
 def _note_explainability(config: dict[str, Any]) -> None:
-    asked = [k for k in _EXPLAINABILITY_KEYS if k in config]
+    asked = [k for k in _EXPLAINABILITY_KEYS if k in config and config[k] is not False]
     if asked:
-        logger.info(
+        logger.warning(
             "evaluator_config %s: SHAP explanations are not offered by mltrack; nothing is "
             "logged for %s.",
             ", ".join(asked),
