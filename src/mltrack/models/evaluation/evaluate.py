@@ -472,6 +472,17 @@ class _Logger:
 _Finish = Callable[[dict[str, Any]], dict[str, Any]]  # built-in metrics -> all, logged
 
 
+def _model_score(predictor: _Predictor, data: _EvaluationData, weights: Any) -> dict[str, Any]:
+    """``{"score": ...}``: a scikit-learn model's own ``score``, when it can compute one."""
+    if predictor.score is None:
+        return {}
+    try:
+        return {"score": predictor.score(data.features.copy(), data.targets, sample_weight=weights)}
+    except Exception as error:  # the model's own method; MLflow skips the metric the same way
+        logger.warning("Computing sklearn model score failed: %r.", error)
+        return {}
+
+
 def _classifier(
     data: _EvaluationData,
     predictor: _Predictor,
@@ -488,9 +499,7 @@ def _classifier(
     classes = builtin.class_labels(
         y_true, y_pred, config.get("label_list"), config.get("pos_label")
     )
-    values: dict[str, Any] = {}
-    if predictor.score is not None:
-        values["score"] = predictor.score(data.features.copy(), y_true, sample_weight=weights)
+    values = _model_score(predictor, data, weights)
     if classes.binary:
         values.update(builtin.binary_metrics(y_true, y_pred, y_proba, classes, weights))
     else:
@@ -554,9 +563,7 @@ def _regressor(
     finish: _Finish,
 ) -> dict[str, Any]:
     weights = config.get("sample_weights")
-    values: dict[str, Any] = {}
-    if predictor.score is not None:
-        values["score"] = predictor.score(data.features.copy(), data.targets, sample_weight=weights)
+    values = _model_score(predictor, data, weights)
     values.update(builtin.regressor_metrics(data.targets, y_pred, weights))
     return finish(values)
 
