@@ -668,3 +668,21 @@ def test_extra_metrics_equal_mlflows(repo: Path, tmp_path: Path) -> None:
     assert list(table) == list(expected["table"])
     for column, values in expected["table"].items():
         assert table[column] == pytest.approx(values), column
+
+
+@pytest.mark.mlflow
+def test_evaluate_takes_mlflows_parameters() -> None:
+    import inspect
+
+    mlflow = pytest.importorskip("mlflow")
+    import mltrack
+
+    for ours, theirs in (
+        (mltrack.evaluate, mlflow.evaluate),
+        (mltrack.models.evaluate, mlflow.models.evaluate),
+        (mltrack.models.make_metric, mlflow.models.make_metric),
+        (mltrack.models.set_signature, mlflow.models.set_signature),
+        (mltrack.pyfunc.get_model_dependencies, mlflow.pyfunc.get_model_dependencies),
+    ):
+        public = [p for p in inspect.signature(theirs).parameters if not p.startswith("_")]
+        assert list(inspect.signature(ours).parameters) == public, ours.__name__
