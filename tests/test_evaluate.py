@@ -4,6 +4,8 @@ default evaluator for classifiers and regressors, as an MLflow user calls it."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from conftest import git, run_python
+from conftest import git, python_env, run_python
 
 BINARY_METRICS = {
     "true_negatives",
@@ -494,6 +496,23 @@ def test_without_matplotlib_metrics_are_logged_and_one_warning_says_why(repo: Pa
 
 # ---------------------------------------------------------------------- MLflow interop
 
+
+def _mlflow_child(script: str, directory: Path) -> str:
+    """Run ``script`` with MLflow in its own process (MLflow's tracking URI stays out of this
+    one); importing MLflow and evaluating takes minutes on a loaded machine."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(directory)],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        env=python_env(MLFLOW_DISABLE_TELEMETRY="true"),
+        check=False,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 MLFLOW_SIDE = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
@@ -551,9 +570,7 @@ def test_metrics_equal_mlflows_on_the_same_models_and_data(repo: Path, tmp_path:
     side = tmp_path / "mlflow-side"
     side.mkdir()
     script = MLFLOW_SIDE.replace("for name, loader", CASES + "\nfor name, loader")
-    expected = json.loads(
-        run_python(script, side, str(side), MLFLOW_DISABLE_TELEMETRY="true").stdout
-    )
+    expected = json.loads(_mlflow_child(script, side))
     namespace: dict[str, object] = {}
     exec(  # the same cases, evaluated here
         "import numpy as np\nfrom sklearn.datasets import load_breast_cancer, load_diabetes, "
@@ -646,11 +663,7 @@ def test_extra_metrics_equal_mlflows(repo: Path, tmp_path: Path) -> None:
     from mltrack.metrics import MetricValue
     from mltrack.models import make_metric
 
-    expected = json.loads(
-        run_python(
-            MLFLOW_EXTRA_SIDE, tmp_path, str(tmp_path), MLFLOW_DISABLE_TELEMETRY="true"
-        ).stdout
-    )
+    expected = json.loads(_mlflow_child(MLFLOW_EXTRA_SIDE, tmp_path))
     namespace: dict[str, object] = {"MetricValue": MetricValue, "make_metric": make_metric}
     exec(EXTRA_METRICS, namespace)
     with mlflow.start_run():
