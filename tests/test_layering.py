@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.pytorch",
             "mltrack.keras",
             "mltrack.artifacts",
+            "mltrack.metrics",
         ),
     ),
     ("registry", ("mltrack.registry", "mltrack.client")),
@@ -72,9 +73,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
-# MLflow's namespaces (``mlflow``, ``mlflow.tracking``) are facades over every layer:
+# MLflow's namespaces (``mlflow``, ``mlflow.tracking``, ``mlflow.models``, whose
+# validate_serving_input reads input as the scoring server does) are facades over every layer:
 # only these package ``__init__`` modules, not the modules inside the packages.
-FACADES = ("mltrack", "mltrack.tracking")
+FACADES = ("mltrack", "mltrack.tracking", "mltrack.models")
 # Private names used outside the module that defines them, still to be removed.
 # store/runs.py is being split on another branch; its uses go when the split lands.
 PRIVATE_EXCEPTIONS = {"mltrack.store.runs": {"_read_yaml", "_write_yaml", "_live", "_lock"}}

@@ -1,7 +1,7 @@
 """MLflow's examples, in their shape, run with ``import mltrack as mlflow``.
 
 Each test writes a script the way MLflow's ``examples/`` directory does it (the
-quickstart, sklearn, sklearn autolog, pyfunc, LightGBM and XGBoost examples; our
+quickstart, sklearn, sklearn autolog, pyfunc, evaluation, LightGBM and XGBoost examples; our
 own code, not MLflow's files), runs it as a user does (``python train.py`` in a
 fresh repository after ``mltrack init``), and checks what ended up committed.
 """
@@ -41,6 +41,12 @@ def _run_example(repo: Path, cli, name: str, source: str, *args: str) -> str:  #
 def _committed(repo: Path) -> None:
     """Every run the example made is committed: nothing of .mltrack is left over."""
     assert git(repo, "status", "--porcelain", "--", ".mltrack") == ""
+
+
+def _client():  # type: ignore[no-untyped-def]
+    import mltrack as mlflow
+
+    return mlflow.MlflowClient()
 
 
 def _runs(**kwargs):  # type: ignore[no-untyped-def]
@@ -396,3 +402,179 @@ def test_sklearn_elasticnet_wine_project_through_mltrack_run(repo: Path, cli) ->
     assert run.data.params["alpha"] == "0.42"
     assert run.data.params["l1_ratio"] == "0.1"
     assert "rmse" in run.data.metrics
+
+
+# MLflow's examples/evaluation, in their shape, on data scikit-learn ships (theirs download the
+# UCI Adult data through shap).
+EVALUATE_ON_BINARY_CLASSIFIER = """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    import mltrack as mlflow
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
+    model = RandomForestClassifier(n_estimators=20, random_state=42).fit(X_train, y_train)
+
+    eval_data = X_test
+    eval_data["label"] = y_test
+
+    with mlflow.start_run() as run:
+        model_info = mlflow.sklearn.log_model(model, name="model")
+        result = mlflow.evaluate(
+            model_info.model_uri,
+            eval_data,
+            targets="label",
+            model_type="classifier",
+            evaluators=["default"],
+        )
+
+    print(f"metrics:\\n{result.metrics}")
+    print(f"artifacts:\\n{result.artifacts}")
+"""
+
+EVALUATE_ON_MULTICLASS_CLASSIFIER = """
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    import mltrack as mlflow
+
+    X, y = make_classification(n_samples=2000, n_classes=10, n_informative=5, random_state=1)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
+
+    with mlflow.start_run() as run:
+        model = LogisticRegression(max_iter=1000).fit(X_train, y_train)
+        model_info = mlflow.sklearn.log_model(model, name="model")
+        result = mlflow.evaluate(
+            model_info.model_uri,
+            X_test,
+            targets=y_test,
+            model_type="classifier",
+            evaluators="default",
+            evaluator_config={"log_model_explainability": True, "explainability_nsamples": 1000},
+        )
+
+    print(f"run_id={run.info.run_id}")
+    print(f"metrics:\\n{result.metrics}")
+    print(f"artifacts:\\n{result.artifacts}")
+"""
+
+EVALUATE_ON_REGRESSOR = """
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+
+    import mltrack as mlflow
+
+    diabetes = load_diabetes()
+    X_train, X_test, y_train, y_test = train_test_split(
+        diabetes.data, diabetes.target, test_size=0.33, random_state=42
+    )
+
+    with mlflow.start_run() as run:
+        model = LinearRegression().fit(X_train, y_train)
+        model_info = mlflow.sklearn.log_model(model, name="model")
+        result = mlflow.evaluate(
+            model_info.model_uri,
+            X_test,
+            targets=y_test,
+            model_type="regressor",
+            evaluators="default",
+            feature_names=diabetes.feature_names,
+            evaluator_config={"explainability_nsamples": 1000},
+        )
+
+    print(f"metrics:\\n{result.metrics}")
+    print(f"artifacts:\\n{result.artifacts}")
+"""
+
+EVALUATE_WITH_FUNCTION = """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    import mltrack as mlflow
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
+    model = RandomForestClassifier(n_estimators=20, random_state=42).fit(X_train, y_train)
+
+    eval_data = X_test
+    eval_data["label"] = y_test
+
+
+    def fn(X):
+        return model.predict(X)
+
+
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(
+            fn, eval_data, targets="label", model_type="classifier", evaluators=["default"]
+        )
+
+    print(f"metrics:\\n{result.metrics}")
+    print(f"artifacts:\\n{result.artifacts}")
+"""
+
+EVALUATE_WITH_STATIC_DATASET = """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    import mltrack as mlflow
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.33, random_state=42)
+    model = RandomForestClassifier(n_estimators=20, random_state=42).fit(X_train, y_train)
+
+    y_test_pred = model.predict(X=X_test)
+    eval_data = X_test
+    eval_data["label"] = y_test
+    eval_data["predictions"] = y_test_pred
+
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(
+            data=eval_data, targets="label", predictions="predictions", model_type="classifier"
+        )
+
+    print(f"metrics:\\n{result.metrics}")
+    print(f"artifacts:\\n{result.artifacts}")
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "metric", "artifact"),
+    [
+        (
+            "evaluate_on_binary_classifier",
+            EVALUATE_ON_BINARY_CLASSIFIER,
+            "roc_auc",
+            "lift_curve_plot",
+        ),
+        (
+            "evaluate_on_multiclass_classifier",
+            EVALUATE_ON_MULTICLASS_CLASSIFIER,
+            "log_loss",
+            "per_class_metrics",
+        ),
+        ("evaluate_on_regressor", EVALUATE_ON_REGRESSOR, "r2_score", None),
+        ("evaluate_with_function", EVALUATE_WITH_FUNCTION, "f1_score", "confusion_matrix"),
+        ("evaluate_with_static_dataset", EVALUATE_WITH_STATIC_DATASET, "true_positives", None),
+    ],
+)
+def test_evaluation_examples(  # type: ignore[no-untyped-def]
+    repo: Path, cli, name: str, source: str, metric: str, artifact: str | None
+) -> None:
+    out = _run_example(repo, cli, f"evaluation/{name}.py", source)
+    assert out.startswith("metrics:\n{") or "\nmetrics:\n{" in out
+    _committed(repo)
+    (run,) = _runs()
+    assert run.info.status == "FINISHED"
+    assert metric in run.data.metrics
+    assert run.data.metrics["example_count"] > 100
+    names = {a.path for a in _client().list_artifacts(run.info.run_id)}
+    if artifact is not None:
+        assert f"'{artifact}'" in out
+        assert artifact + (".csv" if artifact == "per_class_metrics" else ".png") in names

@@ -107,6 +107,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "register_model": ("mltrack.registry", "register_model"),
     **{name: ("mltrack.registry.fluent", name) for name in _REGISTRY},
     "infer_signature": ("mltrack.models.signature", "infer_signature"),
+    "evaluate": ("mltrack.models.evaluation", "evaluate"),
+    "metrics": ("mltrack.metrics", None),
     "data": ("mltrack.data", None),
     "models": ("mltrack.models", None),
     "pyfunc": ("mltrack.pyfunc", None),

@@ -81,7 +81,7 @@ NOT_OFFERED: dict[str, str] = {
         "search_prompts",
         "set_prompt_alias",
     ),
-    **_each(_GENAI, "agent", "deployments", "gateway", "genai", "metrics"),
+    **_each(_GENAI, "agent", "deployments", "gateway", "genai"),
     **_each(
         _WORKSPACES,
         "create_workspace",
@@ -158,12 +158,12 @@ NOT_OFFERED: dict[str, str] = {
     **_each(_CLI, "db", "experiments", "runs"),
     "optuna": "MLflow's Optuna storage is not offered: log each trial as a (nested) run",
     "webhooks": "registry webhooks are not offered: react to the registry's git tags in CI",
-    "evaluation": f"{_LATER}: compute the metrics and log them with mltrack.log_metrics",
+    # MLflow's top-level `evaluation` holds GenAI assessments; model evaluation is `evaluate`.
+    "evaluation": f"{_GENAI} (to evaluate a classifier or regressor, use mltrack.evaluate)",
     **_each(_TELEMETRY, "set_telemetry_client", "telemetry"),
     "doctor": "mltrack has no environment report; `mltrack --version` gives its version",
     # Not there yet; each says what to use meanwhile.
     "Image": f"{_LATER}: log images with mltrack.log_image",
-    "evaluate": f"{_LATER}: compute the metrics and log them with mltrack.log_metrics",
     "validate_evaluation_results": f"{_LATER}: compare the logged metrics yourself",
     "import_checkpoints": f"{_LATER}: log each checkpoint as a model",
 }

@@ -19,10 +19,19 @@ def spark_udf(spark: _Any, model_uri: str, result_type: _Any = None, **kwargs: _
     return make(spark, model_uri, result_type, **kwargs)
 
 
+def get_model_dependencies(model_uri: str, format: str = "pip") -> str:
+    """The local path of the model's ``requirements.txt`` (``format="pip"``) or ``conda.yaml``
+    (``format="conda"``), as MLflow's ``pyfunc.get_model_dependencies``."""
+    from mltrack.models.model_files import get_model_dependencies as find
+
+    return find(model_uri, format)
+
+
 __all__ = [
     "PyFuncModel",
     "PythonModel",
     "PythonModelContext",
+    "get_model_dependencies",
     "load_model",
     "log_model",
     "save_model",

@@ -9,7 +9,7 @@ from typing import Any
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.models.model import Model
 
-__all__ = ["prepare_target", "save_example"]
+__all__ = ["prepare_target", "save_example", "serving_input_json"]
 
 
 def prepare_target(path: str | os.PathLike[str]) -> Path:
@@ -21,8 +21,8 @@ def prepare_target(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def save_example(directory: Path, model: Model, input_example: Any) -> Any:
-    """Write input_example.json and serving_input_example.json; returns the example's inputs."""
+def _example_documents(input_example: Any) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """The example as data, its input_example.json, its serving body and its MLmodel info."""
     import json
 
     import numpy as np
@@ -63,6 +63,24 @@ def save_example(directory: Path, model: Model, input_example: Any) -> Any:
         payload = {"inputs": payload, "params": params}
         serving["params"] = params
         info["params"] = "true"
+    return example, payload, serving, info
+
+
+def serving_input_json(input_example: Any) -> str | None:
+    """The scoring request body for ``input_example`` (MLflow's
+    ``convert_input_example_to_serving_input``); None when there is no example."""
+    import json
+
+    if input_example is None:
+        return None
+    return json.dumps(_example_documents(input_example)[2], indent=2)
+
+
+def save_example(directory: Path, model: Model, input_example: Any) -> Any:
+    """Write input_example.json and serving_input_example.json; returns the example's inputs."""
+    import json
+
+    example, payload, serving, info = _example_documents(input_example)
     (directory / "input_example.json").write_text(json.dumps(payload))
     (directory / "serving_input_example.json").write_text(json.dumps(serving, indent=2))
     model.saved_input_example_info = info
