@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 
@@ -163,13 +165,21 @@ def test_every_listed_path_is_mlflows() -> None:
 
 
 def test_dotted_imports_work_as_in_mlflow() -> None:
-    """``import mltrack as mlflow`` then attribute access through submodules, as scripts do."""
-    import mltrack as mlflow
-    import mltrack.data.pandas_dataset
-    import mltrack.models.signature
+    """``import mltrack as mlflow`` then attribute access through submodules, as scripts do.
 
-    assert mlflow.data.pandas_dataset.PandasDataset is mlflow.data.PandasDataset
-    assert mlflow.models.signature.infer_signature is mlflow.infer_signature
-    assert mlflow.entities.run.Run is mlflow.entities.Run
-    assert mlflow.tracking.MlflowClient is mlflow.MlflowClient
-    assert issubclass(mlflow.exceptions.MlflowException, Exception)
+    In a fresh interpreter: here, other tests' imports would already have made the submodules
+    attributes of their packages and hidden a missing one."""
+    script = """
+import mltrack as mlflow
+import mltrack.data.pandas_dataset
+import mltrack.models.signature
+
+assert mlflow.data.pandas_dataset.PandasDataset is mlflow.data.PandasDataset
+assert mlflow.models.signature.infer_signature is mlflow.infer_signature
+assert mlflow.entities.run.Run is mlflow.entities.Run
+assert mlflow.entities.view_type.ViewType is mlflow.entities.ViewType
+assert mlflow.tracking.MlflowClient is mlflow.MlflowClient
+assert issubclass(mlflow.exceptions.MlflowException, Exception)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

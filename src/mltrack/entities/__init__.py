@@ -412,3 +412,39 @@ class LoggedModel:
     @property
     def model_uri(self) -> str:
         return f"models:/{self.model_id}"
+
+
+# MLflow's module paths (``mlflow.entities.run`` …): ``import mlflow`` makes them attributes of
+# ``mlflow.entities`` because its package imports them. Here each is imported on first access,
+# so scripts that write ``mlflow.entities.run.Run`` work without loading every module up front.
+_SUBMODULES = frozenset(
+    {
+        "dataset",
+        "dataset_input",
+        "experiment",
+        "file_info",
+        "input_tag",
+        "lifecycle_stage",
+        "logged_model",
+        "logged_model_output",
+        "logged_model_status",
+        "metric",
+        "param",
+        "run",
+        "run_data",
+        "run_info",
+        "run_inputs",
+        "run_outputs",
+        "run_status",
+        "run_tag",
+        "view_type",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
