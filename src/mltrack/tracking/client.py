@@ -19,7 +19,7 @@ import threading
 from mltrack.forwarding import Forward, OnFirstUse
 from mltrack.paging import PagedList
 from mltrack.store.repository import Repository
-from mltrack.tracking.context import current_tracking_uri, open_repository
+from mltrack.tracking.context import current_tracking_uri, is_server_uri, open_repository
 from mltrack.tracking.experiments import Experiments
 from mltrack.tracking.logged_models import LoggedModels
 from mltrack.tracking.run_artifacts import RunArtifacts
@@ -30,7 +30,32 @@ __all__ = ["PagedList", "TrackingClient"]
 
 
 class TrackingClient:
-    """Experiments, runs, metrics, artifacts and logged models by id (MlflowClient's names)."""
+    """Experiments, runs, metrics, artifacts and logged models by id (MlflowClient's names).
+
+    An ``http(s)://`` tracking URI makes a
+    :class:`~mltrack.tracking.remote.RemoteTrackingClient` instead, which talks to a
+    tracking server over MLflow's REST API.
+    """
+
+    def __new__(
+        cls,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        *,
+        repository: Repository | None = None,
+    ) -> TrackingClient:
+        uri = tracking_uri or current_tracking_uri() if repository is None else None
+        if is_server_uri(uri):
+            from mltrack.tracking.remote import RemoteTrackingClient
+
+            if not issubclass(cls, RemoteTrackingClient):
+                # Made whole here: MltrackClient's __init__ is not called on a non-subclass.
+                remote = object.__new__(RemoteTrackingClient)
+                remote.__init__(uri, registry_uri)  # type: ignore[misc]
+                return remote
+        return super().__new__(cls)
+
+    remote = False  # True for the REST client of a tracking server
 
     def __init__(
         self,

@@ -1,0 +1,281 @@
+"""The remote client: ``import mltrack as mlflow`` with an ``http://`` tracking URI logs to a server.
+
+Against a real ``mltrack server`` and a real ``mlflow server`` (SQLite), each on a
+free port of 127.0.0.1; what was logged is read back with MLflow's own client.
+"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import run_python
+from support import TrackingServer, answers, bound_socket, wait_until
+
+TRAINING_SCRIPT = """
+import sys
+import mltrack as mlflow
+
+mlflow.set_experiment("remote-training")
+with mlflow.start_run(run_name="first") as run:
+    mlflow.log_params({"lr": 0.01, "layers": 3})
+    mlflow.log_param("optimizer", "adam")
+    mlflow.set_tag("stage", "dev")
+    mlflow.set_tags({"team": "vision"})
+    for step in range(1234):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=7)
+    mlflow.log_text("hello from the training machine", "notes/hello.txt")
+    mlflow.log_dict({"depth": 3}, "config.json")
+    with open("weights.bin", "wb") as f:
+        f.write(b"\\x00\\x01\\x02")
+    mlflow.log_artifact("weights.bin", artifact_path="files")
+    assert len(mlflow.get_run(run.info.run_id).data.params) == 3
+    history = mlflow.MltrackClient().get_metric_history(run.info.run_id, "loss")
+    assert len(history) == 1234, len(history)
+print(run.info.run_id)
+"""
+
+
+class MlflowServer:
+    """``mlflow server`` on SQLite, serving artifacts, on a free port of 127.0.0.1."""
+
+    def __init__(self, workdir: Path) -> None:
+        sock = bound_socket()
+        port = sock.getsockname()[1]
+        sock.close()  # mlflow server binds by number; nothing else here takes ports meanwhile
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = workdir / "mlflow-server.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    f"sqlite:///{workdir / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(workdir / "mlartifacts"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                ],
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: answers(self.url + "/health"),
+            "mlflow server to answer",
+            timeout=120,
+            process=self.process,
+            log=self.log,
+        )
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture(params=["mltrack", "mlflow"])
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A tracking server of either kind, with an empty store."""
+    if request.param == "mlflow":
+        pytest.importorskip("mlflow")
+        mlflow_server = MlflowServer(tmp_path)
+        try:
+            yield mlflow_server.url
+        finally:
+            mlflow_server.stop()
+    else:
+        server = TrackingServer(tmp_path / "team-repo", "--init")
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def training_dir(tmp_path: Path) -> Path:
+    """A directory outside any git repository: the training machine has no mltrack store."""
+    path = tmp_path / "trainer"
+    path.mkdir()
+    return path
+
+
+def test_a_script_logs_to_a_server_and_mlflow_reads_it_back(
+    server_url: str, training_dir: Path
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(TRAINING_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    run_id = result.stdout.strip().splitlines()[-1]
+    assert not (training_dir / ".mltrack").exists() and not (training_dir / "mlruns").exists()
+
+    reader = mlflow.MlflowClient(server_url)
+    run = reader.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "first"
+    assert reader.get_experiment(run.info.experiment_id).name == "remote-training"
+    assert run.data.params == {"lr": "0.01", "layers": "3", "optimizer": "adam"}
+    assert run.data.tags["stage"] == "dev" and run.data.tags["team"] == "vision"
+    assert run.data.tags["mlflow.runName"] == "first"
+    assert run.data.metrics == {"loss": 1.0 / 1234, "acc": 0.5, "f1": 0.25}
+    history = reader.get_metric_history(run_id, "loss")
+    assert sorted((m.step, m.value) for m in history) == [
+        (step, 1.0 / (step + 1)) for step in range(1234)
+    ]
+    assert [(m.step, m.value) for m in reader.get_metric_history(run_id, "acc")] == [(7, 0.5)]
+    (training_dir / "dl").mkdir()
+    downloaded = Path(reader.download_artifacts(run_id, "", str(training_dir / "dl")))
+    assert (downloaded / "notes" / "hello.txt").read_text() == "hello from the training machine"
+    assert (downloaded / "config.json").read_text().replace(" ", "").replace("\n", "") == (
+        '{"depth":3}'
+    )
+    assert (downloaded / "files" / "weights.bin").read_bytes() == b"\x00\x01\x02"
+
+
+def test_the_client_searches_ends_and_deletes_runs_on_a_server(
+    server_url: str, training_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mltrack
+
+    monkeypatch.chdir(training_dir)
+    mltrack.set_tracking_uri(server_url)
+    try:
+        experiment_id = mltrack.create_experiment("searched")
+        assert [e.name for e in mltrack.search_experiments(filter_string="name = 'searched'")] == [
+            "searched"
+        ]
+        client = mltrack.MltrackClient()
+        run = client.create_run(experiment_id, run_name="manual")
+        client.log_batch(
+            run.info.run_id,
+            metrics=[mltrack.entities.Metric("m", float(i), 1000 + i, i) for i in range(2500)],
+            params=[mltrack.entities.Param(f"p{i}", str(i)) for i in range(150)],
+        )
+        client.set_terminated(run.info.run_id, "KILLED")
+        found = mltrack.search_runs([experiment_id], "params.p149 = '149'", output_format="list")
+        assert [r.info.run_id for r in found] == [run.info.run_id]
+        assert found[0].info.status == "KILLED" and len(found[0].data.params) == 150
+        frame = mltrack.search_runs([experiment_id])
+        assert list(frame["run_id"]) == [run.info.run_id] and frame["metrics.m"][0] == 2499.0
+        assert len(client.get_metric_history(run.info.run_id, "m")) == 2500
+        mltrack.delete_run(run.info.run_id)
+        assert mltrack.search_runs([experiment_id], output_format="list") == []
+        with pytest.raises(mltrack.exceptions.MltrackError, match="registry"):
+            client.create_registered_model("not-yet")
+        with pytest.raises(mltrack.exceptions.ResourceDoesNotExist):
+            client.get_run("0" * 32)
+    finally:
+        mltrack.set_tracking_uri(str(training_dir))
+        from mltrack.tracking import fluent
+
+        fluent.reset_state()
+
+
+def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    try:
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "from mltrack.exceptions import MltrackError\n"
+            "try:\n"
+            "    mlflow.pyfunc.log_model(name='m', python_model=lambda c, x: x)\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
+        )
+        result = run_python(script, trainer, MLFLOW_TRACKING_URI=server.url)
+        assert result.stdout.strip().startswith("Logging a model is not offered with a server")
+    finally:
+        server.stop()
+
+
+class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):
+    """Forwards to ``target``; the first ``log-batch`` is stored, then its answer is lost."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.dropped = 0
+        self.batches = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = httpx.request(
+                    self.command, proxy.target + self.path, content=body, headers=headers
+                )
+                if self.path.endswith("/runs/log-batch"):
+                    proxy.batches += 1
+                    if proxy.dropped == 0:
+                        proxy.dropped += 1
+                        self.close_connection = True
+                        return  # stored by the server, but the client never hears so
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_a_retried_batch_whose_answer_was_lost_stores_no_point_twice(
+    server_url: str, training_dir: Path
+) -> None:
+    proxy = _DropFirstBatchProxy(server_url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    for step in range(1500):\n"
+            "        mlflow.log_metric('loss', float(step), step=step, timestamp=1000 + step)\n"
+            "print(run.info.run_id)\n"
+        )
+        result = run_python(
+            script,
+            training_dir,
+            MLFLOW_TRACKING_URI=proxy_url,
+            MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
+            MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        assert proxy.dropped == 1 and proxy.batches == 3  # 1000 + its retry + 500
+        import mltrack
+
+        history = mltrack.MltrackClient(server_url).get_metric_history(run_id, "loss")
+        assert sorted(m.step for m in history) == list(range(1500))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
