@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from conftest import run_python
+from liveserver import make_repo
 from support import TrackingServer, answers, bound_socket, wait_until
 
 TRAINING_SCRIPT = """
@@ -279,3 +280,38 @@ def test_a_retried_batch_whose_answer_was_lost_stores_no_point_twice(
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_credentials_from_mlflow_variables_reach_an_auth_server(tmp_path: Path) -> None:
+    repo, home = make_repo(tmp_path)
+    server = TrackingServer(
+        repo, "--auth", home=home, env={"MLTRACK_AUTH_ADMIN_PASSWORD": "admin-pw-123"}
+    )
+    try:
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_metric('loss', 0.5)\n"
+            "print(run.info.run_id)\n"
+        )
+        refused = run_python(script, trainer, check=False, MLFLOW_TRACKING_URI=server.url)
+        assert refused.returncode == 1 and "MLFLOW_TRACKING_USERNAME" in refused.stderr
+        result = run_python(
+            script,
+            trainer,
+            MLFLOW_TRACKING_URI=server.url,
+            MLFLOW_TRACKING_USERNAME="admin",
+            MLFLOW_TRACKING_PASSWORD="admin-pw-123",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        stored = httpx.get(
+            f"{server.url}/api/2.0/mlflow/runs/get",
+            params={"run_id": run_id},
+            auth=("admin", "admin-pw-123"),
+        ).json()["run"]
+        assert stored["info"]["status"] == "FINISHED"
+        assert stored["data"]["metrics"][0]["value"] == 0.5
+    finally:
+        server.stop()

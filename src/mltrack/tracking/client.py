@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import cast
 
 from mltrack.forwarding import Forward, OnFirstUse
 from mltrack.paging import PagedList
@@ -48,11 +49,8 @@ class TrackingClient:
         if is_server_uri(uri):
             from mltrack.tracking.remote import RemoteTrackingClient
 
-            if not issubclass(cls, RemoteTrackingClient):
-                # Made whole here: MltrackClient's __init__ is not called on a non-subclass.
-                remote = object.__new__(RemoteTrackingClient)
-                remote.__init__(uri, registry_uri)  # type: ignore[misc]
-                return remote
+            # The same method names over REST (Python then skips this class's __init__).
+            return cast("TrackingClient", RemoteTrackingClient(uri, registry_uri))
         return super().__new__(cls)
 
     remote = False  # True for the REST client of a tracking server

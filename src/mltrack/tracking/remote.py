@@ -40,12 +40,10 @@ from mltrack.entities import (
     ViewType,
 )
 from mltrack.exceptions import InvalidParameterValue, MltrackError
-from mltrack.forwarding import OnFirstUse
 from mltrack.paging import PagedList
 from mltrack.store import validation
-from mltrack.store.repository import Repository, now_ms
+from mltrack.store.repository import now_ms
 from mltrack.tracking import artifacts as artifact_io
-from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.rest import RestTransport
 
 __all__ = ["NotOfferedRemotely", "RemoteRunBuffer", "RemoteRunRecord", "RemoteTrackingClient"]
@@ -135,8 +133,12 @@ class _RemoteRuns:
         return record.run
 
 
-class RemoteTrackingClient(TrackingClient):
-    """The tracking client's experiment, run, logging and artifact methods over REST."""
+class RemoteTrackingClient:
+    """The tracking client's experiment, run, logging and artifact methods over REST.
+
+    It has ``TrackingClient``'s method names and signatures (``TrackingClient`` makes one
+    for a server URI); a method it lacks is refused with :class:`NotOfferedRemotely`.
+    """
 
     def __init__(
         self,
@@ -145,9 +147,6 @@ class RemoteTrackingClient(TrackingClient):
         *,
         repository: Any = None,
     ) -> None:
-        if "transport" in self.__dict__:
-            return  # made by TrackingClient.__new__ already
-        self.build_lock = threading.RLock()
         self.location = str(tracking_uri)
         self._registry_uri = registry_uri
         self.transport = RestTransport(self.location)
@@ -157,17 +156,12 @@ class RemoteTrackingClient(TrackingClient):
 
     remote = True
 
-    repository = OnFirstUse(lambda client: client.refuse_repository())
-
-    runs = _RemoteRuns()  # type: ignore[assignment]
+    runs = _RemoteRuns()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        raise self.not_offered(name)
-
-    def refuse_repository(self) -> Repository:
-        raise self.not_offered("This call")
+        raise self.not_offered("This call" if name == "repository" else name)
 
     def not_offered(self, what: str) -> NotOfferedRemotely:
         return NotOfferedRemotely(
@@ -366,7 +360,7 @@ class RemoteTrackingClient(TrackingClient):
         answer = self.transport.call("POST", "runs/search", body)
         return PagedList([_run(r) for r in answer.get("runs", [])], answer.get("next_page_token"))
 
-    def search_run_records(  # type: ignore[override]
+    def search_run_records(
         self,
         experiment_ids: Sequence[str] | None,
         filter_string: str | None = "",
