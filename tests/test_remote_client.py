@@ -38,6 +38,9 @@ with mlflow.start_run(run_name="first") as run:
     with open("weights.bin", "wb") as f:
         f.write(b"\\x00\\x01\\x02")
     mlflow.log_artifact("weights.bin", artifact_path="files")
+    import pandas as pd
+    frame = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
+    mlflow.log_input(mlflow.data.from_pandas(frame, name="toy"), context="training")
     assert len(mlflow.get_run(run.info.run_id).data.params) == 3
     history = mlflow.MltrackClient().get_metric_history(run.info.run_id, "loss")
     assert len(history) == 1234, len(history)
@@ -152,6 +155,9 @@ def test_a_script_logs_to_a_server_and_mlflow_reads_it_back(
         '{"depth":3}'
     )
     assert (downloaded / "files" / "weights.bin").read_bytes() == b"\x00\x01\x02"
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "toy"
+    assert {t.key: t.value for t in dataset_input.tags} == {"mlflow.data.context": "training"}
 
 
 def test_the_client_searches_ends_and_deletes_runs_on_a_server(
@@ -205,9 +211,15 @@ def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> N
             "    mlflow.pyfunc.log_model(name='m', python_model=lambda c, x: x)\n"
             "except MltrackError as e:\n"
             "    print(e)\n"
+            "try:\n"
+            "    mlflow.register_model('runs:/0123456789abcdef0123456789abcdef/m', 'm')\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
         )
         result = run_python(script, trainer, MLFLOW_TRACKING_URI=server.url)
-        assert result.stdout.strip().startswith("Logging a model is not offered with a server")
+        logged, registered = result.stdout.strip().splitlines()
+        assert logged.startswith("Logging a model is not offered with a server tracking URI")
+        assert registered.startswith("This call (models, the registry) is not offered with")
     finally:
         server.stop()
 

@@ -110,6 +110,10 @@ def open_repository(uri: str | None, *, directory: str | None = None) -> Reposit
     working directory) is looked up the way git does, from a subdirectory too.
     One object per working tree.
     """
+    if is_server_uri(uri):
+        from mltrack.tracking.rest import not_offered
+
+        raise not_offered("This call (models, the registry)", str(uri))
     location = (uri, directory or os.getcwd())
     cached = _by_location.get(location)
     if cached is not None:

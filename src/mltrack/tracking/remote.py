@@ -27,14 +27,17 @@ from typing import Any
 
 from mltrack.entities import (
     CodeVersion,
+    Dataset,
     DatasetInput,
     Experiment,
+    InputTag,
     LifecycleStage,
     Metric,
     Param,
     Run,
     RunData,
     RunInfo,
+    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -44,7 +47,7 @@ from mltrack.paging import PagedList
 from mltrack.store import validation
 from mltrack.store.repository import now_ms
 from mltrack.tracking import artifacts as artifact_io
-from mltrack.tracking.rest import RestTransport
+from mltrack.tracking.rest import NotOfferedRemotely, RestTransport, not_offered
 
 __all__ = ["NotOfferedRemotely", "RemoteRunBuffer", "RemoteRunRecord", "RemoteTrackingClient"]
 
@@ -57,13 +60,6 @@ _VIEW_NAMES = {
     ViewType.DELETED_ONLY: "DELETED_ONLY",
     ViewType.ALL: "ALL",
 }
-
-
-class NotOfferedRemotely(MltrackError):
-    """A call the remote client does not offer yet (models, the registry, datasets …)."""
-
-    error_code = "NOT_IMPLEMENTED"
-    http_status = 501
 
 
 class _PointBuffer(list[tuple[str, float, int, int]]):
@@ -164,11 +160,7 @@ class RemoteTrackingClient:
         raise self.not_offered("This call" if name == "repository" else name)
 
     def not_offered(self, what: str) -> NotOfferedRemotely:
-        return NotOfferedRemotely(
-            f"{what} is not offered with a server tracking URI ({self.location}) yet: mltrack's "
-            "remote client logs experiments, runs, params, metrics, tags and artifacts; logged "
-            "models, model logging and the registry need a local repository."
-        )
+        return not_offered(what, self.location)
 
     # ------------------------------------------------------------------ buffers
 
@@ -466,7 +458,19 @@ class RemoteTrackingClient:
     def log_inputs(
         self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Any = None
     ) -> None:
-        raise self.not_offered("log_input")
+        if models:
+            raise self.not_offered("Logging model inputs")
+        body = {
+            "run_id": run_id,
+            "datasets": [
+                {
+                    "dataset": entry.dataset.to_dict(),
+                    "tags": [{"key": t.key, "value": t.value} for t in entry.tags],
+                }
+                for entry in datasets or []
+            ],
+        }
+        self.transport.call("POST", "runs/log-inputs", body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self.flush(run_id)
@@ -595,6 +599,13 @@ def _run(data: dict[str, Any]) -> Run:
         Metric(m["key"], _float(m.get("value")), int(m.get("timestamp", 0)), int(m.get("step", 0)))
         for m in body.get("metrics", [])
     ]
+    inputs = tuple(
+        DatasetInput(
+            Dataset.from_dict(entry["dataset"]),
+            tuple(InputTag(k, v) for k, v in _pairs(entry.get("tags")).items()),
+        )
+        for entry in data.get("inputs", {}).get("dataset_inputs", [])
+    )
     return Run(
         info=run_info,
         data=RunData(
@@ -602,5 +613,6 @@ def _run(data: dict[str, Any]) -> Run:
             params=_pairs(body.get("params")),
             tags=tags,
         ),
+        inputs=RunInputs(inputs),
         latest_metrics=tuple(metrics),
     )

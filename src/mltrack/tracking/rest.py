@@ -36,7 +36,7 @@ from mltrack.exceptions import (
     Unauthenticated,
 )
 
-__all__ = ["RestTransport"]
+__all__ = ["NotOfferedRemotely", "RestTransport", "not_offered"]
 
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
@@ -50,6 +50,22 @@ _ERRORS: dict[str, type[MltrackError]] = {
     "UNAUTHENTICATED": Unauthenticated,
     "PERMISSION_DENIED": PermissionDenied,
 }
+
+
+class NotOfferedRemotely(MltrackError):
+    """A call the remote client does not offer yet (models, the registry, datasets …)."""
+
+    error_code = "NOT_IMPLEMENTED"
+    http_status = 501
+
+
+def not_offered(what: str, uri: str) -> NotOfferedRemotely:
+    """The one-line refusal of ``what`` with the server tracking URI ``uri``."""
+    return NotOfferedRemotely(
+        f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
+        "client logs experiments, runs, params, metrics, tags and artifacts; logged models, "
+        "model logging and the registry need a local repository."
+    )
 
 
 def _env_number(name: str, default: float) -> float:
