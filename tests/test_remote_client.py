@@ -30,6 +30,7 @@ with mlflow.start_run(run_name="first") as run:
     mlflow.log_param("optimizer", "adam")
     mlflow.set_tag("stage", "dev")
     mlflow.set_tags({"team": "vision"})
+    mlflow.set_tag("queued", "no", synchronous=False).wait()
     for step in range(1234):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
     mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=7)
@@ -141,6 +142,7 @@ def test_a_script_logs_to_a_server_and_mlflow_reads_it_back(
     assert reader.get_experiment(run.info.experiment_id).name == "remote-training"
     assert run.data.params == {"lr": "0.01", "layers": "3", "optimizer": "adam"}
     assert run.data.tags["stage"] == "dev" and run.data.tags["team"] == "vision"
+    assert run.data.tags["queued"] == "no"
     assert run.data.tags["mlflow.runName"] == "first"
     assert run.data.metrics == {"loss": 1.0 / 1234, "acc": 0.5, "f1": 0.25}
     history = reader.get_metric_history(run_id, "loss")

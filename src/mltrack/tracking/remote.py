@@ -47,6 +47,7 @@ from mltrack.paging import PagedList
 from mltrack.store import validation
 from mltrack.store.repository import now_ms
 from mltrack.tracking import artifacts as artifact_io
+from mltrack.tracking.async_logging import RunOperations, is_async
 from mltrack.tracking.rest import NotOfferedRemotely, RestTransport, not_offered
 
 __all__ = ["NotOfferedRemotely", "RemoteRunBuffer", "RemoteRunRecord", "RemoteTrackingClient"]
@@ -394,7 +395,7 @@ class RemoteTrackingClient:
         self.transport.call(
             "POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": text}
         )
-        return value
+        return _sent(synchronous) or value
 
     def log_metric(
         self,
@@ -414,10 +415,13 @@ class RemoteTrackingClient:
         )
         self.send_batch(run_id, metrics=[metric])
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
         key = validation.key(key, "tag key")
         text = validation.tag_value(key, value)
         self.transport.call("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": text})
+        return _sent(synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.transport.call("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
@@ -429,8 +433,9 @@ class RemoteTrackingClient:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = None,
-    ) -> None:
+    ) -> RunOperations | None:
         self.send_batch(run_id, metrics, params, tags)
+        return _sent(synchronous)
 
     def send_batch(
         self,
@@ -541,6 +546,11 @@ class RemoteTrackingClient:
         uri = str(self.get_run(run_id).info.artifact_uri)
         relative = validation.artifact_path(artifact_path)
         return f"{uri.rstrip('/')}/{relative}" if relative else uri
+
+
+def _sent(synchronous: bool | None) -> RunOperations | None:
+    """MLflow's answer to a logging call: a handle if asynchronous (here, nothing left to wait for)."""
+    return RunOperations() if is_async(synchronous) else None
 
 
 # ---------------------------------------------------------------------- JSON → entities
