@@ -329,3 +329,50 @@ def test_credentials_from_mlflow_variables_reach_an_auth_server(tmp_path: Path) 
         assert stored["data"]["metrics"][0]["value"] == 0.5
     finally:
         server.stop()
+
+
+def test_tls_with_a_ca_bundle_or_insecure_mode_and_refused_otherwise(tmp_path: Path) -> None:
+    from test_server_auth_client import self_signed
+
+    repo, home = make_repo(tmp_path)
+    key, cert = self_signed(tmp_path)
+    server = TrackingServer(
+        repo,
+        "--auth",
+        "--ssl-keyfile",
+        str(key),
+        "--ssl-certfile",
+        str(cert),
+        home=home,
+        env={"MLTRACK_AUTH_ADMIN_PASSWORD": "admin-pw-123"},
+    )
+    try:
+        assert server.url.startswith("https://")
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "from mltrack.exceptions import MltrackError\n"
+            "try:\n"
+            "    with mlflow.start_run() as run:\n"
+            "        mlflow.log_metric('loss', 0.5)\n"
+            "    print(mlflow.get_run(run.info.run_id).data.metrics)\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
+        )
+        credentials = {
+            "MLFLOW_TRACKING_URI": server.url,
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": "admin-pw-123",
+        }
+        with_bundle = run_python(
+            script, trainer, MLFLOW_TRACKING_SERVER_CERT_PATH=str(cert), **credentials
+        )
+        assert with_bundle.stdout.strip() == "{'loss': 0.5}"
+        insecure = run_python(script, trainer, MLFLOW_TRACKING_INSECURE_TLS="true", **credentials)
+        assert insecure.stdout.strip() == "{'loss': 0.5}"
+        refused = run_python(script, trainer, **credentials)
+        assert refused.stdout.startswith(f"TLS with the tracking server at {server.url} failed")
+        assert "MLFLOW_TRACKING_SERVER_CERT_PATH" in refused.stdout
+    finally:
+        server.stop()

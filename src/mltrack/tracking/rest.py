@@ -147,11 +147,17 @@ class RestTransport:
                     continue
                 raise self._error(method, url, error.code, body) from None
             except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                reason = getattr(error, "reason", error)
+                if isinstance(reason, ssl.SSLError):  # not transient: retrying cannot help
+                    raise MltrackError(
+                        f"TLS with the tracking server at {self.base_uri} failed: {reason}. "
+                        "Set MLFLOW_TRACKING_SERVER_CERT_PATH to its CA bundle (or "
+                        "MLFLOW_TRACKING_INSECURE_TLS=true to skip verification)."
+                    ) from None
                 if attempt < self.max_retries:
                     attempt += 1
                     self._wait(attempt, None)
                     continue
-                reason = getattr(error, "reason", error)
                 raise MltrackError(
                     f"Could not reach the tracking server at {self.base_uri} "
                     f"({method} {url}) after {attempt + 1} attempts: {reason}",
