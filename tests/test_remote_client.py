@@ -227,10 +227,14 @@ def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> N
 
 
 class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):
-    """Forwards to ``target``; the first ``log-batch`` is stored, then its answer is lost."""
+    """Forwards to ``target``; the first ``log-batch`` is stored, then its answer is lost.
 
-    def __init__(self, target: str) -> None:
+    ``busy``: instead, the first ``log-batch`` is answered 503 without reaching the server.
+    """
+
+    def __init__(self, target: str, busy: bool = False) -> None:
         self.target = target
+        self.busy = busy
         self.dropped = 0
         self.batches = 0
         proxy = self
@@ -239,6 +243,13 @@ class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.busy and self.path.endswith("/runs/log-batch") and not proxy.dropped:
+                    proxy.dropped += 1
+                    proxy.batches += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 answer = httpx.request(
                     self.command, proxy.target + self.path, content=body, headers=headers
@@ -294,6 +305,39 @@ def test_a_retried_batch_whose_answer_was_lost_stores_no_point_twice(
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_batch_answered_503_is_sent_again(tmp_path: Path, training_dir: Path) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    proxy = _DropFirstBatchProxy(server.url, busy=True)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_metrics({'a': 1.0, 'b': 2.0})\n"
+            "print(run.info.run_id)\n"
+        )
+        result = run_python(
+            script,
+            training_dir,
+            MLFLOW_TRACKING_URI=f"http://127.0.0.1:{proxy.server_address[1]}",
+            MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
+            MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        assert proxy.dropped == 1 and proxy.batches == 2
+        import mltrack
+
+        assert mltrack.MltrackClient(server.url).get_run(run_id).data.metrics == {
+            "a": 1.0,
+            "b": 2.0,
+        }
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        server.stop()
 
 
 def test_credentials_from_mlflow_variables_reach_an_auth_server(tmp_path: Path) -> None:
