@@ -190,8 +190,8 @@ def test_the_client_searches_ends_and_deletes_runs_on_a_server(
         assert len(client.get_metric_history(run.info.run_id, "m")) == 2500
         mltrack.delete_run(run.info.run_id)
         assert mltrack.search_runs([experiment_id], output_format="list") == []
-        with pytest.raises(mltrack.exceptions.MltrackError, match="registry"):
-            client.create_registered_model("not-yet")
+        with pytest.raises(mltrack.exceptions.MltrackError, match=r"^delete_registered_model is"):
+            client.delete_registered_model("not-yet")
         with pytest.raises(mltrack.exceptions.ResourceDoesNotExist):
             client.get_run("0" * 32)
     finally:
@@ -214,14 +214,14 @@ def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> N
             "except MltrackError as e:\n"
             "    print(e)\n"
             "try:\n"
-            "    mlflow.register_model('runs:/0123456789abcdef0123456789abcdef/m', 'm')\n"
+            "    mlflow.pyfunc.load_model('models:/m/1')\n"
             "except MltrackError as e:\n"
             "    print(e)\n"
         )
         result = run_python(script, trainer, MLFLOW_TRACKING_URI=server.url)
-        logged, registered = result.stdout.strip().splitlines()
+        logged, loaded = result.stdout.strip().splitlines()
         assert logged.startswith("Logging a model is not offered with a server tracking URI")
-        assert registered.startswith("This call (models, the registry) is not offered with")
+        assert loaded.startswith("This call (models, loading them) is not offered with")
     finally:
         server.stop()
 
@@ -420,3 +420,36 @@ def test_tls_with_a_ca_bundle_or_insecure_mode_and_refused_otherwise(tmp_path: P
         assert "MLFLOW_TRACKING_SERVER_CERT_PATH" in refused.stdout
     finally:
         server.stop()
+
+
+REGISTRY_SCRIPT = """
+import os
+import mltrack as mlflow
+
+os.makedirs("saved/model", exist_ok=True)
+with open("saved/model/MLmodel", "w") as f:
+    f.write("artifact_path: model\\nflavors:\\n  python_function:\\n    loader_module: x\\n")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts("saved/model", artifact_path="model")
+version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "remote-model")
+client = mlflow.MltrackClient()
+client.set_registered_model_alias("remote-model", "champion", version.version)
+again = mlflow.register_model(f"runs:/{run.info.run_id}/model", "remote-model")
+print(run.info.run_id, version.version, again.version)
+print(client.get_model_version_by_alias("remote-model", "champion").version)
+"""
+
+
+def test_register_model_and_aliases_over_a_server(server_url: str, training_dir: Path) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(REGISTRY_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    first, second = result.stdout.strip().splitlines()[-2:]
+    run_id, version, again = first.split()
+    assert (version, again, second) == ("1", "2", "1")
+    reader = mlflow.MlflowClient(server_url)
+    champion = reader.get_model_version_by_alias("remote-model", "champion")
+    assert champion.version == "1" and champion.run_id == run_id
+    assert [v.version for v in reader.search_model_versions("name = 'remote-model'")] in (
+        ["2", "1"],
+        ["1", "2"],
+    )

@@ -63,8 +63,9 @@ def not_offered(what: str, uri: str) -> NotOfferedRemotely:
     """The one-line refusal of ``what`` with the server tracking URI ``uri``."""
     return NotOfferedRemotely(
         f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
-        "client logs experiments, runs, params, metrics, tags and artifacts; logged models, "
-        "model logging and the registry need a local repository."
+        "client logs experiments, runs, params, metrics, tags, inputs and artifacts and "
+        "registers versions (register_model, versions, stages, tags, aliases); logged models, "
+        "model logging and loading need a local repository."
     )
 
 
