@@ -453,3 +453,19 @@ def test_register_model_and_aliases_over_a_server(server_url: str, training_dir:
         ["2", "1"],
         ["1", "2"],
     )
+
+
+def test_a_client_given_a_repository_stays_local_whatever_the_tracking_uri(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrack.client import MltrackClient
+    from mltrack.tracking.client import TrackingClient
+    from mltrack.tracking.context import open_repository
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # as `mltrack import` sets it
+    repository = open_repository(str(repo))
+    for cls in (TrackingClient, MltrackClient):
+        local = cls(repository=repository)
+        assert not local.remote and isinstance(local, cls)
+        local.get_experiment_by_name("Default")
+    assert MltrackClient().remote and TrackingClient().remote

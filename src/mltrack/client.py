@@ -61,7 +61,9 @@ class MltrackClient(TrackingClient):
         uri = (tracking_uri or current_tracking_uri()) if repository is None else None
         if is_server_uri(uri):
             return cast("MltrackClient", RemoteMltrackClient(uri, registry_uri))
-        return cast("MltrackClient", super().__new__(cls, tracking_uri, registry_uri))
+        return cast(
+            "MltrackClient", super().__new__(cls, tracking_uri, registry_uri, repository=repository)
+        )
 
     registry = OnFirstUse(lambda client: Registry(client.repository))
 
