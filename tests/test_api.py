@@ -780,6 +780,7 @@ def test_every_public_fluent_function_is_exported() -> None:
         "active_experiment_id",
         "client",
         "live_run",
+        "local_live_run",
         "note_logged_model",
         "records_to_pandas",
         "reset_state",

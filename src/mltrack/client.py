@@ -8,15 +8,62 @@ descriptions are commits), under the same names.
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import cast
+
 from mltrack.forwarding import Forward, OnFirstUse
 from mltrack.registry import Registry
+from mltrack.registry.remote import RemoteRegistry
+from mltrack.store.repository import Repository
 from mltrack.tracking.client import TrackingClient
+from mltrack.tracking.context import current_tracking_uri, is_server_uri
+from mltrack.tracking.remote import RemoteTrackingClient
 
-__all__ = ["MlflowClient", "MltrackClient"]
+__all__ = ["MlflowClient", "MltrackClient", "RemoteMltrackClient"]
+
+
+class RemoteMltrackClient(RemoteTrackingClient):
+    """The client of a tracking server: tracking and registry calls over MLflow's REST API."""
+
+    @cached_property
+    def registry(self) -> RemoteRegistry:
+        return RemoteRegistry(self.transport)
+
+    create_registered_model = Forward("registry", RemoteRegistry.create_registered_model)
+    get_registered_model = Forward("registry", RemoteRegistry.get_registered_model)
+    create_model_version = Forward("registry", RemoteRegistry.create_model_version)
+    get_model_version = Forward("registry", RemoteRegistry.get_model_version)
+    search_model_versions = Forward("registry", RemoteRegistry.search_model_versions)
+    set_model_version_tag = Forward("registry", RemoteRegistry.set_model_version_tag)
+    transition_model_version_stage = Forward(
+        "registry", RemoteRegistry.transition_model_version_stage
+    )
+    set_registered_model_alias = Forward("registry", RemoteRegistry.set_registered_model_alias)
+    delete_registered_model_alias = Forward(
+        "registry", RemoteRegistry.delete_registered_model_alias
+    )
+    get_model_version_by_alias = Forward("registry", RemoteRegistry.get_model_version_by_alias)
 
 
 class MltrackClient(TrackingClient):
-    """Experiments, runs, metrics, artifacts and the model registry (MlflowClient's names)."""
+    """Experiments, runs, metrics, artifacts and the model registry (MlflowClient's names).
+
+    An ``http(s)://`` tracking URI makes a :class:`RemoteMltrackClient` instead.
+    """
+
+    def __new__(
+        cls,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        *,
+        repository: Repository | None = None,
+    ) -> MltrackClient:
+        uri = (tracking_uri or current_tracking_uri()) if repository is None else None
+        if is_server_uri(uri):
+            return cast("MltrackClient", RemoteMltrackClient(uri, registry_uri))
+        return cast(
+            "MltrackClient", super().__new__(cls, tracking_uri, registry_uri, repository=repository)
+        )
 
     registry = OnFirstUse(lambda client: Registry(client.repository))
 

@@ -43,7 +43,7 @@ def log_model_directory(
     relative = validation.artifact_path(name or artifact_path or "model", "model name")
     if not relative:
         raise InvalidParameterValue("The model name is empty.")
-    live = fluent.live_run()
+    live = fluent.local_live_run("Logging a model")
     run_id = live.run_id
     target = live.run_dir / "artifacts" / relative
     if target.exists():

@@ -25,7 +25,7 @@ from mltrack.store.model_names import (
     parse_version_tag,
     version_tag,
 )
-from mltrack.tracking.context import current_repository
+from mltrack.tracking.context import current_repository, current_tracking_uri, is_server_uri
 
 __all__ = [
     "STAGES",
@@ -50,4 +50,10 @@ def register_model(
     **_: Any,
 ) -> ModelVersion:
     """Register the model at ``model_uri`` under ``name`` (creating the registered model if needed)."""
+    uri = current_tracking_uri()
+    if is_server_uri(uri):
+        from mltrack.registry.remote import RemoteRegistry
+        from mltrack.tracking.rest import RestTransport
+
+        return RemoteRegistry(RestTransport(str(uri))).register_model(model_uri, name, tags)
     return Registry(current_repository()).create_model_version(name, model_uri, tags=tags)

@@ -22,6 +22,7 @@ from mltrack.exceptions import MltrackError, StoreWriteError
 if TYPE_CHECKING:
     from mltrack.store.runs import LiveRun
     from mltrack.tracking.client import TrackingClient
+    from mltrack.tracking.remote import RemoteRunBuffer
 
 __all__ = ["ActiveRun", "end_active_run", "install_exit_hook", "reset", "run_stack"]
 
@@ -35,7 +36,9 @@ logger = logging.getLogger("mltrack")
 class ActiveRun:
     """The run ``start_run`` returned; a context manager that ends it (FAILED on exception)."""
 
-    def __init__(self, run_id: str, live: LiveRun, client: TrackingClient) -> None:
+    def __init__(
+        self, run_id: str, live: LiveRun | RemoteRunBuffer, client: TrackingClient
+    ) -> None:
         self.run_id = run_id
         self.live = live
         self.client = client

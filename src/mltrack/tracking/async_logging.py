@@ -22,6 +22,7 @@ from mltrack.store.flushing import flush_all_live_runs
 if TYPE_CHECKING:
     from mltrack.store.repository import Repository
     from mltrack.store.runs import LiveRun
+    from mltrack.tracking.remote import RemoteRunBuffer
 
 __all__ = [
     "RunOperations",
@@ -38,7 +39,7 @@ _TRUE = ("1", "true", "yes", "on")
 class RunOperations:
     """What a ``synchronous=False`` call returns; ``wait()`` writes its runs' changes to disk now."""
 
-    def __init__(self, runs: Sequence[LiveRun] = ()) -> None:
+    def __init__(self, runs: Sequence[LiveRun | RemoteRunBuffer] = ()) -> None:
         self._runs = list(runs)
 
     def wait(self) -> None:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import cast
 
 from mltrack.forwarding import Forward, OnFirstUse
 from mltrack.paging import PagedList
 from mltrack.store.repository import Repository
-from mltrack.tracking.context import current_tracking_uri, open_repository
+from mltrack.tracking.context import current_tracking_uri, is_server_uri, open_repository
 from mltrack.tracking.experiments import Experiments
 from mltrack.tracking.logged_models import LoggedModels
 from mltrack.tracking.run_artifacts import RunArtifacts
@@ -30,7 +31,29 @@ __all__ = ["PagedList", "TrackingClient"]
 
 
 class TrackingClient:
-    """Experiments, runs, metrics, artifacts and logged models by id (MlflowClient's names)."""
+    """Experiments, runs, metrics, artifacts and logged models by id (MlflowClient's names).
+
+    An ``http(s)://`` tracking URI makes a
+    :class:`~mltrack.tracking.remote.RemoteTrackingClient` instead, which talks to a
+    tracking server over MLflow's REST API.
+    """
+
+    def __new__(
+        cls,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        *,
+        repository: Repository | None = None,
+    ) -> TrackingClient:
+        uri = tracking_uri or current_tracking_uri() if repository is None else None
+        if is_server_uri(uri):
+            from mltrack.tracking.remote import RemoteTrackingClient
+
+            # The same method names over REST (Python then skips this class's __init__).
+            return cast("TrackingClient", RemoteTrackingClient(uri, registry_uri))
+        return super().__new__(cls)
+
+    remote = False  # True for the REST client of a tracking server
 
     def __init__(
         self,

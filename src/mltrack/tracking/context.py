@@ -28,6 +28,7 @@ __all__ = [
     "current_tracking_uri",
     "current_user",
     "generate_run_name",
+    "is_server_uri",
     "open_repository",
     "set_current_tracking_uri",
     "source_name",
@@ -50,6 +51,11 @@ _REMOTE_SCHEMES = (
 )
 
 
+def is_server_uri(uri: str | None) -> bool:
+    """Whether a tracking URI names a tracking server (``http://``, ``https://``)."""
+    return bool(uri) and str(uri).lower().startswith(("http://", "https://"))
+
+
 def tracking_path(uri: str | None) -> str | None:
     """The local path a tracking URI names; refuses database and server URIs clearly."""
     if uri is None or uri == "":
@@ -59,8 +65,8 @@ def tracking_path(uri: str | None) -> str | None:
         raise InvalidParameterValue(
             f"Tracking URI {text!r} is not a local path. mltrack stores runs in a git repository: "
             "set the tracking URI to the repository's path (or leave it unset to use the "
-            "repository around the current directory). To log to a server, run "
-            "`mltrack server` and use the MLflow client against it."
+            "repository around the current directory), or to a tracking server's "
+            "http(s):// URL (`mltrack server`)."
         )
     if text.startswith("file://"):
         from urllib.parse import unquote, urlparse
@@ -74,8 +80,8 @@ def tracking_path(uri: str | None) -> str | None:
 def set_current_tracking_uri(uri: str | None) -> None:
     """Make ``uri`` the current tracking URI (None: back to the environment and directory)."""
     global _current_uri
-    if uri is not None:
-        tracking_path(uri)  # refuses server and database URIs with a clear message
+    if uri is not None and not is_server_uri(uri):
+        tracking_path(uri)  # refuses database URIs with a clear message
     _current_uri = uri
 
 
@@ -104,6 +110,10 @@ def open_repository(uri: str | None, *, directory: str | None = None) -> Reposit
     working directory) is looked up the way git does, from a subdirectory too.
     One object per working tree.
     """
+    if is_server_uri(uri):
+        from mltrack.tracking.rest import not_offered
+
+        raise not_offered("This call (models, loading them)", str(uri))
     location = (uri, directory or os.getcwd())
     cached = _by_location.get(location)
     if cached is not None:
@@ -193,7 +203,7 @@ def entry_point(repo: Repository) -> str | None:
         return name or None
 
 
-def source_tags(repo: Repository, commit: str | None, branch: str | None) -> dict[str, str]:
+def source_tags(repo: Repository | None, commit: str | None, branch: str | None) -> dict[str, str]:
     """MLflow's automatic run tags (``mlflow.user``, ``mlflow.source.*``)."""
     tags = {
         "mlflow.user": current_user(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from time import time as _now
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mltrack.entities import (
     DatasetInput,
@@ -42,6 +42,7 @@ from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import (
     current_repository,
     current_tracking_uri,
+    is_server_uri,
     open_repository,
     set_current_tracking_uri,
     source_tags,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     import pandas
 
     from mltrack.store.runs import LiveRun
+    from mltrack.tracking.remote import RemoteRunBuffer, RemoteTrackingClient
 
 __all__ = [
     "ActiveRun",
@@ -114,12 +116,25 @@ def _env(*names: str) -> str | None:
 
 
 def client() -> TrackingClient:
-    """The client of the current repository (the tracking URI set, else the working directory's)."""
+    """The client of the current repository (the tracking URI set, else the working directory's).
+
+    An ``http(s)://`` tracking URI: the REST client of that tracking server.
+    """
     global _client
+    uri = current_tracking_uri()
+    if is_server_uri(uri):
+        if _client is None or _client.location != uri or not _client.remote:
+            _client = TrackingClient(uri)
+        return _client
     repo = current_repository()
     if _client is None or _client.repository is not repo:
         _client = TrackingClient(repository=repo)
     return _client
+
+
+def _remote(the_client: TrackingClient) -> RemoteTrackingClient | None:
+    """The REST client when the tracking URI names a server, else None."""
+    return cast("RemoteTrackingClient", the_client) if the_client.remote else None
 
 
 # ---------------------------------------------------------------------- tracking URI
@@ -165,7 +180,18 @@ def set_experiment(
         raise InvalidParameterValue(
             "Must specify exactly one of: `experiment_id` or `experiment_name`."
         )
-    repo = client().repository
+    the_client = client()
+    remote_client = _remote(the_client)
+    if remote_client is not None:
+        remote = (
+            remote_client.get_experiment(str(experiment_id))
+            if experiment_id is not None
+            else remote_client.ensure_experiment(validation.experiment_name(experiment_name))
+        )
+        _check_active(remote.name, remote.lifecycle_stage)
+        _active_experiment_id = remote.experiment_id
+        return remote
+    repo = the_client.repository
     if experiment_id is not None:
         record = repo.get_experiment(str(experiment_id))
     else:
@@ -179,13 +205,17 @@ def set_experiment(
                 if found is None:
                     raise
         record = found
-    if record.lifecycle_stage != "active":
+    _check_active(record.name, record.lifecycle_stage)
+    _active_experiment_id = record.experiment_id
+    return the_client.experiments.entity(record)
+
+
+def _check_active(name: str, lifecycle_stage: str) -> None:
+    if lifecycle_stage != "active":
         raise InvalidParameterValue(
-            f"Cannot set a deleted experiment {record.name!r} as the active experiment. "
+            f"Cannot set a deleted experiment {name!r} as the active experiment. "
             "Restore it with `mltrack experiments restore` or choose another name."
         )
-    _active_experiment_id = record.experiment_id
-    return client().experiments.entity(record)
 
 
 def active_experiment_id() -> str:
@@ -203,7 +233,9 @@ def _active_experiment() -> str:
     by_name = _env("MLTRACK_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME")
     if by_name:
         return set_experiment(by_name).experiment_id
-    client().repository.ensure_default_experiment()
+    the_client = client()
+    if not the_client.remote:  # a server has its Default experiment
+        the_client.repository.ensure_default_experiment()
     return DEFAULT_EXPERIMENT_ID
 
 
@@ -280,15 +312,18 @@ def start_run(
         )
     run_id = run_id or _env("MLTRACK_RUN_ID", "MLFLOW_RUN_ID")
     the_client = client()
-    repo = the_client.repository
     resumed = bool(run_id)
     if run_id:
         run = _resume(run_id, tags, description)
     else:
         parent = parent_run_id or (stack[-1].run_id if nested and stack else None)
         all_tags = {}
-        code = repo.code_state()
-        all_tags.update(source_tags(repo, code.commit, code.branch))
+        if the_client.remote:
+            all_tags.update(source_tags(None, None, None))
+        else:
+            repo = the_client.repository
+            code = repo.code_state()
+            all_tags.update(source_tags(repo, code.commit, code.branch))
         all_tags.update({str(k): v for k, v in (tags or {}).items()})
         if description:
             all_tags["mlflow.note.content"] = description
@@ -299,7 +334,7 @@ def start_run(
             parent_run_id=parent,
         )
         run_id = run.info.run_id
-    active = ActiveRun(run_id, repo.runs.live(run_id), the_client)
+    active = ActiveRun(run_id, _live_of(the_client, run_id), the_client)
     if system_metrics.wanted(log_system_metrics):
         active.system_metrics = system_metrics.start_monitor(run_id, the_client, resumed=resumed)
     stack.append(active)
@@ -310,10 +345,14 @@ def start_run(
 
 def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -> Run:
     the_client = client()
-    repo = the_client.repository
-    live = repo.runs.live(validation.run_id(run_id))
-    live.set_info(status=RunStatus.RUNNING, end_time=None)
-    repo.runs.claim(live)
+    remote = _remote(the_client)
+    if remote is not None:
+        remote.update_run(validation.run_id(run_id), RunStatus.RUNNING)
+    else:
+        repo = the_client.repository
+        live = repo.runs.live(validation.run_id(run_id))
+        live.set_info(status=RunStatus.RUNNING, end_time=None)
+        repo.runs.claim(live)
     extra = {str(k): v for k, v in (tags or {}).items()}
     if description:
         extra["mlflow.note.content"] = description
@@ -366,14 +405,29 @@ def restore_run(run_id: str) -> None:
     client().restore_run(run_id)
 
 
-def live_run(run_id: str | None = None) -> LiveRun:
+def _live_of(the_client: TrackingClient, run_id: str) -> LiveRun | RemoteRunBuffer:
+    remote = _remote(the_client)
+    if remote is not None:
+        return remote.live(run_id)
+    return the_client.repository.runs.live(run_id)
+
+
+def live_run(run_id: str | None = None) -> LiveRun | RemoteRunBuffer:
     """The buffer of ``run_id``, else of the active run (started now if there is none)."""
     if run_id is not None:
-        return client().repository.runs.live(run_id)
+        return _live_of(client(), run_id)
     stack = run_stack()
     if stack:
         return stack[-1].live
     return start_run().live  # MLflow starts a run implicitly on the first log call
+
+
+def local_live_run(what: str) -> LiveRun:
+    """``live_run()`` for what writes into the run's directory: refused with a server URI."""
+    remote = _remote(client())
+    if remote is not None:
+        raise remote.not_offered(what)
+    return cast("LiveRun", live_run())
 
 
 def _active_run_id(run_id: str | None = None) -> str:
@@ -528,7 +582,11 @@ def log_inputs(
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
-    root = client().repository.runs.artifact_dir(_active_run_id())
+    the_client = client()
+    remote = _remote(the_client)
+    if remote is not None:
+        return remote.get_artifact_uri(_active_run_id(), artifact_path)
+    root = the_client.repository.runs.artifact_dir(_active_run_id())
     relative = validation.artifact_path(artifact_path)
     return (root / relative).as_uri() if relative else root.as_uri()
 

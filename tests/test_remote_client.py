@@ -1,0 +1,471 @@
+"""The remote client: ``import mltrack as mlflow`` with an ``http://`` tracking URI logs to a server.
+
+Against a real ``mltrack server`` and a real ``mlflow server`` (SQLite), each on a
+free port of 127.0.0.1; what was logged is read back with MLflow's own client.
+"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import run_python
+from liveserver import make_repo
+from support import TrackingServer, answers, bound_socket, wait_until
+
+TRAINING_SCRIPT = """
+import sys
+import mltrack as mlflow
+
+mlflow.set_experiment("remote-training")
+with mlflow.start_run(run_name="first") as run:
+    mlflow.log_params({"lr": 0.01, "layers": 3})
+    mlflow.log_param("optimizer", "adam")
+    mlflow.set_tag("stage", "dev")
+    mlflow.set_tags({"team": "vision"})
+    mlflow.set_tag("queued", "no", synchronous=False).wait()
+    for step in range(1234):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=7)
+    mlflow.log_text("hello from the training machine", "notes/hello.txt")
+    mlflow.log_dict({"depth": 3}, "config.json")
+    with open("weights.bin", "wb") as f:
+        f.write(b"\\x00\\x01\\x02")
+    mlflow.log_artifact("weights.bin", artifact_path="files")
+    import pandas as pd
+    frame = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
+    mlflow.log_input(mlflow.data.from_pandas(frame, name="toy"), context="training")
+    assert len(mlflow.get_run(run.info.run_id).data.params) == 3
+    history = mlflow.MltrackClient().get_metric_history(run.info.run_id, "loss")
+    assert len(history) == 1234, len(history)
+print(run.info.run_id)
+"""
+
+
+class MlflowServer:
+    """``mlflow server`` on SQLite, serving artifacts, on a free port of 127.0.0.1."""
+
+    def __init__(self, workdir: Path) -> None:
+        sock = bound_socket()
+        port = sock.getsockname()[1]
+        sock.close()  # mlflow server binds by number; nothing else here takes ports meanwhile
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = workdir / "mlflow-server.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    f"sqlite:///{workdir / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(workdir / "mlartifacts"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                ],
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: answers(self.url + "/health"),
+            "mlflow server to answer",
+            timeout=120,
+            process=self.process,
+            log=self.log,
+        )
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture(params=["mltrack", "mlflow"])
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A tracking server of either kind, with an empty store."""
+    if request.param == "mlflow":
+        pytest.importorskip("mlflow")
+        mlflow_server = MlflowServer(tmp_path)
+        try:
+            yield mlflow_server.url
+        finally:
+            mlflow_server.stop()
+    else:
+        server = TrackingServer(tmp_path / "team-repo", "--init")
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def training_dir(tmp_path: Path) -> Path:
+    """A directory outside any git repository: the training machine has no mltrack store."""
+    path = tmp_path / "trainer"
+    path.mkdir()
+    return path
+
+
+def test_a_script_logs_to_a_server_and_mlflow_reads_it_back(
+    server_url: str, training_dir: Path
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(TRAINING_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    run_id = result.stdout.strip().splitlines()[-1]
+    assert not (training_dir / ".mltrack").exists() and not (training_dir / "mlruns").exists()
+
+    reader = mlflow.MlflowClient(server_url)
+    run = reader.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "first"
+    assert reader.get_experiment(run.info.experiment_id).name == "remote-training"
+    assert run.data.params == {"lr": "0.01", "layers": "3", "optimizer": "adam"}
+    assert run.data.tags["stage"] == "dev" and run.data.tags["team"] == "vision"
+    assert run.data.tags["queued"] == "no"
+    assert run.data.tags["mlflow.runName"] == "first"
+    assert run.data.metrics == {"loss": 1.0 / 1234, "acc": 0.5, "f1": 0.25}
+    history = reader.get_metric_history(run_id, "loss")
+    assert sorted((m.step, m.value) for m in history) == [
+        (step, 1.0 / (step + 1)) for step in range(1234)
+    ]
+    assert [(m.step, m.value) for m in reader.get_metric_history(run_id, "acc")] == [(7, 0.5)]
+    (training_dir / "dl").mkdir()
+    downloaded = Path(reader.download_artifacts(run_id, "", str(training_dir / "dl")))
+    assert (downloaded / "notes" / "hello.txt").read_text() == "hello from the training machine"
+    assert (downloaded / "config.json").read_text().replace(" ", "").replace("\n", "") == (
+        '{"depth":3}'
+    )
+    assert (downloaded / "files" / "weights.bin").read_bytes() == b"\x00\x01\x02"
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "toy"
+    assert {t.key: t.value for t in dataset_input.tags} == {"mlflow.data.context": "training"}
+
+
+def test_the_client_searches_ends_and_deletes_runs_on_a_server(
+    server_url: str, training_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mltrack
+
+    monkeypatch.chdir(training_dir)
+    mltrack.set_tracking_uri(server_url)
+    try:
+        experiment_id = mltrack.create_experiment("searched")
+        assert [e.name for e in mltrack.search_experiments(filter_string="name = 'searched'")] == [
+            "searched"
+        ]
+        client = mltrack.MltrackClient()
+        run = client.create_run(experiment_id, run_name="manual")
+        client.log_batch(
+            run.info.run_id,
+            metrics=[mltrack.entities.Metric("m", float(i), 1000 + i, i) for i in range(2500)],
+            params=[mltrack.entities.Param(f"p{i}", str(i)) for i in range(150)],
+        )
+        client.set_terminated(run.info.run_id, "KILLED")
+        found = mltrack.search_runs([experiment_id], "params.p149 = '149'", output_format="list")
+        assert [r.info.run_id for r in found] == [run.info.run_id]
+        assert found[0].info.status == "KILLED" and len(found[0].data.params) == 150
+        frame = mltrack.search_runs([experiment_id])
+        assert list(frame["run_id"]) == [run.info.run_id] and frame["metrics.m"][0] == 2499.0
+        assert len(client.get_metric_history(run.info.run_id, "m")) == 2500
+        mltrack.delete_run(run.info.run_id)
+        assert mltrack.search_runs([experiment_id], output_format="list") == []
+        with pytest.raises(mltrack.exceptions.MltrackError, match=r"^delete_registered_model is"):
+            client.delete_registered_model("not-yet")
+        with pytest.raises(mltrack.exceptions.ResourceDoesNotExist):
+            client.get_run("0" * 32)
+    finally:
+        mltrack.set_tracking_uri(str(training_dir))
+        from mltrack.tracking import fluent
+
+        fluent.reset_state()
+
+
+def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    try:
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "from mltrack.exceptions import MltrackError\n"
+            "try:\n"
+            "    mlflow.pyfunc.log_model(name='m', python_model=lambda c, x: x)\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
+            "try:\n"
+            "    mlflow.pyfunc.load_model('models:/m/1')\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
+        )
+        result = run_python(script, trainer, MLFLOW_TRACKING_URI=server.url)
+        logged, loaded = result.stdout.strip().splitlines()
+        assert logged.startswith("Logging a model is not offered with a server tracking URI")
+        assert loaded.startswith("This call (models, loading them) is not offered with")
+    finally:
+        server.stop()
+
+
+class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):
+    """Forwards to ``target``; the first ``log-batch`` is stored, then its answer is lost.
+
+    ``busy``: instead, the first ``log-batch`` is answered 503 without reaching the server.
+    """
+
+    def __init__(self, target: str, busy: bool = False) -> None:
+        self.target = target
+        self.busy = busy
+        self.dropped = 0
+        self.batches = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.busy and self.path.endswith("/runs/log-batch") and not proxy.dropped:
+                    proxy.dropped += 1
+                    proxy.batches += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = httpx.request(
+                    self.command, proxy.target + self.path, content=body, headers=headers
+                )
+                if self.path.endswith("/runs/log-batch"):
+                    proxy.batches += 1
+                    if proxy.dropped == 0:
+                        proxy.dropped += 1
+                        self.close_connection = True
+                        return  # stored by the server, but the client never hears so
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_a_retried_batch_whose_answer_was_lost_stores_no_point_twice(
+    server_url: str, training_dir: Path
+) -> None:
+    proxy = _DropFirstBatchProxy(server_url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    for step in range(1500):\n"
+            "        mlflow.log_metric('loss', float(step), step=step, timestamp=1000 + step)\n"
+            "print(run.info.run_id)\n"
+        )
+        result = run_python(
+            script,
+            training_dir,
+            MLFLOW_TRACKING_URI=proxy_url,
+            MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
+            MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        assert proxy.dropped == 1 and proxy.batches == 3  # 1000 + its retry + 500
+        import mltrack
+
+        history = mltrack.MltrackClient(server_url).get_metric_history(run_id, "loss")
+        assert sorted(m.step for m in history) == list(range(1500))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_batch_answered_503_is_sent_again(tmp_path: Path, training_dir: Path) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    proxy = _DropFirstBatchProxy(server.url, busy=True)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_metrics({'a': 1.0, 'b': 2.0})\n"
+            "print(run.info.run_id)\n"
+        )
+        result = run_python(
+            script,
+            training_dir,
+            MLFLOW_TRACKING_URI=f"http://127.0.0.1:{proxy.server_address[1]}",
+            MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
+            MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        assert proxy.dropped == 1 and proxy.batches == 2
+        import mltrack
+
+        assert mltrack.MltrackClient(server.url).get_run(run_id).data.metrics == {
+            "a": 1.0,
+            "b": 2.0,
+        }
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        server.stop()
+
+
+def test_credentials_from_mlflow_variables_reach_an_auth_server(tmp_path: Path) -> None:
+    repo, home = make_repo(tmp_path)
+    server = TrackingServer(
+        repo, "--auth", home=home, env={"MLTRACK_AUTH_ADMIN_PASSWORD": "admin-pw-123"}
+    )
+    try:
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_metric('loss', 0.5)\n"
+            "print(run.info.run_id)\n"
+        )
+        refused = run_python(script, trainer, check=False, MLFLOW_TRACKING_URI=server.url)
+        assert refused.returncode == 1 and "MLFLOW_TRACKING_USERNAME" in refused.stderr
+        result = run_python(
+            script,
+            trainer,
+            MLFLOW_TRACKING_URI=server.url,
+            MLFLOW_TRACKING_USERNAME="admin",
+            MLFLOW_TRACKING_PASSWORD="admin-pw-123",
+        )
+        run_id = result.stdout.strip().splitlines()[-1]
+        stored = httpx.get(
+            f"{server.url}/api/2.0/mlflow/runs/get",
+            params={"run_id": run_id},
+            auth=("admin", "admin-pw-123"),
+        ).json()["run"]
+        assert stored["info"]["status"] == "FINISHED"
+        assert stored["data"]["metrics"][0]["value"] == 0.5
+    finally:
+        server.stop()
+
+
+def test_tls_with_a_ca_bundle_or_insecure_mode_and_refused_otherwise(tmp_path: Path) -> None:
+    from test_server_auth_client import self_signed
+
+    repo, home = make_repo(tmp_path)
+    key, cert = self_signed(tmp_path)
+    server = TrackingServer(
+        repo,
+        "--auth",
+        "--ssl-keyfile",
+        str(key),
+        "--ssl-certfile",
+        str(cert),
+        home=home,
+        env={"MLTRACK_AUTH_ADMIN_PASSWORD": "admin-pw-123"},
+    )
+    try:
+        assert server.url.startswith("https://")
+        trainer = tmp_path / "trainer"
+        trainer.mkdir()
+        script = (
+            "import mltrack as mlflow\n"
+            "from mltrack.exceptions import MltrackError\n"
+            "try:\n"
+            "    with mlflow.start_run() as run:\n"
+            "        mlflow.log_metric('loss', 0.5)\n"
+            "    print(mlflow.get_run(run.info.run_id).data.metrics)\n"
+            "except MltrackError as e:\n"
+            "    print(e)\n"
+        )
+        credentials = {
+            "MLFLOW_TRACKING_URI": server.url,
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": "admin-pw-123",
+        }
+        with_bundle = run_python(
+            script, trainer, MLFLOW_TRACKING_SERVER_CERT_PATH=str(cert), **credentials
+        )
+        assert with_bundle.stdout.strip() == "{'loss': 0.5}"
+        insecure = run_python(script, trainer, MLFLOW_TRACKING_INSECURE_TLS="true", **credentials)
+        assert insecure.stdout.strip() == "{'loss': 0.5}"
+        refused = run_python(script, trainer, **credentials)
+        assert refused.stdout.startswith(f"TLS with the tracking server at {server.url} failed")
+        assert "MLFLOW_TRACKING_SERVER_CERT_PATH" in refused.stdout
+    finally:
+        server.stop()
+
+
+REGISTRY_SCRIPT = """
+import os
+import mltrack as mlflow
+
+os.makedirs("saved/model", exist_ok=True)
+with open("saved/model/MLmodel", "w") as f:
+    f.write("artifact_path: model\\nflavors:\\n  python_function:\\n    loader_module: x\\n")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts("saved/model", artifact_path="model")
+version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "remote-model")
+client = mlflow.MltrackClient()
+client.set_registered_model_alias("remote-model", "champion", version.version)
+again = mlflow.register_model(f"runs:/{run.info.run_id}/model", "remote-model")
+print(run.info.run_id, version.version, again.version)
+print(client.get_model_version_by_alias("remote-model", "champion").version)
+"""
+
+
+def test_register_model_and_aliases_over_a_server(server_url: str, training_dir: Path) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(REGISTRY_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    first, second = result.stdout.strip().splitlines()[-2:]
+    run_id, version, again = first.split()
+    assert (version, again, second) == ("1", "2", "1")
+    reader = mlflow.MlflowClient(server_url)
+    champion = reader.get_model_version_by_alias("remote-model", "champion")
+    assert champion.version == "1" and champion.run_id == run_id
+    assert [v.version for v in reader.search_model_versions("name = 'remote-model'")] in (
+        ["2", "1"],
+        ["1", "2"],
+    )
+
+
+def test_a_client_given_a_repository_stays_local_whatever_the_tracking_uri(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrack.client import MltrackClient
+    from mltrack.tracking.client import TrackingClient
+    from mltrack.tracking.context import open_repository
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # as `mltrack import` sets it
+    repository = open_repository(str(repo))
+    for cls in (TrackingClient, MltrackClient):
+        local = cls(repository=repository)
+        assert not local.remote and isinstance(local, cls)
+        local.get_experiment_by_name("Default")
+    assert MltrackClient().remote and TrackingClient().remote
