@@ -7,6 +7,7 @@ free port of 127.0.0.1; what was logged is read back with MLflow's own client.
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -469,3 +470,36 @@ def test_a_client_given_a_repository_stays_local_whatever_the_tracking_uri(
         assert not local.remote and isinstance(local, cls)
         local.get_experiment_by_name("Default")
     assert MltrackClient().remote and TrackingClient().remote
+
+
+def test_points_are_sent_once_the_oldest_has_waited_so_a_kill_loses_only_the_last_ones(
+    tmp_path: Path, training_dir: Path
+) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    try:
+        script = (
+            "import os, signal, sys, time\n"
+            "import mltrack as mlflow\n"
+            "import mltrack.tracking.remote as remote\n"
+            "remote.MAX_POINT_AGE_S = 0.2  # seconds, not the default's, to keep the test short\n"
+            "print(mlflow.start_run().info.run_id, flush=True)  # a read flushes: do it first\n"
+            "mlflow.log_metric('loss', 1.0, step=0)\n"
+            "time.sleep(0.3)\n"
+            "mlflow.log_metric('loss', 0.5, step=1)  # the first point has waited: both are sent\n"
+            "os.kill(os.getpid(), signal.SIGKILL)  # no end_run, no exit handler\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=training_dir,
+            env={**os.environ, "MLFLOW_TRACKING_URI": server.url},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == -9, done.stderr
+        run_id = done.stdout.split()[0]
+        import mltrack
+
+        history = mltrack.MltrackClient(server.url).get_metric_history(run_id, "loss")
+        assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 0.5)]
+    finally:
+        server.stop()

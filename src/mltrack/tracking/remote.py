@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ __all__ = ["NotOfferedRemotely", "RemoteRunBuffer", "RemoteRunRecord", "RemoteTr
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
+MAX_POINT_AGE_S = 5.0
 _PAGE = 1000
 _VIEW_NAMES = {
     ViewType.ACTIVE_ONLY: "ACTIVE_ONLY",
@@ -64,15 +66,21 @@ _VIEW_NAMES = {
 
 
 class _PointBuffer(list[tuple[str, float, int, int]]):
-    """The metric points of one run not yet sent; sends a batch once it holds 1000."""
+    """The metric points of one run not yet sent; sends a batch once it holds 1000, or once
+    its oldest point has waited ``MAX_POINT_AGE_S``: a process killed mid-training then loses
+    only the last seconds of points, as a local run loses only what it had not flushed."""
 
     def __init__(self, owner: RemoteRunBuffer) -> None:
         super().__init__()
         self.owner = owner
+        self.oldest = 0.0  # monotonic time the oldest unsent point was added
 
     def append(self, point: tuple[str, float, int, int]) -> None:
+        now = time.monotonic()
+        if not self:
+            self.oldest = now
         super().append(point)
-        if len(self) >= MAX_METRICS_PER_BATCH:
+        if len(self) >= MAX_METRICS_PER_BATCH or now - self.oldest >= MAX_POINT_AGE_S:
             self.owner.flush()
 
 
