@@ -503,3 +503,86 @@ def test_points_are_sent_once_the_oldest_has_waited_so_a_kill_loses_only_the_las
         assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 0.5)]
     finally:
         server.stop()
+
+
+READING_SCRIPT = """
+import json
+import os
+import mltrack as mlflow
+
+with mlflow.start_run() as run:
+    mlflow.log_text("hello", "notes/hello.txt")
+    mlflow.log_dict({"depth": 3}, "config.json")
+    mlflow.log_dict({"units": [4, 2]}, "deep/er/net.yaml")
+run_id = run.info.run_id
+client = mlflow.MltrackClient()
+listed = {
+    "root": [(f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)],
+    "deep": [(f.path, f.is_dir) for f in mlflow.artifacts.list_artifacts(f"runs:/{run_id}/deep")],
+}
+tree = client.download_artifacts(run_id, "", "copy")
+one = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{run_id}/notes/hello.txt")
+sub = client.download_artifacts(run_id=run_id, path="deep", dst_path="sub")
+files = sorted(
+    os.path.relpath(os.path.join(d, f), tree) for d, _, fs in os.walk(tree) for f in fs
+)
+print(json.dumps({
+    "run_id": run_id,
+    "listed": listed,
+    "tree": [tree, files],
+    "one": open(one).read(),
+    "sub": sorted(os.listdir(os.path.join(sub, "er"))),
+    "text": mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt"),
+    "dict": mlflow.artifacts.load_dict(f"runs:/{run_id}/deep/er/net.yaml"),
+}))
+"""
+
+
+def test_artifacts_are_listed_downloaded_and_loaded_from_a_server(
+    server_url: str, training_dir: Path
+) -> None:
+    import json
+
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(READING_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    run_id = seen["run_id"]
+    reader = mlflow.MlflowClient(server_url)
+    assert seen["listed"]["root"] == [
+        [f.path, f.is_dir, f.file_size] for f in reader.list_artifacts(run_id)
+    ]
+    assert [p for p, _, _ in seen["listed"]["root"]] == ["config.json", "deep", "notes"]
+    assert seen["listed"]["deep"] == [["deep/er", True]]
+    tree, files = seen["tree"]
+    assert Path(tree) == Path("copy", "artifacts")  # under dst_path, as given
+    assert files == ["config.json", "deep/er/net.yaml", "notes/hello.txt"]
+    assert seen["one"] == "hello" and seen["text"] == "hello"
+    assert seen["sub"] == ["net.yaml"]
+    assert seen["dict"] == {"units": [4, 2]}
+
+
+def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
+    tmp_path: Path, training_dir: Path
+) -> None:
+    server = TrackingServer(tmp_path / "team-repo", "--init")
+    try:
+        script = (
+            "import mltrack as mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_text('x', 'a.txt')\n"
+            "import sys\n"
+            "try:\n"
+            "    mlflow.artifacts.download_artifacts(f'runs:/{run.info.run_id}/nothing.txt')\n"
+            "except mlflow.exceptions.MltrackError as error:\n"
+            "    print(type(error).__name__, error)\n"
+            "try:\n"
+            "    mlflow.artifacts.list_artifacts('models:/m-123')\n"
+            "except mlflow.exceptions.MltrackError as error:\n"
+            "    print(type(error).__name__, error)\n"
+        )
+        result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server.url)
+    finally:
+        server.stop()
+    missing, model = result.stdout.strip().splitlines()[-2:]
+    assert missing.startswith("ResourceDoesNotExist") and "nothing.txt" in missing
+    assert model.startswith("NotOfferedRemotely") and "models:/m-123" in model

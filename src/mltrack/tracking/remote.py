@@ -18,6 +18,7 @@ datasets, figures) is refused with a one-line error naming what is not offered.
 from __future__ import annotations
 
 import math
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +32,7 @@ from mltrack.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    FileInfo,
     InputTag,
     LifecycleStage,
     Metric,
@@ -43,7 +45,7 @@ from mltrack.entities import (
     RunTag,
     ViewType,
 )
-from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.exceptions import InvalidParameterValue, MltrackError, ResourceDoesNotExist
 from mltrack.paging import PagedList
 from mltrack.store import validation
 from mltrack.store.repository import now_ms
@@ -549,6 +551,70 @@ class RemoteTrackingClient:
 
     def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
         self._upload(run_id, artifact_file, artifact_io.serialize_dict(dictionary, artifact_file))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The entries of one artifact directory of the run (``artifacts/list``), by path."""
+        body: dict[str, Any] = {"run_id": run_id, "path": validation.artifact_path(path) or None}
+        entries: list[FileInfo] = []
+        while True:
+            answer = self.transport.call("GET", "artifacts/list", body)
+            entries.extend(
+                FileInfo(
+                    path=str(f["path"]),
+                    is_dir=bool(f.get("is_dir", False)),
+                    file_size=_optional_int(f.get("file_size")),
+                )
+                for f in answer.get("files", [])
+            )
+            token = answer.get("next_page_token")
+            if not token:
+                return sorted(entries, key=lambda entry: entry.path)
+            body["page_token"] = token
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """A local copy of an artifact file or directory, as the local client makes it.
+
+        The copy is ``<dst_path>/<name of path>`` (``<dst_path>/artifacts`` for the whole
+        run); without ``dst_path`` it goes to a new temporary directory.
+        """
+        relative = validation.artifact_path(path)
+        entries = self.list_artifacts(run_id, relative or None)
+        # artifacts/list of a file answers nothing (MLflow) or the file itself (mltrack).
+        is_file = bool(relative) and (
+            not entries
+            or (len(entries) == 1 and entries[0].path == relative and not entries[0].is_dir)
+        )
+        parent = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="mltrack-artifacts-"))
+        destination = parent / (PurePosixPath(relative).name if relative else "artifacts")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if is_file:
+            try:
+                data = self.transport.download(f"{self.artifact_root(run_id)}/{relative}")
+            except ResourceDoesNotExist:
+                raise ResourceDoesNotExist(
+                    f"No artifact at {relative!r} in run {run_id}."
+                ) from None
+            destination.write_bytes(data)
+            return str(destination)
+        destination.mkdir(parents=True, exist_ok=True)
+        self._download_tree(run_id, relative, entries, destination)
+        return str(destination)
+
+    def _download_tree(
+        self, run_id: str, relative: str, entries: list[FileInfo], destination: Path
+    ) -> None:
+        for entry in entries:
+            # entry paths are relative to the run's root; the copy is relative to ``relative``
+            target = destination / (entry.path[len(relative) + 1 :] if relative else entry.path)
+            if entry.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                inner = self.list_artifacts(run_id, entry.path)
+                self._download_tree(run_id, relative, inner, destination)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(
+                    self.transport.download(f"{self.artifact_root(run_id)}/{entry.path}")
+                )
 
     def get_artifact_uri(self, run_id: str, artifact_path: str | None = None) -> str:
         uri = str(self.get_run(run_id).info.artifact_uri)
