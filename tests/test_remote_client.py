@@ -586,3 +586,51 @@ def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
     missing, model = result.stdout.strip().splitlines()[-2:]
     assert missing.startswith("ResourceDoesNotExist") and "nothing.txt" in missing
     assert model.startswith("NotOfferedRemotely") and "models:/m-123" in model
+
+
+MEDIA_SCRIPT = """
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import mltrack as mlflow
+
+with mlflow.start_run() as run:
+    figure, axes = plt.subplots()
+    axes.plot([0, 1], [1, 0])
+    mlflow.log_figure(figure, "plots/line.png")
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    mlflow.log_image(pixels, "images/static.png")
+    mlflow.log_image(pixels, key="sample", step=2, timestamp=1700000000000)
+    mlflow.log_table({"x": [1, 2], "y": ["a", "b"]}, "tables/rows.json")
+    mlflow.log_table({"x": [3], "y": ["c"]}, "tables/rows.json")
+    assert mlflow.artifacts.load_image(f"runs:/{run.info.run_id}/images/static.png").size == (8, 8)
+print(run.info.run_id)
+"""
+
+
+def test_figures_images_and_tables_are_logged_to_a_server(
+    server_url: str, training_dir: Path
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("matplotlib")
+    result = run_python(MEDIA_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    run_id = result.stdout.strip().splitlines()[-1]
+    reader = mlflow.MlflowClient(server_url)
+    copy = Path(reader.download_artifacts(run_id, "", str(training_dir / "dl")))
+    assert (copy / "plots" / "line.png").read_bytes().startswith(b"\x89PNG")
+    assert (copy / "images" / "static.png").read_bytes().startswith(b"\x89PNG")
+    stepped = sorted(p.name for p in (copy / "images").iterdir() if p.name.startswith("sample"))
+    assert len(stepped) == 2
+    assert stepped[0].startswith("sample+step+2+timestamp+1700000000000+")
+    thumbnail, full = stepped  # "<base>+compressed.webp" sorts before "<base>.png"
+    assert full == thumbnail.replace("+compressed.webp", ".png")
+    run = reader.get_run(run_id)
+    assert run.data.tags["mlflow.loggedImages"] == "True"
+    mlflow.set_tracking_uri(server_url)
+    try:
+        mlflow.set_experiment(experiment_id=run.info.experiment_id)
+        table = mlflow.load_table("tables/rows.json", run_ids=[run_id])
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert table["x"].tolist() == [1, 2, 3] and table["y"].tolist() == ["a", "b", "c"]

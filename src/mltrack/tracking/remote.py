@@ -50,6 +50,7 @@ from mltrack.paging import PagedList
 from mltrack.store import validation
 from mltrack.store.repository import now_ms
 from mltrack.tracking import artifacts as artifact_io
+from mltrack.tracking import media
 from mltrack.tracking.async_logging import RunOperations, is_async
 from mltrack.tracking.rest import NotOfferedRemotely, RestTransport, not_offered
 
@@ -551,6 +552,58 @@ class RemoteTrackingClient:
 
     def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
         self._upload(run_id, artifact_file, artifact_io.serialize_dict(dictionary, artifact_file))
+
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self._upload(
+            run_id, artifact_file, artifact_io.render_figure(figure, artifact_file, save_kwargs)
+        )
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """An image as ``artifact_file``, or time-stepped under ``key`` (PNG and thumbnail)."""
+        media.check_image_arguments(artifact_file, key, step, timestamp)
+        picture = media.to_pil_image(image)
+        if artifact_file is not None:
+            self._upload(run_id, artifact_file, media.image_bytes(picture, artifact_file))
+            return
+        assert key is not None
+        full, small = media.image_key_paths(key, int(step or 0), int(timestamp or now_ms()))
+        png, webp = media.png_and_thumbnail(picture)
+        self._upload(run_id, full, png)
+        self._upload(run_id, small, webp)
+        self.set_tag(run_id, media.LOGGED_IMAGES_TAG, "True")
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """A table file; when the run has one already, it is fetched and the rows appended."""
+        relative = validation.artifact_path(artifact_file)
+        parent = str(PurePosixPath(relative).parent).strip(".")
+        stored = any(
+            entry.path == relative and not entry.is_dir
+            for entry in self.list_artifacts(run_id, parent or None)
+        )
+        with tempfile.TemporaryDirectory(prefix="mltrack-table-") as scratch:
+            existing = Path(self.download_artifacts(run_id, relative, scratch)) if stored else None
+            content = media.table_bytes(data, artifact_file, existing)
+        self._upload(run_id, artifact_file, content)
+        current = self.get_run(run_id).data.tags.get(media.LOGGED_ARTIFACTS_TAG)
+        tag = media.table_tag(current, artifact_file)
+        if tag is not None:
+            self.set_tag(run_id, media.LOGGED_ARTIFACTS_TAG, tag)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The entries of one artifact directory of the run (``artifacts/list``), by path."""

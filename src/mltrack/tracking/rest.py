@@ -63,8 +63,8 @@ def not_offered(what: str, uri: str) -> NotOfferedRemotely:
     """The one-line refusal of ``what`` with the server tracking URI ``uri``."""
     return NotOfferedRemotely(
         f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
-        "client logs experiments, runs, params, metrics, tags, inputs and artifacts, reads "
-        "run artifacts back, and "
+        "client logs experiments, runs, params, metrics, tags, inputs and artifacts (figures, "
+        "images, tables), reads run artifacts back, and "
         "registers versions (register_model, versions, stages, tags, aliases); logged models, "
         "model logging and loading need a local repository."
     )
