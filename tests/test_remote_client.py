@@ -605,6 +605,7 @@ with mlflow.start_run() as run:
     mlflow.log_table({"x": [1, 2], "y": ["a", "b"]}, "tables/rows.json")
     mlflow.log_table({"x": [3], "y": ["c"]}, "tables/rows.json")
     assert mlflow.artifacts.load_image(f"runs:/{run.info.run_id}/images/static.png").size == (8, 8)
+    assert mlflow.load_table("tables/rows.json", run_ids=[run.info.run_id])["x"].tolist() == [1, 2, 3]
 print(run.info.run_id)
 """
 

@@ -605,6 +605,11 @@ class RemoteTrackingClient:
         if tag is not None:
             self.set_tag(run_id, media.LOGGED_ARTIFACTS_TAG, tag)
 
+    def load_table(self, run_id: str, artifact_file: str) -> Any:
+        """The table a run logged as ``artifact_file`` (a pandas DataFrame), fetched."""
+        with tempfile.TemporaryDirectory(prefix="mltrack-table-") as scratch:
+            return media.read_table(Path(self.download_artifacts(run_id, artifact_file, scratch)))
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The entries of one artifact directory of the run (``artifacts/list``), by path."""
         body: dict[str, Any] = {"run_id": run_id, "path": validation.artifact_path(path) or None}
