@@ -562,27 +562,22 @@ def test_artifacts_are_listed_downloaded_and_loaded_from_a_server(
 
 
 def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
-    tmp_path: Path, training_dir: Path
+    server_url: str, training_dir: Path
 ) -> None:
-    server = TrackingServer(tmp_path / "team-repo", "--init")
-    try:
-        script = (
-            "import mltrack as mlflow\n"
-            "with mlflow.start_run() as run:\n"
-            "    mlflow.log_text('x', 'a.txt')\n"
-            "import sys\n"
-            "try:\n"
-            "    mlflow.artifacts.download_artifacts(f'runs:/{run.info.run_id}/nothing.txt')\n"
-            "except mlflow.exceptions.MltrackError as error:\n"
-            "    print(type(error).__name__, error)\n"
-            "try:\n"
-            "    mlflow.artifacts.list_artifacts('models:/m-123')\n"
-            "except mlflow.exceptions.MltrackError as error:\n"
-            "    print(type(error).__name__, error)\n"
-        )
-        result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server.url)
-    finally:
-        server.stop()
+    script = (
+        "import mltrack as mlflow\n"
+        "with mlflow.start_run() as run:\n"
+        "    mlflow.log_text('x', 'a.txt')\n"
+        "try:\n"
+        "    mlflow.artifacts.download_artifacts(f'runs:/{run.info.run_id}/nothing.txt')\n"
+        "except mlflow.exceptions.MltrackError as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "try:\n"
+        "    mlflow.artifacts.list_artifacts('models:/m-123')\n"
+        "except mlflow.exceptions.MltrackError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server_url)
     missing, model = result.stdout.strip().splitlines()[-2:]
     assert missing.startswith("ResourceDoesNotExist") and "nothing.txt" in missing
     assert model.startswith("NotOfferedRemotely") and "models:/m-123" in model
