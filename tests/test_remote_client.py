@@ -503,3 +503,130 @@ def test_points_are_sent_once_the_oldest_has_waited_so_a_kill_loses_only_the_las
         assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 0.5)]
     finally:
         server.stop()
+
+
+READING_SCRIPT = """
+import json
+import os
+import mltrack as mlflow
+
+with mlflow.start_run() as run:
+    mlflow.log_text("hello", "notes/hello.txt")
+    mlflow.log_dict({"depth": 3}, "config.json")
+    mlflow.log_dict({"units": [4, 2]}, "deep/er/net.yaml")
+run_id = run.info.run_id
+client = mlflow.MltrackClient()
+listed = {
+    "root": [(f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)],
+    "deep": [(f.path, f.is_dir) for f in mlflow.artifacts.list_artifacts(f"runs:/{run_id}/deep")],
+}
+tree = client.download_artifacts(run_id, "", "copy")
+one = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{run_id}/notes/hello.txt")
+sub = client.download_artifacts(run_id=run_id, path="deep", dst_path="sub")
+files = sorted(
+    os.path.relpath(os.path.join(d, f), tree) for d, _, fs in os.walk(tree) for f in fs
+)
+print(json.dumps({
+    "run_id": run_id,
+    "listed": listed,
+    "tree": [tree, files],
+    "one": open(one).read(),
+    "sub": sorted(os.listdir(os.path.join(sub, "er"))),
+    "text": mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt"),
+    "dict": mlflow.artifacts.load_dict(f"runs:/{run_id}/deep/er/net.yaml"),
+}))
+"""
+
+
+def test_artifacts_are_listed_downloaded_and_loaded_from_a_server(
+    server_url: str, training_dir: Path
+) -> None:
+    import json
+
+    mlflow = pytest.importorskip("mlflow")
+    result = run_python(READING_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    run_id = seen["run_id"]
+    reader = mlflow.MlflowClient(server_url)
+    assert seen["listed"]["root"] == [
+        [f.path, f.is_dir, f.file_size] for f in reader.list_artifacts(run_id)
+    ]
+    assert [p for p, _, _ in seen["listed"]["root"]] == ["config.json", "deep", "notes"]
+    assert seen["listed"]["deep"] == [["deep/er", True]]
+    tree, files = seen["tree"]
+    assert Path(tree) == Path("copy", "artifacts")  # under dst_path, as given
+    assert files == ["config.json", "deep/er/net.yaml", "notes/hello.txt"]
+    assert seen["one"] == "hello" and seen["text"] == "hello"
+    assert seen["sub"] == ["net.yaml"]
+    assert seen["dict"] == {"units": [4, 2]}
+
+
+def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
+    server_url: str, training_dir: Path
+) -> None:
+    script = (
+        "import mltrack as mlflow\n"
+        "with mlflow.start_run() as run:\n"
+        "    mlflow.log_text('x', 'a.txt')\n"
+        "try:\n"
+        "    mlflow.artifacts.download_artifacts(f'runs:/{run.info.run_id}/nothing.txt')\n"
+        "except mlflow.exceptions.MltrackError as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "try:\n"
+        "    mlflow.artifacts.list_artifacts('models:/m-123')\n"
+        "except mlflow.exceptions.MltrackError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server_url)
+    missing, model = result.stdout.strip().splitlines()[-2:]
+    assert missing.startswith("ResourceDoesNotExist") and "nothing.txt" in missing
+    assert model.startswith("NotOfferedRemotely") and "models:/m-123" in model
+
+
+MEDIA_SCRIPT = """
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import mltrack as mlflow
+
+with mlflow.start_run() as run:
+    figure, axes = plt.subplots()
+    axes.plot([0, 1], [1, 0])
+    mlflow.log_figure(figure, "plots/line.png")
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    mlflow.log_image(pixels, "images/static.png")
+    mlflow.log_image(pixels, key="sample", step=2, timestamp=1700000000000)
+    mlflow.log_table({"x": [1, 2], "y": ["a", "b"]}, "tables/rows.json")
+    mlflow.log_table({"x": [3], "y": ["c"]}, "tables/rows.json")
+    assert mlflow.artifacts.load_image(f"runs:/{run.info.run_id}/images/static.png").size == (8, 8)
+    assert mlflow.load_table("tables/rows.json", run_ids=[run.info.run_id])["x"].tolist() == [1, 2, 3]
+print(run.info.run_id)
+"""
+
+
+def test_figures_images_and_tables_are_logged_to_a_server(
+    server_url: str, training_dir: Path
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("matplotlib")
+    result = run_python(MEDIA_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    run_id = result.stdout.strip().splitlines()[-1]
+    reader = mlflow.MlflowClient(server_url)
+    copy = Path(reader.download_artifacts(run_id, "", str(training_dir / "dl")))
+    assert (copy / "plots" / "line.png").read_bytes().startswith(b"\x89PNG")
+    assert (copy / "images" / "static.png").read_bytes().startswith(b"\x89PNG")
+    stepped = sorted(p.name for p in (copy / "images").iterdir() if p.name.startswith("sample"))
+    assert len(stepped) == 2
+    assert stepped[0].startswith("sample+step+2+timestamp+1700000000000+")
+    thumbnail, full = stepped  # "<base>+compressed.webp" sorts before "<base>.png"
+    assert full == thumbnail.replace("+compressed.webp", ".png")
+    run = reader.get_run(run_id)
+    assert run.data.tags["mlflow.loggedImages"] == "True"
+    mlflow.set_tracking_uri(server_url)
+    try:
+        mlflow.set_experiment(experiment_id=run.info.experiment_id)
+        table = mlflow.load_table("tables/rows.json", run_ids=[run_id])
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert table["x"].tolist() == [1, 2, 3] and table["y"].tolist() == ["a", "b", "c"]

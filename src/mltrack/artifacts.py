@@ -4,7 +4,9 @@ Every URI mltrack resolves works: ``runs:/<run_id>/<path>`` (any artifact of a
 run), ``models:/m-<id>`` and ``models:/<name>/<version>`` (a model, checked
 against its recorded hashes), ``file://`` URIs and local paths. Artifacts are
 files in your repository, so "downloading" copies them (to ``dst_path`` or a
-new temporary directory) and the loaders read them where they are.
+new temporary directory) and the loaders read them where they are. With a server
+tracking URI (``http(s)://``), ``runs:/`` URIs are listed and downloaded over MLflow's
+REST API; other URIs need a local repository.
 """
 
 from __future__ import annotations
@@ -39,10 +41,24 @@ def _uri(artifact_uri: str | None, run_id: str | None, artifact_path: str | None
     return f"{RUNS_SCHEME}{run_id}/{(artifact_path or '').lstrip('/')}"
 
 
+def _client(tracking_uri: str | None) -> TrackingClient:
+    return TrackingClient(tracking_uri) if tracking_uri is not None else fluent.client()
+
+
 def _repository(tracking_uri: str | None) -> Repository:
-    if tracking_uri is not None:
-        return TrackingClient(tracking_uri).repository
-    return fluent.client().repository
+    return _client(tracking_uri).repository
+
+
+def _remote_run_artifact(uri: str, tracking_uri: str | None) -> tuple[TrackingClient, str, str]:
+    """With a server tracking URI: the client, run id and path of a ``runs:/`` URI.
+
+    Other URIs (``models:/`` …) need a local repository and are refused in one line.
+    """
+    client = _client(tracking_uri)
+    if not uri.startswith(RUNS_SCHEME):
+        raise client.not_offered(f"Reading {uri!r}")  # type: ignore[attr-defined]
+    run, _, relative = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
+    return client, run, relative
 
 
 def download_artifacts(
@@ -53,7 +69,11 @@ def download_artifacts(
     tracking_uri: str | None = None,
 ) -> str:
     """A local copy of an artifact file or directory; returns its path."""
-    source = local_artifact(_uri(artifact_uri, run_id, artifact_path), _repository(tracking_uri))
+    uri = _uri(artifact_uri, run_id, artifact_path)
+    if _client(tracking_uri).remote:
+        client, run, relative = _remote_run_artifact(uri, tracking_uri)
+        return client.download_artifacts(run, relative, dst_path)
+    source = local_artifact(uri, _repository(tracking_uri))
     destination_dir = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="mltrack-"))
     destination = destination_dir / source.name
     destination_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +92,9 @@ def list_artifacts(
 ) -> list[FileInfo]:
     """The entries of an artifact directory (paths relative to the run's or model's root)."""
     uri = _uri(artifact_uri, run_id, artifact_path)
+    if _client(tracking_uri).remote:
+        client, run, relative = _remote_run_artifact(uri, tracking_uri)
+        return client.list_artifacts(run, relative or None)
     repo = _repository(tracking_uri)
     if uri.startswith(RUNS_SCHEME):
         run, _, relative = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
@@ -80,6 +103,14 @@ def list_artifacts(
 
 
 def _file(artifact_uri: str) -> Path:
+    if fluent.client().remote:  # a copy in a temporary directory, read from there
+        client, run, relative = _remote_run_artifact(artifact_uri, None)
+        if not relative:
+            raise InvalidParameterValue(f"Artifact {artifact_uri!r} is a directory, not a file.")
+        path = Path(client.download_artifacts(run, relative))
+        if not path.is_file():
+            raise InvalidParameterValue(f"Artifact {artifact_uri!r} is a directory, not a file.")
+        return path
     path = local_artifact(artifact_uri, fluent.client().repository)
     if not path.is_file():
         raise InvalidParameterValue(f"Artifact {artifact_uri!r} is a directory, not a file.")

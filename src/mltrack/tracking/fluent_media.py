@@ -73,7 +73,9 @@ def load_table(
             logger.warning("Not all runs have the table %s; those are skipped.", artifact_file)
     if runs.empty:
         raise ResourceDoesNotExist("No runs found with the corresponding table artifact.")
-    artifacts = fluent.client().artifacts
+    client = fluent.client()
+    # the remote client fetches each table; a local one reads it in the repository
+    artifacts: Any = client if client.remote else client.artifacts
     frames = []
     for _, run in runs.iterrows():
         frame = artifacts.load_table(run["run_id"], artifact_file)

@@ -105,6 +105,20 @@ def image_bytes(image: Any, artifact_file: str) -> bytes:
     return _png(image, fmt or suffix or "PNG")
 
 
+def check_image_arguments(
+    artifact_file: str | None, key: str | None, step: int | None, timestamp: int | None
+) -> None:
+    """``log_image`` takes a static ``artifact_file``, or ``key`` (with step and timestamp)."""
+    if artifact_file is not None and (key, step, timestamp) != (None, None, None):
+        raise InvalidParameterValue(
+            "log_image takes either artifact_file, or key with step and timestamp, not both."
+        )
+    if artifact_file is None and key is None:
+        raise InvalidParameterValue(
+            "log_image needs artifact_file (a static image) or key (an image per step)."
+        )
+
+
 def image_key_paths(key: str, step: int, timestamp: int) -> tuple[str, str]:
     """The artifact paths of a time-stepped image and its thumbnail, named as MLflow names them."""
     if not _KEY.match(key):

@@ -18,6 +18,7 @@ datasets, figures) is refused with a one-line error naming what is not offered.
 from __future__ import annotations
 
 import math
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +32,7 @@ from mltrack.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    FileInfo,
     InputTag,
     LifecycleStage,
     Metric,
@@ -43,11 +45,12 @@ from mltrack.entities import (
     RunTag,
     ViewType,
 )
-from mltrack.exceptions import InvalidParameterValue, MltrackError
+from mltrack.exceptions import InvalidParameterValue, MltrackError, ResourceDoesNotExist
 from mltrack.paging import PagedList
 from mltrack.store import validation
 from mltrack.store.repository import now_ms
 from mltrack.tracking import artifacts as artifact_io
+from mltrack.tracking import media
 from mltrack.tracking.async_logging import RunOperations, is_async
 from mltrack.tracking.rest import NotOfferedRemotely, RestTransport, not_offered
 
@@ -549,6 +552,127 @@ class RemoteTrackingClient:
 
     def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
         self._upload(run_id, artifact_file, artifact_io.serialize_dict(dictionary, artifact_file))
+
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self._upload(
+            run_id, artifact_file, artifact_io.render_figure(figure, artifact_file, save_kwargs)
+        )
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """An image as ``artifact_file``, or time-stepped under ``key`` (PNG and thumbnail)."""
+        media.check_image_arguments(artifact_file, key, step, timestamp)
+        picture = media.to_pil_image(image)
+        if artifact_file is not None:
+            self._upload(run_id, artifact_file, media.image_bytes(picture, artifact_file))
+            return
+        assert key is not None
+        full, small = media.image_key_paths(key, int(step or 0), int(timestamp or now_ms()))
+        png, webp = media.png_and_thumbnail(picture)
+        self._upload(run_id, full, png)
+        self._upload(run_id, small, webp)
+        self.set_tag(run_id, media.LOGGED_IMAGES_TAG, "True")
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """A table file; when the run has one already, it is fetched and the rows appended."""
+        relative = validation.artifact_path(artifact_file)
+        parent = str(PurePosixPath(relative).parent).strip(".")
+        stored = any(
+            entry.path == relative and not entry.is_dir
+            for entry in self.list_artifacts(run_id, parent or None)
+        )
+        with tempfile.TemporaryDirectory(prefix="mltrack-table-") as scratch:
+            existing = Path(self.download_artifacts(run_id, relative, scratch)) if stored else None
+            content = media.table_bytes(data, artifact_file, existing)
+        self._upload(run_id, artifact_file, content)
+        current = self.get_run(run_id).data.tags.get(media.LOGGED_ARTIFACTS_TAG)
+        tag = media.table_tag(current, artifact_file)
+        if tag is not None:
+            self.set_tag(run_id, media.LOGGED_ARTIFACTS_TAG, tag)
+
+    def load_table(self, run_id: str, artifact_file: str) -> Any:
+        """The table a run logged as ``artifact_file`` (a pandas DataFrame), fetched."""
+        with tempfile.TemporaryDirectory(prefix="mltrack-table-") as scratch:
+            return media.read_table(Path(self.download_artifacts(run_id, artifact_file, scratch)))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The entries of one artifact directory of the run (``artifacts/list``), by path."""
+        body: dict[str, Any] = {"run_id": run_id, "path": validation.artifact_path(path) or None}
+        entries: list[FileInfo] = []
+        while True:
+            answer = self.transport.call("GET", "artifacts/list", body)
+            entries.extend(
+                FileInfo(
+                    path=str(f["path"]),
+                    is_dir=bool(f.get("is_dir", False)),
+                    file_size=_optional_int(f.get("file_size")),
+                )
+                for f in answer.get("files", [])
+            )
+            token = answer.get("next_page_token")
+            if not token:
+                return sorted(entries, key=lambda entry: entry.path)
+            body["page_token"] = token
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """A local copy of an artifact file or directory, as the local client makes it.
+
+        The copy is ``<dst_path>/<name of path>`` (``<dst_path>/artifacts`` for the whole
+        run); without ``dst_path`` it goes to a new temporary directory.
+        """
+        relative = validation.artifact_path(path)
+        entries = self.list_artifacts(run_id, relative or None)
+        # artifacts/list of a file answers nothing (MLflow) or the file itself (mltrack).
+        is_file = bool(relative) and (
+            not entries
+            or (len(entries) == 1 and entries[0].path == relative and not entries[0].is_dir)
+        )
+        parent = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="mltrack-artifacts-"))
+        destination = parent / (PurePosixPath(relative).name if relative else "artifacts")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if is_file:
+            try:
+                data = self.transport.download(f"{self.artifact_root(run_id)}/{relative}")
+            except ResourceDoesNotExist:
+                raise ResourceDoesNotExist(
+                    f"No artifact at {relative!r} in run {run_id}."
+                ) from None
+            destination.write_bytes(data)
+            return str(destination)
+        destination.mkdir(parents=True, exist_ok=True)
+        self._download_tree(run_id, relative, entries, destination)
+        return str(destination)
+
+    def _download_tree(
+        self, run_id: str, relative: str, entries: list[FileInfo], destination: Path
+    ) -> None:
+        for entry in entries:
+            # entry paths are relative to the run's root; the copy is relative to ``relative``
+            target = destination / (entry.path[len(relative) + 1 :] if relative else entry.path)
+            if entry.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                inner = self.list_artifacts(run_id, entry.path)
+                self._download_tree(run_id, relative, inner, destination)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(
+                    self.transport.download(f"{self.artifact_root(run_id)}/{entry.path}")
+                )
 
     def get_artifact_uri(self, run_id: str, artifact_path: str | None = None) -> str:
         uri = str(self.get_run(run_id).info.artifact_uri)

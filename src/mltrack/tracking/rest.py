@@ -63,7 +63,8 @@ def not_offered(what: str, uri: str) -> NotOfferedRemotely:
     """The one-line refusal of ``what`` with the server tracking URI ``uri``."""
     return NotOfferedRemotely(
         f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
-        "client logs experiments, runs, params, metrics, tags, inputs and artifacts and "
+        "client logs experiments, runs, params, metrics, tags, inputs and artifacts (figures, "
+        "images, tables), reads run artifacts back, and "
         "registers versions (register_model, versions, stages, tags, aliases); logged models, "
         "model logging and loading need a local repository."
     )
@@ -128,6 +129,11 @@ class RestTransport:
         quoted = urllib.parse.quote(artifact_path.lstrip("/"))
         headers = {"Content-Type": "application/octet-stream"}
         self._send("PUT", f"{self.base_uri}{ARTIFACTS_API}/{quoted}", data, headers)
+
+    def download(self, artifact_path: str) -> bytes:
+        """GET one file from ``/api/2.0/mlflow-artifacts/artifacts/<artifact_path>``."""
+        quoted = urllib.parse.quote(artifact_path.lstrip("/"))
+        return self._send("GET", f"{self.base_uri}{ARTIFACTS_API}/{quoted}", None, {})
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> bytes:
         headers = {**headers, **self._auth_headers()}

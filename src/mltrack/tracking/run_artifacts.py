@@ -80,14 +80,7 @@ class RunArtifacts:
         synchronous: bool | None = None,
     ) -> None:
         """An image (numpy array or PIL image) as ``artifact_file``, or time-stepped under ``key``."""
-        if artifact_file is not None and (key, step, timestamp) != (None, None, None):
-            raise InvalidParameterValue(
-                "log_image takes either artifact_file, or key with step and timestamp, not both."
-            )
-        if artifact_file is None and key is None:
-            raise InvalidParameterValue(
-                "log_image needs artifact_file (a static image) or key (an image per step)."
-            )
+        media.check_image_arguments(artifact_file, key, step, timestamp)
         picture = media.to_pil_image(image)
         root = self.root(run_id)
         if artifact_file is not None:
