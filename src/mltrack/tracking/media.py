@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,26 @@ def image_key_paths(key: str, step: int, timestamp: int) -> tuple[str, str]:
         )
     base = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
     return f"{base}.png", f"{base}+compressed.webp"
+
+
+def image_files(
+    image: Any,
+    artifact_file: str | None,
+    key: str | None,
+    step: int | None,
+    timestamp: int | None,
+) -> dict[str, bytes]:
+    """What ``log_image`` writes, by artifact path: the file named, or for ``key`` the PNG of
+    that step and its thumbnail (then the run also gets :data:`LOGGED_IMAGES_TAG`)."""
+    check_image_arguments(artifact_file, key, step, timestamp)
+    picture = to_pil_image(image)
+    if artifact_file is not None:
+        return {artifact_file: image_bytes(picture, artifact_file)}
+    assert key is not None
+    when = int(timestamp or time.time() * 1000)  # 0 means now, as in MLflow
+    full, small = image_key_paths(key, int(step or 0), when)
+    png, webp = png_and_thumbnail(picture)
+    return {full: png, small: webp}
 
 
 def _check_table_file(artifact_file: str) -> None:

@@ -576,17 +576,10 @@ class RemoteTrackingClient:
         synchronous: bool | None = None,
     ) -> None:
         """An image as ``artifact_file``, or time-stepped under ``key`` (PNG and thumbnail)."""
-        media.check_image_arguments(artifact_file, key, step, timestamp)
-        picture = media.to_pil_image(image)
-        if artifact_file is not None:
-            self._upload(run_id, artifact_file, media.image_bytes(picture, artifact_file))
-            return
-        assert key is not None
-        full, small = media.image_key_paths(key, int(step or 0), int(timestamp or now_ms()))
-        png, webp = media.png_and_thumbnail(picture)
-        self._upload(run_id, full, png)
-        self._upload(run_id, small, webp)
-        self.set_tag(run_id, media.LOGGED_IMAGES_TAG, "True")
+        for path, data in media.image_files(image, artifact_file, key, step, timestamp).items():
+            self._upload(run_id, path, data)
+        if artifact_file is None:
+            self.set_tag(run_id, media.LOGGED_IMAGES_TAG, "True")
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
         """A table file; when the run has one already, it is fetched and the rows appended."""

@@ -14,7 +14,7 @@ from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.gitstore import MLTRACK_DIR
 from mltrack.store import validation
 from mltrack.store.files import atomic_write
-from mltrack.store.repository import Repository, now_ms
+from mltrack.store.repository import Repository
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking import media
 
@@ -80,19 +80,12 @@ class RunArtifacts:
         synchronous: bool | None = None,
     ) -> None:
         """An image (numpy array or PIL image) as ``artifact_file``, or time-stepped under ``key``."""
-        media.check_image_arguments(artifact_file, key, step, timestamp)
-        picture = media.to_pil_image(image)
         root = self.root(run_id)
-        if artifact_file is not None:
-            artifact_io.write_bytes(root, artifact_file, media.image_bytes(picture, artifact_file))
-            return
-        assert key is not None
-        full, small = media.image_key_paths(key, int(step or 0), int(timestamp or now_ms()))
-        png, webp = media.png_and_thumbnail(picture)
-        artifact_io.write_bytes(root, full, png)
-        artifact_io.write_bytes(root, small, webp)
-        with self.repo.runs.updating(run_id) as live:
-            live.set_tags({media.LOGGED_IMAGES_TAG: "True"})
+        for path, data in media.image_files(image, artifact_file, key, step, timestamp).items():
+            artifact_io.write_bytes(root, path, data)
+        if artifact_file is None:
+            with self.repo.runs.updating(run_id) as live:
+                live.set_tags({media.LOGGED_IMAGES_TAG: "True"})
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
         """A DataFrame or dict as a table file; rows are appended when the file exists."""
