@@ -49,7 +49,7 @@ def log_model_directory(
         raise InvalidParameterValue("The model name is empty.")
     the_client = fluent.client()
     if the_client.remote:
-        return remote.log_model(
+        info = remote.log_model(
             cast("RemoteTrackingClient", the_client),
             write,
             run_id=fluent.live_run().run_id,
@@ -60,6 +60,8 @@ def log_model_directory(
             step=step,
             registered_model_name=registered_model_name,
         )
+        fluent.note_logged_model(str(info.model_id))
+        return info
     live = fluent.local_live_run("Logging a model")
     run_id = live.run_id
     target = live.run_dir / "artifacts" / relative
