@@ -7,6 +7,7 @@ free port of 127.0.0.1; what was logged is read back with MLflow's own client.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -202,29 +203,90 @@ def test_the_client_searches_ends_and_deletes_runs_on_a_server(
         fluent.reset_state()
 
 
-def test_logging_a_model_to_a_server_says_it_is_not_offered(tmp_path: Path) -> None:
-    server = TrackingServer(tmp_path / "team-repo", "--init")
-    try:
-        trainer = tmp_path / "trainer"
-        trainer.mkdir()
-        script = (
-            "import mltrack as mlflow\n"
-            "from mltrack.exceptions import MltrackError\n"
-            "try:\n"
-            "    mlflow.pyfunc.log_model(name='m', python_model=lambda c, x: x)\n"
-            "except MltrackError as e:\n"
-            "    print(e)\n"
-            "try:\n"
-            "    mlflow.pyfunc.load_model('models:/m/1')\n"
-            "except MltrackError as e:\n"
-            "    print(e)\n"
-        )
-        result = run_python(script, trainer, MLFLOW_TRACKING_URI=server.url)
-        logged, loaded = result.stdout.strip().splitlines()
-        assert logged.startswith("Logging a model is not offered with a server tracking URI")
-        assert loaded.startswith("This call (models, loading them) is not offered with")
-    finally:
-        server.stop()
+MODEL_SCRIPT = """
+import json
+import numpy as np
+import mltrack as mlflow
+from sklearn.linear_model import LogisticRegression
+
+X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [0.0, 3.0], [3.0, 0.5], [0.5, 2.5]])
+y = np.array([0, 1, 1, 0, 1, 0])
+model = LogisticRegression().fit(X, y)
+with mlflow.start_run() as run:
+    mlflow.log_param("C", 1.0)
+    info = mlflow.sklearn.log_model(
+        model, name="model", input_example=X[:2], registered_model_name="classifier"
+    )
+by_id = mlflow.sklearn.load_model(info.model_uri).predict(X)
+by_run = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(X)
+by_version = mlflow.pyfunc.load_model("models:/classifier/1").predict(X)
+by_latest = mlflow.sklearn.load_model("models:/classifier/latest").predict(X)
+print(json.dumps({
+    "model_uri": info.model_uri, "model_id": info.model_id, "run_id": run.info.run_id,
+    "version": info.registered_model_version,
+    "expected": model.predict(X).tolist(), "by_id": by_id.tolist(),
+    "by_run": [int(v) for v in by_run], "by_version": [int(v) for v in by_version],
+    "by_latest": by_latest.tolist(),
+}))
+"""
+
+
+def test_an_sklearn_model_is_logged_to_a_server_and_loaded_by_mlflow_and_mltrack(
+    server_url: str, training_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    np = pytest.importorskip("numpy")
+    result = run_python(MODEL_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
+    logged = json.loads(result.stdout.strip().splitlines()[-1])
+    assert logged["model_uri"] == f"models:/{logged['model_id']}"
+    assert logged["model_id"].startswith("m-")
+    assert logged["by_id"] == logged["expected"] == logged["by_run"]
+    assert logged["by_version"] == logged["expected"] == logged["by_latest"]
+    assert logged["version"] == 1
+    assert not (training_dir / ".mltrack").exists() and not (training_dir / "mlruns").exists()
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server_url)
+    reader = mlflow.MlflowClient(server_url)
+    stored = reader.get_logged_model(logged["model_id"])
+    assert stored.status == mlflow.entities.LoggedModelStatus.READY
+    assert stored.source_run_id == logged["run_id"] and stored.name == "model"
+    assert stored.params["C"] == "1.0"
+    run = reader.get_run(logged["run_id"])
+    assert [o.model_id for o in run.outputs.model_outputs] == [logged["model_id"]]
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [0.0, 3.0], [3.0, 0.5], [0.5, 2.5]])
+    version = reader.get_model_version("classifier", "1")
+    assert version.source == logged["model_uri"] and version.run_id == logged["run_id"]
+    for uri in (logged["model_uri"], f"runs:/{logged['run_id']}/model", "models:/classifier/1"):
+        assert mlflow.sklearn.load_model(uri).predict(X).tolist() == logged["expected"]
+
+
+def test_a_python_model_round_trips_and_a_missing_model_is_one_line(
+    server_url: str, training_dir: Path
+) -> None:
+    script = (
+        "import mltrack as mlflow\n"
+        "from mltrack.exceptions import MltrackError\n"
+        "class Echo(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n"
+        "        return model_input\n"
+        "with mlflow.start_run() as run:\n"
+        "    try:\n"
+        "        mlflow.pyfunc.log_model(name='bad', python_model=object())\n"
+        "    except MltrackError as e:\n"
+        "        print(type(e).__name__)\n"
+        "    info = mlflow.pyfunc.log_model(name='echo', python_model=Echo())\n"
+        "print(mlflow.pyfunc.load_model(info.model_uri).predict(['a', 'b']))\n"
+        "for uri in (f'runs:/{run.info.run_id}/nothing', 'models:/m-0123', 'models:/reg/1'):\n"
+        "    try:\n"
+        "        mlflow.pyfunc.load_model(uri)\n"
+        "    except MltrackError as e:\n"
+        "        print(type(e).__name__, e)\n"
+    )
+    result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server_url)
+    refused, echoed, *lines = result.stdout.strip().splitlines()[-5:]
+    assert refused == "InvalidParameterValue" and echoed == "['a', 'b']"
+    assert all(line.startswith("ResourceDoesNotExist") for line in lines), lines
+    assert "nothing" in lines[0] and "m-0123" in lines[1] and "reg" in lines[2]
 
 
 class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mltrack.exceptions import InvalidParameterValue
 from mltrack.hashing import sha256_file
+from mltrack.models import remote
 from mltrack.models.model import MLMODEL, Model, ModelInfo
 from mltrack.store import validation
 from mltrack.store.model_store import ModelStore
 from mltrack.store.repository import now_ms
 from mltrack.tracking import fluent
 from mltrack.uris import logged_model_uri, new_logged_model_id, runs_uri
+
+if TYPE_CHECKING:
+    from mltrack.tracking.remote import RemoteTrackingClient
 
 __all__ = ["log_model_directory"]
 
@@ -43,6 +47,21 @@ def log_model_directory(
     relative = validation.artifact_path(name or artifact_path or "model", "model name")
     if not relative:
         raise InvalidParameterValue("The model name is empty.")
+    the_client = fluent.client()
+    if the_client.remote:
+        info = remote.log_model(
+            cast("RemoteTrackingClient", the_client),
+            write,
+            run_id=fluent.live_run().run_id,
+            name=relative,
+            params=params,
+            tags=tags,
+            model_type=model_type,
+            step=step,
+            registered_model_name=registered_model_name,
+        )
+        fluent.note_logged_model(str(info.model_id))
+        return info
     live = fluent.local_live_run("Logging a model")
     run_id = live.run_id
     target = live.run_dir / "artifacts" / relative

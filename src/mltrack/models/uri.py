@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote, urlparse
 
 from mltrack import safepath
@@ -23,7 +24,7 @@ from mltrack.models.model import MLMODEL, Model, verify_directory
 from mltrack.store import validation
 from mltrack.store.model_store import ModelStore
 from mltrack.store.repository import Repository
-from mltrack.tracking.context import current_repository
+from mltrack.tracking.context import current_repository, current_tracking_uri, is_server_uri
 from mltrack.uris import (
     MODELS_SCHEME,
     RUNS_SCHEME,
@@ -32,6 +33,9 @@ from mltrack.uris import (
     parse_runs_uri,
     runs_uri,
 )
+
+if TYPE_CHECKING:
+    from mltrack.tracking.remote import RemoteTrackingClient
 
 __all__ = ["ResolvedModel", "local_artifact", "resolve"]
 
@@ -86,6 +90,24 @@ def _from_registry(repo: Repository, reference: ModelReference) -> ResolvedModel
     return ResolvedModel(directory, description, tagged.files.get(MLMODEL), files)
 
 
+def _from_server(
+    *,
+    model_id: str | None = None,
+    run_id: str = "",
+    name: str = "",
+    reference: ModelReference | None = None,
+) -> ResolvedModel:
+    """A scratch copy of a model on the tracking server (its MLmodel's hashes checked on load)."""
+    from mltrack.models import remote
+    from mltrack.tracking import fluent
+
+    client = cast("RemoteTrackingClient", fluent.client())
+    directory, description = remote.download_model(
+        client, model_id=model_id, run_id=run_id, name=name, reference=reference
+    )
+    return ResolvedModel(directory, description)
+
+
 def resolve(uri: str, repo: Repository | None = None) -> ResolvedModel:
     """The local directory a model URI names, with the hashes to verify it against.
 
@@ -95,11 +117,17 @@ def resolve(uri: str, repo: Repository | None = None) -> ResolvedModel:
         raise InvalidParameterValue(f"Invalid model URI {uri!r}.")
     if uri.startswith(RUNS_SCHEME):
         parsed = parse_runs_uri(uri)
+        if repo is None and is_server_uri(current_tracking_uri()):
+            return _from_server(run_id=parsed.run_id, name=validation.artifact_path(parsed.path))
         return _from_run(repo or current_repository(), parsed.run_id, parsed.path)
     if uri.startswith(MODELS_SCHEME):
         reference = parse_models_uri(uri)
         if reference.model_id is not None:
+            if repo is None and is_server_uri(current_tracking_uri()):
+                return _from_server(model_id=reference.model_id)
             return _from_logged_model(repo or current_repository(), reference.model_id)
+        if repo is None and is_server_uri(current_tracking_uri()):
+            return _from_server(reference=reference)
         return _from_registry(repo or current_repository(), reference)
     if uri.startswith("file://"):
         path = Path(unquote(urlparse(uri).path))

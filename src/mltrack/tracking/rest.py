@@ -64,9 +64,9 @@ def not_offered(what: str, uri: str) -> NotOfferedRemotely:
     return NotOfferedRemotely(
         f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
         "client logs experiments, runs, params, metrics, tags, inputs and artifacts (figures, "
-        "images, tables), reads run artifacts back, and "
-        "registers versions (register_model, versions, stages, tags, aliases); logged models, "
-        "model logging and loading need a local repository."
+        "images, tables) and models (log_model, loading runs:/ and models:/ URIs), reads run "
+        "artifacts back, and registers versions (register_model, versions, stages, tags, "
+        "aliases); the other logged-model calls need a local repository."
     )
 
 
@@ -134,6 +134,12 @@ class RestTransport:
         """GET one file from ``/api/2.0/mlflow-artifacts/artifacts/<artifact_path>``."""
         quoted = urllib.parse.quote(artifact_path.lstrip("/"))
         return self._send("GET", f"{self.base_uri}{ARTIFACTS_API}/{quoted}", None, {})
+
+    def list(self, artifact_path: str) -> list[dict[str, Any]]:
+        """GET ``/api/2.0/mlflow-artifacts/artifacts?path=``: the entries of one directory."""
+        query = urllib.parse.urlencode({"path": artifact_path.strip("/")})
+        answer = self._send("GET", f"{self.base_uri}{ARTIFACTS_API}?{query}", None, {})
+        return list(json.loads(answer).get("files", [])) if answer else []
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> bytes:
         headers = {**headers, **self._auth_headers()}

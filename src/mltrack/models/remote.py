@@ -1,0 +1,232 @@
+"""Models over a tracking server's REST API, as MLflow 3's client logs and loads them.
+
+Logging: ``POST logged-models`` (the server answers with the model's
+``mlflow-artifacts:`` location), ``runs/outputs``, the model saved by the
+flavor's own code into a scratch directory and PUT file by file through the
+server's artifact proxy, then ``PATCH logged-models/<id>`` to READY.
+Loading: the logged model's location (``GET logged-models/<id>``, or for
+``runs:/<run>/<name>`` the run's logged model of that name, else the run's
+artifacts) is downloaded into a scratch directory and loaded from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mltrack.exceptions import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from mltrack.models.model import MLMODEL, Model, ModelInfo
+from mltrack.uris import (
+    MODELS_SCHEME,
+    RUNS_SCHEME,
+    ModelReference,
+    logged_model_uri,
+    parse_models_uri,
+    parse_runs_uri,
+    runs_uri,
+)
+
+if TYPE_CHECKING:
+    from mltrack.tracking.remote import RemoteTrackingClient
+
+__all__ = ["download_model", "log_model"]
+
+Writer = Callable[[Path, Model], Model]
+
+
+def _pairs(items: dict[str, Any] | None) -> list[dict[str, str]]:
+    return [{"key": str(k), "value": str(v)} for k, v in (items or {}).items()]
+
+
+def _proxied_path(uri: str, what: str) -> str:
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme != "mlflow-artifacts":
+        raise InvalidParameterValue(
+            f"{what} is stored at {uri!r}, which the server does not proxy "
+            "(start it with --serve-artifacts)."
+        )
+    return parsed.path.strip("/")
+
+
+def log_model(
+    client: RemoteTrackingClient,
+    write: Writer,
+    *,
+    run_id: str,
+    name: str,
+    params: dict[str, Any] | None,
+    tags: dict[str, Any] | None,
+    model_type: str | None,
+    step: int,
+    registered_model_name: str | None = None,
+) -> ModelInfo:
+    """Create the logged model on the server, upload what ``write`` saves, mark it READY."""
+    client.flush(run_id)
+    run = client.get_run(run_id)
+    # MLflow records the run's params on the model too (the model's own win).
+    model_params = {**dict(run.data.params), **{str(k): str(v) for k, v in (params or {}).items()}}
+    body: dict[str, Any] = {
+        "experiment_id": str(run.info.experiment_id),
+        "name": name,
+        "source_run_id": run_id,
+        "params": _pairs(model_params),
+        "tags": _pairs(tags),
+    }
+    if model_type:
+        body["model_type"] = model_type
+    info = client.transport.call("POST", "logged-models", body)["model"]["info"]
+    model_id = str(info["model_id"])
+    location = str(info["artifact_uri"])
+    remote_root = _proxied_path(location, f"Logged model {model_id}")
+    client.transport.call(
+        "POST",
+        "runs/outputs",
+        {"run_id": run_id, "models": [{"model_id": model_id, "step": int(step)}]},
+    )
+    model = Model(artifact_path=location, run_id=run_id, model_id=model_id, model_uuid=model_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mltrack-model-") as scratch:
+            local = Path(scratch) / "model"
+            saved = write(local, model)
+            for path in sorted(local.rglob("*")):
+                if path.is_file():
+                    relative = path.relative_to(local).as_posix()
+                    client.transport.upload(f"{remote_root}/{relative}", path.read_bytes())
+    except BaseException:
+        # The server keeps the model: say it failed rather than leave it PENDING.
+        with contextlib.suppress(Exception):
+            _finalize(client, model_id, "LOGGED_MODEL_UPLOAD_FAILED")
+        raise
+    _finalize(client, model_id, "LOGGED_MODEL_READY")
+    version = _register(client, registered_model_name, model_id, run_id)
+    return ModelInfo(
+        artifact_path=name,
+        flavors=saved.flavors,
+        model_uri=logged_model_uri(model_id),
+        model_id=model_id,
+        run_id=run_id,
+        signature=saved.signature,
+        utc_time_created=saved.utc_time_created,
+        registered_model_version=version,
+        metadata=saved.metadata,
+    )
+
+
+def _finalize(client: RemoteTrackingClient, model_id: str, status: str) -> None:
+    body = {"model_id": model_id, "status": status}
+    client.transport.call("PATCH", f"logged-models/{model_id}", body)
+
+
+def _register(
+    client: RemoteTrackingClient, name: str | None, model_id: str, run_id: str
+) -> int | None:
+    """Register ``models:/<model_id>`` as MLflow 3 does: the model made if new, then a version."""
+    if not name:
+        return None
+    with contextlib.suppress(ResourceAlreadyExists):  # registered earlier: add a version
+        client.transport.call("POST", "registered-models/create", {"name": name})
+    body = {
+        "name": name,
+        "source": logged_model_uri(model_id),
+        "run_id": run_id,
+        "model_id": model_id,
+    }
+    answer = client.transport.call("POST", "model-versions/create", body)
+    return int(answer["model_version"]["version"])
+
+
+def _logged_model_location(client: RemoteTrackingClient, model_id: str) -> str:
+    info = client.transport.call("GET", f"logged-models/{model_id}")["model"]["info"]
+    return str(info["artifact_uri"])
+
+
+def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) -> str:
+    """The run's logged model called ``name``, else ``name`` under the run's artifacts."""
+    run = client.get_run(run_id)
+    answer = client.transport.call(
+        "POST",
+        "logged-models/search",
+        {
+            "experiment_ids": [str(run.info.experiment_id)],
+            "filter": f"source_run_id = '{run_id}' AND name = '{name}'",
+            "max_results": 1,
+        },
+    )
+    models = answer.get("models", [])
+    if models:
+        return str(models[0]["info"]["artifact_uri"])
+    return client.get_artifact_uri(run_id, name)
+
+
+def _download_tree(client: RemoteTrackingClient, remote: str, local: Path) -> None:
+    local.mkdir(parents=True, exist_ok=True)
+    for entry in client.transport.list(remote):
+        entry_name = PurePosixPath(str(entry["path"])).name
+        if entry.get("is_dir"):
+            _download_tree(client, f"{remote}/{entry_name}", local / entry_name)
+        else:
+            (local / entry_name).write_bytes(client.transport.download(f"{remote}/{entry_name}"))
+
+
+def _registered_version(client: RemoteTrackingClient, reference: ModelReference) -> dict[str, Any]:
+    name = str(reference.name)
+    if reference.version is not None:
+        body = {"name": name, "version": str(reference.version)}
+        return dict(client.transport.call("GET", "model-versions/get", body)["model_version"])
+    if reference.alias is not None:
+        body = {"name": name, "alias": reference.alias}
+        return dict(client.transport.call("GET", "registered-models/alias", body)["model_version"])
+    stages = [reference.stage] if reference.stage else []
+    found = client.transport.call(
+        "POST", "registered-models/get-latest-versions", {"name": name, "stages": stages}
+    )
+    versions = found.get("model_versions", [])
+    if not versions:
+        which = f"in stage {reference.stage!r}" if reference.stage else "at all"
+        raise ResourceDoesNotExist(f"Registered model {name!r} has no version {which}.")
+    return dict(max(versions, key=lambda v: int(v["version"])))
+
+
+def _version_location(client: RemoteTrackingClient, version: dict[str, Any]) -> str:
+    """Where a version's files are: its logged model, its run's model, or its source URI."""
+    if version.get("model_id"):
+        return _logged_model_location(client, str(version["model_id"]))
+    source = str(version.get("source", ""))
+    if source.startswith(MODELS_SCHEME):
+        model_id = parse_models_uri(source).model_id
+        if model_id is not None:
+            return _logged_model_location(client, model_id)
+    if source.startswith(RUNS_SCHEME):
+        parsed = parse_runs_uri(source)
+        return _run_model_location(client, parsed.run_id, parsed.path)
+    return source
+
+
+def download_model(
+    client: RemoteTrackingClient,
+    *,
+    model_id: str | None = None,
+    run_id: str = "",
+    name: str = "",
+    reference: ModelReference | None = None,
+) -> tuple[Path, str]:
+    """A scratch copy of a logged model (``model_id``), a run's model or a registered version,
+    and its description."""
+    if reference is not None:
+        version = _registered_version(client, reference)
+        location = _version_location(client, version)
+        description = f"{version['name']!r} version {version['version']}"
+    elif model_id is not None:
+        location, description = _logged_model_location(client, model_id), logged_model_uri(model_id)
+    else:
+        location, description = _run_model_location(client, run_id, name), runs_uri(run_id, name)
+    remote = _proxied_path(location, description)
+    directory = Path(tempfile.mkdtemp(prefix="mltrack-model-"))
+    _download_tree(client, remote, directory)
+    if not (directory / MLMODEL).is_file():
+        raise ResourceDoesNotExist(f"No model at {description} on the server (no MLmodel file).")
+    return directory, description
