@@ -12,14 +12,4 @@ def get_model_info(model_uri: str) -> ModelInfo:
     """The :class:`ModelInfo` of the model at ``model_uri`` (read from its MLmodel file)."""
     resolved = resolve(model_uri)
     model = Model.load(resolved.directory)
-    return ModelInfo(
-        artifact_path=model.artifact_path or "",
-        flavors=model.flavors,
-        model_uri=model_uri,
-        model_id=model.model_id or "",
-        run_id=model.run_id or "",
-        signature=model.signature,
-        utc_time_created=model.utc_time_created,
-        mlflow_version=model.extra.get("mlflow_version"),
-        metadata=model.metadata,
-    )
+    return model.info(model_uri)

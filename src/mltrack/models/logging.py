@@ -95,14 +95,10 @@ def log_model_directory(
         # right after the run's commit, when the run ends.
         store = ModelStore(fluent.client().repository)
         version = store.register(registered_model_name, runs_uri(run_id, relative)).version
-    return ModelInfo(
+    return saved.info(
+        logged_model_uri(model_id),
         artifact_path=relative,
-        flavors=saved.flavors,
-        model_uri=logged_model_uri(model_id),
         model_id=model_id,
         run_id=run_id,
-        signature=saved.signature,
-        utc_time_created=saved.utc_time_created,
         registered_model_version=version,
-        metadata=saved.metadata,
     )

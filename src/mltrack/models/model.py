@@ -72,6 +72,29 @@ class Model:
         self.flavors[name] = params
         return self
 
+    def info(
+        self,
+        model_uri: str,
+        *,
+        artifact_path: str | None = None,
+        model_id: str | None = None,
+        run_id: str | None = None,
+        registered_model_version: int | None = None,
+    ) -> ModelInfo:
+        """The :class:`ModelInfo` ``log_model`` returns for this model, found at ``model_uri``."""
+        return ModelInfo(
+            artifact_path=artifact_path if artifact_path is not None else self.artifact_path or "",
+            flavors=self.flavors,
+            model_uri=model_uri,
+            model_id=model_id if model_id is not None else self.model_id or "",
+            run_id=run_id if run_id is not None else self.run_id or "",
+            signature=self.signature,
+            utc_time_created=self.utc_time_created,
+            mlflow_version=self.extra.get("mlflow_version"),
+            registered_model_version=registered_model_version,
+            metadata=self.metadata,
+        )
+
     @property
     def files(self) -> dict[str, str]:
         """The sha256 manifest mltrack recorded at save time (empty for MLflow-written models)."""

@@ -103,16 +103,12 @@ def log_model(
         raise
     _finalize(client, model_id, "LOGGED_MODEL_READY")
     version = _register(client, registered_model_name, model_id, run_id)
-    return ModelInfo(
+    return saved.info(
+        logged_model_uri(model_id),
         artifact_path=name,
-        flavors=saved.flavors,
-        model_uri=logged_model_uri(model_id),
         model_id=model_id,
         run_id=run_id,
-        signature=saved.signature,
-        utc_time_created=saved.utc_time_created,
         registered_model_version=version,
-        metadata=saved.metadata,
     )
 
 
