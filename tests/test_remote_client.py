@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from conftest import run_python
@@ -235,7 +236,6 @@ def test_an_sklearn_model_is_logged_to_a_server_and_loaded_by_mlflow_and_mltrack
     server_url: str, training_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mlflow = pytest.importorskip("mlflow")
-    np = pytest.importorskip("numpy")
     result = run_python(MODEL_SCRIPT, training_dir, MLFLOW_TRACKING_URI=server_url)
     logged = json.loads(result.stdout.strip().splitlines()[-1])
     assert logged["model_uri"] == f"models:/{logged['model_id']}"
