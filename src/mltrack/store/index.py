@@ -65,7 +65,7 @@ class RunIndex:
                     self._entries, self._checked = entries, checked
         return self._entries
 
-    def check_file(self, path: Path, check: Callable[[], object]) -> None:
+    def check_file(self, path: Path | str, check: Callable[[], object]) -> None:
         """Run ``check`` on ``path`` (it raises on a bad file) unless it passed on this very
         file before: same inode, size, mtime and ctime, stamped over a second after the
         change (``fsck`` of 10,000 metrics files, most unchanged since the last one)."""
@@ -108,10 +108,10 @@ class RunIndex:
 
     def run_dirs(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, Path]]:
         """Every (experiment_id, run directory) in the working tree."""
-        return [(experiment_id, Path(key)) for experiment_id, key in self._run_keys(experiment_ids)]
+        return [(experiment_id, Path(key)) for experiment_id, key in self.run_keys(experiment_ids)]
 
-    def _run_keys(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, str]]:
-        # Plain strings: building 10,000 Path objects would cost more than the stats.
+    def run_keys(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, str]]:
+        """:meth:`run_dirs` as text: building 10,000 Path objects costs more than the stats."""
         experiments_dir = str(self._repo.experiments_dir)
         if experiment_ids is None:
             try:
@@ -145,11 +145,16 @@ class RunIndex:
         progress: Progress | None = None,
         *,
         warn: bool = True,
+        save: bool = True,
     ) -> list[RunRecord]:
         """Parsed run.yaml of every run in the given experiments (all if None); unreadable
-        ones are left out, listed in ``problems`` (and logged, with ``warn``)."""
+        ones are left out, listed in ``problems`` (and logged, with ``warn``). The cache is
+        written back unless ``save`` is False (a caller that saves once at its end)."""
         with self._lock:
-            return self._records(experiment_ids, progress, warn)
+            records = self._records(experiment_ids, progress, warn)
+            if save:
+                self._save()
+            return records
 
     def _records(
         self, experiment_ids: Iterable[str] | None, progress: Progress | None, warn: bool
@@ -157,7 +162,7 @@ class RunIndex:
         entries = self._load()
         self.problems = []
         wanted = None if experiment_ids is None else set(experiment_ids)
-        keys = self._run_keys(wanted)
+        keys = self.run_keys(wanted)
         now = time.time_ns()
         out: list[RunRecord] = []
         stat = os.stat
@@ -176,7 +181,7 @@ class RunIndex:
                 out.append(hit[2])
                 continue
             try:
-                record = self._repo.runs.parse_run_dir(Path(key))
+                record = self._repo.runs.parse_run_dir(key)
             except CorruptStore as problem:
                 self.problems.append(problem)
                 if warn:
@@ -199,5 +204,4 @@ class RunIndex:
             for key in stale:
                 del entries[key]
                 self._dirty = True
-        self._save()
         return out
