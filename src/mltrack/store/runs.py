@@ -160,7 +160,17 @@ class RunStore:
         Text in, no pathlib: a fresh clone's first listing parses 10,000 of these."""
         run_dir = str(run_dir)
         path = run_dir + "/run.yaml" if os.sep == "/" else os.path.join(run_dir, "run.yaml")
-        data = self.repo._read_yaml(path, "run")
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            raise ResourceDoesNotExist(f"{self.repo.rel(path)} does not exist") from None
+        return self.parse_run_bytes(run_dir, raw)
+
+    def parse_run_bytes(self, run_dir: str, raw: bytes) -> RunRecord:
+        """:meth:`parse_run_dir` of run.yaml bytes the caller already read."""
+        path = run_dir + "/run.yaml" if os.sep == "/" else os.path.join(run_dir, "run.yaml")
+        data = self.repo.parse_yaml(raw, "run", self.repo.rel(path))
         *_, experiment_id, _, run_id = run_dir.replace(os.sep, "/").rsplit("/", 3)
         if data["run_id"] != run_id or data["experiment_id"] != experiment_id:
             from mltrack.exceptions import CorruptStore
