@@ -46,6 +46,25 @@ def test_csv_carries_exact_values(repo: Path, cli: CliRunner) -> None:
     assert f"metrics.m2,{EXACT[2]!r}" in shown.splitlines()
 
 
+def test_runs_list_csv_writes_non_finite_values_and_gaps_as_the_other_commands(
+    repo: Path, cli: CliRunner
+) -> None:
+    _run({"nan": math.nan, "up": math.inf, "down": -math.inf}, {"p": "a,b"})
+    _run({"only": 1.0}, {"p": "1"})
+    rows = list(
+        csv.DictReader(io.StringIO(ok(invoke(cli, "runs", "list", "--format", "csv")).stdout))
+    )
+    by_param = {row["params.p"]: row for row in rows}
+    first, second = by_param["a,b"], by_param["1"]
+    assert (first["metrics.nan"], first["metrics.up"], first["metrics.down"]) == (
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    )
+    assert first["metrics.only"] == "" and second["metrics.nan"] == ""
+    assert second["metrics.only"] == "1.0" and int(second["start_time"]) > 0
+
+
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_csv_and_json_metric_values_round_trip(repo: Path, cli: CliRunner, value: float) -> None:

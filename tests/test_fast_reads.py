@@ -160,6 +160,43 @@ def test_a_hand_edit_of_run_yaml_is_seen(
     assert MltrackClient().get_run(run_id).data.params == {"optimizer": new_value}
 
 
+@pytest.mark.parametrize("keep_mtime", [False, True], ids=["mtime-moved", "mtime-restored"])
+def test_an_edit_in_the_first_second_after_a_read_is_seen(repo: Path, keep_mtime: bool) -> None:
+    # No ageing: the entries are as fresh as a just-cloned repository's, so only the bytes
+    # can tell an unchanged file from a same-size edit in the same clock tick.
+    run_id = one_run("fresh", "adam")
+    path = run_yaml_path(repo, run_id)
+    assert optimizers(cold=True) == {run_id: "adam"}
+    before = os.stat(path)
+    with open(path, "r+", encoding="utf-8") as handle:
+        text = handle.read().replace("optimizer: adam", "optimizer: sgdm")
+        handle.seek(0)
+        handle.write(text)
+    if keep_mtime:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert optimizers(cold=True) == {run_id: "sgdm"}
+    assert optimizers(cold=False) == {run_id: "sgdm"}
+
+
+def test_files_read_in_their_first_second_are_not_parsed_again(repo: Path, tmp_path: Path) -> None:
+    # A fresh clone: every run.yaml was written a moment ago. Its first listing parses them;
+    # a second read (get_experiment_by_name then search_runs, in one script) must not.
+    from mltrack.store.repository import Repository
+
+    for number in range(3):
+        one_run(f"r{number}")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    opened = Repository.open(clone)
+    try:
+        first = opened.runs.index.records(None)
+        second = opened.runs.index.records(None)
+    finally:
+        opened.close()
+    assert len(first) == 3
+    assert all(a is b for a, b in zip(first, second, strict=True))
+
+
 def test_the_cache_lives_in_git_dir_and_is_never_committed(repo: Path, cli) -> None:
     for number in range(3):
         one_run(f"r{number}")
@@ -168,7 +205,7 @@ def test_the_cache_lives_in_git_dir_and_is_never_committed(repo: Path, cli) -> N
     reset_mltrack()
 
     cache = repo / ".git" / "mltrack" / "cache"
-    assert {p.name for p in cache.iterdir()} >= {"runs-v2.pickle", "blobs-v1.pickle"}
+    assert {p.name for p in cache.iterdir()} >= {"runs-v3.pickle", "blobs-v1.pickle"}
     tracked = git(repo, "ls-files") + git(repo, "ls-tree", "-r", "--name-only", "HEAD")
     assert "cache" not in tracked and "pickle" not in tracked
     assert all(

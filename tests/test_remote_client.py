@@ -314,8 +314,13 @@ class _DropFirstBatchProxy(http.server.ThreadingHTTPServer):
                     self.end_headers()
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                # A loaded machine's `mlflow server` can take longer than httpx's 5 s default.
                 answer = httpx.request(
-                    self.command, proxy.target + self.path, content=body, headers=headers
+                    self.command,
+                    proxy.target + self.path,
+                    content=body,
+                    headers=headers,
+                    timeout=120,
                 )
                 if self.path.endswith("/runs/log-batch"):
                     proxy.batches += 1

@@ -5,14 +5,16 @@ Entries are keyed by the run directory and validated by the file's stamp
 checkout writes new files, so both change the inode; a hand edit changes size,
 mtime or at least the ctime (which no tool can set back).
 An entry whose file changed less than a second before it was parsed is not
-trusted (a same-size in-place edit in the same clock tick could hide), so it
-is parsed again next time. The cache lives in ``.git/mltrack/cache/`` of the
+trusted (a same-size in-place edit in the same clock tick could hide): next
+time its bytes are read again and compared by digest, and parsed only if they
+differ (a fresh clone is all such files for its first second). The cache lives in ``.git/mltrack/cache/`` of the
 working tree: never committed, rebuilt from the files whenever in doubt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pickle
@@ -38,7 +40,7 @@ def _stamp_of(st: os.stat_result) -> tuple[int, int, int, int]:
 
 logger = logging.getLogger("mltrack")
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _RACY_NS = 1_000_000_000
 Progress = Callable[[int, int], None]
 
@@ -47,15 +49,14 @@ class RunIndex:
     def __init__(self, repo: Repository) -> None:
         self._repo = repo
         self._path = repo.private_dir / "cache" / f"runs-v{_CACHE_VERSION}.pickle"
-        self._entries: dict[str, tuple[Stamp, int, RunRecord]] | None = (
-            None  # dir → (stamp, parsed_at, record)
-        )
+        # run directory → (stamp, parsed_at, blake2b of run.yaml or None, record)
+        self._entries: dict[str, tuple[Stamp, int, bytes | None, RunRecord]] | None = None
         self._checked: dict[str, Stamp] | None = None  # metrics files fsck found readable
         self._dirty = False
         self._lock = threading.RLock()  # threads of one process (a server) share the entries
         self.problems: list[CorruptStore] = []
 
-    def _load(self) -> dict[str, tuple[Stamp, int, RunRecord]]:
+    def _load(self) -> dict[str, tuple[Stamp, int, bytes | None, RunRecord]]:
         if self._entries is None:
             self._entries, self._checked = {}, {}
             with contextlib.suppress(Exception):  # an unreadable cache is just a cold cache
@@ -65,7 +66,7 @@ class RunIndex:
                     self._entries, self._checked = entries, checked
         return self._entries
 
-    def check_file(self, path: Path, check: Callable[[], object]) -> None:
+    def check_file(self, path: Path | str, check: Callable[[], object]) -> None:
         """Run ``check`` on ``path`` (it raises on a bad file) unless it passed on this very
         file before: same inode, size, mtime and ctime, stamped over a second after the
         change (``fsck`` of 10,000 metrics files, most unchanged since the last one)."""
@@ -108,10 +109,10 @@ class RunIndex:
 
     def run_dirs(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, Path]]:
         """Every (experiment_id, run directory) in the working tree."""
-        return [(experiment_id, Path(key)) for experiment_id, key in self._run_keys(experiment_ids)]
+        return [(experiment_id, Path(key)) for experiment_id, key in self.run_keys(experiment_ids)]
 
-    def _run_keys(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, str]]:
-        # Plain strings: building 10,000 Path objects would cost more than the stats.
+    def run_keys(self, experiment_ids: Iterable[str] | None) -> list[tuple[str, str]]:
+        """:meth:`run_dirs` as text: building 10,000 Path objects costs more than the stats."""
         experiments_dir = str(self._repo.experiments_dir)
         if experiment_ids is None:
             try:
@@ -136,7 +137,7 @@ class RunIndex:
         # Trusted at once: the file is our own atomic write, a new inode.
         trusted_from = max(st.st_mtime_ns, st.st_ctime_ns) + _RACY_NS + 1
         with self._lock:
-            self._load()[str(run_dir)] = (_stamp_of(st), trusted_from, record.copy())
+            self._load()[str(run_dir)] = (_stamp_of(st), trusted_from, None, record.copy())
             self._dirty = True
 
     def records(
@@ -145,11 +146,16 @@ class RunIndex:
         progress: Progress | None = None,
         *,
         warn: bool = True,
+        save: bool = True,
     ) -> list[RunRecord]:
         """Parsed run.yaml of every run in the given experiments (all if None); unreadable
-        ones are left out, listed in ``problems`` (and logged, with ``warn``)."""
+        ones are left out, listed in ``problems`` (and logged, with ``warn``). The cache is
+        written back unless ``save`` is False (a caller that saves once at its end)."""
         with self._lock:
-            return self._records(experiment_ids, progress, warn)
+            records = self._records(experiment_ids, progress, warn)
+            if save:
+                self._save()
+            return records
 
     def _records(
         self, experiment_ids: Iterable[str] | None, progress: Progress | None, warn: bool
@@ -157,7 +163,7 @@ class RunIndex:
         entries = self._load()
         self.problems = []
         wanted = None if experiment_ids is None else set(experiment_ids)
-        keys = self._run_keys(wanted)
+        keys = self.run_keys(wanted)
         now = time.time_ns()
         out: list[RunRecord] = []
         stat = os.stat
@@ -173,18 +179,30 @@ class RunIndex:
                 and hit[0] == current
                 and hit[1] - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS
             ):
-                out.append(hit[2])
+                out.append(hit[3])
                 continue
+            # Changed, new, or stamped too soon after a change to trust the stamp: the bytes
+            # decide. Unchanged bytes (a fresh clone read twice in its first second, a checkout
+            # back and forth) keep their record; only new content is parsed.
             try:
-                record = self._repo.runs.parse_run_dir(Path(key))
-            except CorruptStore as problem:
-                self.problems.append(problem)
-                if warn:
-                    logger.warning(
-                        "skipping unreadable run: %s (check with `mltrack fsck`)", problem
-                    )
+                with open(key + "/run.yaml", "rb") as handle:
+                    raw = handle.read()
+            except FileNotFoundError:
                 continue
-            entries[key] = (current, now, record)
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            if hit is not None and hit[2] == digest:
+                record = hit[3]
+            else:
+                try:
+                    record = self._repo.runs.parse_run_bytes(key, raw)
+                except CorruptStore as problem:
+                    self.problems.append(problem)
+                    if warn:
+                        logger.warning(
+                            "skipping unreadable run: %s (check with `mltrack fsck`)", problem
+                        )
+                    continue
+            entries[key] = (current, now, digest, record)
             self._dirty = True
             out.append(record)
             if progress is not None and number % 500 == 0:
@@ -199,5 +217,4 @@ class RunIndex:
             for key in stale:
                 del entries[key]
                 self._dirty = True
-        self._save()
         return out

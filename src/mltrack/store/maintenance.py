@@ -65,36 +65,37 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
         experiment_ids.append(entry)
         check(functools.partial(repo.read_experiment, entry))
     runs = repo.runs
-    run_dirs = runs.index.run_dirs(experiment_ids)
-    for _, run_dir in run_dirs:
-        if not (run_dir / "run.yaml").is_file():
-            problems.append(Problem(repo.rel(run_dir / "run.yaml"), "missing"))
+    for _, run_dir in runs.index.run_keys(experiment_ids):
+        if not os.path.isfile(run_dir + "/run.yaml"):
+            problems.append(Problem(repo.rel(run_dir + "/run.yaml"), "missing"))
     # One pass through the per-clone cache: run.yaml files it holds unchanged were checked
     # when they were parsed; the others are parsed and checked now (and cached for `runs list`).
-    records = runs.index.records(experiment_ids, progress, warn=False)
+    records = runs.index.records(experiment_ids, progress, warn=False, save=False)
     problems.extend(Problem(error.path, error.problem) for error in runs.index.problems)
     known_runs = {record.run_id for record in records}
+    experiments_dir = str(repo.experiments_dir)
     for record in records:
-        run_dir = repo.experiments_dir / record.experiment_id / "runs" / record.run_id
+        # Text paths: 10,000 runs of Path objects would cost more than the checks.
+        run_path = f"{experiments_dir}/{record.experiment_id}/runs/{record.run_id}"
         if record.parent_run_id and record.parent_run_id not in known_runs:
             problems.append(
                 Problem(
-                    repo.rel(run_dir / "run.yaml"),
+                    repo.rel(run_path + "/run.yaml"),
                     f"field 'parent_run_id': no run {record.parent_run_id}",
                 )
             )
-        arrow = run_dir / "metrics.arrow"
+        arrow = run_path + "/metrics.arrow"
         check(
             functools.partial(
                 runs.index.check_file,
                 arrow,
-                functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)),
+                functools.partial(metrics_file.read_table, Path(arrow), repo.rel(arrow)),
             )
         )
         if record.status == RunStatus.RUNNING and runs.owner_alive(record.run_id) is False:
             problems.append(
                 Problem(
-                    repo.rel(run_dir / "run.yaml"),
+                    repo.rel(run_path + "/run.yaml"),
                     "RUNNING, but its process is gone (a crash or kill mid-run): "
                     "`mltrack commit` records it as KILLED and commits what was written",
                 )

@@ -158,12 +158,12 @@ class Repository:
 
     # ------------------------------------------------------------------ paths
 
-    def rel(self, path: Path) -> str:
+    def rel(self, path: Path | str) -> str:
         """``path`` relative to the working tree, with forward slashes (a git path)."""
         text, root = str(path), self._root_prefix
         if text.startswith(root) and os.sep == "/":  # 10,000 runs read: skip pathlib's parsing
             return text[len(root) :]
-        return path.relative_to(self.root).as_posix()
+        return Path(path).relative_to(self.root).as_posix()
 
     def experiment_dir(self, experiment_id: str) -> Path:
         return self.experiments_dir / experiment_id
@@ -317,10 +317,11 @@ class Repository:
 
     # ------------------------------------------------------------------ YAML files
 
-    def _read_yaml(self, path: Path, kind: str) -> dict[str, Any]:
+    def _read_yaml(self, path: Path | str, kind: str) -> dict[str, Any]:
         where = self.rel(path)
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except FileNotFoundError:
             raise ResourceDoesNotExist(f"{where} does not exist") from None
         return self.parse_yaml(raw, kind, where)

@@ -238,14 +238,85 @@ _CONSTANTS: dict[str, Any] = {  # {} and [] are copied: each read gets its own
 
 def fast_load(text: str) -> dict[str, Any] | None:
     """The mapping ``text`` holds, when it is in :func:`dump`'s layout; None otherwise."""
-    if not text.endswith("\n") or not _PRINTABLE_ASCII.fullmatch(text.replace("\n", "")):
+    if not text.endswith("\n") or not _PRINTABLE_TEXT.fullmatch(text):
         return None
-    lines = text.split("\n")[:-1]
+    entries = _LINE.findall(text)
+    if len(entries) == text.count("\n"):  # every line is ``key: value`` or ``key:``
+        try:
+            return _nested_mappings(entries)
+        except _Unsupported:
+            return None
+    lines = text.split("\n")[:-1]  # lists: the line-by-line parser
     try:
         document, end = _mapping(lines, 0, 0)
     except _Unsupported:
         return None
     return document if end == len(lines) and document else None
+
+
+# One line of a document made only of mappings (the usual run.yaml): a whole document is
+# matched by one findall in C, and the Python loop below does only what regexes cannot.
+_LINE = re.compile(
+    r"^( *)(?:'((?:[^'\n]|'')*)'|([A-Za-z0-9_./][A-Za-z0-9_./ -]*)):(?: ([^\n]+))?$", re.M
+)
+_PRINTABLE_TEXT = re.compile(r"[ -~\n]*")
+# Scalars already read, with what they read as: values repeat across a store's files
+# (statuses, users, steps, param values). Only immutable results are kept.
+_SCALARS: dict[str, Any] = {}
+_NUMBER_START = frozenset("-0123456789")
+
+
+def _nested_mappings(entries: list[tuple[str, str, str, str]]) -> dict[str, Any] | None:
+    root: dict[str, Any] = {}
+    current, depth = root, 0
+    parents: list[dict[str, Any]] = []
+    opened: str | None = None  # a ``key:`` line: its mapping must follow, two spaces deeper
+    scalars, keys = _SCALARS, _KEYS
+    for spaces, quoted, plain, value in entries:
+        indent = len(spaces)
+        if opened is not None:
+            if indent != depth + 2:
+                raise _Unsupported  # ``key:`` with nothing under it: null, PyYAML's way
+            child: dict[str, Any] = {}
+            current[opened] = child
+            parents.append(current)
+            current, depth, opened = child, indent, None
+        elif indent != depth:
+            if indent > depth or indent % 2:
+                raise _Unsupported
+            while depth > indent:
+                current = parents.pop()
+                depth -= 2
+        if plain:
+            key = plain if plain in keys else _plain_key(plain)
+        else:
+            key = quoted.replace("''", "'")
+        if key in current:
+            raise _Unsupported  # PyYAML says where the repeated key is
+        if not value:
+            opened = key
+        elif value in scalars:
+            current[key] = scalars[value]
+        else:
+            read = current[key] = _read_scalar(value)
+            # Long numbers (metric values, timestamps) rarely repeat: not worth keeping.
+            if (
+                type(read) not in (dict, list)
+                and len(scalars) < 50_000
+                and (len(value) < 6 or value[0] not in _NUMBER_START)
+            ):
+                scalars[value] = read
+    if opened is not None or not root:
+        raise _Unsupported
+    return root
+
+
+def _plain_key(key: str) -> str:
+    if not (_SIMPLE.fullmatch(key) and not _AMBIGUOUS.match(key)) and not _plain_allowed(key):
+        raise _Unsupported
+    if len(_KEYS) < 10_000:
+        _KEYS[key] = key
+    return key
 
 
 def _depth(line: str) -> int:
@@ -260,13 +331,7 @@ def _key(match: re.Match[str]) -> str:
     if quoted is not None:
         return quoted.replace("''", "'")
     key: str = match.group(3)
-    if key in _KEYS:
-        return key
-    if not (_SIMPLE.fullmatch(key) and not _AMBIGUOUS.match(key)) and not _plain_allowed(key):
-        raise _Unsupported
-    if len(_KEYS) < 10_000:
-        _KEYS[key] = key
-    return key
+    return key if key in _KEYS else _plain_key(key)
 
 
 def _mapping(lines: list[str], pos: int, indent: int) -> tuple[dict[str, Any], int]:
@@ -328,10 +393,12 @@ def _read_scalar(text: str) -> Any:
         if quoted is None:
             raise _Unsupported
         return quoted.group(1).replace("''", "'")
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
+    if text[0] in _NUMBER_START:
+        if "." in text:
+            if _FLOAT.fullmatch(text):
+                return float(text)
+        elif _INT.fullmatch(text):
+            return int(text)
     if (_SIMPLE.fullmatch(text) and not _AMBIGUOUS.match(text)) or _plain_allowed(text):
         return text
     raise _Unsupported

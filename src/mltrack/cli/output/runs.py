@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mltrack.cli.output import emit, format_time, format_value, to_json
+from mltrack.cli.output import emit, emit_csv, format_time, format_value, to_json
 from mltrack.cli.output.artifacts import artifact_names
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["print_comparison", "print_run", "print_runs"]
 
 _LIST_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time"]
+_CSV_INFO = (*_LIST_COLUMNS, "experiment_id")
 _SHOWN_INFO = (
     "run_id",
     "run_name",
@@ -63,16 +64,18 @@ def print_runs(
         return
     metric_keys = sorted({k for r in records for k in r.metrics})
     param_keys = sorted({k for r in records for k in r.params})
-    flat = [
-        {
-            **row,
-            **{f"metrics.{k}": r.metrics.get(k) for k in metric_keys},
-            **{f"params.{k}": r.params.get(k) for k in param_keys},
-        }
-        for row, r in zip(rows, records, strict=True)
-    ]
     columns = [*_LIST_COLUMNS, "experiment_id", *(f"metrics.{k}" for k in metric_keys)]
-    emit(flat, columns + [f"params.{k}" for k in param_keys], "csv")
+    emit_csv(
+        columns + [f"params.{k}" for k in param_keys],
+        (
+            [
+                *(row[c] for c in _CSV_INFO),
+                *map(r.metrics.get, metric_keys),
+                *map(r.params.get, param_keys),
+            ]
+            for row, r in zip(rows, records, strict=True)
+        ),
+    )
 
 
 def print_run(
