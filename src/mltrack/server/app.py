@@ -75,6 +75,14 @@ async def version(request: Request) -> Response:
     return PlainTextResponse(__version__)
 
 
+async def graphql(request: Request) -> Response:
+    """MLflow's ``/graphql`` (its web UI's run pages and charts); graphql-core is imported on
+    the first request."""
+    from mltrack.server.graphql_api import answer
+
+    return await answer(request)
+
+
 async def server_info(request: Request) -> Response:
     return json_response(
         {
@@ -142,6 +150,7 @@ def create_app(config: ServerConfig) -> Starlette:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
         *api,
         *ajax_aliases(api),
         *ui.routes(),  # the web UI at /, beside the REST API

@@ -424,6 +424,8 @@ _LOGGED_MODEL_ACTIONS = {
 _ADMIN_ONLY = Route(_admin, reads_fields=False)
 _AUTHENTICATED = Route(_authenticated, reads_fields=False)
 _UI_PAGE = Route(_reads_everything, reads_fields=False)
+# Each GraphQL field runs the check of the REST route it mirrors (server/graphql_api.py).
+_GRAPHQL = _AUTHENTICATED
 
 
 class Policy:
@@ -458,6 +460,8 @@ class Policy:
                 return found
         elif path.startswith(_ARTIFACTS):
             return self._artifact_route(method, path)
+        elif path == "/graphql" and method in ("GET", "POST"):
+            return _GRAPHQL
         elif path == "/get-artifact" and method == "GET":
             return _READ_RUN
         elif path == "/model-versions/get-artifact" and method == "GET":
