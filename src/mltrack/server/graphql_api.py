@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -162,7 +161,9 @@ def _message(error: GraphQLError, context: Context) -> str:
     if isinstance(original, MltrackError):
         return http_guard.redact(original.message, [context.backend.config.repo_root])
     if original is not None and not isinstance(original, GraphQLError):
-        logger.error("GraphQL field %s failed", ".".join(map(str, error.path or ())), exc_info=original)
+        logger.error(
+            "GraphQL field %s failed", ".".join(map(str, error.path or ())), exc_info=original
+        )
         return f"Unexpected {type(original).__name__}; the server's log has the details."
     return error.message
 
@@ -277,7 +278,7 @@ def _root(method: str, path: str, handler: Handler) -> Callable[..., dict[str, A
     return resolve
 
 
-def _echo(source: Any, info: GraphQLResolveInfo, inputString: str | None = None) -> dict[str, Any]:  # noqa: N803
+def _echo(source: Any, info: GraphQLResolveInfo, inputString: str | None = None) -> dict[str, Any]:
     return {"output": inputString}
 
 
