@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -589,3 +590,29 @@ def test_nan_and_infinite_metrics_are_null(http: httpx.Client) -> None:
     values = {m["key"]: m["value"] for m in data["mlflowGetRun"]["run"]["data"]["metrics"]}
     assert values == {"nan": None, "inf": None, "ninf": None, "one": 1.0}
     assert not any(isinstance(v, float) and math.isnan(v) for v in values.values())
+
+
+# ---------------------------------------------------------------------- --mlflow-ui
+
+
+def test_mlflow_ui_only_with_the_flag_and_an_installed_build(
+    http: httpx.Client, tmp_path: Path
+) -> None:
+    assert http.get("/mlflow/").status_code == 404
+    assert http.post("/mlflow/graphql", json={"query": "{ test { output } }"}).status_code == 404
+    fake = tmp_path / "site" / "mlflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    repo, home = make_repo(tmp_path / "ui")
+    env = child_env(home)
+    env["PYTHONPATH"] = f"{fake.parent}:{env['PYTHONPATH']}"
+    result = subprocess.run(
+        [sys.executable, "-m", "mltrack", "-C", str(repo), "server", "--mlflow-ui", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "this MLflow has no built UI" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -156,9 +156,16 @@ def create_app(config: ServerConfig) -> Starlette:
         *ui.routes(),  # the web UI at /, beside the REST API
     ]
     backend = Backend(config)
+    outermost: list[Middleware] = []
+    if config.mlflow_ui is not None:
+        from mltrack.server import mlflow_ui
+
+        routes += mlflow_ui.routes(config.mlflow_ui)
+        outermost.append(Middleware(mlflow_ui.MlflowUiPaths))
     # Outermost first: foreign hosts and origins, then oversized bodies, then who is asking.
     middleware = [
         Middleware(MergeSlashes),
+        *outermost,
         *http_guard.middleware(config.origin_policy()),
         Middleware(BodyLimit),
     ]

@@ -369,7 +369,7 @@ def _build() -> GraphQLSchema:
     assert isinstance(long_string, GraphQLScalarType)
     long_string.serialize = _long_string  # type: ignore[method-assign]
     long_string.parse_value = _parse_long  # type: ignore[method-assign]
-    long_string.parse_literal = _parse_long_literal  # type: ignore[method-assign,assignment]
+    long_string.parse_literal = _parse_long_literal  # type: ignore[method-assign]
     resolvers: dict[str, dict[str, Callable[..., Any]]] = {
         "Query": {
             "mlflowGetExperiment": _root("GET", "experiments/get", tracking.get_experiment),

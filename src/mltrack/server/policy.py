@@ -43,6 +43,8 @@ _AJAX = re.compile(r"^/ajax-api/")
 _LOGGED_MODEL = re.compile(r"^/api/2\.0/mlflow/logged-models/(?P<id>[^/]+)(?P<rest>/.*)?$")
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 _UI_ASSETS = "/static/ui/"
+_MLFLOW_UI_PAGE = frozenset({"/mlflow", "/mlflow/"})  # --mlflow-ui (server/mlflow_ui.py)
+_MLFLOW_UI_ASSETS = "/mlflow/static-files/"
 _MULTIPART = re.compile(r"^/api/2\.0/mlflow-artifacts/mpu/[^/]+/(?P<path>.+)$")
 _CACHE_LIMIT = 100_000
 
@@ -473,6 +475,8 @@ class Policy:
             return _ADMIN_ONLY
         if path.startswith(_UI_ASSETS):
             return _AUTHENTICATED
+        if path in _MLFLOW_UI_PAGE or path.startswith(_MLFLOW_UI_ASSETS):
+            return _AUTHENTICATED  # the page holds no data; its data requests are checked
         return _UI_PAGE
 
     def _logged_model_route(self, method: str, model_id: str, rest: str) -> Route:
