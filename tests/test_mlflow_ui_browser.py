@@ -152,6 +152,17 @@ def test_mlflow_ui_run_page_reads_graphql(site: dict[str, Any], tab: Tab) -> Non
     assert 200 in tab.asked("/mlflow/get-artifact")
 
 
+def test_mlflow_ui_metric_chart_and_registry(site: dict[str, Any], tab: Tab) -> None:
+    run_page = f"{site['url']}/mlflow/#/experiments/{site['experiment_id']}/runs/{site['run_id']}"
+    tab.page.goto(f"{run_page}/model-metrics")
+    tab.see(f"{site['run_name']} (val_accuracy)")  # the chart's legend
+    tab.page.screenshot(path=str(SHOTS / "chart.png"))
+    tab.page.goto(f"{site['url']}/mlflow/#/models")
+    tab.see(site["model"])
+    tab.page.screenshot(path=str(SHOTS / "models.png"))
+    assert 200 in tab.asked("/mlflow/ajax-api/2.0/mlflow/registered-models/search")
+
+
 def test_mlflow_ui_behind_auth(browser: Any, tmp_path: Path) -> None:
     repo, home = make_repo(tmp_path)
     env = {"MLTRACK_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}

@@ -11,7 +11,8 @@ creator MANAGE.
 
 A route that is not in the table is refused to everyone but admins if it is
 under ``/api/`` or ``/ajax-api/`` or changes something (fail closed: a new
-endpoint cannot be served unchecked by accident). The web UI's pages show every
+endpoint cannot be served unchecked by accident). ``/graphql`` needs a login; each of its
+fields then runs the check of the REST route it mirrors. The web UI's pages show every
 experiment and registered model of the repository, so they are served to the
 users who may read all of them: admins, and others when the default permission
 reads and no grant takes reading away from them; its static assets are open to
