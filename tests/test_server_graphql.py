@@ -450,6 +450,11 @@ def test_mlflow_limits_on_one_query(http: httpx.Client) -> None:
     wide = " ".join(f"f{i} {{ name }}" for i in range(1002))
     query = f'{{ mlflowGetExperiment(input: {{experimentId: "0"}}) {{ experiment {{ {wide} }} }} }}'
     assert graphql(http, query)["errors"] == ["Query exceeds maximum total selections of 1000"]
+    # A document too long to be worth parsing is refused while parsing (mltrack's own limit).
+    huge = "{ " + " ".join(f"f{i}: test {{ output }}" for i in range(2600)) + " }"
+    assert graphql(http, huge)["errors"] == [
+        "Syntax Error: Document contains more than 10000 tokens. Parsing aborted."
+    ]
     # Fragments that spread each other are counted once, then refused by validation.
     loop = "{ test { ...A } } fragment A on Test { output ...B } fragment B on Test { ...A }"
     assert graphql(http, loop)["errors"] == ["Cannot spread fragment 'A' within itself via 'B'."]

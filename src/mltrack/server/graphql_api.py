@@ -11,7 +11,7 @@ metric charts through.
 - Before execution, MLflow's limits on one query: depth 10, 1000 selections in all,
   at most 10 root fields and 10 aliases in one selection set (the last two from
   ``MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS`` / ``..._MAX_ALIASES`` if set), with
-  MLflow's messages.
+  MLflow's messages; and mltrack's own, at most 10,000 tokens, checked while parsing.
 - The answer is MLflow's: 200 ``{"data": ..., "errors": [message, ...] | null}``,
   errors as plain strings. A query that does not parse or validate, a limit, a
   refused input: an error there, never a 500. A body that is not a JSON object, or
@@ -71,12 +71,15 @@ if TYPE_CHECKING:
     from mltrack.server.backend import Backend
     from mltrack.server.policy import Access
 
-__all__ = ["MAX_DEPTH", "MAX_SELECTIONS", "answer", "check_limits", "schema"]
+__all__ = ["MAX_DEPTH", "MAX_SELECTIONS", "MAX_TOKENS", "answer", "check_limits", "schema"]
 
 logger = logging.getLogger("mltrack.server")
 
 MAX_DEPTH = 10
 MAX_SELECTIONS = 1000
+# Parsing is the one cost paid before any limit is checked (seconds per 50,000 tokens on a busy
+# machine; a body may hold 16 MB). MLflow's UI sends a few hundred; 1000 selections take ~4,000.
+MAX_TOKENS = 10_000
 MAX_ROOT_FIELDS_ENV = "MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS"
 MAX_ALIASES_ENV = "MLFLOW_SERVER_GRAPHQL_MAX_ALIASES"
 _DEFAULT_LIMIT = 10
@@ -135,7 +138,7 @@ def run(
 ) -> dict[str, Any]:
     """Parse, check the limits, validate and execute one query: MLflow's answer body."""
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError as error:
         return {"data": None, "errors": [error.message]}
     refused = check_limits(document)
