@@ -11,6 +11,7 @@ REST route it mirrors.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import math
 import subprocess
 import sys
@@ -621,3 +622,20 @@ def test_mlflow_ui_only_with_the_flag_and_an_installed_build(
     assert result.returncode == 1, result.stderr
     assert "this MLflow has no built UI" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs an installed MLflow")
+def test_mlflow_ui_reaches_every_worker(tmp_path: Path) -> None:
+    repo, home = make_repo(tmp_path)
+    live = TrackingServer(repo, "--mlflow-ui", "--workers", "2", home=home)
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as http:
+            for _ in range(6):  # connections spread over both workers
+                with httpx.Client(base_url=live.url, timeout=60) as fresh:
+                    page = fresh.get("/mlflow/")
+                    assert page.status_code == 200 and "<title>MLflow</title>" in page.text
+            assert http.get("/mlflow", follow_redirects=False).headers["location"] == "/mlflow/"
+            echo = {"query": '{ test(inputString: "w") { output } }'}
+            assert ok(http.post("/mlflow/graphql", json=echo))["data"] == {"test": {"output": "w"}}
+    finally:
+        live.stop()
