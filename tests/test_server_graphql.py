@@ -426,6 +426,11 @@ def test_errors_are_graphql_errors_never_500(http: httpx.Client) -> None:
         response = http.post("/graphql", content=content)
         assert response.status_code == 400, (content, response.text)
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    for variables in ("{not json", "[" * 3000):
+        response = http.get(
+            "/graphql", params={"query": "{ test { output } }", "variables": variables}
+        )
+        assert response.status_code == 400, response.text
 
 
 def test_mlflow_limits_on_one_query(http: httpx.Client) -> None:

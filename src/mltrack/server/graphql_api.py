@@ -99,7 +99,7 @@ async def answer(request: Request) -> Response:
         if "variables" in fields:
             try:
                 fields["variables"] = json.loads(fields["variables"])
-            except ValueError as error:
+            except (ValueError, RecursionError) as error:
                 raise InvalidParameterValue(f"Malformed JSON in 'variables': {error}") from None
         req = Params(fields)
     else:
