@@ -100,6 +100,12 @@ from mltrack.cli.context import AppContext, fd_option, pass_app
     help="Serve HTTPS with this certificate chain (with --ssl-keyfile).",
 )
 @click.option(
+    "--mlflow-ui",
+    is_flag=True,
+    help="Also serve MLflow's own web UI, from the MLflow installed beside mltrack, at "
+    "/mlflow/ (mltrack's UI stays at /).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -124,6 +130,7 @@ def server(
     auth_default_permission: str,
     ssl_keyfile: str | None,
     ssl_certfile: str | None,
+    mlflow_ui: bool,
     log_level: str,
 ) -> None:
     """Serve MLflow's REST API so the stock MLflow client logs into this repository.
@@ -139,6 +146,7 @@ def server(
     from mltrack.http_guard import parse_list
     from mltrack.server.app import serve
     from mltrack.server.config import ServerConfig, destination_path, open_backend
+    from mltrack.server.mlflow_ui import build_directory
 
     if bool(ssl_keyfile) != bool(ssl_certfile):
         raise click.UsageError("--ssl-keyfile and --ssl-certfile go together.")
@@ -166,6 +174,7 @@ def server(
         ssl_keyfile=Path(ssl_keyfile) if ssl_keyfile else None,
         ssl_certfile=Path(ssl_certfile) if ssl_certfile else None,
         artifacts_destination=destination_path(artifacts_destination),
+        mlflow_ui=build_directory() if mlflow_ui else None,
     )
     if not auth and not _is_loopback(host):
         click.echo(
@@ -178,7 +187,9 @@ def server(
     click.echo(
         f"mltrack server: serving {root} on {config.scheme}://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}"
-        f"{', authentication on' if auth else ''}); press Ctrl+C to stop.",
+        f"{', authentication on' if auth else ''}"
+        f"{f', MLflow UI at {config.scheme}://{host}:{port}/mlflow/' if mlflow_ui else ''}"
+        "); press Ctrl+C to stop.",
         err=True,
     )
     serve(config, log_level)

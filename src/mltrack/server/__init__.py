@@ -12,6 +12,9 @@ when it ends. Modules, one noun each:
 - ``logged_models``: MLflow 3 logged models;
 - ``registry``: registered models and model versions;
 - ``artifacts``: the ``mlflow-artifacts`` proxy (streamed uploads and downloads);
+- ``graphql_api``: ``/graphql`` (MLflow's web UI), each field a route above;
+  ``graphql_schema``: MLflow's GraphQL schema;
+- ``mlflow_ui``: ``--mlflow-ui``, the installed MLflow's own web UI at ``/mlflow/``;
 - ``limits``: request body limits, before every route;
 - ``auth``: ``--auth``'s middleware: who is asking, may they, and in whose name it is committed;
 - ``policy``: which permission each route needs; ``permissions``: MLflow's levels;

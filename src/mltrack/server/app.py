@@ -75,6 +75,14 @@ async def version(request: Request) -> Response:
     return PlainTextResponse(__version__)
 
 
+async def graphql(request: Request) -> Response:
+    """MLflow's ``/graphql`` (its web UI's run pages and charts); graphql-core is imported on
+    the first request."""
+    from mltrack.server.graphql_api import answer
+
+    return await answer(request)
+
+
 async def server_info(request: Request) -> Response:
     return json_response(
         {
@@ -142,14 +150,22 @@ def create_app(config: ServerConfig) -> Starlette:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
         *api,
         *ajax_aliases(api),
         *ui.routes(),  # the web UI at /, beside the REST API
     ]
     backend = Backend(config)
+    outermost: list[Middleware] = []
+    if config.mlflow_ui is not None:
+        from mltrack.server import mlflow_ui
+
+        routes += mlflow_ui.routes(config.mlflow_ui)
+        outermost.append(Middleware(mlflow_ui.MlflowUiPaths))
     # Outermost first: foreign hosts and origins, then oversized bodies, then who is asking.
     middleware = [
         Middleware(MergeSlashes),
+        *outermost,
         *http_guard.middleware(config.origin_policy()),
         Middleware(BodyLimit),
     ]

@@ -42,6 +42,7 @@ class ServerConfig:
     ssl_keyfile: Path | None = None
     ssl_certfile: Path | None = None
     artifacts_destination: Path | None = None  # uploads outside every run (--artifacts-destination)
+    mlflow_ui: Path | None = None  # MLflow's built web UI, served at /mlflow/ (--mlflow-ui)
 
     def origin_policy(self) -> OriginPolicy:
         return OriginPolicy.for_bind(self.host, self.allowed_hosts, self.cors_allowed_origins)
@@ -66,6 +67,8 @@ class ServerConfig:
             env[f"{_ENV}AUTH_DB"] = str(self.auth_db)
         if self.artifacts_destination is not None:
             env[f"{_ENV}ARTIFACTS_DESTINATION"] = str(self.artifacts_destination)
+        if self.mlflow_ui is not None:
+            env[f"{_ENV}MLFLOW_UI"] = str(self.mlflow_ui)
         return env
 
     @classmethod
@@ -79,6 +82,7 @@ class ServerConfig:
         owner = env.get(f"{_ENV}OWNER_PID")
         auth_db = env.get(f"{_ENV}AUTH_DB")
         destination = env.get(f"{_ENV}ARTIFACTS_DESTINATION")
+        mlflow_ui = env.get(f"{_ENV}MLFLOW_UI")
         return cls(
             repo_root=Path(root),
             host=env.get(f"{_ENV}HOST", "127.0.0.1"),
@@ -90,6 +94,7 @@ class ServerConfig:
             auth_db=Path(auth_db) if auth_db else None,
             default_permission=env.get(f"{_ENV}DEFAULT_PERMISSION", "READ"),
             artifacts_destination=Path(destination) if destination else None,
+            mlflow_ui=Path(mlflow_ui) if mlflow_ui else None,
         )
 
 

@@ -11,7 +11,8 @@ creator MANAGE.
 
 A route that is not in the table is refused to everyone but admins if it is
 under ``/api/`` or ``/ajax-api/`` or changes something (fail closed: a new
-endpoint cannot be served unchecked by accident). The web UI's pages show every
+endpoint cannot be served unchecked by accident). ``/graphql`` needs a login; each of its
+fields then runs the check of the REST route it mirrors. The web UI's pages show every
 experiment and registered model of the repository, so they are served to the
 users who may read all of them: admins, and others when the default permission
 reads and no grant takes reading away from them; its static assets are open to
@@ -43,6 +44,8 @@ _AJAX = re.compile(r"^/ajax-api/")
 _LOGGED_MODEL = re.compile(r"^/api/2\.0/mlflow/logged-models/(?P<id>[^/]+)(?P<rest>/.*)?$")
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 _UI_ASSETS = "/static/ui/"
+_MLFLOW_UI_PAGE = frozenset({"/mlflow", "/mlflow/"})  # --mlflow-ui (server/mlflow_ui.py)
+_MLFLOW_UI_ASSETS = "/mlflow/static-files/"
 _MULTIPART = re.compile(r"^/api/2\.0/mlflow-artifacts/mpu/[^/]+/(?P<path>.+)$")
 _CACHE_LIMIT = 100_000
 
@@ -424,6 +427,8 @@ _LOGGED_MODEL_ACTIONS = {
 _ADMIN_ONLY = Route(_admin, reads_fields=False)
 _AUTHENTICATED = Route(_authenticated, reads_fields=False)
 _UI_PAGE = Route(_reads_everything, reads_fields=False)
+# Each GraphQL field runs the check of the REST route it mirrors (server/graphql_api.py).
+_GRAPHQL = _AUTHENTICATED
 
 
 class Policy:
@@ -458,6 +463,8 @@ class Policy:
                 return found
         elif path.startswith(_ARTIFACTS):
             return self._artifact_route(method, path)
+        elif path == "/graphql" and method in ("GET", "POST"):
+            return _GRAPHQL
         elif path == "/get-artifact" and method == "GET":
             return _READ_RUN
         elif path == "/model-versions/get-artifact" and method == "GET":
@@ -469,6 +476,8 @@ class Policy:
             return _ADMIN_ONLY
         if path.startswith(_UI_ASSETS):
             return _AUTHENTICATED
+        if path in _MLFLOW_UI_PAGE or path.startswith(_MLFLOW_UI_ASSETS):
+            return _AUTHENTICATED  # the page holds no data; its data requests are checked
         return _UI_PAGE
 
     def _logged_model_route(self, method: str, model_id: str, rest: str) -> Route:

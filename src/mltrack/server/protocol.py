@@ -71,7 +71,11 @@ class Params:
         if request.method == "GET":
             query = request.query_params
             return cls({key: _one_or_list(query.getlist(key)) for key in query})
-        body = await request.body()
+        return cls.from_body(await request.body())
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Params:
+        """The fields of a JSON object body (empty: no fields)."""
         if not body.strip():
             return cls({})
         try:
