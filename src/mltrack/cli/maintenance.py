@@ -28,8 +28,14 @@ from mltrack.exceptions import NotAGitRepository
     help="Commit artifacts of SIZE or more (default 10MB) with git-lfs; sets "
     "artifacts.lfs_threshold in mltrack.yaml and runs `git lfs install --local`.",
 )
+@click.option(
+    "--split-index",
+    is_flag=True,
+    help="Turn on git's split index in this clone (core.splitIndex): a run's commit then "
+    "writes only the index entries that changed, which keeps it fast at 10,000+ runs.",
+)
 @pass_app
-def init(app: AppContext, init_git: bool, lfs: str | None) -> None:
+def init(app: AppContext, init_git: bool, lfs: str | None, split_index: bool) -> None:
     """Create the .mltrack/ store in this git repository and commit it (harmless if it exists)."""
     from mltrack.gitstore import GitStore
     from mltrack.store.large_artifacts import parse_size
@@ -43,7 +49,7 @@ def init(app: AppContext, init_git: bool, lfs: str | None) -> None:
             raise
         GitStore.init_repository(Path(app.repo_path or "."))
         repo = app.repository()
-    commit = repo.init(threshold)
+    commit = repo.init(threshold, split_index=split_index)
     where = repo.dir
     if commit:
         click.echo(f"Initialised mltrack store in {where} (commit {commit[:12]}).")
@@ -51,6 +57,8 @@ def init(app: AppContext, init_git: bool, lfs: str | None) -> None:
         click.echo(f"mltrack store already initialised in {where}.")
     if threshold is not None:
         click.echo(f"Artifacts of {threshold} bytes or more are committed with git-lfs.")
+    if split_index:
+        click.echo("git's split index is on in this clone (core.splitIndex).")
 
 
 @click.command("commit")

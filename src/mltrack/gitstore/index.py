@@ -110,6 +110,13 @@ class UserIndex:
         with contextlib.suppress(FileNotFoundError):
             (self.git_dir / "index.lock").unlink()
 
+    def use_split_index(self) -> None:
+        """Turn on git's split index in this clone (``core.splitIndex``): each later write of
+        the index, a run's commit among them, writes only the entries changed since the shared
+        part was last written, instead of every entry (at 10,000 runs, 20,000 entries)."""
+        run_git(self._root, ["config", "--local", "core.splitIndex", "true"])
+        run_git(self._root, ["update-index", "--split-index"])
+
     @property
     def _note(self) -> Path:
         return self.private_dir / "index-update"

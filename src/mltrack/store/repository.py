@@ -218,11 +218,13 @@ class Repository:
             separator = "" if not text or text.endswith("\n") else "\n"
             atomic_write(attributes, (text + separator + MODEL_ATTRIBUTES).encode())
 
-    def init(self, lfs_threshold: int | None = None) -> str | None:
+    def init(self, lfs_threshold: int | None = None, split_index: bool = False) -> str | None:
         """``mltrack init``: create and commit the store (harmless when it exists).
 
         ``lfs_threshold``: store artifacts of that many bytes or more with git-lfs (sets up
         git-lfs in this clone and ``artifacts.lfs_threshold`` in mltrack.yaml).
+        ``split_index``: turn on git's split index in this clone (``core.splitIndex``), so a
+        run's commit stops rewriting the whole index as runs accumulate.
         Returns the new commit, or None when the store was already committed as is.
         Refuses when the branch's remote already holds a store this branch lacks:
         a second ``Initialise`` commit would start a second, unrelated history.
@@ -237,6 +239,8 @@ class Repository:
                 "lfs_threshold": lfs_threshold,
             }
             self._write_yaml(self.settings_path, "mltrack", document)
+        if split_index:
+            self.git.index.use_split_index()
         self._declare_model_merge_driver()
         self.ensure_default_experiment()
         before = self.git.head().commit
