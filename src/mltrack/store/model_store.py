@@ -582,7 +582,10 @@ class ModelStore:
             if reference.model_id is not None:
                 for record in runs.records(None, ViewType.ALL):
                     for output in record.outputs:
-                        if output["model_id"] == reference.model_id:
+                        if (
+                            output["model_id"] == reference.model_id
+                            and output.get("lifecycle_stage") != "deleted"
+                        ):
                             return ModelSource(
                                 record.run_id,
                                 record.experiment_id,
