@@ -10,7 +10,6 @@ Storage (model.yaml, tag allocation, extraction) is
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -261,11 +260,6 @@ class Registry:
         registration = self.store.register(
             name, source, model_id, run_id, describe if changes else None
         )
-        self._note_on_logged_model(
-            model_id or (registration.source.model_id if registration.source else None),
-            registration.name,
-            registration.version,
-        )
         if registration.tagged is None and registration.source is not None:
             created = now_ms()
             return ModelVersion(
@@ -284,17 +278,6 @@ class Registry:
                 model_id=registration.source.model_id,
             )
         return self.get_model_version(registration.name, registration.version)
-
-    def _note_on_logged_model(self, model_id: str | None, name: str, version: int) -> None:
-        """Record the version on its logged model (``mlflow.modelVersions``), as MLflow's
-        server does; a model this repository lacks is skipped, as MLflow skips it."""
-        if not model_id:
-            return
-        from mltrack.tracking.logged_models import LoggedModels
-        from mltrack.tracking.runs import Runs
-
-        with contextlib.suppress(ResourceDoesNotExist, InvalidParameterValue):
-            LoggedModels(self.repo, Runs(self.repo)).note_registration(model_id, name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         document = self.store.get(name)

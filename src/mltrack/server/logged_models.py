@@ -69,12 +69,7 @@ def delete_logged_model(req: Params, server: Backend) -> None:
 
 @table.patch("{model_id}/tags")
 def set_logged_model_tags(req: Params, server: Backend) -> None:
-    model_id = req.required("model_id")
-    tags = req.tags()
-    if tags:
-        server.client.set_logged_model_tags(model_id, tags)
-    else:
-        server.client.get_logged_model(model_id)  # still 404 for an unknown model
+    server.client.set_logged_model_tags(req.required("model_id"), req.tags())
 
 
 @table.delete("{model_id}/tags/{tag_key:path}")

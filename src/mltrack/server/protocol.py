@@ -351,6 +351,7 @@ def run_json(run: Run, outputs: bool = True) -> dict[str, Any]:
             for item in run.inputs.dataset_inputs
         ],
     )
+    _set(inputs, "model_inputs", [{"model_id": m.model_id} for m in run.inputs.model_inputs])
     out: dict[str, Any] = {"info": run_info_json(run.info), "data": data, "inputs": inputs}
     if outputs:
         produced: dict[str, Any] = {}

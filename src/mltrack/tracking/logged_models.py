@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.hashing import sha256_file
 from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
+from mltrack.store.model_store import ModelStore
 from mltrack.store.records import RunRecord, latest_key
 from mltrack.store.repository import Repository, now_ms
 from mltrack.tracking import artifacts as artifact_io
@@ -60,7 +62,9 @@ from mltrack.uris import is_logged_model_id, new_logged_model_id
 __all__ = ["HOLDER_TAG", "REGISTRATIONS_TAG", "LoggedModels"]
 
 HOLDER_TAG = "mltrack.loggedModelHolder"
-REGISTRATIONS_TAG = "mlflow.modelVersions"  # the registered versions of a logged model
+# MLflow's tag listing a logged model's registered versions; mltrack derives it from the
+# registry's version tags, so a registration never rewrites (and re-commits) a finished run.
+REGISTRATIONS_TAG = "mlflow.modelVersions"
 MLMODEL = "MLmodel"
 
 
@@ -157,7 +161,23 @@ class LoggedModels:
 
     def get(self, model_id: str) -> LoggedModel:
         record = self._source_run(model_id)
-        return _entity(record, _entry(record, model_id), self._runs.locate(record.run_id))
+        model = _entity(record, _entry(record, model_id), self._runs.locate(record.run_id))
+        return _with_registrations(model, self._registrations())
+
+    def _registrations(self) -> dict[str, list[dict[str, Any]]]:
+        """model id -> its registered versions ``{"name", "version"}`` in registration order,
+        from the registry's version tags (one ``git for-each-ref``)."""
+        found: dict[str, list[tuple[int, str, int]]] = {}
+        for versions in ModelStore(self.repo).tagged().values():
+            for tagged in versions.values():
+                if tagged.model_id:
+                    found.setdefault(tagged.model_id, []).append(
+                        (tagged.created_ms, tagged.name, tagged.version)
+                    )
+        return {
+            model_id: [{"name": name, "version": version} for _, name, version in sorted(items)]
+            for model_id, items in found.items()
+        }
 
     def search(
         self,
@@ -179,8 +199,12 @@ class LoggedModels:
             [_order_clause(item) for item in order_by or ()], search.ENTITY_LOGGED_MODELS
         )
         runs = self._runs
+        registrations = self._registrations()
         found = [
-            _entity(record, entry, runs.run_dir(record.experiment_id, record.run_id))
+            _with_registrations(
+                _entity(record, entry, runs.run_dir(record.experiment_id, record.run_id)),
+                registrations,
+            )
             for record in runs.records([str(e) for e in experiment_ids], ViewType.ACTIVE_ONLY)
             for entry in record.outputs
             if not _is_deleted(entry)
@@ -220,8 +244,17 @@ class LoggedModels:
         return self.get(model_id)
 
     def set_tags(self, model_id: str, tags: dict[str, Any]) -> None:
-        clean = {validation.key(k, "tag key"): validation.tag_value(k, v) for k, v in tags.items()}
-        self._update(model_id, tags=clean)
+        """Set tags; ``mlflow.modelVersions`` is not stored (the registry's version tags are
+        what it says, and MLflow's client sets it after each registration)."""
+        clean = {
+            validation.key(k, "tag key"): validation.tag_value(k, v)
+            for k, v in tags.items()
+            if k != REGISTRATIONS_TAG
+        }
+        if clean:
+            self._update(model_id, tags=clean)
+        else:
+            self.check_exists(model_id)
 
     def delete_tag(self, model_id: str, key: str) -> None:
         entry = _entry(self._source_run(model_id), model_id)
@@ -267,15 +300,6 @@ class LoggedModels:
             added = [m for m in dict.fromkeys(model_ids) if m not in known]
             if added:
                 live.set_info(model_inputs=[*known, *added])
-
-    def note_registration(self, model_id: str, name: str, version: int) -> None:
-        """Add a registered version to the model's ``mlflow.modelVersions`` tag (a JSON list
-        of ``{"name", "version"}``), as MLflow's server does after ``create_model_version``."""
-        tags = self.get(model_id).tags
-        versions = json.loads(tags.get(REGISTRATIONS_TAG) or "[]")
-        registration = {"name": name, "version": version}
-        if registration not in versions:
-            self.set_tags(model_id, {REGISTRATIONS_TAG: json.dumps([*versions, registration])})
 
     def check_exists(self, model_id: str) -> None:
         """Raise ResourceDoesNotExist unless ``model_id`` is a logged model here (not deleted)."""
@@ -338,6 +362,16 @@ def _entry(record: RunRecord, model_id: str) -> dict[str, Any]:
         if output["model_id"] == model_id and not _is_deleted(output):
             return output
     raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
+
+
+def _with_registrations(
+    model: LoggedModel, registrations: dict[str, list[dict[str, Any]]]
+) -> LoggedModel:
+    """The model with MLflow's ``mlflow.modelVersions`` tag when it has registered versions."""
+    versions = registrations.get(model.model_id)
+    if not versions:
+        return model
+    return replace(model, tags={**model.tags, REGISTRATIONS_TAG: json.dumps(versions)})
 
 
 def _is_deleted(entry: dict[str, Any]) -> bool:
