@@ -251,6 +251,9 @@ class ExperimentRecord:
     lifecycle_stage: str
     tags: dict[str, str] = field(default_factory=dict)
     deleted_time: int | None = None
+    # ms since epoch; None for an experiment written before it was recorded (and the
+    # Default experiment, which every store writes alike): then its runs give it.
+    creation_time: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -261,6 +264,8 @@ class ExperimentRecord:
         }
         if self.deleted_time is not None:
             out["deleted_time"] = self.deleted_time
+        if self.creation_time is not None:
+            out["creation_time"] = self.creation_time
         return out
 
     @classmethod
@@ -271,6 +276,7 @@ class ExperimentRecord:
             lifecycle_stage=data["lifecycle_stage"],
             tags=dict(data.get("tags") or {}),
             deleted_time=data.get("deleted_time"),
+            creation_time=data.get("creation_time"),
         )
 
     def to_experiment(
