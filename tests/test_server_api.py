@@ -153,7 +153,11 @@ def test_experiments(http: httpx.Client) -> None:
         "artifact_location": f"mlflow-artifacts:/{experiment_id}",
         "lifecycle_stage": "active",
         "tags": [{"key": "team", "value": "ml"}],
+        # recorded when created, so an experiment without runs has them too (as MLflow)
+        "creation_time": experiment["creation_time"],
+        "last_update_time": experiment["creation_time"],
     }
+    assert experiment["creation_time"] > 1_700_000_000_000
     by_name = ok(http.get(f"{API}/experiments/get-by-name", params={"experiment_name": name}))
     assert by_name["experiment"]["experiment_id"] == experiment_id
     assert "Could not find experiment with name 'nope'" in error(

@@ -104,6 +104,7 @@ class LoggedModels:
         clean_tags = {
             validation.key(k, "tag key"): validation.tag_value(k, v)
             for k, v in (tags or {}).items()
+            if k != REGISTRATIONS_TAG
         }
         clean_params = {
             validation.key(k, "param key"): validation.param_value(k, v)
