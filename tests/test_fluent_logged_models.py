@@ -40,9 +40,10 @@ def test_search_logged_models_as_mlflows_example(repo: Path) -> None:
     ] == [second]
     frame = mlflow.search_logged_models()
     assert list(frame["model_id"]) == [second, first]
-    assert {"name", "status", "source_run_id", "artifact_location", "tags", "params"} <= set(
-        frame.columns
-    )
+    assert {
+        "name", "status", "source_run_id", "artifact_location", "tags", "params", "metrics"
+    } <= set(frame.columns)  # fmt: skip
+    assert "files_run_id" not in frame.columns  # mltrack's own field
 
 
 def test_search_logged_models_by_experiment_and_paging(repo: Path) -> None:
