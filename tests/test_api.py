@@ -613,6 +613,35 @@ def test_search_experiments(repo: Path) -> None:
     assert len(page) == 1 and page.token is not None
 
 
+def test_search_experiments_lists_the_newest_first_as_mlflow(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mltrack.store.repository as repository
+
+    for name, created in (("first", 3000), ("second", 1000), ("third", 2000)):
+        with monkeypatch.context() as clock:
+            clock.setattr(repository, "now_ms", lambda created=created: created)
+            mltrack.create_experiment(name)
+    client = mltrack.MltrackClient()
+    assert [e.name for e in client.search_experiments()] == ["first", "third", "second", "Default"]
+    assert client.get_experiment_by_name("second").creation_time == 1000
+    page = client.search_experiments(max_results=2)
+    assert [e.name for e in client.search_experiments(page_token=page.token)] == [
+        "second",
+        "Default",
+    ]
+    # an experiment written before creation times were recorded: its first run's start
+    old_id = mltrack.create_experiment("old")
+    path = client.repository.experiment_dir(old_id) / "experiment.yaml"
+    path.write_text(
+        "".join(line for line in path.read_text().splitlines(True) if "creation_time" not in line)
+    )
+    client.create_run(old_id, start_time=2500)
+    old = client.get_experiment(old_id)
+    assert old.creation_time == 2500 and old.last_update_time >= 2500
+    assert [e.name for e in client.search_experiments()][:3] == ["first", "old", "third"]
+
+
 def test_experiments(repo: Path) -> None:
     experiment_id = mltrack.create_experiment("exp", tags={"owner": "ada"})
     experiment = mltrack.get_experiment(experiment_id)

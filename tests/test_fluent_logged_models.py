@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
 import mltrack as mlflow
+from mltrack.entities import LoggedModelInput, LoggedModelOutput
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 
 
@@ -38,9 +40,10 @@ def test_search_logged_models_as_mlflows_example(repo: Path) -> None:
     ] == [second]
     frame = mlflow.search_logged_models()
     assert list(frame["model_id"]) == [second, first]
-    assert {"name", "status", "source_run_id", "artifact_location", "tags", "params"} <= set(
-        frame.columns
-    )
+    assert {
+        "name", "status", "source_run_id", "artifact_location", "tags", "params", "metrics"
+    } <= set(frame.columns)  # fmt: skip
+    assert "files_run_id" not in frame.columns  # mltrack's own field
 
 
 def test_search_logged_models_by_experiment_and_paging(repo: Path) -> None:
@@ -62,8 +65,53 @@ def test_search_logged_models_by_experiment_and_paging(repo: Path) -> None:
 def test_search_logged_models_refuses_what_it_cannot_answer(repo: Path) -> None:
     with pytest.raises(InvalidParameterValue, match="Unsupported output format"):
         mlflow.search_logged_models(output_format="json")
-    with pytest.raises(InvalidParameterValue, match="by datasets is not supported"):
-        mlflow.search_logged_models(datasets=[{"dataset_name": "train"}])
+    with pytest.raises(InvalidParameterValue, match="`dataset_name` in the `datasets` clause"):
+        mlflow.search_logged_models(datasets=[{"dataset_digest": "abc"}])
+
+
+def test_model_metrics_on_a_dataset_as_mlflows_example(repo: Path) -> None:
+    """MLflow 3's "model metrics" flow: log a model, evaluate it on a dataset in another run."""
+    first, second = _log_two_models()
+    evaluation = mlflow.data.from_numpy(np.array([[0.0], [1.0]]), name="holdout")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("rmse", 0.25, step=1, model_id=first, dataset=evaluation)
+        mlflow.log_metrics({"mae": 0.5, "r2": 0.9}, model_id=first, dataset=evaluation)
+        mlflow.log_metric("plain", 1.0)
+    model = mlflow.get_logged_model(first)
+    digest = evaluation.digest
+    assert {
+        (m.key, m.value, m.step, m.run_id, m.dataset_name, m.dataset_digest) for m in model.metrics
+    } == {
+        ("rmse", 0.25, 1, run.info.run_id, "holdout", digest),
+        ("mae", 0.5, 0, run.info.run_id, "holdout", digest),
+        ("r2", 0.9, 0, run.info.run_id, "holdout", digest),
+    }
+    assert mlflow.get_logged_model(second).metrics == []
+    # as MLflow's fluent API: the model and the dataset became inputs of the evaluating run
+    inputs = mlflow.get_run(run.info.run_id).inputs
+    assert [m.model_id for m in inputs.model_inputs] == [first]
+    assert [(d.dataset.name, d.dataset.digest) for d in inputs.dataset_inputs] == [
+        ("holdout", digest)
+    ]
+    assert mlflow.get_run(run.info.run_id).data.metrics == {
+        "rmse": 0.25, "mae": 0.5, "r2": 0.9, "plain": 1.0
+    }  # fmt: skip
+    found = mlflow.search_logged_models(
+        datasets=[{"dataset_name": "holdout", "dataset_digest": digest}], output_format="list"
+    )
+    assert [m.model_id for m in found] == [first]
+
+
+def test_log_inputs_and_outputs_of_models(repo: Path) -> None:
+    first, second = _log_two_models()
+    with mlflow.start_run() as run:
+        mlflow.log_inputs(models=[LoggedModelInput(first)])
+        mlflow.log_input(model=LoggedModelInput(second))
+        mlflow.log_outputs([LoggedModelOutput(second, 5)])
+    fetched = mlflow.get_run(run.info.run_id)
+    assert [m.model_id for m in fetched.inputs.model_inputs] == [first, second]
+    assert fetched.outputs.model_outputs == (LoggedModelOutput(second, 5),)
+    assert fetched.inputs.dataset_inputs == ()
 
 
 def test_get_logged_model(repo: Path) -> None:

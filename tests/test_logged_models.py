@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
 
+import mltrack
 from conftest import git
 from mltrack.client import MltrackClient
+from mltrack.entities import LoggedModelInput, LoggedModelOutput, Metric
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.registry import Registry
+from mltrack.store.records import RunRecord
 
 
 @pytest.fixture
@@ -115,3 +119,148 @@ def test_artifact_writer_is_atomic_and_refuses_escapes(client: MltrackClient) ->
         client.get_artifact_file(run_id, "dir")
     with pytest.raises(ResourceDoesNotExist):
         client.get_artifact_file(run_id, "nope.txt")
+
+
+# ---------------------------------------------------------------------- MLflow 3's links
+
+
+def test_metrics_logged_with_a_model_id_are_the_models(client: MltrackClient) -> None:
+    run_id = client.create_run("0").info.run_id
+    model = client.create_logged_model("0", "model")
+    client.log_metric(
+        run_id, "acc", 0.5, timestamp=1000, step=1, dataset_name="eval",
+        dataset_digest="d1", model_id=model.model_id,
+    )  # fmt: skip
+    client.log_metric(run_id, "acc", 0.7, timestamp=900, step=2, model_id=model.model_id)
+    client.log_metric(run_id, "acc", 0.1, timestamp=2000, step=1, model_id=model.model_id)
+    client.log_batch(
+        run_id,
+        metrics=[Metric("loss", 0.3, 1500, 0, None, model.model_id, "eval", "d1")],
+    )
+    found = client.get_logged_model(model.model_id).metrics
+    assert found == [
+        Metric("acc", 0.7, 900, 2, run_id, model.model_id),  # the latest of its key, run, dataset
+        Metric("acc", 0.5, 1000, 1, run_id, model.model_id, "eval", "d1"),
+        Metric("loss", 0.3, 1500, 0, run_id, model.model_id, "eval", "d1"),
+    ]
+    # the run keeps every point as before
+    assert [m.value for m in client.get_metric_history(run_id, "acc")] == [0.5, 0.7, 0.1]
+    # kept in the model's entry of its (holder) run's run.yaml, read back by a new client
+    fresh = MltrackClient(str(client.repository.root))
+    assert fresh.get_logged_model(model.model_id).metrics == found
+    with pytest.raises(ResourceDoesNotExist, match="not found"):
+        client.log_metric(run_id, "acc", 1.0, step=9, model_id=f"m-{'0' * 32}")
+    assert 9 not in [m.step for m in client.get_metric_history(run_id, "acc")]
+
+
+def test_search_logged_models_by_datasets(client: MltrackClient) -> None:
+    run_id = client.create_run("0").info.run_id
+    on_eval = client.create_logged_model("0", "on_eval")
+    client.create_logged_model("0", "unmeasured")
+    client.log_metric(
+        run_id, "acc", 0.9, dataset_name="eval", dataset_digest="d1", model_id=on_eval.model_id
+    )
+
+    def names(datasets: list[dict[str, str]]) -> list[str]:
+        return [m.name for m in client.search_logged_models(["0"], datasets=datasets)]
+
+    assert names([{"dataset_name": "eval"}]) == ["on_eval"]
+    assert names([{"dataset_name": "eval", "dataset_digest": "d1"}]) == ["on_eval"]
+    assert names([{"dataset_name": "eval", "dataset_digest": "other"}]) == []
+    assert names([{"dataset_name": "train"}, {"dataset_name": "eval"}]) == ["on_eval"]
+    assert sorted(names([])) == ["on_eval", "unmeasured"]
+    with pytest.raises(InvalidParameterValue, match="`dataset_name` in the `datasets` clause"):
+        names([{"dataset_digest": "d1"}])
+
+
+def test_model_inputs_and_outputs_of_another_run(client: MltrackClient) -> None:
+    run_id = client.create_run("0").info.run_id
+    used = client.create_logged_model("0", "used")
+    made = client.create_logged_model("0", "made")
+    client.log_inputs(run_id, models=[LoggedModelInput(used.model_id)])
+    client.log_inputs(run_id, models=[LoggedModelInput(used.model_id)])  # recorded once
+    client.log_outputs(run_id, [LoggedModelOutput(made.model_id, 3)])
+    client.log_outputs(run_id, [LoggedModelOutput(made.model_id, 4)])  # the step moves
+    fresh = MltrackClient(str(client.repository.root)).get_run(run_id)
+    assert fresh.inputs.model_inputs == (LoggedModelInput(used.model_id),)
+    assert fresh.outputs.model_outputs == (LoggedModelOutput(made.model_id, 4),)
+    # the model itself stays in its holder run, whose outputs are unchanged
+    assert [o.model_id for o in client.get_run(made.source_run_id).outputs.model_outputs] == [
+        made.model_id
+    ]
+    with pytest.raises(ResourceDoesNotExist):
+        client.log_inputs(run_id, models=[LoggedModelInput(f"m-{'1' * 32}")])
+    with pytest.raises(InvalidParameterValue, match="Invalid logged model id"):
+        client.log_inputs(run_id, models=["not-a-model"])
+
+
+def test_deleting_a_logged_model_keeps_its_files(client: MltrackClient, repo: Path) -> None:
+    run_id = client.create_run("0").info.run_id
+    model = client.create_logged_model("0", "model", run_id)
+    kept = client.create_logged_model("0", "kept", run_id)
+    _upload_model(client, run_id, "model")
+    client.finalize_logged_model(model.model_id, "READY")
+    client.set_terminated(run_id)
+    client.delete_logged_model(model.model_id)
+    with pytest.raises(ResourceDoesNotExist, match=f"Logged model with ID '{model.model_id}'"):
+        client.get_logged_model(model.model_id)
+    assert [m.model_id for m in client.search_logged_models(["0"])] == [kept.model_id]
+    with pytest.raises(ResourceDoesNotExist):
+        client.delete_logged_model(model.model_id)
+    with pytest.raises(ResourceDoesNotExist):
+        mltrack.pyfunc.load_model(f"models:/{model.model_id}")
+    # MLflow's soft delete: the record says so, the files stay (and the run's files load)
+    entry = next(
+        o for o in client.repository.runs.get(run_id).outputs if o["artifact_path"] == "model"
+    )
+    assert entry["lifecycle_stage"] == "deleted" and entry["deleted_time"] > 0
+    assert (client.repository.runs.artifact_dir(run_id) / "model" / "MLmodel").is_file()
+    assert "lifecycle_stage: deleted" in git(repo, "show", "HEAD", "--", "*run.yaml")
+
+
+def test_a_source_run_this_repository_lacks_is_kept(client: MltrackClient) -> None:
+    model = client.create_logged_model("0", "imported", source_run_id="123")
+    assert model.source_run_id == "123"
+    holder = client.get_run(model.files_run_id)
+    assert holder.data.tags["mltrack.loggedModelHolder"] == "true"
+    assert model.artifact_location.endswith(f"/runs/{model.files_run_id}/artifacts/imported")
+    assert client.get_logged_model(model.model_id).source_run_id == "123"
+    found = client.search_logged_models(["0"], "source_run_id = '123'")
+    assert [m.model_id for m in found] == [model.model_id]
+    local = client.create_run("0").info.run_id
+    assert client.create_logged_model("0", "here", local).files_run_id == local
+
+
+def test_registered_versions_are_listed_on_the_logged_model(client: MltrackClient) -> None:
+    run_id = client.create_run("0").info.run_id
+    model = client.create_logged_model("0", "model", run_id)
+    _upload_model(client, run_id, "model")
+    client.finalize_logged_model(model.model_id, "READY")
+    client.set_terminated(run_id)
+    assert "mlflow.modelVersions" not in client.get_logged_model(model.model_id).tags
+    registry = Registry(client.repository)
+    registry.create_model_version("clf", f"models:/{model.model_id}")
+    registry.create_model_version("other", f"runs:/{run_id}/model")
+    expected = '[{"name": "clf", "version": 1}, {"name": "other", "version": 1}]'
+    assert client.get_logged_model(model.model_id).tags["mlflow.modelVersions"] == expected
+    [found] = client.search_logged_models(["0"])
+    assert found.tags["mlflow.modelVersions"] == expected
+    # MLflow's client sets it after registering: it is derived, never stored
+    client.set_logged_model_tags(model.model_id, {"mlflow.modelVersions": "[]"})
+    assert client.get_logged_model(model.model_id).tags["mlflow.modelVersions"] == expected
+    assert (
+        "modelVersions"
+        not in (client.repository.runs.run_dir("0", run_id) / "run.yaml").read_text()
+    )
+
+
+def test_a_run_index_cache_from_before_model_links_reads(client: MltrackClient) -> None:
+    """The run index pickles records; one pickled before model_inputs existed must still load."""
+    record = client.repository.runs.get(client.create_run("0").info.run_id)
+    state = {name: getattr(record, name) for name in RunRecord.__slots__}
+    del state["model_inputs"], state["model_outputs"]
+    old = RunRecord.__new__(RunRecord)
+    old.__setstate__((None, state))
+    assert old.model_inputs == [] and old.model_outputs == []
+    assert old.to_run().inputs.model_inputs == ()
+    assert pickle.loads(pickle.dumps(record)).to_dict() == record.to_dict()

@@ -148,3 +148,38 @@ def test_clones_of_a_repository_without_a_store_merge_their_new_stores(
         assert set(listed_runs(cli, where)) == set(runs_a + runs_b)
         assert listed_experiments(cli, where) == ["Default", "shared"]
         sound(where)
+
+
+@pytest.mark.parametrize("how", ["--no-rebase", "--rebase"])
+def test_the_same_experiment_made_in_two_clones_keeps_the_earlier_creation_time(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """experiment.yaml records when it was made: the two files differ in that one key, and
+    mltrack's merge driver (declared by ``mltrack init``) keeps the earlier time."""
+    import mltrack.store.repository as repository
+
+    a = clone(origin, tmp_path / "a")
+    b = clone(origin, tmp_path / "b")
+    made = {}
+    for where, created in ((a, 5000), (b, 4000)):
+        with monkeypatch.context() as clock:
+            clock.setattr(repository, "now_ms", lambda created=created: created)
+            made[where] = MltrackClient(str(where)).create_experiment("shared", tags={"k": "v"})
+        reset_mltrack()
+    assert made[a] == made[b]
+
+    pull(a, b, how)
+
+    experiment = MltrackClient(str(a)).get_experiment(made[a])
+    assert experiment.creation_time == 4000 and experiment.tags == {"k": "v"}
+    sound(a)
+
+
+def test_init_declares_the_experiment_merge_driver_in_an_older_store(origin: Path, cli) -> None:
+    attributes = origin / ".mltrack" / ".gitattributes"
+    older = "".join(
+        line for line in attributes.read_text().splitlines(True) if "experiment" not in line
+    )
+    attributes.write_text(older)
+    assert invoke(cli, "init").exit_code == 0
+    assert "experiments/*/experiment.yaml merge=mltrack-model" in attributes.read_text()

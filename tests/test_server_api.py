@@ -153,7 +153,11 @@ def test_experiments(http: httpx.Client) -> None:
         "artifact_location": f"mlflow-artifacts:/{experiment_id}",
         "lifecycle_stage": "active",
         "tags": [{"key": "team", "value": "ml"}],
+        # recorded when created, so an experiment without runs has them too (as MLflow)
+        "creation_time": experiment["creation_time"],
+        "last_update_time": experiment["creation_time"],
     }
+    assert experiment["creation_time"] > 1_700_000_000_000
     by_name = ok(http.get(f"{API}/experiments/get-by-name", params={"experiment_name": name}))
     assert by_name["experiment"]["experiment_id"] == experiment_id
     assert "Could not find experiment with name 'nope'" in error(
@@ -548,10 +552,12 @@ def test_logged_models(http: httpx.Client, repo: Path) -> None:
         )
         == {}
     )
-    # The library refuses a filter it cannot answer; the server says so rather than ignore it.
+    # No metric of these models was logged on a dataset
     by_dataset = {"experiment_ids": [experiment_id], "datasets": [{"dataset_name": "train"}]}
-    assert "by datasets is not supported" in error(
-        http.post(f"{API}/logged-models/search", json=by_dataset), 400, "INVALID_PARAMETER_VALUE"
+    assert ok(http.post(f"{API}/logged-models/search", json=by_dataset)) == {}
+    no_name = {"experiment_ids": [experiment_id], "datasets": [{"dataset_digest": "d"}]}
+    assert "`dataset_name` in the `datasets` clause" in error(
+        http.post(f"{API}/logged-models/search", json=no_name), 400, "INVALID_PARAMETER_VALUE"
     )
     ok(
         http.patch(
@@ -570,6 +576,76 @@ def test_logged_models(http: httpx.Client, repo: Path) -> None:
         ok(http.get(f"{API}/runs/get", params={"run_id": holder_run}))["run"]["info"]["status"]
         == "RUNNING"
     )
+
+
+def test_logged_model_metrics_inputs_outputs_and_deletion(http: httpx.Client) -> None:
+    """MLflow 3's links between runs and logged models, as the MLflow client sends them."""
+    experiment_id = new_experiment(http)
+    run_id = new_run(http, experiment_id)["info"]["run_id"]
+
+    def create(**fields: Any) -> dict[str, Any]:
+        body = {"experiment_id": experiment_id, **fields}
+        return ok(http.post(f"{API}/logged-models", json=body))["model"]["info"]  # type: ignore[no-any-return]
+
+    model_id, other_id = create()["model_id"], create()["model_id"]
+    point = {"key": "acc", "value": 0.5, "timestamp": 123, "step": 1}
+    link = {"model_id": model_id, "dataset_name": "eval", "dataset_digest": "d1"}
+    ok(http.post(f"{API}/runs/log-metric", json={"run_id": run_id, **point, **link}))
+    batch = [{"key": "loss", "value": 0.25, "timestamp": 124, "step": 0, "model_id": model_id}]
+    ok(http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": batch}))
+    data = ok(http.get(f"{API}/logged-models/{model_id}"))["model"]["data"]
+    assert data["metrics"] == [
+        {**point, "run_id": run_id, **link},
+        {**batch[0], "run_id": run_id},
+    ]
+    unknown = {"run_id": run_id, **point, "model_id": f"m-{'0' * 32}"}
+    error(http.post(f"{API}/runs/log-metric", json=unknown), 404, "RESOURCE_DOES_NOT_EXIST")
+    by_dataset = {"experiment_ids": [experiment_id], "datasets": [{"dataset_name": "eval"}]}
+    found = ok(http.post(f"{API}/logged-models/search", json=by_dataset))["models"]
+    assert [m["info"]["model_id"] for m in found] == [model_id]
+
+    ok(
+        http.post(
+            f"{API}/runs/log-inputs", json={"run_id": run_id, "models": [{"model_id": model_id}]}
+        )
+    )
+    outputs = {"run_id": run_id, "models": [{"model_id": other_id, "step": 2}]}
+    ok(http.post(f"{API}/runs/outputs", json=outputs))
+    run = ok(http.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert run["inputs"]["model_inputs"] == [{"model_id": model_id}]
+    assert run["outputs"]["model_outputs"] == [{"model_id": other_id, "step": 2}]
+    missing = {"run_id": run_id, "models": [{"step": 2}]}
+    assert "'models.model_id'" in error(
+        http.post(f"{API}/runs/outputs", json=missing), 400, "INVALID_PARAMETER_VALUE"
+    )
+
+    ok(http.delete(f"{API}/logged-models/{model_id}"))
+    error(http.get(f"{API}/logged-models/{model_id}"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(http.delete(f"{API}/logged-models/{model_id}"), 404, "RESOURCE_DOES_NOT_EXIST")
+    search = {"experiment_ids": [experiment_id]}
+    found = ok(http.post(f"{API}/logged-models/search", json=search))["models"]
+    assert [m["info"]["model_id"] for m in found] == [other_id]
+
+    elsewhere = create(source_run_id="123")
+    assert elsewhere["source_run_id"] == "123"
+    assert (
+        f"/{experiment_id}/" in elsewhere["artifact_uri"]
+        and "/123/" not in elsewhere["artifact_uri"]
+    )
+    fetched = ok(http.get(f"{API}/logged-models/{elsewhere['model_id']}"))["model"]["info"]
+    assert fetched["source_run_id"] == "123"
+
+
+def test_registered_versions_tag_on_the_logged_model(http: httpx.Client) -> None:
+    name, _, model_id = _registered_model(http)
+    body = {"name": name, "source": f"models:/{model_id}", "model_id": model_id}
+    ok(http.post(f"{API}/model-versions/create", json=body))
+    # MLflow's fluent register_model sets it again after the server did: nothing changes
+    again = {"key": "mlflow.modelVersions", "value": "[]"}
+    ok(http.patch(f"{API}/logged-models/{model_id}/tags", json={"tags": [again]}))
+    tags = ok(http.get(f"{API}/logged-models/{model_id}"))["model"]["info"]["tags"]
+    versions = json.loads(next(t["value"] for t in tags if t["key"] == "mlflow.modelVersions"))
+    assert versions == [{"name": name, "version": 1}, {"name": name, "version": 2}]
 
 
 # ---------------------------------------------------------------------- registry

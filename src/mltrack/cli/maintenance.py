@@ -250,7 +250,8 @@ def textconv(path: str) -> None:
 @click.argument("theirs", type=click.Path(dir_okay=False))
 @click.argument("path", required=False)
 def merge_driver(base: str, ours: str, theirs: str, path: str | None) -> None:
-    """Merge a model.yaml key by key (git's merge driver; writes OURS, exit 1 on a conflict)."""
+    """Merge a model.yaml or experiment.yaml key by key (git's merge driver; writes OURS, exit 1
+    on a conflict)."""
     from mltrack.store.model_merge import merge_texts, renumbered_from_env
 
     def read(name: str) -> bytes:

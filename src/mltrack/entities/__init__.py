@@ -24,6 +24,7 @@ __all__ = [
     "InputTag",
     "LifecycleStage",
     "LoggedModel",
+    "LoggedModelInput",
     "LoggedModelOutput",
     "LoggedModelStatus",
     "Metric",
@@ -121,25 +122,58 @@ class Metric:
     slower. The fields are read-only properties.
     """
 
-    __slots__ = ("_key", "_run_id", "_step", "_timestamp", "_value")
+    __slots__ = (
+        "_dataset_digest",
+        "_dataset_name",
+        "_key",
+        "_model_id",
+        "_run_id",
+        "_step",
+        "_timestamp",
+        "_value",
+    )
 
     def __init__(
-        self, key: str, value: float, timestamp: int, step: int = 0, run_id: str | None = None
+        self,
+        key: str,
+        value: float,
+        timestamp: int,
+        step: int = 0,
+        run_id: str | None = None,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
     ) -> None:
         self._key = key
         self._value = value
         self._timestamp = timestamp
         self._step = step
         self._run_id = run_id
+        # MLflow 3: the logged model and dataset a point was logged for (None: not linked)
+        self._model_id = model_id
+        self._dataset_name = dataset_name
+        self._dataset_digest = dataset_digest
 
     key = property(attrgetter("_key"))
     value = property(attrgetter("_value"))
     timestamp = property(attrgetter("_timestamp"))
     step = property(attrgetter("_step"))
     run_id = property(attrgetter("_run_id"))
+    model_id = property(attrgetter("_model_id"))
+    dataset_name = property(attrgetter("_dataset_name"))
+    dataset_digest = property(attrgetter("_dataset_digest"))
 
-    def _fields(self) -> tuple[str, float, int, int, str | None]:
-        return (self._key, self._value, self._timestamp, self._step, self._run_id)
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self._key,
+            self._value,
+            self._timestamp,
+            self._step,
+            self._run_id,
+            self._model_id,
+            self._dataset_name,
+            self._dataset_digest,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Metric):
@@ -150,9 +184,18 @@ class Metric:
         return hash(self._fields())
 
     def __repr__(self) -> str:
+        linked = "".join(
+            f", {name}={value!r}"
+            for name, value in (
+                ("model_id", self._model_id),
+                ("dataset_name", self._dataset_name),
+                ("dataset_digest", self._dataset_digest),
+            )
+            if value is not None
+        )
         return (
             f"Metric(key={self._key!r}, value={self._value!r}, timestamp={self._timestamp!r}, "
-            f"step={self._step!r}, run_id={self._run_id!r})"
+            f"step={self._step!r}, run_id={self._run_id!r}{linked})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -286,8 +329,16 @@ class RunData:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedModelInput:
+    """A logged model a run used as an input (MLflow 3's ``log_inputs(models=...)``)."""
+
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunInputs:
     dataset_inputs: tuple[DatasetInput, ...] = ()
+    model_inputs: tuple[LoggedModelInput, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +459,15 @@ class LoggedModel:
     step: int = 0
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    # The latest point of each metric logged for the model, per run and dataset.
+    metrics: list[Metric] = field(default_factory=list)
+    # The run of this repository whose artifacts hold the files: ``source_run_id``, or
+    # the model's holder run when the source run is not in this repository (mltrack's).
+    files_run_id: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.files_run_id:
+            object.__setattr__(self, "files_run_id", self.source_run_id)
 
     @property
     def model_uri(self) -> str:
@@ -426,6 +486,7 @@ _SUBMODULES = frozenset(
         "input_tag",
         "lifecycle_stage",
         "logged_model",
+        "logged_model_input",
         "logged_model_output",
         "logged_model_status",
         "metric",

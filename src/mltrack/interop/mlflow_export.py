@@ -22,7 +22,7 @@ from mltrack.entities import LifecycleStage, LoggedModelStatus, ViewType
 from mltrack.interop import Progress, mlflow_client, mlflow_uri, store_uri
 from mltrack.paging import PagedList
 from mltrack.store.repository import Repository
-from mltrack.tracking.logged_models import HOLDER_TAG
+from mltrack.tracking.logged_models import HOLDER_TAG, REGISTRATIONS_TAG
 from mltrack.uris import LOGGED_MODEL_PREFIX
 
 __all__ = ["ExportReport", "export_mlflow"]
@@ -187,7 +187,8 @@ class _Exporter:
             experiment_id,
             name=model.name,
             source_run_id=run_id,
-            tags=dict(model.tags),
+            # the destination's registry lists its own versions (MLflow's server sets it)
+            tags={k: v for k, v in model.tags.items() if k != REGISTRATIONS_TAG},
             params=dict(model.params),
             model_type=model.model_type,
         )

@@ -29,6 +29,7 @@ from mltrack.entities import (
     InputTag,
     LifecycleStage,
     LoggedModelStatus,
+    Metric,
     RunStatus,
 )
 from mltrack.exceptions import MltrackError, ResourceDoesNotExist
@@ -238,6 +239,13 @@ class _Importer:
             model_id=model.model_id,
         )
         self._model_files(model, created.source_run_id, created.artifact_path)
+        metrics = [
+            Metric(m.key, m.value, m.timestamp, m.step, m.run_id, created.model_id,
+                   m.dataset_name, m.dataset_digest)
+            for m in getattr(model, "metrics", None) or ()
+            if m.run_id
+        ]  # fmt: skip
+        self.dst.logged_models.record_metrics(created.model_id, metrics)
         if step:
             self.dst.logged_models.record_output(created.source_run_id, created.model_id, step)
         status = str(model.status)

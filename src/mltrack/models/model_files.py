@@ -60,7 +60,7 @@ def set_signature(model_uri: str, signature: ModelSignature) -> None:
         model_id = next((o["model_id"] for o in outputs if o["artifact_path"] == relative), None)
     if model_id is not None:
         logged = client.get_logged_model(model_id)
-        run_id = logged.source_run_id
+        run_id = logged.files_run_id
         if logged.status == LoggedModelStatus.READY:
             client.finalize_logged_model(model_id, LoggedModelStatus.READY)  # records the new hash
             return

@@ -78,7 +78,7 @@ def _from_run(repo: Repository, run_id: str, relative: str) -> ResolvedModel:
 def _from_logged_model(repo: Repository, model_id: str) -> ResolvedModel:
     for record in repo.runs.records(None, ViewType.ALL):
         for output in record.outputs:
-            if output["model_id"] == model_id:
+            if output["model_id"] == model_id and output.get("lifecycle_stage") != "deleted":
                 return _from_run(repo, record.run_id, output["artifact_path"])
     raise ResourceDoesNotExist(f"No logged model {model_id} in this repository.")
 

@@ -62,20 +62,14 @@ def finalize_logged_model(req: Params, server: Backend) -> dict[str, Any]:
     return {"model": logged_model_json(model)}
 
 
-# The client records each registration on the model with this tag after the version
-# exists; the registry's git tags already say it, so it is not stored (storing it
-# would rewrite, and re-commit, the finished run for every registration).
-REGISTRATIONS_TAG = "mlflow.modelVersions"
+@table.delete("{model_id}")
+def delete_logged_model(req: Params, server: Backend) -> None:
+    server.client.delete_logged_model(req.required("model_id"))
 
 
 @table.patch("{model_id}/tags")
 def set_logged_model_tags(req: Params, server: Backend) -> None:
-    model_id = req.required("model_id")
-    tags = {k: v for k, v in req.tags().items() if k != REGISTRATIONS_TAG}
-    if tags:
-        server.client.set_logged_model_tags(model_id, tags)
-    else:
-        server.client.get_logged_model(model_id)  # still 404 for an unknown model
+    server.client.set_logged_model_tags(req.required("model_id"), req.tags())
 
 
 @table.delete("{model_id}/tags/{tag_key:path}")
@@ -110,7 +104,7 @@ def _model_file(server: Backend, model_id: str, path: str | None) -> Any:
         raise InvalidParameterValue("Missing value for required parameter 'artifact_file_path'.")
     model = server.client.get_logged_model(model_id)
     return server.client.get_artifact_file(
-        model.source_run_id, f"{model.artifact_path}/{check_path(path)}"
+        model.files_run_id, f"{model.artifact_path}/{check_path(path)}"
     )
 
 

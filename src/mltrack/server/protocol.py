@@ -328,6 +328,16 @@ def metric_json(metric: Metric, with_run: bool = False) -> dict[str, Any]:
     return out
 
 
+def model_metric_json(metric: Metric) -> dict[str, Any]:
+    """A logged model's metric: the point with its run, model and dataset (MLflow 3)."""
+    out = metric_json(metric, with_run=True)
+    for name in ("model_id", "dataset_name", "dataset_digest"):
+        value = getattr(metric, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def run_json(run: Run, outputs: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {}
     _set(data, "metrics", [metric_json(m) for m in run.latest_metrics])
@@ -345,6 +355,7 @@ def run_json(run: Run, outputs: bool = True) -> dict[str, Any]:
             for item in run.inputs.dataset_inputs
         ],
     )
+    _set(inputs, "model_inputs", [{"model_id": m.model_id} for m in run.inputs.model_inputs])
     out: dict[str, Any] = {"info": run_info_json(run.info), "data": data, "inputs": inputs}
     if outputs:
         produced: dict[str, Any] = {}
@@ -371,7 +382,7 @@ def logged_model_json(model: LoggedModel) -> dict[str, Any]:
         "name": model.name,
         "creation_timestamp_ms": model.creation_timestamp,
         "last_updated_timestamp_ms": model.last_updated_timestamp,
-        "artifact_uri": f"{artifact_root(model.experiment_id, model.source_run_id)}/"
+        "artifact_uri": f"{artifact_root(model.experiment_id, model.files_run_id)}/"
         f"{model.artifact_path}",
         "status": _MODEL_STATUS.get(model.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
         "model_type": model.model_type or "",
@@ -380,6 +391,7 @@ def logged_model_json(model: LoggedModel) -> dict[str, Any]:
     _set(info, "tags", _pairs(dict(sorted(model.tags.items()))))
     data: dict[str, Any] = {}
     _set(data, "params", _pairs(model.params))
+    _set(data, "metrics", [model_metric_json(m) for m in model.metrics])
     return {"info": info, "data": data}
 
 

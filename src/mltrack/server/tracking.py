@@ -15,6 +15,7 @@ from mltrack.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    LoggedModelInput,
     LoggedModelOutput,
     Metric,
     Param,
@@ -195,7 +196,16 @@ def search_runs(req: Params, server: Backend) -> dict[str, Any]:
 @table.post("runs/log-metric")
 def log_metric(req: Params, server: Backend) -> None:
     key, value, timestamp, step = metric_fields(req.fields)
-    server.client.log_metric(req.run_id(), key, value, timestamp=timestamp, step=step)
+    server.client.log_metric(
+        req.run_id(),
+        key,
+        value,
+        timestamp=timestamp,
+        step=step,
+        dataset_name=req.string("dataset_name"),
+        dataset_digest=req.string("dataset_digest"),
+        model_id=req.string("model_id"),
+    )
 
 
 @table.post("runs/log-parameter")
@@ -222,13 +232,22 @@ def log_batch(req: Params, server: Backend) -> None:
     server.client.log_batch(
         req.run_id(),
         metrics=[
-            Metric(key, value, timestamp, step)
-            for key, value, timestamp, step in (
-                metric_fields(item, f"metrics[{index}]") for index, item in enumerate(metrics)
-            )
+            Metric(key, value, timestamp, step, None, *_model_link(item))
+            for index, item in enumerate(metrics)
+            for key, value, timestamp, step in [metric_fields(item, f"metrics[{index}]")]
         ],
         params=[Param(k, v) for k, v in _ordered_pairs(params, "params")],
         tags=[RunTag(k, v) for k, v in pairs_to_dict(tags, "tags").items()],
+    )
+
+
+def _model_link(item: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(model_id, dataset_name, dataset_digest) of a batch metric (MLflow 3), each optional."""
+    fields = Params(item)
+    return (
+        fields.string("model_id"),
+        fields.string("dataset_name"),
+        fields.string("dataset_digest"),
     )
 
 
@@ -269,7 +288,18 @@ def log_inputs(req: Params, server: Backend) -> None:
                 f"Missing value for required parameter 'datasets.dataset.{missing.args[0]}'."
             ) from None
         inputs.append(DatasetInput(entity, tuple(InputTag(k, v) for k, v in tags.items())))
-    server.client.log_inputs(req.run_id(), inputs)
+    models = [LoggedModelInput(_model_id(item, "models")) for item in req.objects("models")]
+    server.client.log_inputs(req.run_id(), inputs, models=models)
+
+
+def _model_id(item: dict[str, Any], where: str) -> str:
+    model_id = item.get("model_id")
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidParameterValue(
+            f"Missing value for required parameter '{where}.model_id'. See the API docs for "
+            "more information about request parameters."
+        )
+    return model_id
 
 
 @table.post("runs/outputs")
@@ -277,7 +307,7 @@ def log_outputs(req: Params, server: Backend) -> None:
     server.client.log_outputs(
         req.run_id(),
         [
-            LoggedModelOutput(str(item.get("model_id")), int(item.get("step") or 0))
+            LoggedModelOutput(_model_id(item, "models"), int(item.get("step") or 0))
             for item in req.objects("models")
         ],
     )

@@ -1,4 +1,5 @@
-"""git's merge driver for model.yaml: merge by key, conflict only where intents clash.
+"""git's merge driver for model.yaml and experiment.yaml: merge by key, conflict only where
+intents clash.
 
 git merges text by lines, and two branches that each add an alias, a stage or a
 tag to one model edit neighbouring lines of model.yaml, which git calls a conflict
@@ -13,6 +14,10 @@ merges the three versions of the document key by key instead:
   that differ, so ``git status``, ``git diff`` and editors show it as usual;
 - an alias is one value (its version and pin together): two branches pointing it
   at different versions conflict on that alias alone.
+
+- an experiment's ``creation_time`` set differently on both sides (the same
+  experiment created in two clones, whose files are otherwise identical) takes the
+  earlier time: both sides mean the same experiment.
 
 A file that does not parse (already holding markers, say) is left to a plain
 conflict of the whole file.
@@ -38,6 +43,8 @@ __all__ = [
 _MISSING = object()
 # Maps whose every value is one intent (an alias: its version and pin), merged whole.
 _ATOMIC_PARENTS = ("aliases",)
+# Top-level clocks where two sides' different values mean one event: the earlier wins.
+_EARLIEST_OF = ("creation_time",)
 
 
 def merge_documents(
@@ -65,6 +72,8 @@ def _merge(
         return theirs
     if base == theirs:
         return ours
+    if len(path) == 1 and path[0] in _EARLIEST_OF and _both_int(ours, theirs):
+        return min(ours, theirs)
     mergeable = (
         isinstance(ours, dict)
         and isinstance(theirs, dict)
@@ -88,6 +97,10 @@ def _merge(
         if value is not _MISSING:
             merged[key] = value
     return merged
+
+
+def _both_int(ours: Any, theirs: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in (ours, theirs))
 
 
 RENUMBERED_ENV = "MLTRACK_SYNC_RENUMBERED"
@@ -152,7 +165,8 @@ def merge_texts(
     labels: tuple[str, str] = ("ours", "theirs"),
     renumbered: dict[tuple[str, str, str], int] | None = None,
 ) -> tuple[bytes, bool]:
-    """The merged model.yaml and whether it holds conflicts (with git's markers)."""
+    """The merged document (model.yaml, experiment.yaml) and whether it holds conflicts (with
+    git's markers)."""
     try:
         documents = [yamlio.load(raw) if raw.strip() else {} for raw in (base, ours, theirs)]
     except Exception:  # yaml raises many types; all mean "cannot merge by key"

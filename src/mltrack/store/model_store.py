@@ -540,9 +540,12 @@ class ModelStore:
         runs that is no logged model and holds no files stays an error (a typo)."""
         if source.startswith(RUNS_SCHEME):
             try:
-                return self.locate(source, model_id)
+                found = self.locate(source, model_id)
             except (ResourceDoesNotExist, InvalidParameterValue):
                 return None  # a run this repository does not have
+            if self._is_logged_model(found) and not self._has_files(found):
+                return None  # a logged model whose files were never uploaded
+            return found
         elif source.startswith(MODELS_SCHEME):
             reference = parse_models_uri(source)
             if reference.model_id is None:
@@ -556,6 +559,11 @@ class ModelStore:
         if found.model_id is not None and not self._has_files(found):
             return None
         return found
+
+    def _is_logged_model(self, found: ModelSource) -> bool:
+        """Whether the run lists a logged model at this path (not just any directory)."""
+        outputs = self.repo.runs.get(found.run_id).outputs
+        return any(output["artifact_path"] == found.artifact_path for output in outputs)
 
     def _has_files(self, found: ModelSource) -> bool:
         """Whether the model directory holds files (in the working tree: nothing is committed
@@ -582,7 +590,10 @@ class ModelStore:
             if reference.model_id is not None:
                 for record in runs.records(None, ViewType.ALL):
                     for output in record.outputs:
-                        if output["model_id"] == reference.model_id:
+                        if (
+                            output["model_id"] == reference.model_id
+                            and output.get("lifecycle_stage") != "deleted"
+                        ):
                             return ModelSource(
                                 record.run_id,
                                 record.experiment_id,

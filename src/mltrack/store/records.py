@@ -19,6 +19,7 @@ from mltrack.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModelInput,
     LoggedModelOutput,
     Metric,
     Run,
@@ -62,6 +63,18 @@ class RunRecord:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     code: dict[str, Any] = field(default_factory=dict)
     artifact_uri: str = ""
+    # MLflow 3: logged models the run used (ids), and models of other runs it logged
+    # ({model_id, step}; the run's own models are its ``outputs``).
+    model_inputs: list[str] = field(default_factory=list)
+    model_outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling (the run index's cache): a record pickled before a field existed gets
+        the field's default instead of an unset slot."""
+        self.model_inputs, self.model_outputs = [], []
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
 
     # -- search protocol -------------------------------------------------------
 
@@ -121,6 +134,8 @@ class RunRecord:
             outputs=[_copy_entry(item) for item in self.outputs],
             code=dict(self.code),
             artifact_uri=self.artifact_uri,
+            model_inputs=list(self.model_inputs),
+            model_outputs=[dict(item) for item in self.model_outputs],
         )
 
     # -- storage edge -------------------------------------------------------------
@@ -158,6 +173,10 @@ class RunRecord:
             out["deleted_time"] = self.deleted_time
         if self.outputs:
             out["outputs"] = [dict(item) for item in self.outputs]
+        if self.model_inputs:
+            out["model_inputs"] = [{"model_id": model_id} for model_id in self.model_inputs]
+        if self.model_outputs:
+            out["model_outputs"] = [dict(item) for item in self.model_outputs]
         return out
 
     @classmethod
@@ -184,6 +203,8 @@ class RunRecord:
             outputs=list(data.get("outputs") or []),
             code=dict(data.get("code") or {}),
             artifact_uri=artifact_uri,
+            model_inputs=[item["model_id"] for item in data.get("model_inputs") or ()],
+            model_outputs=[dict(item) for item in data.get("model_outputs") or ()],
         )
 
     def to_run(self, status: str | None = None) -> Run:
@@ -207,14 +228,18 @@ class RunRecord:
                     tuple(InputTag(k, v) for k, v in sorted((item.get("tags") or {}).items())),
                 )
                 for item in self.inputs
-            )
+            ),
+            tuple(LoggedModelInput(model_id) for model_id in self.model_inputs),
         )
         latest = tuple(
             Metric(key, value, self.metric_points[key][1], self.metric_points[key][0], self.run_id)
             for key, value in self.metrics.items()
         )
         outputs = RunOutputs(
-            tuple(LoggedModelOutput(o["model_id"], int(o.get("step") or 0)) for o in self.outputs)
+            tuple(
+                LoggedModelOutput(o["model_id"], int(o.get("step") or 0))
+                for o in (*self.outputs, *self.model_outputs)
+            )
         )
         return Run(info, data, inputs, CodeVersion.from_dict(self.code), latest, outputs)
 
@@ -226,6 +251,9 @@ class ExperimentRecord:
     lifecycle_stage: str
     tags: dict[str, str] = field(default_factory=dict)
     deleted_time: int | None = None
+    # ms since epoch; None for an experiment written before it was recorded (and the
+    # Default experiment, which every store writes alike): then its runs give it.
+    creation_time: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -236,6 +264,8 @@ class ExperimentRecord:
         }
         if self.deleted_time is not None:
             out["deleted_time"] = self.deleted_time
+        if self.creation_time is not None:
+            out["creation_time"] = self.creation_time
         return out
 
     @classmethod
@@ -246,6 +276,7 @@ class ExperimentRecord:
             lifecycle_stage=data["lifecycle_stage"],
             tags=dict(data.get("tags") or {}),
             deleted_time=data.get("deleted_time"),
+            creation_time=data.get("creation_time"),
         )
 
     def to_experiment(

@@ -63,10 +63,15 @@ MODEL_ATTRIBUTES = (
     "# the same alias set twice conflicts) through mltrack's merge driver.\n"
     f"models/*/model.yaml merge={MODEL_MERGE_DRIVER}\n"
 )
+EXPERIMENT_ATTRIBUTES = (
+    "# experiment.yaml too (the same experiment created in two clones keeps the earlier\n"
+    "# creation_time).\n"
+    f"experiments/*/experiment.yaml merge={MODEL_MERGE_DRIVER}\n"
+)
 GITATTRIBUTES = (
     "# Written by mltrack: metric histories are binary Arrow files; `git diff` shows them\n"
     "# as text through mltrack's textconv driver (configured in .git/config by mltrack).\n"
-    f"*.arrow -text -merge diff={ARROW_DRIVER}\n" + MODEL_ATTRIBUTES
+    f"*.arrow -text -merge diff={ARROW_DRIVER}\n" + MODEL_ATTRIBUTES + EXPERIMENT_ATTRIBUTES
 )
 CODE_TRAILER = "Mltrack-Code"
 
@@ -211,12 +216,21 @@ class Repository:
         return written
 
     def _declare_model_merge_driver(self) -> None:
-        """Add the model.yaml merge line to a ``.gitattributes`` written before it existed."""
+        """Add the model.yaml and experiment.yaml merge lines to a ``.gitattributes`` written
+        before they existed."""
         attributes = self.dir / ".gitattributes"
         text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
-        if f"merge={MODEL_MERGE_DRIVER}" not in text:
+        missing = [
+            lines
+            for lines, path in (
+                (MODEL_ATTRIBUTES, "models/*/model.yaml"),
+                (EXPERIMENT_ATTRIBUTES, "experiments/*/experiment.yaml"),
+            )
+            if f"{path} merge={MODEL_MERGE_DRIVER}" not in text
+        ]
+        if missing:
             separator = "" if not text or text.endswith("\n") else "\n"
-            atomic_write(attributes, (text + separator + MODEL_ATTRIBUTES).encode())
+            atomic_write(attributes, (text + separator + "".join(missing)).encode())
 
     def init(self, lfs_threshold: int | None = None, split_index: bool = False) -> str | None:
         """``mltrack init``: create and commit the store (harmless when it exists).
@@ -421,7 +435,8 @@ class Repository:
         """Create and (with auto-commit) commit a new experiment.
 
         The id is derived from the name, so two clones that create the same
-        experiment offline write identical files and merge without conflict.
+        experiment offline write the same file but for its ``creation_time``, which
+        mltrack's merge driver resolves to the earlier of the two.
         """
         name = validation.experiment_name(name)
         clean_tags = {
@@ -443,7 +458,9 @@ class Repository:
                 experiment_id = derived_experiment_id(name, attempt)
                 if self.read_experiment(experiment_id) is None:
                     break
-            record = ExperimentRecord(experiment_id, name, LifecycleStage.ACTIVE, clean_tags)
+            record = ExperimentRecord(
+                experiment_id, name, LifecycleStage.ACTIVE, clean_tags, creation_time=now_ms()
+            )
             self._write_yaml(self._experiment_yaml(experiment_id), "experiment", record.to_dict())
             self._experiments.pop(experiment_id, None)
         self.commit_if_auto(

@@ -81,7 +81,7 @@ class TrackingClient:
 
     runs = OnFirstUse(lambda client: Runs(client.repository))
 
-    run_logger = OnFirstUse(lambda client: RunLogger(client.repository))
+    run_logger = OnFirstUse(lambda client: RunLogger(client.repository, client.logged_models))
 
     artifacts = OnFirstUse(lambda client: RunArtifacts(client.repository))
 
@@ -143,3 +143,4 @@ class TrackingClient:
     search_logged_models = Forward("logged_models", LoggedModels.search)
     list_logged_model_artifacts = Forward("logged_models", LoggedModels.list_artifacts)
     log_outputs = Forward("logged_models", LoggedModels.log_outputs)
+    delete_logged_model = Forward("logged_models", LoggedModels.delete)

@@ -22,14 +22,20 @@ class Experiments:
         self.repo = repo
 
     def entity(self, record: ExperimentRecord) -> Experiment:
-        """MLflow's Experiment for a stored record, with its runs' first and last times."""
+        """MLflow's Experiment for a stored record: created when recorded (else at its first
+        run, for experiments written before creation times were), updated at its last run."""
         runs = self.repo.runs.records([record.experiment_id], ViewType.ALL)
         starts = [r.start_time for r in runs]
-        ends = [t for r in runs for t in (r.start_time, r.end_time or 0)]
+        created = (
+            record.creation_time if record.creation_time is not None else min(starts, default=None)
+        )
+        times = [t for r in runs for t in (r.start_time, r.end_time or 0)]
+        if created is not None:
+            times.append(created)
         return record.to_experiment(
             self.repo.experiment_dir(record.experiment_id).as_uri(),
-            min(starts) if starts else None,
-            max(ends) if ends else None,
+            created,
+            max(times) if times else None,
         )
 
     def create(

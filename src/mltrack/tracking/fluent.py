@@ -14,10 +14,12 @@ from time import time as _now
 from typing import TYPE_CHECKING, Any, cast
 
 from mltrack.entities import (
+    Dataset,
     DatasetInput,
     Experiment,
     InputTag,
     LoggedModel,
+    LoggedModelInput,
     Metric,
     Param,
     Run,
@@ -444,13 +446,18 @@ def log_metric(
     synchronous: bool | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
-    **_: Any,
+    model_id: str | None = None,
+    dataset: Any = None,
 ) -> RunOperations | None:
     """Log one metric point (buffered in memory, flushed durably).
 
     ``synchronous=False`` returns a :class:`RunOperations` (MLflow's); the point is
     logged either way (:mod:`mltrack.tracking.async_logging` says what async means here).
+    ``model_id`` (and ``dataset``) also make it a metric of that logged model, measured
+    on that dataset; unlike MLflow, the active model is not linked implicitly.
     """
+    if model_id is not None or dataset is not None:
+        return log_metrics({key: value}, step, synchronous, run_id, timestamp, model_id, dataset)
     # The hot path of a training loop: plain types skip the general checks.
     stack = current_stack()
     live = stack[-1].live if run_id is None and stack else live_run(run_id)
@@ -481,14 +488,66 @@ def log_metrics(
     synchronous: bool | None = None,
     run_id: str | None = None,
     timestamp: int | None = None,
-    **_: Any,
+    model_id: str | None = None,
+    dataset: Any = None,
 ) -> RunOperations | None:
+    """Log several metrics at one step; ``model_id``/``dataset`` as for :func:`log_metric`."""
     when = now_ms() if timestamp is None else timestamp
+    run_id = _active_run_id(run_id)
+    entity = _dataset_entity(dataset)
+    if model_id is not None or entity is not None:
+        _log_metric_inputs(run_id, model_id, entity)
     return client().log_batch(
-        _active_run_id(run_id),
-        metrics=[Metric(k, v, when, step or 0) for k, v in metrics.items()],
+        run_id,
+        metrics=[
+            Metric(
+                k,
+                v,
+                when,
+                step or 0,
+                None,
+                model_id,
+                None if entity is None else entity.name,
+                None if entity is None else entity.digest,
+            )
+            for k, v in metrics.items()
+        ],
         synchronous=synchronous,
     )
+
+
+def _dataset_entity(dataset: Any) -> Dataset | None:
+    """The Dataset entity of an ``mltrack.data`` dataset (or the entity itself)."""
+    if dataset is None:
+        return None
+    entity = dataset.to_entity() if hasattr(dataset, "to_entity") else dataset
+    if isinstance(entity, Dataset):
+        return entity
+    try:  # another library's dataset entity (MLflow's has the same dict form)
+        return Dataset.from_dict(entity.to_dict())
+    except (AttributeError, KeyError, TypeError):
+        raise InvalidParameterValue(
+            f"Invalid dataset {dataset!r}: pass a dataset from mltrack.data or a Dataset."
+        ) from None
+
+
+def _log_metric_inputs(run_id: str, model_id: str | None, dataset: Dataset | None) -> None:
+    """As MLflow's fluent API: a metric's model becomes an input of the run unless the run
+    already has it as an input or output, and its dataset an input unless already one."""
+    run = client().get_run(run_id)
+    models = []
+    if model_id is not None and model_id not in {
+        *(m.model_id for m in run.inputs.model_inputs),
+        *(o.model_id for o in run.outputs.model_outputs),
+    }:
+        models.append(LoggedModelInput(model_id))
+    datasets = []
+    if dataset is not None and (dataset.name, dataset.digest) not in {
+        (d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs
+    }:
+        datasets.append(DatasetInput(dataset))
+    if models or datasets:
+        client().log_inputs(run_id, datasets, models=models)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -558,27 +617,41 @@ def log_figure(
 
 
 def log_input(
-    dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None
+    dataset: Any = None,
+    context: str | None = None,
+    tags: dict[str, str] | None = None,
+    model: LoggedModelInput | None = None,
 ) -> None:
-    """Record a dataset (``mltrack.data.from_pandas``/``from_numpy``) as an input of the active run."""
-    entity = dataset.to_entity() if hasattr(dataset, "to_entity") else dataset
-    input_tags = [InputTag(str(k), str(v)) for k, v in (tags or {}).items()]
-    if context:
-        input_tags.append(InputTag("mlflow.data.context", context))
-    client().log_inputs(_active_run_id(), [DatasetInput(entity, tuple(input_tags))])
+    """Record a dataset (``mltrack.data.from_pandas``/``from_numpy``) and/or a logged model
+    (``LoggedModelInput``) as an input of the active run."""
+    log_inputs(
+        [] if dataset is None else [dataset],
+        [context],
+        [tags],
+        [] if model is None else [model],
+    )
 
 
 def log_inputs(
     datasets: Sequence[Any] | None = None,
     contexts: Sequence[str | None] | None = None,
     tags_list: Sequence[dict[str, str] | None] | None = None,
-    models: Any = None,
+    models: Sequence[LoggedModelInput] | None = None,
 ) -> None:
+    """Datasets (each with its context and tags) and logged models as inputs of the active run."""
     datasets = list(datasets or [])
-    contexts = list(contexts or [None] * len(datasets))
-    tags_list = list(tags_list or [None] * len(datasets))
+    contexts = list(contexts or [None] * len(datasets))[: len(datasets)]
+    tags_list = list(tags_list or [None] * len(datasets))[: len(datasets)]
+    inputs = []
     for dataset, context, tags in zip(datasets, contexts, tags_list, strict=True):
-        log_input(dataset, context, tags)
+        input_tags = [InputTag(str(k), str(v)) for k, v in (tags or {}).items()]
+        if context:
+            input_tags.append(InputTag("mlflow.data.context", context))
+        entity = _dataset_entity(dataset)
+        if entity is not None:
+            inputs.append(DatasetInput(entity, tuple(input_tags)))
+    if inputs or models:
+        client().log_inputs(_active_run_id(), inputs, models=list(models or ()))
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

@@ -9,8 +9,8 @@ alike). The *active model* is per-thread state, as MLflow's
 one, with no files, for a new name), ``get_active_model_id`` falls back to
 ``MLFLOW_ACTIVE_MODEL_ID``, and the functions that take a ``model_id``
 (``log_model_params``, ``set_logged_model_tags`` …) default to it. mltrack
-records no traces and does not link metric points to models, so nothing else
-reads it.
+records no traces and links a metric point to a model only when ``log_metric``
+is given ``model_id=``, so nothing else reads it.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def search_logged_models(
         return models
     import pandas as pd
 
-    columns = [f.name for f in fields(LoggedModel)]
+    columns = [f.name for f in fields(LoggedModel) if f.name != "files_run_id"]
     return pd.DataFrame([asdict(m) for m in models], columns=columns)
 
 

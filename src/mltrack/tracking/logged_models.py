@@ -12,6 +12,15 @@ finalize it (READY, with the sha256 of its MLmodel), tag it, find it, search.
 - A model created without a source run gets a *holder run* named after it
   (tag ``mltrack.loggedModelHolder``), which ends, and is committed, when the
   model is finalized.
+- A source run this repository lacks (MLflow accepts any ``source_run_id``) is
+  recorded as given (``source_run_id`` in the entry) and a holder run holds the
+  model; :attr:`LoggedModel.files_run_id` names the run with its files.
+- Metrics logged with a ``model_id`` keep their latest point per key, run and
+  dataset in the model's entry (``metrics``), so ``get_logged_model`` shows them
+  and ``search(datasets=...)`` filters on them.
+- Deleting a model marks its entry deleted (``lifecycle_stage``, ``deleted_time``),
+  as MLflow's soft delete: it is no longer found or searched, and its files stay in
+  the run's artifacts and in git history.
 - A change to the model of a run that already ended (finalized late, tagged)
   is committed at once: the run's own commit is done.
 """
@@ -19,7 +28,9 @@ finalize it (READY, with the sha256 of its MLmodel), tag it, find it, search.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +38,12 @@ from mltrack import search
 from mltrack.entities import (
     CodeVersion,
     FileInfo,
+    LifecycleStage,
     LoggedModel,
+    LoggedModelInput,
     LoggedModelOutput,
     LoggedModelStatus,
+    Metric,
     RunStatus,
     ViewType,
 )
@@ -37,16 +51,20 @@ from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.hashing import sha256_file
 from mltrack.paging import PagedList, paginate
 from mltrack.store import validation
-from mltrack.store.records import RunRecord
+from mltrack.store.model_store import ModelStore
+from mltrack.store.records import RunRecord, latest_key
 from mltrack.store.repository import Repository, now_ms
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking.context import generate_run_name
 from mltrack.tracking.runs import Runs
 from mltrack.uris import is_logged_model_id, new_logged_model_id
 
-__all__ = ["HOLDER_TAG", "LoggedModels"]
+__all__ = ["HOLDER_TAG", "REGISTRATIONS_TAG", "LoggedModels"]
 
 HOLDER_TAG = "mltrack.loggedModelHolder"
+# MLflow's tag listing a logged model's registered versions; mltrack derives it from the
+# registry's version tags, so a registration never rewrites (and re-commits) a finished run.
+REGISTRATIONS_TAG = "mlflow.modelVersions"
 MLMODEL = "MLmodel"
 
 
@@ -86,11 +104,19 @@ class LoggedModels:
         clean_tags = {
             validation.key(k, "tag key"): validation.tag_value(k, v)
             for k, v in (tags or {}).items()
+            if k != REGISTRATIONS_TAG
         }
         clean_params = {
             validation.key(k, "param key"): validation.param_value(k, v)
             for k, v in (params or {}).items()
         }
+        external_source = None
+        if source_run_id is not None and not self._is_local_run(source_run_id):
+            # MLflow records any source run id; this one names no run here (another
+            # store, another clone): it is kept as given and a holder run holds the model.
+            if not isinstance(source_run_id, str) or not source_run_id:
+                raise InvalidParameterValue(f"Invalid source run id {source_run_id!r}.")
+            external_source, source_run_id = source_run_id, None
         if source_run_id is None:
             holder = self._run_service.create(
                 experiment_id, run_name=name, tags={HOLDER_TAG: "true"}, code=CodeVersion()
@@ -118,16 +144,41 @@ class LoggedModels:
                 "tags": clean_tags,
                 "params": clean_params,
             }
+            if external_source is not None:
+                entry["source_run_id"] = external_source
             live.add_outputs([entry])
             run_dir = live.run_dir
         self._where[model_id] = source_run_id
         return _entity(record, entry, run_dir)
 
+    def _is_local_run(self, run_id: str) -> bool:
+        try:
+            self._runs.get(validation.run_id(run_id))
+        except (InvalidParameterValue, ResourceDoesNotExist):
+            return False
+        return True
+
     # ------------------------------------------------------------------ reading
 
     def get(self, model_id: str) -> LoggedModel:
         record = self._source_run(model_id)
-        return _entity(record, _entry(record, model_id), self._runs.locate(record.run_id))
+        model = _entity(record, _entry(record, model_id), self._runs.locate(record.run_id))
+        return _with_registrations(model, self._registrations())
+
+    def _registrations(self) -> dict[str, list[dict[str, Any]]]:
+        """model id -> its registered versions ``{"name", "version"}`` in registration order,
+        from the registry's version tags (one ``git for-each-ref``)."""
+        found: dict[str, list[tuple[int, str, int]]] = {}
+        for versions in ModelStore(self.repo).tagged().values():
+            for tagged in versions.values():
+                if tagged.model_id:
+                    found.setdefault(tagged.model_id, []).append(
+                        (tagged.created_ms, tagged.name, tagged.version)
+                    )
+        return {
+            model_id: [{"name": name, "version": version} for _, name, version in sorted(items)]
+            for model_id, items in found.items()
+        }
 
     def search(
         self,
@@ -140,27 +191,29 @@ class LoggedModels:
     ) -> PagedList:
         """Logged models of the experiments' active runs, MLflow's filter grammar and paging.
 
-        ``datasets`` (MLflow: models whose metrics were logged on these datasets) is
-        refused: mltrack does not link metric points to models or datasets.
+        ``datasets`` (``[{"dataset_name": ..., "dataset_digest": ...}]``, the digest
+        optional): only models with a metric logged on one of these datasets, as MLflow.
         """
-        if datasets:
-            raise InvalidParameterValue(
-                "Filtering logged models by datasets is not supported: mltrack does not record "
-                "which model and dataset a metric point was logged for. Filter on the model's "
-                "tags, params or name instead."
-            )
+        wanted = _dataset_filters(datasets)
         matcher = search.parse_filter(filter_string, search.ENTITY_LOGGED_MODELS)
         order = search.parse_order_by(
             [_order_clause(item) for item in order_by or ()], search.ENTITY_LOGGED_MODELS
         )
         runs = self._runs
+        registrations = self._registrations()
         found = [
-            _entity(record, entry, runs.run_dir(record.experiment_id, record.run_id))
+            _with_registrations(
+                _entity(record, entry, runs.run_dir(record.experiment_id, record.run_id)),
+                registrations,
+            )
             for record in runs.records([str(e) for e in experiment_ids], ViewType.ACTIVE_ONLY)
             for entry in record.outputs
+            if not _is_deleted(entry)
         ]
         found = search.sort_records(
-            [m for m in found if matcher.matches(m)], order, search.ENTITY_LOGGED_MODELS
+            [m for m in found if matcher.matches(m) and _on_datasets(m, wanted)],
+            order,
+            search.ENTITY_LOGGED_MODELS,
         )
         return paginate(found, max_results, page_token)
 
@@ -173,7 +226,7 @@ class LoggedModels:
         cut = len(model.artifact_path) + 1
         return [
             FileInfo(entry.path[cut:], entry.is_dir, entry.file_size)
-            for entry in artifact_io.list_dir(self._runs.artifact_dir(model.source_run_id), prefix)
+            for entry in artifact_io.list_dir(self._runs.artifact_dir(model.files_run_id), prefix)
         ]
 
     # ------------------------------------------------------------------ changing
@@ -183,7 +236,7 @@ class LoggedModels:
         status = LoggedModelStatus.from_any(status)
         model = self.get(model_id)
         change: dict[str, Any] = {"status": status}
-        mlmodel = self._runs.artifact_dir(model.source_run_id) / model.artifact_path / MLMODEL
+        mlmodel = self._runs.artifact_dir(model.files_run_id) / model.artifact_path / MLMODEL
         if status == LoggedModelStatus.READY and mlmodel.is_file():
             change["mlmodel_sha256"] = sha256_file(mlmodel)
         record = self._update(model_id, **change)
@@ -192,8 +245,17 @@ class LoggedModels:
         return self.get(model_id)
 
     def set_tags(self, model_id: str, tags: dict[str, Any]) -> None:
-        clean = {validation.key(k, "tag key"): validation.tag_value(k, v) for k, v in tags.items()}
-        self._update(model_id, tags=clean)
+        """Set tags; ``mlflow.modelVersions`` is not stored (the registry's version tags are
+        what it says, and MLflow's client sets it after each registration)."""
+        clean = {
+            validation.key(k, "tag key"): validation.tag_value(k, v)
+            for k, v in tags.items()
+            if k != REGISTRATIONS_TAG
+        }
+        if clean:
+            self._update(model_id, tags=clean)
+        else:
+            self.check_exists(model_id)
 
     def delete_tag(self, model_id: str, key: str) -> None:
         entry = _entry(self._source_run(model_id), model_id)
@@ -207,16 +269,48 @@ class LoggedModels:
         }
         self._update(model_id, params=clean)
 
+    def delete(self, model_id: str) -> None:
+        """Mark the model deleted (MLflow's soft delete): ``get`` and ``search`` no longer
+        find it; its files stay in its run's artifacts and in git history."""
+        self._update(model_id, lifecycle_stage=LifecycleStage.DELETED, deleted_time=now_ms())
+
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
-        """Record the step at which ``run_id`` logged each of its models."""
+        """Record the step at which ``run_id`` logged each model (its own or another run's)."""
         for output in models:
             self.record_output(run_id, output.model_id, output.step)
 
     def record_output(self, run_id: str, model_id: str, step: int) -> None:
-        """``runs/outputs``: the step of a model its own run logged (other runs are not recorded)."""
+        """``runs/outputs``: a model of the run itself gets its step; a model held by another
+        run is listed in this run's ``model_outputs``."""
+        step = validation.metric_step("step", step)
         record = self._source_run(model_id)
         if record.run_id == run_id:
-            self._update(model_id, step=validation.metric_step("step", step))
+            self._update(model_id, step=step)
+            return
+        with self._runs.updating(validation.run_id(run_id)) as live:
+            kept = [o for o in live.record.model_outputs if o["model_id"] != model_id]
+            live.set_info(model_outputs=[*kept, {"model_id": model_id, "step": step}])
+
+    def log_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        """Record logged models as inputs of ``run_id`` (each once)."""
+        model_ids = [_input_id(model) for model in models]
+        for model_id in model_ids:
+            self._source_run(model_id)  # an unknown model is an error, before anything changes
+        with self._runs.updating(validation.run_id(run_id)) as live:
+            known = list(live.record.model_inputs)
+            added = [m for m in dict.fromkeys(model_ids) if m not in known]
+            if added:
+                live.set_info(model_inputs=[*known, *added])
+
+    def check_exists(self, model_id: str) -> None:
+        """Raise ResourceDoesNotExist unless ``model_id`` is a logged model here (not deleted)."""
+        _entry(self._source_run(model_id), model_id)
+
+    def record_metrics(self, model_id: str, metrics: Sequence[Metric]) -> None:
+        """Keep the latest of ``metrics`` (each with its run id) per key, run and dataset in
+        the model's entry."""
+        if metrics:
+            self._update(model_id, add_metrics=list(metrics))
 
     # ------------------------------------------------------------------ helpers
 
@@ -231,6 +325,10 @@ class LoggedModels:
             if "drop_tag" in change:
                 key = change.pop("drop_tag")
                 entry["tags"] = {k: v for k, v in (entry.get("tags") or {}).items() if k != key}
+            if "add_metrics" in change:
+                entry["metrics"] = _latest_metrics(
+                    entry.get("metrics") or [], change.pop("add_metrics")
+                )
             entry.update(change)
             live.add_outputs([entry])
             record = live.record.copy()
@@ -262,9 +360,91 @@ def _all_runs(runs: Any) -> Iterable[RunRecord]:
 
 def _entry(record: RunRecord, model_id: str) -> dict[str, Any]:
     for output in record.outputs:
-        if output["model_id"] == model_id:
+        if output["model_id"] == model_id and not _is_deleted(output):
             return output
     raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
+
+
+def _with_registrations(
+    model: LoggedModel, registrations: dict[str, list[dict[str, Any]]]
+) -> LoggedModel:
+    """The model with MLflow's ``mlflow.modelVersions`` tag when it has registered versions."""
+    versions = registrations.get(model.model_id)
+    if not versions:
+        return model
+    return replace(model, tags={**model.tags, REGISTRATIONS_TAG: json.dumps(versions)})
+
+
+def _is_deleted(entry: dict[str, Any]) -> bool:
+    return entry.get("lifecycle_stage") == LifecycleStage.DELETED
+
+
+def _input_id(model: Any) -> str:
+    model_id = model.model_id if isinstance(model, LoggedModelInput) else model
+    if not is_logged_model_id(model_id):
+        raise InvalidParameterValue(f"Invalid logged model id {model_id!r}: ids are m-<hex>.")
+    return str(model_id)
+
+
+def _metric_identity(item: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (
+        item["key"],
+        item["run_id"],
+        item.get("dataset_name") or "",
+        item.get("dataset_digest") or "",
+    )
+
+
+def _latest_metrics(stored: list[dict[str, Any]], points: Sequence[Metric]) -> list[dict[str, Any]]:
+    """``stored`` with each point kept if it is the latest of its key, run and dataset
+    (MLflow's order: highest step, then timestamp, then value); sorted, so the file is
+    byte-stable."""
+    latest = {_metric_identity(item): item for item in stored}
+    for point in points:
+        item: dict[str, Any] = {
+            "key": point.key,
+            "value": point.value,
+            "step": point.step,
+            "timestamp": point.timestamp,
+            "run_id": point.run_id,
+        }
+        if point.dataset_name is not None:
+            item["dataset_name"] = point.dataset_name
+        if point.dataset_digest is not None:
+            item["dataset_digest"] = point.dataset_digest
+        identity = _metric_identity(item)
+        current = latest.get(identity)
+        if current is None or latest_key(point.step, point.timestamp, point.value) >= latest_key(
+            current["step"], current["timestamp"], current["value"]
+        ):
+            latest[identity] = item
+    return [latest[identity] for identity in sorted(latest)]
+
+
+def _dataset_filters(datasets: Any) -> list[tuple[str, str | None]]:
+    """MLflow's ``datasets`` argument as (name, digest or None) pairs; a name is required."""
+    wanted: list[tuple[str, str | None]] = []
+    for item in datasets or ():
+        name = item.get("dataset_name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterValue(
+                "`dataset_name` in the `datasets` clause must be specified."
+            )
+        digest = item.get("dataset_digest")
+        wanted.append((name, None if digest is None else str(digest)))
+    return wanted
+
+
+def _on_datasets(model: LoggedModel, wanted: list[tuple[str, str | None]]) -> bool:
+    """Whether a metric of the model was logged on one of the ``wanted`` datasets (no filter:
+    every model)."""
+    if not wanted:
+        return True
+    return any(
+        metric.dataset_name == name and (digest is None or metric.dataset_digest == digest)
+        for metric in model.metrics
+        for name, digest in wanted
+    )
 
 
 def _free_path(base: str, record: RunRecord, artifacts: Path) -> str:
@@ -293,7 +473,7 @@ def _entity(record: RunRecord, entry: dict[str, Any], run_dir: Path) -> LoggedMo
         model_id=entry["model_id"],
         experiment_id=record.experiment_id,
         name=entry.get("name") or entry["artifact_path"],
-        source_run_id=record.run_id,
+        source_run_id=entry.get("source_run_id") or record.run_id,
         artifact_path=entry["artifact_path"],
         artifact_location=(run_dir / "artifacts" / entry["artifact_path"]).as_uri(),
         status=entry.get("status") or LoggedModelStatus.READY,
@@ -303,4 +483,18 @@ def _entity(record: RunRecord, entry: dict[str, Any], run_dir: Path) -> LoggedMo
         step=int(entry.get("step") or 0),
         tags=dict(entry.get("tags") or {}),
         params=dict(entry.get("params") or {}),
+        metrics=[
+            Metric(
+                item["key"],
+                item["value"],
+                item["timestamp"],
+                item["step"],
+                item["run_id"],
+                entry["model_id"],
+                item.get("dataset_name"),
+                item.get("dataset_digest"),
+            )
+            for item in entry.get("metrics") or ()
+        ],
+        files_run_id=record.run_id,
     )

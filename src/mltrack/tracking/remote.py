@@ -35,12 +35,15 @@ from mltrack.entities import (
     FileInfo,
     InputTag,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -416,13 +419,19 @@ class RemoteTrackingClient:
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
-        **_: Any,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         metric = Metric(
             validation.key(key, "metric key"),
             validation.metric_value(key, value),
             now_ms() if timestamp is None else timestamp,
             step or 0,
+            None,
+            model_id,
+            dataset_name,
+            dataset_digest,
         )
         self.send_batch(run_id, metrics=[metric])
 
@@ -474,9 +483,7 @@ class RemoteTrackingClient:
     def log_inputs(
         self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Any = None
     ) -> None:
-        if models:
-            raise self.not_offered("Logging model inputs")
-        body = {
+        body: dict[str, Any] = {
             "run_id": run_id,
             "datasets": [
                 {
@@ -486,6 +493,8 @@ class RemoteTrackingClient:
                 for entry in datasets or []
             ],
         }
+        if models:
+            body["models"] = [{"model_id": getattr(m, "model_id", m)} for m in models]
         self.transport.call("POST", "runs/log-inputs", body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -691,7 +700,12 @@ def _metric_json(metric: Metric) -> dict[str, Any]:
     value = metric.value
     if not math.isfinite(value):  # protobuf's JSON spelling; json.dumps would write NaN bare
         value = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step}
+    out = {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step}
+    for name in ("model_id", "dataset_name", "dataset_digest"):  # MLflow 3's model metrics
+        linked = getattr(metric, name, None)
+        if linked is not None:
+            out[name] = linked
+    return out
 
 
 def _pairs(items: Any) -> dict[str, str]:
@@ -748,6 +762,18 @@ def _run(data: dict[str, Any]) -> Run:
             params=_pairs(body.get("params")),
             tags=tags,
         ),
-        inputs=RunInputs(inputs),
+        inputs=RunInputs(
+            inputs,
+            tuple(
+                LoggedModelInput(str(entry["model_id"]))
+                for entry in data.get("inputs", {}).get("model_inputs", [])
+            ),
+        ),
         latest_metrics=tuple(metrics),
+        outputs=RunOutputs(
+            tuple(
+                LoggedModelOutput(str(entry["model_id"]), int(entry.get("step") or 0))
+                for entry in data.get("outputs", {}).get("model_outputs", [])
+            )
+        ),
     )
