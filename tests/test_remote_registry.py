@@ -25,6 +25,7 @@ from test_remote_client import MlflowServer
 class Server(NamedTuple):
     url: str
     kind: str  # "mltrack" or "mlflow"
+    repo: Path | None = None  # mltrack server's repository
 
 
 @pytest.fixture(scope="module", params=["mltrack", "mlflow"])
@@ -44,7 +45,7 @@ def server(
         repo, home = make_repo(base)
         tracking_server = TrackingServer(repo, home=home)
         try:
-            yield Server(tracking_server.url, "mltrack")
+            yield Server(tracking_server.url, "mltrack", repo)
         finally:
             tracking_server.stop()
 
@@ -270,3 +271,24 @@ def test_models_uris_are_downloaded_read_and_loaded_over_http(
         mlflow.artifacts.load_text(f"models:/{name}/1/nothing.txt")
     with pytest.raises(MltrackError):
         mlflow.pyfunc.load_model(f"models:/{name}/Production")
+
+
+def test_set_signature_and_model_info_over_http(mlflow: Any, server: Server) -> None:
+    from mltrack.models.signature import ModelSignature
+    from mltrack.types.schema import ColSpec, Schema
+
+    mlflow.set_experiment(_unique("signature"))
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="echo", python_model=_echo_model(mlflow))
+    signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]))
+    for uri in (info.model_uri, f"runs:/{run.info.run_id}/echo"):
+        mlflow.models.set_signature(uri, signature)
+        assert mlflow.models.get_model_info(uri).signature.inputs.input_names() == ["text"]
+        assert mlflow.pyfunc.load_model(uri).metadata.signature.inputs.input_names() == ["text"]
+    if server.repo is not None:  # the server recorded the new MLmodel's hash: it loads there too
+        from mltrack.models.uri import local_artifact
+        from mltrack.tracking.context import open_repository
+
+        assert (
+            local_artifact(info.model_uri, open_repository(str(server.repo))) / "MLmodel"
+        ).is_file()

@@ -35,7 +35,14 @@ from mltrack.uris import (
 if TYPE_CHECKING:
     from mltrack.tracking.remote import RemoteTrackingClient
 
-__all__ = ["download_model", "download_path", "log_model", "model_location", "split_models_uri"]
+__all__ = [
+    "download_model",
+    "download_path",
+    "log_model",
+    "model_location",
+    "replace_model_file",
+    "split_models_uri",
+]
 
 Writer = Callable[[Path, Model], Model]
 
@@ -142,8 +149,8 @@ def _logged_model_location(client: RemoteTrackingClient, model_id: str) -> str:
     return str(info["artifact_uri"])
 
 
-def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) -> str:
-    """The run's logged model called ``name``, else ``name`` under the run's artifacts."""
+def _run_logged_model(client: RemoteTrackingClient, run_id: str, name: str) -> dict[str, Any]:
+    """The run's logged model called ``name`` (its JSON), or ``{}``."""
     run = client.get_run(run_id)
     answer = client.transport.call(
         "POST",
@@ -155,8 +162,14 @@ def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) ->
         },
     )
     models = answer.get("models", [])
-    if models:
-        return str(models[0]["info"]["artifact_uri"])
+    return dict(models[0]) if models else {}
+
+
+def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) -> str:
+    """The run's logged model called ``name``, else ``name`` under the run's artifacts."""
+    found = _run_logged_model(client, run_id, name)
+    if found:
+        return str(found["info"]["artifact_uri"])
     return client.get_artifact_uri(run_id, name)
 
 
@@ -256,6 +269,32 @@ def download_path(client: RemoteTrackingClient, remote: str, destination: Path) 
     else:
         _download_tree(client, remote, destination)
     return destination
+
+
+def replace_model_file(
+    client: RemoteTrackingClient, model_uri: str, name: str, data: bytes
+) -> None:
+    """Upload ``data`` as file ``name`` of the model at a ``runs:/`` or ``models:/m-<id>`` URI
+    (``set_signature``'s new MLmodel); a READY logged model is finalized again, so that
+    ``mltrack server`` records the new MLmodel's sha256 (MLflow's server changes nothing)."""
+    if model_uri.startswith(RUNS_SCHEME):
+        parsed = parse_runs_uri(model_uri)
+        found = _run_logged_model(client, parsed.run_id, parsed.path)
+        location = (
+            str(found["info"]["artifact_uri"])
+            if found
+            else client.get_artifact_uri(parsed.run_id, parsed.path)
+        )
+        info = found["info"] if found else None
+    else:
+        model_id = parse_models_uri(model_uri).model_id
+        if model_id is None:
+            raise InvalidParameterValue(f"Model {model_uri!r} is a registered version: read-only.")
+        info = client.transport.call("GET", f"logged-models/{model_id}")["model"]["info"]
+        location = str(info["artifact_uri"])
+    client.transport.upload(f"{_proxied_path(location, model_uri)}/{name}", data)
+    if info is not None and info.get("status") == "LOGGED_MODEL_READY":
+        _finalize(client, str(info["model_id"]), "LOGGED_MODEL_READY")
 
 
 def download_model(
