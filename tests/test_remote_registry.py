@@ -292,3 +292,20 @@ def test_set_signature_and_model_info_over_http(mlflow: Any, server: Server) -> 
         assert (
             local_artifact(info.model_uri, open_repository(str(server.repo))) / "MLmodel"
         ).is_file()
+
+
+def test_evaluate_over_http_is_refused_in_one_line_before_predicting(
+    mlflow: Any, server: Server
+) -> None:
+    import pandas as pd
+
+    calls = []
+
+    def predict(frame: Any) -> list[int]:
+        calls.append(len(frame))
+        return [0] * len(frame)
+
+    data = pd.DataFrame({"x": [1.0, 2.0], "label": [0, 1]})
+    with pytest.raises(mlflow.exceptions.MltrackError, match=r"^mlflow.evaluate is not offered"):
+        mlflow.evaluate(predict, data, targets="label", model_type="classifier")
+    assert calls == []
