@@ -193,8 +193,10 @@ def test_the_client_searches_ends_and_deletes_runs_on_a_server(
         assert len(client.get_metric_history(run.info.run_id, "m")) == 2500
         mltrack.delete_run(run.info.run_id)
         assert mltrack.search_runs([experiment_id], output_format="list") == []
-        with pytest.raises(mltrack.exceptions.MltrackError, match=r"^delete_registered_model is"):
-            client.delete_registered_model("not-yet")
+        with pytest.raises(mltrack.exceptions.ResourceDoesNotExist):
+            client.delete_registered_model("never-registered")
+        with pytest.raises(mltrack.exceptions.MltrackError, match=r"^This call is not offered"):
+            client.repository  # noqa: B018 - the git repository is the server's
         with pytest.raises(mltrack.exceptions.ResourceDoesNotExist):
             client.get_run("0" * 32)
     finally:
@@ -628,7 +630,7 @@ def test_artifacts_are_listed_downloaded_and_loaded_from_a_server(
     assert seen["dict"] == {"units": [4, 2]}
 
 
-def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
+def test_reading_a_missing_artifact_or_model_or_a_local_path_from_a_server_is_one_line(
     server_url: str, training_dir: Path
 ) -> None:
     script = (
@@ -639,15 +641,18 @@ def test_reading_a_missing_artifact_or_a_model_uri_from_a_server_is_one_line(
         "    mlflow.artifacts.download_artifacts(f'runs:/{run.info.run_id}/nothing.txt')\n"
         "except mlflow.exceptions.MltrackError as error:\n"
         "    print(type(error).__name__, error)\n"
-        "try:\n"
-        "    mlflow.artifacts.list_artifacts('models:/m-123')\n"
-        "except mlflow.exceptions.MltrackError as error:\n"
-        "    print(type(error).__name__, error)\n"
+        "for uri in ('models:/m-123', 'models:/nobody/1', 'file:///tmp/x.txt'):\n"
+        "    try:\n"
+        "        mlflow.artifacts.list_artifacts(uri)\n"
+        "    except mlflow.exceptions.MltrackError as error:\n"
+        "        print(type(error).__name__, error)\n"
     )
     result = run_python(script, training_dir, MLFLOW_TRACKING_URI=server_url)
-    missing, model = result.stdout.strip().splitlines()[-2:]
+    missing, model, version, path = result.stdout.strip().splitlines()[-4:]
     assert missing.startswith("ResourceDoesNotExist") and "nothing.txt" in missing
-    assert model.startswith("NotOfferedRemotely") and "models:/m-123" in model
+    assert model.startswith("ResourceDoesNotExist") and "m-123" in model
+    assert version.startswith("ResourceDoesNotExist") and "nobody" in version
+    assert path.startswith("NotOfferedRemotely") and "file:///tmp/x.txt" in path
 
 
 MEDIA_SCRIPT = """

@@ -5,8 +5,11 @@ run), ``models:/m-<id>`` and ``models:/<name>/<version>`` (a model, checked
 against its recorded hashes), ``file://`` URIs and local paths. Artifacts are
 files in your repository, so "downloading" copies them (to ``dst_path`` or a
 new temporary directory) and the loaders read them where they are. With a server
-tracking URI (``http(s)://``), ``runs:/`` URIs are listed and downloaded over MLflow's
-REST API; other URIs need a local repository.
+tracking URI (``http(s)://``), ``runs:/`` and ``models:/`` URIs (``models:/<name>/<version>``,
+``@<alias>``, ``/<stage>``, ``m-<id>``, each optionally followed by a path inside the
+model) are listed and downloaded over MLflow's REST API, as MLflow's client does:
+a whole model goes into ``dst_path`` itself, a file or directory inside it to
+``dst_path/<its path>``.
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mltrack.entities import FileInfo
-from mltrack.exceptions import InvalidParameterValue
+from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
 from mltrack.models.uri import local_artifact
+from mltrack.store import validation
 from mltrack.store.repository import Repository
 from mltrack.tracking import artifacts as artifact_io
 from mltrack.tracking import fluent
 from mltrack.tracking.client import TrackingClient
-from mltrack.uris import RUNS_SCHEME
+from mltrack.uris import MODELS_SCHEME, RUNS_SCHEME
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_image", "load_text"]
 
@@ -52,13 +56,39 @@ def _repository(tracking_uri: str | None) -> Repository:
 def _remote_run_artifact(uri: str, tracking_uri: str | None) -> tuple[TrackingClient, str, str]:
     """With a server tracking URI: the client, run id and path of a ``runs:/`` URI.
 
-    Other URIs (``models:/`` …) need a local repository and are refused in one line.
+    Other URIs (file paths, cloud storage) are not the server's and are refused in one line.
     """
     client = _client(tracking_uri)
     if not uri.startswith(RUNS_SCHEME):
-        raise client.not_offered(f"Reading {uri!r}")  # type: ignore[attr-defined]
+        raise client.not_offered(  # type: ignore[attr-defined]
+            f"Reading {uri!r}", "only runs:/ and models:/ URIs name the server's artifacts."
+        )
     run, _, relative = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
     return client, run, relative
+
+
+def _remote_model_path(uri: str, tracking_uri: str | None) -> tuple[Any, str, str]:
+    """With a server tracking URI: the client, the ``mlflow-artifacts`` path of the model a
+    ``models:/`` URI names, and the path inside the model."""
+    from mltrack.models import remote
+
+    client = _client(tracking_uri)
+    reference, inside = remote.split_models_uri(uri)
+    root, _ = remote.model_location(client, reference)  # type: ignore[arg-type]
+    return client, root, validation.artifact_path(inside)
+
+
+def _download_remote_model(uri: str, tracking_uri: str | None, dst_path: str | None) -> str:
+    from mltrack.models import remote
+
+    client, root, inside = _remote_model_path(uri, tracking_uri)
+    parent = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="mltrack-artifacts-"))
+    destination = parent / inside if inside else parent
+    try:
+        remote.download_path(client, f"{root}/{inside}" if inside else root, destination)
+    except ResourceDoesNotExist:
+        raise ResourceDoesNotExist(f"No artifact at {uri!r} on the server.") from None
+    return str(destination)
 
 
 def download_artifacts(
@@ -71,6 +101,8 @@ def download_artifacts(
     """A local copy of an artifact file or directory; returns its path."""
     uri = _uri(artifact_uri, run_id, artifact_path)
     if _client(tracking_uri).remote:
+        if uri.startswith(MODELS_SCHEME):
+            return _download_remote_model(uri, tracking_uri, dst_path)
         client, run, relative = _remote_run_artifact(uri, tracking_uri)
         return client.download_artifacts(run, relative, dst_path)
     source = local_artifact(uri, _repository(tracking_uri))
@@ -93,6 +125,8 @@ def list_artifacts(
     """The entries of an artifact directory (paths relative to the run's or model's root)."""
     uri = _uri(artifact_uri, run_id, artifact_path)
     if _client(tracking_uri).remote:
+        if uri.startswith(MODELS_SCHEME):
+            return _list_remote_model(uri, tracking_uri)
         client, run, relative = _remote_run_artifact(uri, tracking_uri)
         return client.list_artifacts(run, relative or None)
     repo = _repository(tracking_uri)
@@ -102,7 +136,30 @@ def list_artifacts(
     return artifact_io.list_dir(local_artifact(uri, repo))
 
 
+def _list_remote_model(uri: str, tracking_uri: str | None) -> list[FileInfo]:
+    """The entries of a directory inside a model on the server, paths relative to the model."""
+    client, root, inside = _remote_model_path(uri, tracking_uri)
+    entries = client.transport.list(f"{root}/{inside}" if inside else root)
+    prefix = f"{inside}/" if inside else ""
+    return sorted(
+        (
+            FileInfo(
+                path=prefix + PurePosixPath(str(e["path"])).name,
+                is_dir=bool(e.get("is_dir", False)),
+                file_size=None if e.get("file_size") in (None, "") else int(e["file_size"]),
+            )
+            for e in entries
+        ),
+        key=lambda entry: entry.path,
+    )
+
+
 def _file(artifact_uri: str) -> Path:
+    if fluent.client().remote and artifact_uri.startswith(MODELS_SCHEME):
+        path = Path(_download_remote_model(artifact_uri, None, None))
+        if not path.is_file():
+            raise InvalidParameterValue(f"Artifact {artifact_uri!r} is a directory, not a file.")
+        return path
     if fluent.client().remote:  # a copy in a temporary directory, read from there
         client, run, relative = _remote_run_artifact(artifact_uri, None)
         if not relative:

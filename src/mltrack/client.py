@@ -31,10 +31,22 @@ class RemoteMltrackClient(RemoteTrackingClient):
 
     create_registered_model = Forward("registry", RemoteRegistry.create_registered_model)
     get_registered_model = Forward("registry", RemoteRegistry.get_registered_model)
+    search_registered_models = Forward("registry", RemoteRegistry.search_registered_models)
+    rename_registered_model = Forward("registry", RemoteRegistry.rename_registered_model)
+    update_registered_model = Forward("registry", RemoteRegistry.update_registered_model)
+    delete_registered_model = Forward("registry", RemoteRegistry.delete_registered_model)
+    set_registered_model_tag = Forward("registry", RemoteRegistry.set_registered_model_tag)
+    delete_registered_model_tag = Forward("registry", RemoteRegistry.delete_registered_model_tag)
     create_model_version = Forward("registry", RemoteRegistry.create_model_version)
     get_model_version = Forward("registry", RemoteRegistry.get_model_version)
     search_model_versions = Forward("registry", RemoteRegistry.search_model_versions)
+    update_model_version = Forward("registry", RemoteRegistry.update_model_version)
+    delete_model_version = Forward("registry", RemoteRegistry.delete_model_version)
     set_model_version_tag = Forward("registry", RemoteRegistry.set_model_version_tag)
+    delete_model_version_tag = Forward("registry", RemoteRegistry.delete_model_version_tag)
+    get_model_version_download_uri = Forward(
+        "registry", RemoteRegistry.get_model_version_download_uri
+    )
     transition_model_version_stage = Forward(
         "registry", RemoteRegistry.transition_model_version_stage
     )
@@ -43,6 +55,7 @@ class RemoteMltrackClient(RemoteTrackingClient):
         "registry", RemoteRegistry.delete_registered_model_alias
     )
     get_model_version_by_alias = Forward("registry", RemoteRegistry.get_model_version_by_alias)
+    get_latest_versions = Forward("registry", RemoteRegistry.get_latest_versions)
 
 
 class MltrackClient(TrackingClient):

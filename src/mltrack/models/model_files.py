@@ -52,6 +52,16 @@ def set_signature(model_uri: str, signature: ModelSignature) -> None:
     (resolved.directory / MLMODEL).write_bytes(yamlio.dump(model.to_dict()))
 
     client = fluent.client()
+    if client.remote:  # the scratch copy's new MLmodel goes back to the server, as MLflow's does
+        from mltrack.models import remote
+
+        remote.replace_model_file(
+            client,  # type: ignore[arg-type]
+            model_uri,
+            MLMODEL,
+            (resolved.directory / MLMODEL).read_bytes(),
+        )
+        return
     if model_uri.startswith(RUNS_SCHEME):
         parsed = parse_runs_uri(model_uri)
         run_id = client.repository.runs.resolve_id(parsed.run_id)

@@ -4,9 +4,10 @@ Logging: ``POST logged-models`` (the server answers with the model's
 ``mlflow-artifacts:`` location), ``runs/outputs``, the model saved by the
 flavor's own code into a scratch directory and PUT file by file through the
 server's artifact proxy, then ``PATCH logged-models/<id>`` to READY.
-Loading: the logged model's location (``GET logged-models/<id>``, or for
-``runs:/<run>/<name>`` the run's logged model of that name, else the run's
-artifacts) is downloaded into a scratch directory and loaded from there.
+Loading: the logged model's location (``GET logged-models/<id>``; for a
+registered version ``model-versions/get-download-uri``; for ``runs:/<run>/<name>``
+the run's logged model of that name, else the run's artifacts) is downloaded
+through the artifact proxy into a scratch directory and loaded from there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mltrack.uris import (
     MODELS_SCHEME,
     RUNS_SCHEME,
     ModelReference,
+    is_logged_model_id,
     logged_model_uri,
     parse_models_uri,
     parse_runs_uri,
@@ -33,7 +35,14 @@ from mltrack.uris import (
 if TYPE_CHECKING:
     from mltrack.tracking.remote import RemoteTrackingClient
 
-__all__ = ["download_model", "log_model"]
+__all__ = [
+    "download_model",
+    "download_path",
+    "log_model",
+    "model_location",
+    "replace_model_file",
+    "split_models_uri",
+]
 
 Writer = Callable[[Path, Model], Model]
 
@@ -140,8 +149,8 @@ def _logged_model_location(client: RemoteTrackingClient, model_id: str) -> str:
     return str(info["artifact_uri"])
 
 
-def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) -> str:
-    """The run's logged model called ``name``, else ``name`` under the run's artifacts."""
+def _run_logged_model(client: RemoteTrackingClient, run_id: str, name: str) -> dict[str, Any]:
+    """The run's logged model called ``name`` (its JSON), or ``{}``."""
     run = client.get_run(run_id)
     answer = client.transport.call(
         "POST",
@@ -153,8 +162,14 @@ def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) ->
         },
     )
     models = answer.get("models", [])
-    if models:
-        return str(models[0]["info"]["artifact_uri"])
+    return dict(models[0]) if models else {}
+
+
+def _run_model_location(client: RemoteTrackingClient, run_id: str, name: str) -> str:
+    """The run's logged model called ``name``, else ``name`` under the run's artifacts."""
+    found = _run_logged_model(client, run_id, name)
+    if found:
+        return str(found["info"]["artifact_uri"])
     return client.get_artifact_uri(run_id, name)
 
 
@@ -169,6 +184,7 @@ def _download_tree(client: RemoteTrackingClient, remote: str, local: Path) -> No
 
 
 def _registered_version(client: RemoteTrackingClient, reference: ModelReference) -> dict[str, Any]:
+    """The version a ``models:/<name>/…`` reference names, as MLflow's client resolves it."""
     name = str(reference.name)
     if reference.version is not None:
         body = {"name": name, "version": str(reference.version)}
@@ -187,8 +203,8 @@ def _registered_version(client: RemoteTrackingClient, reference: ModelReference)
     return dict(max(versions, key=lambda v: int(v["version"])))
 
 
-def _version_location(client: RemoteTrackingClient, version: dict[str, Any]) -> str:
-    """Where a version's files are: its logged model, its run's model, or its source URI."""
+def _source_location(client: RemoteTrackingClient, version: dict[str, Any]) -> str:
+    """Where a version's files are by its source: its logged model, its run's model, or the URI."""
     if version.get("model_id"):
         return _logged_model_location(client, str(version["model_id"]))
     source = str(version.get("source", ""))
@@ -202,6 +218,85 @@ def _version_location(client: RemoteTrackingClient, version: dict[str, Any]) -> 
     return source
 
 
+def _version_location(client: RemoteTrackingClient, version: dict[str, Any]) -> str:
+    """``model-versions/get-download-uri``, as MLflow's client asks: ``mltrack server`` answers
+    with the files its git tag recorded, MLflow's server with where the version's files are.
+    A location the server does not proxy falls back to the version's source."""
+    query = {"name": str(version["name"]), "version": str(version["version"])}
+    answer = client.transport.call("GET", "model-versions/get-download-uri", query)
+    location = str(answer.get("artifact_uri", ""))
+    if urllib.parse.urlparse(location).scheme == "mlflow-artifacts":
+        return location
+    return _source_location(client, version)
+
+
+def model_location(client: RemoteTrackingClient, reference: ModelReference) -> tuple[str, str]:
+    """The ``mlflow-artifacts`` path of the model a ``models:/`` reference names, and a
+    description of it for messages."""
+    if reference.model_id is not None:
+        location = _logged_model_location(client, reference.model_id)
+        description = logged_model_uri(reference.model_id)
+    else:
+        version = _registered_version(client, reference)
+        location = _version_location(client, version)
+        description = f"{version['name']!r} version {version['version']}"
+    return _proxied_path(location, description), description
+
+
+def split_models_uri(uri: str) -> tuple[ModelReference, str]:
+    """``models:/<name>/<version>/<path>``, ``models:/<name>@<alias>/<path>`` or
+    ``models:/m-<id>/<path>``: the model's reference and the path inside it (MLflow's split)."""
+    parts = uri[len(MODELS_SCHEME) :].strip("/").split("/")
+    cut = 1 if is_logged_model_id(parts[0]) or "@" in parts[0] else 2
+    model = MODELS_SCHEME + "/".join(parts[:cut])
+    return parse_models_uri(model), "/".join(parts[cut:])
+
+
+def download_path(client: RemoteTrackingClient, remote: str, destination: Path) -> Path:
+    """A local copy of the file or directory at ``remote`` (an ``mlflow-artifacts`` path)."""
+    entries = client.transport.list(remote)
+    name = PurePosixPath(remote).name
+    # listing a file answers nothing (MLflow's server) or the file itself (mltrack server)
+    is_file = not entries or (
+        len(entries) == 1
+        and PurePosixPath(str(entries[0]["path"])).name == name
+        and not entries[0].get("is_dir")
+    )
+    if is_file:
+        data = client.transport.download(remote)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(data)
+    else:
+        _download_tree(client, remote, destination)
+    return destination
+
+
+def replace_model_file(
+    client: RemoteTrackingClient, model_uri: str, name: str, data: bytes
+) -> None:
+    """Upload ``data`` as file ``name`` of the model at a ``runs:/`` or ``models:/m-<id>`` URI
+    (``set_signature``'s new MLmodel); a READY logged model is finalized again, so that
+    ``mltrack server`` records the new MLmodel's sha256 (MLflow's server changes nothing)."""
+    if model_uri.startswith(RUNS_SCHEME):
+        parsed = parse_runs_uri(model_uri)
+        found = _run_logged_model(client, parsed.run_id, parsed.path)
+        location = (
+            str(found["info"]["artifact_uri"])
+            if found
+            else client.get_artifact_uri(parsed.run_id, parsed.path)
+        )
+        info = found["info"] if found else None
+    else:
+        model_id = parse_models_uri(model_uri).model_id
+        if model_id is None:
+            raise InvalidParameterValue(f"Model {model_uri!r} is a registered version: read-only.")
+        info = client.transport.call("GET", f"logged-models/{model_id}")["model"]["info"]
+        location = str(info["artifact_uri"])
+    client.transport.upload(f"{_proxied_path(location, model_uri)}/{name}", data)
+    if info is not None and info.get("status") == "LOGGED_MODEL_READY":
+        _finalize(client, str(info["model_id"]), "LOGGED_MODEL_READY")
+
+
 def download_model(
     client: RemoteTrackingClient,
     *,
@@ -212,15 +307,13 @@ def download_model(
 ) -> tuple[Path, str]:
     """A scratch copy of a logged model (``model_id``), a run's model or a registered version,
     and its description."""
-    if reference is not None:
-        version = _registered_version(client, reference)
-        location = _version_location(client, version)
-        description = f"{version['name']!r} version {version['version']}"
-    elif model_id is not None:
-        location, description = _logged_model_location(client, model_id), logged_model_uri(model_id)
+    if reference is not None or model_id is not None:
+        remote, description = model_location(
+            client, reference if reference is not None else ModelReference(model_id=model_id)
+        )
     else:
-        location, description = _run_model_location(client, run_id, name), runs_uri(run_id, name)
-    remote = _proxied_path(location, description)
+        description = runs_uri(run_id, name)
+        remote = _proxied_path(_run_model_location(client, run_id, name), description)
     directory = Path(tempfile.mkdtemp(prefix="mltrack-model-"))
     _download_tree(client, remote, directory)
     if not (directory / MLMODEL).is_file():

@@ -1,7 +1,8 @@
 """MLflow's fluent registry searches (``mlflow.search_registered_models`` …) on the current repository.
 
 They page through :class:`~mltrack.registry.Registry`'s searches until
-``max_results`` (default: everything), as MLflow's do.
+``max_results`` (default: everything), as MLflow's do; with a server tracking URI,
+through :class:`~mltrack.registry.remote.RemoteRegistry`'s.
 """
 
 from __future__ import annotations
@@ -12,11 +13,22 @@ from typing import Any
 from mltrack.paging import PagedList
 from mltrack.registry.records import ModelVersion, RegisteredModel
 from mltrack.registry.service import Registry
-from mltrack.tracking.context import current_repository
+from mltrack.tracking.context import current_repository, current_tracking_uri, is_server_uri
 
 __all__ = ["search_model_versions", "search_registered_models", "set_model_version_tag"]
 
 _PAGE = 1000
+
+
+def _registry() -> Any:
+    """The registry the tracking URI names: a server's over REST, else the repository's."""
+    uri = current_tracking_uri()
+    if is_server_uri(uri):
+        from mltrack.registry.remote import RemoteRegistry
+        from mltrack.tracking.rest import RestTransport
+
+        return RemoteRegistry(RestTransport(str(uri)))
+    return Registry(current_repository())
 
 
 def _every_page(
@@ -39,9 +51,8 @@ def search_registered_models(
     order_by: list[str] | None = None,
 ) -> list[RegisteredModel]:
     """Registered models matching MLflow's filter grammar (``name LIKE 'fraud%'``)."""
-    registry = Registry(current_repository())
     return _every_page(
-        registry.search_registered_models,
+        _registry().search_registered_models,
         max_results,
         filter_string=filter_string,
         order_by=order_by,
@@ -54,9 +65,8 @@ def search_model_versions(
     order_by: list[str] | None = None,
 ) -> list[ModelVersion]:
     """Model versions matching MLflow's filter grammar (``name = 'fraud'``)."""
-    registry = Registry(current_repository())
     return _every_page(
-        registry.search_model_versions,
+        _registry().search_model_versions,
         max_results,
         filter_string=filter_string,
         order_by=order_by,
@@ -67,4 +77,4 @@ def set_model_version_tag(
     name: str, version: str | None = None, key: str | None = None, value: Any = None
 ) -> None:
     """Set a tag on version ``version`` of ``name`` (a commit to its model.yaml)."""
-    Registry(current_repository()).set_model_version_tag(name, version, key or "", value)
+    _registry().set_model_version_tag(name, version, key or "", value)

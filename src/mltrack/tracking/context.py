@@ -113,7 +113,7 @@ def open_repository(uri: str | None, *, directory: str | None = None) -> Reposit
     if is_server_uri(uri):
         from mltrack.tracking.rest import not_offered
 
-        raise not_offered("This call (models, loading them)", str(uri))
+        raise not_offered("This call", str(uri))
     location = (uri, directory or os.getcwd())
     cached = _by_location.get(location)
     if cached is not None:

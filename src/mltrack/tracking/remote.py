@@ -11,8 +11,9 @@ metrics; the buffer is flushed when it is full, when the run ends and before
 anything reads the run back. Artifacts are uploaded through the server's
 ``mlflow-artifacts`` proxy, as MLflow's client does when the server serves them.
 
-What needs a local repository (logged models, model logging, the registry,
-datasets, figures) is refused with a one-line error naming what is not offered.
+Logged models are read and changed through ``logged-models/*`` as MLflow 3's
+client does it. What needs a local repository (a run's git commit, history,
+reviews) is refused with a one-line error naming what is not offered.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from mltrack.entities import (
     FileInfo,
     InputTag,
     LifecycleStage,
+    LoggedModel,
     LoggedModelInput,
     LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     Param,
     Run,
@@ -174,8 +177,8 @@ class RemoteTrackingClient:
             raise AttributeError(name)
         raise self.not_offered("This call" if name == "repository" else name)
 
-    def not_offered(self, what: str) -> NotOfferedRemotely:
-        return not_offered(what, self.location)
+    def not_offered(self, what: str, why: str | None = None) -> NotOfferedRemotely:
+        return not_offered(what, self.location, why)
 
     # ------------------------------------------------------------------ buffers
 
@@ -254,6 +257,17 @@ class RemoteTrackingClient:
     def restore_experiment(self, experiment_id: str) -> None:
         self.transport.call("POST", "experiments/restore", {"experiment_id": str(experiment_id)})
 
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        body = {
+            "experiment_id": str(experiment_id),
+            "new_name": validation.experiment_name(new_name),
+        }
+        self.transport.call("POST", "experiments/update", body)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        body = {"experiment_id": str(experiment_id), "key": key}
+        self.transport.call("POST", "experiments/delete-experiment-tag", body)
+
     def ensure_experiment(self, name: str) -> Experiment:
         """The experiment named ``name``, created if the server has none (fluent set_experiment)."""
         found = self.get_experiment_by_name(name)
@@ -303,6 +317,10 @@ class RemoteTrackingClient:
     def get_run(self, run_id: str) -> Run:
         self.flush(run_id)
         return _run(self.transport.call("GET", "runs/get", {"run_id": run_id})["run"])
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
 
     def update_run(
         self,
@@ -493,8 +511,8 @@ class RemoteTrackingClient:
                 for entry in datasets or []
             ],
         }
-        if models:
-            body["models"] = [{"model_id": getattr(m, "model_id", m)} for m in models]
+        if models:  # LoggedModelInput entities, or model ids
+            body["models"] = [{"model_id": str(getattr(m, "model_id", m))} for m in models]
         self.transport.call("POST", "runs/log-inputs", body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -520,6 +538,121 @@ class RemoteTrackingClient:
             if not token:
                 return points
 
+    # ------------------------------------------------------------------ logged models
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A new PENDING logged model (``POST logged-models``), its files to upload."""
+        body: dict[str, Any] = {
+            "experiment_id": str(experiment_id),
+            "tags": _tag_json(tags, "tag"),
+            "params": _tag_json(params, "param"),
+        }
+        for field_name, value in (
+            ("name", name),
+            ("source_run_id", source_run_id),
+            ("model_type", model_type),
+        ):
+            if value:
+                body[field_name] = value
+        return _logged_model(self.transport.call("POST", "logged-models", body)["model"])
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        answer = self.transport.call("GET", f"logged-models/{_model_id(model_id)}")
+        return _logged_model(answer["model"])
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[dict[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[dict[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        """``logged-models/search``: one page, MLflow's filter, datasets and order_by."""
+        body: dict[str, Any] = {"experiment_ids": [str(e) for e in experiment_ids]}
+        if filter_string:
+            body["filter"] = filter_string
+        if datasets:
+            body["datasets"] = [_dataset_filter(d) for d in datasets]
+        if max_results is not None:
+            body["max_results"] = int(max_results)
+        if order_by:
+            body["order_by"] = [_model_order(item) for item in order_by]
+        if page_token:
+            body["page_token"] = page_token
+        answer = self.transport.call("POST", "logged-models/search", body)
+        return PagedList(
+            [_logged_model(m) for m in answer.get("models", [])],
+            answer.get("next_page_token") or None,
+        )
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        """``PATCH logged-models/<id>``: READY or FAILED once the upload is done."""
+        wire = _MODEL_STATUS_WIRE[LoggedModelStatus.from_any(status)]
+        model_id = _model_id(model_id)
+        body = {"model_id": model_id, "status": wire}
+        answer = self.transport.call("PATCH", f"logged-models/{model_id}", body)
+        return _logged_model(answer["model"])
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        model_id = _model_id(model_id)
+        body = {"model_id": model_id, "tags": _tag_json(tags, "tag")}
+        self.transport.call("PATCH", f"logged-models/{model_id}/tags", body)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        quoted = urllib.parse.quote(validation.key(key, "tag key"), safe="")
+        self.transport.call("DELETE", f"logged-models/{_model_id(model_id)}/tags/{quoted}")
+
+    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+        """``logged-models/<id>/params`` in batches of 100, as MLflow's client sends them."""
+        model_id = _model_id(model_id)
+        pairs = _tag_json(params, "param")
+        for start in range(0, len(pairs), MAX_PARAMS_PER_BATCH):
+            body = {"model_id": model_id, "params": pairs[start : start + MAX_PARAMS_PER_BATCH]}
+            self.transport.call("POST", f"logged-models/{model_id}/params", body)
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        body = {
+            "run_id": run_id,
+            "models": [{"model_id": m.model_id, "step": int(m.step)} for m in models],
+        }
+        self.transport.call("POST", "runs/outputs", body)
+
+    def list_logged_model_artifacts(self, model_id: str, path: str | None = None) -> list[FileInfo]:
+        """The entries of one directory of the model, paths relative to the model's root."""
+        location = self.get_logged_model(model_id).artifact_location
+        parsed = urllib.parse.urlparse(location)
+        if parsed.scheme != "mlflow-artifacts":
+            raise self.not_offered(
+                f"Listing the files of logged model {model_id}",
+                f"they are at {location!r}, which the server does not proxy.",
+            )
+        root = parsed.path.strip("/")
+        inside = validation.artifact_path(path)
+        entries = self.transport.list(f"{root}/{inside}" if inside else root)
+        return sorted(
+            (
+                FileInfo(
+                    path=f"{inside}/{PurePosixPath(str(e['path'])).name}"
+                    if inside
+                    else PurePosixPath(str(e["path"])).name,
+                    is_dir=bool(e.get("is_dir", False)),
+                    file_size=_optional_int(e.get("file_size")),
+                )
+                for e in entries
+            ),
+            key=lambda entry: entry.path,
+        )
+
     # ------------------------------------------------------------------ artifacts
 
     def artifact_root(self, run_id: str) -> str:
@@ -532,8 +665,8 @@ class RemoteTrackingClient:
             parsed = urllib.parse.urlparse(uri)
             if parsed.scheme != "mlflow-artifacts":
                 raise self.not_offered(
-                    f"Uploading artifacts to {uri!r} (the server does not proxy artifacts: "
-                    "start it with --serve-artifacts)"
+                    f"Uploading artifacts to {uri!r}",
+                    "the server does not proxy artifacts (start it with --serve-artifacts).",
                 )
             root = self._artifact_roots[run_id] = parsed.path.strip("/")
         return root
@@ -558,6 +691,16 @@ class RemoteTrackingClient:
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._upload(run_id, artifact_file, text.encode("utf-8"))
+
+    def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
+        """A binary file-like object's contents as one artifact (one upload, as MLflow's)."""
+        data = stream.read()
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidParameterValue(
+                "log_stream needs a binary stream (io.BytesIO, open(..., 'rb')); "
+                f"it read {type(data).__name__}."
+            )
+        self._upload(run_id, artifact_file, bytes(data))
 
     def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
         self._upload(run_id, artifact_file, artifact_io.serialize_dict(dictionary, artifact_file))
@@ -725,6 +868,88 @@ def _experiment(data: dict[str, Any]) -> Experiment:
         tags=_pairs(data.get("tags")),
         creation_time=_optional_int(data.get("creation_time")),
         last_update_time=_optional_int(data.get("last_update_time")),
+    )
+
+
+_MODEL_STATUS_WIRE = {
+    LoggedModelStatus.PENDING: "LOGGED_MODEL_PENDING",
+    LoggedModelStatus.READY: "LOGGED_MODEL_READY",
+    LoggedModelStatus.FAILED: "LOGGED_MODEL_UPLOAD_FAILED",
+}
+
+
+def _model_id(model_id: str) -> str:
+    text = str(model_id)
+    if not text or "/" in text:
+        raise InvalidParameterValue(f"Invalid logged model id {model_id!r}.")
+    return urllib.parse.quote(text, safe="")
+
+
+def _tag_json(items: dict[str, Any] | None, what: str) -> list[dict[str, str]]:
+    """Key/value pairs as MLflow sends them, each checked here (a bad one fails before sending)."""
+    checked = []
+    for key, value in (items or {}).items():
+        key = validation.key(key, f"{what} key")
+        text = (
+            validation.param_value(key, value)
+            if what == "param"
+            else validation.tag_value(key, value)
+        )
+        checked.append({"key": key, "value": text})
+    return checked
+
+
+def _dataset_filter(item: dict[str, Any]) -> dict[str, str]:
+    if not isinstance(item, dict) or not item.get("dataset_name"):
+        raise InvalidParameterValue(
+            f"Invalid datasets entry {item!r}: each needs 'dataset_name' (and may have "
+            "'dataset_digest')."
+        )
+    out = {"dataset_name": str(item["dataset_name"])}
+    if item.get("dataset_digest"):
+        out["dataset_digest"] = str(item["dataset_digest"])
+    return out
+
+
+def _model_order(item: dict[str, Any] | str) -> dict[str, Any]:
+    """An ``order_by`` entry as MLflow sends it; ``"name DESC"`` strings are accepted too."""
+    if isinstance(item, str):
+        field_name, _, direction = item.strip().partition(" ")
+        return {"field_name": field_name, "ascending": direction.strip().upper() != "DESC"}
+    if not isinstance(item, dict) or not item.get("field_name"):
+        raise InvalidParameterValue(f"Invalid order_by entry {item!r}: it needs 'field_name'.")
+    out: dict[str, Any] = {
+        "field_name": str(item["field_name"]),
+        "ascending": bool(item.get("ascending", True)),
+    }
+    for key in ("dataset_name", "dataset_digest"):
+        if item.get(key):
+            out[key] = str(item[key])
+    return out
+
+
+def _logged_model(data: dict[str, Any]) -> LoggedModel:
+    info = data["info"]
+    location = str(info.get("artifact_uri", ""))
+    # Within its run's artifacts on mltrack server (<exp>/<run>/artifacts/<path>); MLflow's
+    # server keeps a model's files apart from every run (<exp>/models/<id>/artifacts).
+    _, marker, inside = urllib.parse.urlparse(location).path.partition("/artifacts/")
+    created = int(info.get("creation_timestamp_ms", 0))
+    return LoggedModel(
+        model_id=str(info["model_id"]),
+        experiment_id=str(info.get("experiment_id", "")),
+        name=str(info.get("name", "")),
+        source_run_id=str(info.get("source_run_id", "")),
+        artifact_path=inside.strip("/") if marker else "",
+        artifact_location=location,
+        status=LoggedModelStatus.from_any(
+            str(info.get("status", "LOGGED_MODEL_READY")).replace("STATUS_UNSPECIFIED", "PENDING")
+        ),
+        creation_timestamp=created,
+        last_updated_timestamp=int(info.get("last_updated_timestamp_ms", created)),
+        model_type=str(info["model_type"]) if info.get("model_type") else None,
+        tags=_pairs(info.get("tags")),
+        params=_pairs(data.get("data", {}).get("params")),
     )
 
 

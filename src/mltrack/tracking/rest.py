@@ -53,20 +53,18 @@ _ERRORS: dict[str, type[MltrackError]] = {
 
 
 class NotOfferedRemotely(MltrackError):
-    """A call the remote client does not offer yet (models, the registry, datasets …)."""
+    """A call the remote client cannot make: it needs the repository itself (git history,
+    reviews, maintenance) or storage the server does not proxy."""
 
     error_code = "NOT_IMPLEMENTED"
     http_status = 501
 
 
-def not_offered(what: str, uri: str) -> NotOfferedRemotely:
+def not_offered(what: str, uri: str, why: str | None = None) -> NotOfferedRemotely:
     """The one-line refusal of ``what`` with the server tracking URI ``uri``."""
     return NotOfferedRemotely(
-        f"{what} is not offered with a server tracking URI ({uri}) yet: mltrack's remote "
-        "client logs experiments, runs, params, metrics, tags, inputs and artifacts (figures, "
-        "images, tables) and models (log_model, loading runs:/ and models:/ URIs), reads run "
-        "artifacts back, and registers versions (register_model, versions, stages, tags, "
-        "aliases); the other logged-model calls need a local repository."
+        f"{what} is not offered with a server tracking URI ({uri}): "
+        + (why or "it works on the git repository itself; run it where the repository is.")
     )
 
 

@@ -596,6 +596,13 @@ def evaluate(
     """
     if data is None:
         raise InvalidParameterValue("The data argument cannot be None.")
+    remote = fluent.client()
+    if remote.remote:  # the result's artifacts are read from the run's files, not fetched
+        raise remote.not_offered(  # type: ignore[attr-defined]
+            "mlflow.evaluate",
+            "its results read their artifacts from the run's files in the repository; "
+            "evaluate where the repository is.",
+        )
     config = _flat_config(evaluators, evaluator_config)
     _refuse_unoffered(
         model_type, extra_metrics, custom_artifacts, env_manager, inference_params, model_config,
