@@ -188,6 +188,7 @@ class Journal:
     head: bytes  # the first entry's header: tells a new journal from an old one of the same inode
     end: int  # offset after the last whole entry
     size: int  # the file's size when read (more than ``end``: a torn end or an append under way)
+    mtime: int = 0  # the file's mtime (ns) when read
     entries: list[Entry] = field(default_factory=list)
     points: list[Point] = field(default_factory=list)  # every entry's points, in order
 
@@ -223,7 +224,7 @@ class JournalReader:
         """Runs that have a journal now."""
         try:
             return {name for name in os.listdir(self.directory) if "." not in name}
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return set()
 
     def read(self, run_id: str) -> Journal | None:
@@ -231,7 +232,7 @@ class JournalReader:
         path = self.path(run_id)
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; stat and read one file
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             with self._lock:
                 self._cache.pop(run_id, None)
             return None
@@ -245,7 +246,13 @@ class JournalReader:
                 and st.st_size >= known.end
                 and os.pread(handle.fileno(), _HEADER, 0) == known.head
             )
-            if same and known is not None and known.size == st.st_size:
+            if (
+                same
+                and known is not None
+                and known.size == st.st_size
+                and known.end == known.size  # a torn end seen before may since have been replaced
+                and known.mtime == st.st_mtime_ns
+            ):
                 return known
             if same and known is not None:
                 handle.seek(known.end)
@@ -256,6 +263,7 @@ class JournalReader:
                     known.head,
                     known.end + used,
                     known.end + len(data),
+                    st.st_mtime_ns,
                     known.entries + entries,
                     known.points + [p for entry in entries for p in entry.points],
                 )
@@ -267,6 +275,7 @@ class JournalReader:
                     data[:_HEADER],
                     used,
                     len(data),
+                    st.st_mtime_ns,
                     entries,
                     [p for e in entries for p in e.points],
                 )
@@ -281,13 +290,19 @@ class JournalReader:
             raise CorruptStore(self._rel(path), str(error)) from None
 
     def appended(
-        self, run_id: str, journal: Journal | None, head: bytes, inode: int, entry: Entry, end: int
+        self, run_id: str, journal: Journal | None, written: Appended, entry: Entry
     ) -> Journal:
         """Note this process's own append (no need to read it back)."""
-        if journal is None or journal.inode != inode:
-            journal = Journal(inode, head, 0, 0)
+        if journal is None or journal.inode != written.inode:
+            journal = Journal(written.inode, written.head, 0, 0)
         grown = Journal(
-            inode, journal.head, end, end, [*journal.entries, entry], journal.points + entry.points
+            written.inode,
+            journal.head,
+            written.end,
+            written.end,
+            written.mtime,
+            [*journal.entries, entry],
+            journal.points + entry.points,
         )
         with self._lock:
             self._cache[run_id] = grown
@@ -298,9 +313,18 @@ class JournalReader:
             self._cache.pop(run_id, None)
 
 
-def append(path: Path, expected_end: int, data: bytes) -> tuple[bytes, int, int]:
-    """Append one framed entry (the caller holds the run's lock); returns the journal's first
-    entry header, its inode and its new end.
+@dataclass(frozen=True)
+class Appended:
+    """The journal after an append: its first entry's header, inode, end and mtime."""
+
+    head: bytes
+    inode: int
+    end: int
+    mtime: int
+
+
+def append(path: Path, expected_end: int, data: bytes) -> Appended:
+    """Append one framed entry (the caller holds the run's lock).
 
     Bytes past ``expected_end`` (a torn append of a killed writer) are cut off first.
     A write that fails (disk full) is undone: the journal ends where it ended.
@@ -327,7 +351,7 @@ def append(path: Path, expected_end: int, data: bytes) -> tuple[bytes, int, int]
                 os.ftruncate(fd, expected_end)
             raise
         head = data[:_HEADER] if expected_end == 0 else os.pread(fd, _HEADER, 0)
-        return head, st.st_ino, expected_end + len(data)
+        return Appended(head, st.st_ino, expected_end + len(data), os.fstat(fd).st_mtime_ns)
     finally:
         os.close(fd)
 

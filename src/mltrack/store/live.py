@@ -421,9 +421,9 @@ class LiveRun:
             schema.validate_for_write("run", trial.to_dict(), self.store.repo.rel(self.yaml_path))
         path = self.store.journals.path(self.run_id)
         end = self.journal.end if self.journal is not None else 0
-        head, inode, end = journal_file.append(path, end, journal_file.encode(points, changes))
+        written = journal_file.append(path, end, journal_file.encode(points, changes))
         self.journal = self.store.journals.appended(
-            self.run_id, self.journal, head, inode, journal_file.Entry(points, changes), end
+            self.run_id, self.journal, written, journal_file.Entry(points, changes)
         )
         self.record.offer_points(points)
         self._note_journal_points(points)
