@@ -107,6 +107,7 @@ class RunStore:
         """In a forked child: no writers (the parent keeps flushing its own runs)."""
         self._live.clear()
         self._lock = threading.RLock()
+        self.journals = JournalReader(self.journals.directory, self.repo.rel)  # its lock too
 
     def close(self) -> None:
         self.flush_all()
@@ -348,6 +349,9 @@ class RunStore:
         # Journals before run.yaml files (see read_run).
         journals = {run_id: self.journals.read(run_id) for run_id in self.journals.run_ids()}
         found = self.index.records(experiment_ids, progress)
+        with self._lock:
+            for gone in self._folded.keys() - journals.keys():
+                del self._folded[gone]
         if journals:
             found = [
                 self._with_journal(r, journal)
