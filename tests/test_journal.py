@@ -220,3 +220,19 @@ def test_kill_9_of_the_server_loses_no_acknowledged_point(tmp_path: Path) -> Non
         assert {step for k, step in acked if k == key} <= stored
     result = run_cli("-C", str(repo), "fsck", home=home)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_reader_that_saw_a_torn_end_reads_what_replaced_it(tmp_path: Path) -> None:
+    # The torn end and the entry the next writer puts in its place can have the same length
+    # (and the same mtime, within one clock tick): the reader must not take the file as unchanged.
+    reader = journal_file.JournalReader(tmp_path, str)
+    first = journal_file.encode([("x", 1.0, 1, 1)], journal_file.RunChanges())
+    second = journal_file.encode([("x", 2.0, 2, 2)], journal_file.RunChanges())
+    path = tmp_path / ("a" * 32)
+    path.write_bytes(first + b"x" * len(second))
+    seen = reader.read("a" * 32)
+    assert seen is not None and seen.points == [("x", 1.0, 1, 1)]
+    journal_file.append(path, len(first), second)
+    assert path.stat().st_size == len(first) + len(second)
+    again = reader.read("a" * 32)
+    assert again is not None and again.points == [("x", 1.0, 1, 1), ("x", 2.0, 2, 2)]
