@@ -30,7 +30,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,16 @@ from mltrack.store.records import RunRecord
 
 __all__ = [
     "COMPACT_BYTES",
+    "Appended",
+    "Entry",
     "Journal",
+    "JournalError",
     "JournalReader",
     "RunChanges",
     "append",
     "encode",
     "read_entries",
+    "remove",
 ]
 
 Point = tuple[str, float, int, int]  # key, value, step, timestamp
@@ -359,7 +363,3 @@ def append(path: Path, expected_end: int, data: bytes) -> Appended:
 def remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def all_points(entries: Iterable[Entry]) -> list[Point]:
-    return [point for entry in entries for point in entry.points]
