@@ -313,21 +313,31 @@ def test_the_server_answers_503_for_a_point_it_could_not_store_and_stores_a_retr
         point = {"run_id": run_id, "key": "loss", "value": 0.5, "timestamp": 1000, "step": 1}
         assert httpx.post(f"{api}/runs/log-metric", json=point).status_code == 200
         disk.fill()
-        late = {**point, "value": 0.25, "timestamp": 2000, "step": 2}
-
-        refused = httpx.post(f"{api}/runs/log-metric", json=late)
+        # The run's journal takes each point in the space its last block has left: points
+        # fill it until one cannot be stored.
+        accepted = []
+        for step in range(2, 400):
+            late = {**point, "value": 0.25, "timestamp": 1000 * step, "step": step}
+            refused = httpx.post(f"{api}/runs/log-metric", json=late)
+            if refused.status_code != 200:
+                break
+            accepted.append(step)
 
         assert refused.status_code == 503, refused.text
         assert refused.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
         assert "Nothing of this change was stored" in refused.json()["message"]
         history = {"run_id": run_id, "metric_key": "loss"}
         stored = httpx.get(f"{api}/metrics/get-history", params=history).json()["metrics"]
-        assert [m["step"] for m in stored] == [1]
+        assert [m["step"] for m in stored] == [1, *accepted]
         disk.free()
         for _ in range(2):  # the client's retry, then the same point once more
             assert httpx.post(f"{api}/runs/log-metric", json=late).status_code == 200
         assert httpx.post(f"{api}/runs/log-metric", json=point).status_code == 200
         stored = httpx.get(f"{api}/metrics/get-history", params=history).json()["metrics"]
-        assert [(m["step"], m["value"]) for m in stored] == [(1, 0.5), (2, 0.25)]
+        assert [(m["step"], m["value"]) for m in stored] == [
+            (1, 0.5),
+            *((step, 0.25) for step in accepted),
+            (late["step"], 0.25),
+        ]
     finally:
         server.stop()

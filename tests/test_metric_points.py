@@ -84,21 +84,31 @@ def test_a_write_that_fails_halfway_stores_nothing_and_its_retry_stores_once(rep
     server.runs.write_through = True
     run_dir = server.runs.locate(run_id)
     before = stored_rows(run_dir)
-    # run.yaml cannot be replaced (its temporary's name is taken) after the point was appended.
-    obstacle = temp_path(run_dir / "run.yaml")
-    obstacle.mkdir()
-
     refused = pytest.raises(StoreWriteError, match="Nothing of this change was stored; retry it")
+    # The journal cannot be created (a file has the name of its directory).
+    journal = server.runs.journals.path(run_id)
+    journal.parent.write_text("")
     with refused, server.runs.updating(run_id) as live:
         live.log_metric("loss", 0.25, 2, 2000)
-
-    assert stored_rows(run_dir) == before
-    obstacle.rmdir()
+    journal.parent.unlink()
+    assert MltrackClient().get_run(run_id).data.metrics == {"loss": 0.5}
     for _ in range(2):
         with server.runs.updating(run_id) as live:
             live.log_metric("loss", 0.25, 2, 2000)
+    # Compacting: run.yaml cannot be replaced (its temporary's name is taken) after
+    # metrics.arrow's temporary was written: neither file changes, the journal stays.
+    obstacle = temp_path(run_dir / "run.yaml")
+    obstacle.mkdir()
+    with refused, server.runs.updating(run_id, compact=True) as live:
+        live.log_metric("loss", 0.125, 3, 3000)
+    assert stored_rows(run_dir) == before
+    assert journal.is_file()
+    obstacle.rmdir()
+    server.runs.live(run_id).compact()
+    assert not journal.exists()
     assert stored_rows(run_dir) == [*before, ("loss", 0.25, 2, 2000)]
     assert MltrackClient().get_run(run_id).data.metrics == {"loss": 0.25}
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.arrow", "run.yaml"]
 
 
 def test_metric_arrays_hold_the_same_points_as_the_history(repo: Path) -> None:

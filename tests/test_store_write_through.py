@@ -67,15 +67,22 @@ def test_points_from_both_workers_survive(workers) -> None:
 
 
 def test_a_worker_writing_on_from_its_kept_table_sees_the_other_workers_points(workers) -> None:
-    # A worker appends to the table it wrote last while the file is unchanged; once the
-    # other worker has replaced the file, it must read it again rather than drop its points.
+    # A worker appends to the journal and the table it knows while they are unchanged; once
+    # the other worker has appended, or compacted the journal into a new metrics.arrow, it
+    # must read them again rather than drop its points.
     a, b = workers
     run_id = a.create_run("0").info.run_id
     for step in range(15):
         (b if 5 <= step < 10 else a).log_metric(run_id, "x", float(step), step=step)
+        if step == 7:
+            b.repository.runs.live(run_id).compact()
     assert [m.step for m in b.get_metric_history(run_id, "x")] == list(range(15))
+    assert a.get_run(run_id).data.metrics["x"] == 14.0
     run_dir = a.repository.runs.locate(run_id)
     assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.arrow", "run.yaml"]
+    a.repository.runs.live(run_id).compact()
+    assert not a.repository.runs.journals.path(run_id).exists()
+    assert [m.step for m in b.get_metric_history(run_id, "x")] == list(range(15))
 
 
 def test_a_failed_change_leaves_nothing_behind(workers) -> None:

@@ -6,24 +6,29 @@ flusher thread, or at exit). A flush takes the run's inter-process lock and
 merges with whatever another process wrote since (params and tags of both
 survive, metric points are appended), so logging into a run from several
 processes or later from the client never loses earlier points.
+
+A server changes runs in transactions (:meth:`LiveRun.transaction`): each change
+is appended to the run's journal (:mod:`mltrack.store.journal`) before the
+answer, and folded into the files when the run ends or the journal grows long.
+Every write of the files folds the journal in and removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist, StoreWriteError
+from mltrack.store import journal as journal_file
 from mltrack.store import metrics as metrics_file
 from mltrack.store import schema, yamlio
 from mltrack.store.files import Stamp, failure_reason, stamp, sync_file, write_temporary
+from mltrack.store.journal import Journal, RunChanges
 from mltrack.store.metrics import Point
 from mltrack.store.records import RunRecord
 
@@ -33,55 +38,6 @@ if TYPE_CHECKING:
     from mltrack.store.runs import RunStore
 
 __all__ = ["LiveRun", "Point"]
-
-
-@dataclass
-class _Changes:
-    """What this process changed in a run since its last flush (merged onto the file)."""
-
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str | None] = field(default_factory=dict)  # None deletes the tag
-    info: dict[str, Any] = field(default_factory=dict)
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.params or self.tags or self.info or self.inputs or self.outputs)
-
-    def apply(self, record: RunRecord) -> None:
-        for key, value in self.params.items():
-            record.params.setdefault(key, value)
-        for key, tag in self.tags.items():
-            if tag is None:
-                record.tags.pop(key, None)
-            else:
-                record.tags[key] = tag
-        for name, value in self.info.items():
-            if name == "code":
-                record.code.update(value)
-            else:
-                setattr(record, name, value)
-        known = {
-            (item["name"], item["digest"], json.dumps(item.get("tags", {}), sort_keys=True))
-            for item in record.inputs
-        }
-        for item in self.inputs:
-            marker = (
-                item["name"],
-                item["digest"],
-                json.dumps(item.get("tags", {}), sort_keys=True),
-            )
-            if marker not in known:
-                record.inputs.append(item)
-                known.add(marker)
-        present = {item["model_id"] for item in record.outputs}
-        for item in self.outputs:
-            if item["model_id"] in present:
-                record.outputs = [
-                    item if o["model_id"] == item["model_id"] else o for o in record.outputs
-                ]
-            else:
-                record.outputs.append(item)
 
 
 class LiveRun:
@@ -96,7 +52,7 @@ class LiveRun:
         self.run_dir = run_dir
         self.lock = threading.RLock()
         self.points: list[Point] = []
-        self.changes = _Changes()
+        self.changes = RunChanges()
         self.disk = disk
         self.last_flush = time.monotonic()
         self.last_flush_seconds = 0.0
@@ -106,6 +62,11 @@ class LiveRun:
         self.failure: StoreWriteError | None = None  # a background flush's, not yet reported
         # metrics.arrow as this process last wrote it: (the file's stamp, its rows).
         self.arrow_table: tuple[Stamp | None, pa.Table] | None = None
+        # The run's journal as folded into ``record`` (None: it had none), and its points
+        # that metrics.arrow lacks (written there by the next write of the files).
+        self.journal: Journal | None = None
+        self.journal_points: list[Point] = []
+        self._journal_known: set[Point] = set()
 
     @property
     def yaml_path(self) -> Path:
@@ -172,7 +133,7 @@ class LiveRun:
             del self.record.tags[key]
             self.changes.tags[key] = None
 
-    def _accept(self, change: _Changes) -> None:
+    def _accept(self, change: RunChanges) -> None:
         """Apply ``change`` only if the run would still be a valid run.yaml: a change the file
         cannot hold is refused now, never discovered by a flush that then loses data."""
         trial = self.record.copy()
@@ -185,7 +146,7 @@ class LiveRun:
 
     def set_info(self, **info: Any) -> None:
         with self.lock:
-            _Changes(info={k: dict(v) if k == "code" else v for k, v in info.items()}).apply(
+            RunChanges(info={k: dict(v) if k == "code" else v for k, v in info.items()}).apply(
                 self.record
             )
             for name, value in info.items():
@@ -197,13 +158,13 @@ class LiveRun:
     def add_inputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
             self.retry_failed_flush()
-            self._accept(_Changes(inputs=items))
+            self._accept(RunChanges(inputs=items))
             self.changes.inputs.extend(items)
 
     def add_outputs(self, items: list[dict[str, Any]]) -> None:
         with self.lock:
             self.retry_failed_flush()
-            self._accept(_Changes(outputs=items))
+            self._accept(RunChanges(outputs=items))
             self.changes.outputs.extend(items)
 
     # -- reading -------------------------------------------------------------------
@@ -232,14 +193,17 @@ class LiveRun:
         and this process has nothing unflushed: the caller reads the file.
         """
         with self.lock:
+            journal = self.store.journals.read(
+                self.run_id
+            )  # before run.yaml: see RunStore.read_run
             on_disk = stamp(self.yaml_path)
-            if on_disk == self.disk:
+            if on_disk == self.disk and journal is self.journal:
                 return self.snapshot()
             if not self.dirty():
                 return None
             if on_disk is None:
                 return self.snapshot()
-            record = self.store.parse_run_dir(self.run_dir)
+            record = self.store.read_run(self.run_dir)
             self.changes.apply(record)
             record.offer_points(self.points)
             return record
@@ -276,20 +240,72 @@ class LiveRun:
             self.last_flush_seconds = self.last_flush - started
             return True
 
-    def _appended_points(self) -> pa.Table | None:
-        """metrics.arrow's rows plus the buffered points; None if it already has them all.
+    def _stored_table(self) -> pa.Table | None:
+        """metrics.arrow's rows. The table this process last wrote or read is kept with the
+        file's stamp: a server logging point after point never reads its own writes back."""
+        current = stamp(self.arrow_path)
+        if self.arrow_table is not None and current == self.arrow_table[0]:
+            return self.arrow_table[1]
+        stored = metrics_file.read_table(self.arrow_path)
+        self.arrow_table = (current, stored) if stored is not None else None
+        return stored
 
-        The table this process last wrote is kept with the file's stamp: a server
-        logging point after point into one run never reads its own writes back.
-        """
-        if not self.points:
+    def _appended_points(self) -> pa.Table | None:
+        """metrics.arrow's rows plus the journal's and the buffered points; None if it already
+        has them all."""
+        points = self.journal_points + self.points
+        if not points:
             return None
-        if self.arrow_table is not None and stamp(self.arrow_path) == self.arrow_table[0]:
-            stored = self.arrow_table[1]
+        return metrics_file.appended(self._stored_table(), points)
+
+    def _catch_up(self) -> None:
+        """Make ``record`` what run.yaml and the journal hold now, this process's unflushed
+        changes on top (the caller holds both locks).
+
+        Entries other processes appended since are folded in; a rewritten run.yaml (another
+        writer, a compaction) is read again with the whole journal.
+        """
+        journal = self.store.journals.read(self.run_id)
+        on_disk = stamp(self.yaml_path)
+        if journal is self.journal and on_disk == self.disk:
+            return
+        known = self.journal
+        if (
+            on_disk == self.disk
+            and known is not None
+            and journal is not None
+            and journal.inode == known.inode
+            and journal.head == known.head
+            and len(journal.entries) >= len(known.entries)
+        ):
+            first = len(known.entries)
+            journal.fold(self.record, first)
+            # Other writers appended only points this run lacked (they held the lock).
+            self._note_journal_points(journal.points[len(known.points) :])
         else:
-            self.arrow_table = None
-            stored = metrics_file.read_table(self.arrow_path)
-        return metrics_file.appended(stored, self.points)
+            record = self.store.parse_run_dir(self.run_dir)
+            record.artifact_uri = self.record.artifact_uri
+            self.journal_points, self._journal_known = [], set()
+            if journal is not None:
+                journal.fold(record)
+                # A journal that outlived its compaction (a crash before its removal) repeats
+                # points the file has: they count once.
+                stored = self._stored_table() if journal.points else None
+                self._note_journal_points(metrics_file.new_points(stored, journal.points))
+            self.record = record
+            self.disk = on_disk
+        self.journal = journal
+        self.changes.apply(self.record)
+        self.record.offer_points(self.points)
+
+    def _note_journal_points(self, points: list[Point]) -> None:
+        fresh = [p for p in points if p not in self._journal_known]
+        self.journal_points += fresh
+        self._journal_known.update(fresh)
+
+    def _forget_journal(self) -> None:
+        self.journal = None
+        self.journal_points, self._journal_known = [], set()
 
     def where(self) -> str:
         """The run's directory, repository-relative (for messages)."""
@@ -300,16 +316,13 @@ class LiveRun:
 
         Both files change or neither: each is written to a temporary beside it,
         and only when both are written are they renamed into place (renames need
-        no free space), so a refused write leaves the run as it was.
+        no free space), so a refused write leaves the run as it was. The journal,
+        folded into both, is removed after them.
         """
-        if not self.dirty():
+        if stamp(self.yaml_path) is not None:
+            self._catch_up()
+        if not self.dirty() and self.journal is None:
             return
-        on_disk = stamp(self.yaml_path)
-        if on_disk is not None and on_disk != self.disk:
-            merged = self.store.parse_run_dir(self.run_dir)
-            self.changes.apply(merged)
-            merged.artifact_uri = self.record.artifact_uri
-            self.record = merged
         self.record.offer_points(self.points)
         # Check run.yaml before appending points, so a refused write never leaves
         # points in metrics.arrow that the next write would append again.
@@ -332,28 +345,41 @@ class LiveRun:
             self.arrow_table = (stamp(self.arrow_path), table)
         os.replace(yaml_tmp, self.yaml_path)
         self.disk = stamp(self.yaml_path)
+        if self.journal is not None:  # folded into the files just written
+            journal_file.remove(self.store.journals.path(self.run_id))
+            self.store.journals.forget(self.run_id)
+            self._forget_journal()
         self.store.index.remember(self.run_dir, self.record)
         self.points = []
-        self.changes = _Changes()
+        self.changes = RunChanges()
         self.last_flush = time.monotonic()
         if not durable:
             self.unsynced = True
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[LiveRun]:
-        """Change the run as it is on disk now, and write the change before the block ends.
+    def transaction(self, compact: bool = False) -> Iterator[LiveRun]:
+        """Change the run as it is on disk now, and store the change before the block ends.
 
-        Holds the run's lock throughout: the record is re-read first if another
-        process wrote since, so checks (a param's old value, whether a tag exists)
-        see every writer's changes. The write skips fsync (``sync`` does it later).
+        Holds the run's lock throughout: what other processes wrote since is read
+        first, so checks (a param's old value, whether a tag exists) see every
+        writer's changes. The change is appended to the run's journal; with
+        ``compact`` (the run ends), or once the journal is long, the run's files are
+        written instead. Neither is fsynced here (``sync`` does it later).
         """
         with self.lock, self.store.run_lock(self.run_id):
             buffered = self.dirty()  # only when the same process also logs without transactions
-            if not buffered and stamp(self.yaml_path) != self.disk:
-                self._reload()
+            if not buffered:
+                self._catch_up()
             try:
                 yield self
-                self._write(durable=False)
+                if (
+                    compact
+                    or buffered
+                    or (self.journal is not None and self.journal.end >= journal_file.COMPACT_BYTES)
+                ):
+                    self._write(durable=False)
+                else:
+                    self._append()
             except BaseException as error:
                 if not buffered:
                     self._reload()  # forget the half-applied change: nothing of it was written
@@ -365,13 +391,54 @@ class LiveRun:
                     ) from error
                 raise
 
-    def _reload(self) -> None:
-        record = self.store.parse_run_dir(self.run_dir)
-        record.artifact_uri = self.record.artifact_uri
-        self.record = record
-        self.disk = stamp(self.yaml_path)
+    def compact(self) -> None:
+        """Fold the run's journal into its files now (before a commit)."""
+        with self.lock, self.store.run_lock(self.run_id):
+            try:
+                self._write(durable=False)
+            except OSError as error:
+                raise StoreWriteError(
+                    f"Could not write run {self.run_id} to {self.where()}: "
+                    f"{failure_reason(error)}. Its changes stay in its journal; free disk space "
+                    "and retry."
+                ) from error
+
+    def _append(self) -> None:
+        """Append the transaction's change to the journal (the caller holds both locks)."""
+        stored = self._stored_table() if self.points else None
+        points = metrics_file.new_points(stored, self.points)
+        if self._journal_known:
+            points = [p for p in points if p not in self._journal_known]
+        changes = self.changes
+        if not points and not changes:
+            self.points = []
+            return
+        if changes or any(point[0] not in self.record.metrics for point in points):
+            # The run must still be a valid run.yaml once folded (a new metric key, a
+            # param, a tag...): refused now, never discovered by the compaction.
+            trial = self.record.copy()
+            trial.offer_points(points)
+            schema.validate_for_write("run", trial.to_dict(), self.store.repo.rel(self.yaml_path))
+        path = self.store.journals.path(self.run_id)
+        end = self.journal.end if self.journal is not None else 0
+        written = journal_file.append(path, end, journal_file.encode(points, changes))
+        self.journal = self.store.journals.appended(
+            self.run_id, self.journal, written, journal_file.Entry(points, changes)
+        )
+        self.record.offer_points(points)
+        self._note_journal_points(points)
         self.points = []
-        self.changes = _Changes()
+        self.changes = RunChanges()
+        self.unsynced = True
+
+    def _reload(self) -> None:
+        """Forget unflushed changes: the run as run.yaml and the journal hold it."""
+        self.points = []
+        self.changes = RunChanges()
+        self.disk = None  # read run.yaml again, whatever its stamp
+        self._forget_journal()
+        if stamp(self.yaml_path) is not None:
+            self._catch_up()
 
     def sync(self) -> None:
         """fsync the files written without it (write-through mode)."""
@@ -382,3 +449,4 @@ class LiveRun:
             self.last_sync = time.monotonic()
             sync_file(self.arrow_path)
             sync_file(self.yaml_path)
+            sync_file(self.store.journals.path(self.run_id))

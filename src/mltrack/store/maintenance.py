@@ -15,6 +15,7 @@ from mltrack import safepath
 from mltrack.entities import LifecycleStage, RunStatus, ViewType
 from mltrack.exceptions import CorruptStore, MltrackError
 from mltrack.gitstore import MLTRACK_DIR
+from mltrack.store import journal as journal_file
 from mltrack.store import metrics as metrics_file
 from mltrack.store.model_store import ModelStore
 from mltrack.store.processes import remove_dead_temporaries
@@ -101,6 +102,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
                 )
             )
     runs.index.save()
+    problems.extend(_journal_problems(repo, known_runs))
     for leftover in _interrupted_writes(repo.dir):
         problems.append(
             Problem(
@@ -111,6 +113,38 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
         )
     problems.extend(Problem(path, message) for path, message in ModelStore(repo).check())
     problems.extend(_unsafe_committed_paths(repo))
+    return problems
+
+
+def _journal_problems(repo: Repository, known_runs: set[str]) -> list[Problem]:
+    """A server's run journals (``.git/mltrack/journal/``): each must belong to a run here and
+    hold only run changes; a torn end (an append cut by a crash) is reported, not an error
+    of the run: it was never acknowledged, readers ignore it and the next write cuts it."""
+    journals = repo.runs.journals
+    problems = []
+    for run_id in sorted(journals.run_ids()):
+        path = journals.path(run_id)
+        where = repo.rel(path)
+        if run_id not in known_runs:
+            problems.append(Problem(where, "a journal of a run that is not in the working tree"))
+            continue
+        try:
+            data = path.read_bytes()
+            _, end = journal_file.read_entries(data)
+        except journal_file.JournalError as error:
+            problems.append(Problem(where, str(error)))
+            continue
+        except OSError as error:
+            problems.append(Problem(where, f"unreadable ({error.strerror or error})"))
+            continue
+        if end < len(data):
+            problems.append(
+                Problem(
+                    where,
+                    f"torn end of {len(data) - end} byte(s) ignored (an append cut short by a "
+                    "crash, never acknowledged); `mltrack commit` folds the rest into the run",
+                )
+            )
     return problems
 
 
@@ -248,6 +282,8 @@ def commit_pending(repo: Repository) -> CommitReport:
             run_paths.setdefault(parts[4], []).append(path)
         else:
             other.append(path)
+    for run_id in sorted(runs.journals.run_ids()):  # changes a server has not compacted yet
+        run_paths.setdefault(run_id, [])
     for run_id, paths in run_paths.items():
         try:
             record = runs.get(run_id)
@@ -260,7 +296,7 @@ def commit_pending(repo: Repository) -> CommitReport:
                 report.skipped.append(run_id)
                 continue
             live = runs.live(run_id)
-            last = _last_activity(runs.locate(run_id))
+            last = _last_activity(runs.locate(run_id), runs.journals.path(run_id))
             live.set_info(status=RunStatus.KILLED, end_time=max(last, record.start_time))
             live.flush()
             runs.release(live)
@@ -275,8 +311,10 @@ def commit_pending(repo: Repository) -> CommitReport:
     return report
 
 
-def _last_activity(run_dir: Path) -> int:
+def _last_activity(run_dir: Path, journal: Path) -> int:
     stamps = [
-        p.stat().st_mtime for p in (run_dir / "run.yaml", run_dir / "metrics.arrow") if p.exists()
+        p.stat().st_mtime
+        for p in (run_dir / "run.yaml", run_dir / "metrics.arrow", journal)
+        if p.exists()
     ]
     return int(max(stamps, default=time.time()) * 1000)

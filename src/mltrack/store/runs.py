@@ -7,10 +7,12 @@ interpreter exit (:mod:`mltrack.store.flushing`).
 
 A long-lived process that serves many writers (``mltrack server``, possibly
 several worker processes) sets ``RunStore.write_through``: every change is then
-applied to the run's current files under its lock and written before the call
-returns (see :meth:`RunStore.updating`), so other processes see it at once and
-nothing waits in memory; the files are fsynced when the run ends and at least
-every flush interval.
+applied to the run's current state under its lock and appended to the run's
+journal before the call returns (see :meth:`RunStore.updating` and
+:mod:`mltrack.store.journal`), so other processes see it at once and nothing
+waits in memory; every read here folds the journal in, and the run's files take
+it in when the run ends. Journals and files are fsynced at least every flush
+interval.
 
 A process that owns an active run leaves a marker (pid, host, process start
 time) under ``.git/mltrack/active/``. A run whose file says RUNNING but whose
@@ -39,6 +41,7 @@ from mltrack.exceptions import (
     SigningError,
     StoreWriteError,
 )
+from mltrack.store import journal as journal_file
 from mltrack.store import metrics as metrics_file
 from mltrack.store import validation, yamlio
 from mltrack.store.files import (
@@ -51,6 +54,7 @@ from mltrack.store.files import (
 )
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
 from mltrack.store.index import RunIndex
+from mltrack.store.journal import Journal, JournalReader
 from mltrack.store.live import LiveRun
 from mltrack.store.processes import HOST, own_start, process_start, remove_dead_temporaries
 from mltrack.store.records import RunRecord, run_commit_message
@@ -88,6 +92,9 @@ class RunStore:
             None  # the process that owns runs created here (default: this one)
         )
         self.index = RunIndex(repo)
+        self.journals = JournalReader(repo.private_dir / "journal", repo.rel)
+        # run id → (run.yaml record, journal, the two folded): records() folds each once
+        self._folded: dict[str, tuple[RunRecord, Journal, RunRecord]] = {}
         self.active_dir = repo.private_dir / "active"
         self._live: dict[str, LiveRun] = {}
         self._locations: dict[str, str] = {}
@@ -101,6 +108,7 @@ class RunStore:
         """In a forked child: no writers (the parent keeps flushing its own runs)."""
         self._live.clear()
         self._lock = threading.RLock()
+        self.journals = JournalReader(self.journals.directory, self.repo.rel)  # its lock too
 
     def close(self) -> None:
         self.flush_all()
@@ -182,6 +190,32 @@ class RunStore:
         artifacts = os.fsencode(os.path.join(run_dir, "artifacts"))
         return RunRecord.from_dict(data, artifact_uri=_file_uri(artifacts))
 
+    def read_run(self, run_dir: Path) -> RunRecord:
+        """The run as its files and its journal hold it now.
+
+        The journal is read first: a compaction between the two reads then shows
+        the compacted run.yaml with the journal folded in twice, which changes
+        nothing (folding is idempotent); the other order could miss the journal.
+        """
+        run_id = run_dir.name
+        journal = self.journals.read(run_id)
+        record = self.parse_run_dir(run_dir)
+        if journal is not None:
+            journal.fold(record)
+        return record
+
+    def _with_journal(self, record: RunRecord, journal: Journal) -> RunRecord:
+        """``record`` (a cached run.yaml) with ``journal`` folded in, computed once per pair."""
+        with self._lock:
+            known = self._folded.get(record.run_id)
+        if known is not None and known[0] is record and known[1] is journal:
+            return known[2]
+        folded = record.copy()
+        journal.fold(folded)
+        with self._lock:
+            self._folded[record.run_id] = (record, journal, folded)
+        return folded
+
     def write_document(self, run_dir: Path, document: dict[str, Any], durable: bool = True) -> None:
         """Write a run.yaml document the caller already validated."""
         atomic_write(run_dir / "run.yaml", yamlio.dump(document), durable=durable)
@@ -204,18 +238,19 @@ class RunStore:
         return live
 
     @contextlib.contextmanager
-    def updating(self, run_id: str) -> Iterator[LiveRun]:
+    def updating(self, run_id: str, *, compact: bool = False) -> Iterator[LiveRun]:
         """The run's writer for one change.
 
         Normally the change is buffered in this process. With ``write_through``
-        it is applied to the run's current files under the run's lock and
-        written before the block ends (:meth:`LiveRun.transaction`).
+        it is applied to the run's current state under the run's lock and stored
+        before the block ends (:meth:`LiveRun.transaction`): appended to the run's
+        journal, or with ``compact`` written into the run's files with the journal.
         """
         live = self.live(run_id)
         if not self.write_through:
             yield live
             return
-        with live.transaction():
+        with live.transaction(compact=compact):
             yield live
 
     def create(
@@ -319,7 +354,7 @@ class RunStore:
             current = live.current()
             if current is not None:
                 return current
-        return self.parse_run_dir(self.locate(run_id))
+        return self.read_run(self.locate(run_id))
 
     def records(
         self,
@@ -328,7 +363,19 @@ class RunStore:
         progress: Any = None,
     ) -> list[RunRecord]:
         """Runs of the given experiments (cached reads), this process's unflushed state included."""
+        # Journals before run.yaml files (see read_run).
+        journals = {run_id: self.journals.read(run_id) for run_id in self.journals.run_ids()}
         found = self.index.records(experiment_ids, progress)
+        with self._lock:
+            for gone in self._folded.keys() - journals.keys():
+                del self._folded[gone]
+        if journals:
+            found = [
+                self._with_journal(r, journal)
+                if (journal := journals.get(r.run_id)) is not None
+                else r
+                for r in found
+            ]
         with self._lock:
             overlays = {run_id: live for run_id, live in self._live.items() if live.dirty()}
         if overlays:
@@ -344,8 +391,11 @@ class RunStore:
         file changes, so reading the same long history again costs a list copy.
         """
         run_dir = self.locate(run_id)
+        journal = self.journals.read(run_id)  # before metrics.arrow (see read_run)
         live = self._live.get(run_id)
         pending = live.pending_points() if live is not None else []
+        if journal is not None:
+            pending = journal.points_of(key) + pending
         arrow = run_dir / "metrics.arrow"
         current = stamp(arrow)
         cache_key = (str(arrow), key)
@@ -376,7 +426,10 @@ class RunStore:
         import numpy as np
 
         live = self._live.get(run_id)
-        if live is not None and any(point[0] == key for point in live.pending_points()):
+        journal = self.journals.read(run_id)
+        if (live is not None and any(point[0] == key for point in live.pending_points())) or (
+            journal is not None and journal.points_of(key)
+        ):
             points = self.metric_history(run_id, key)
             return (
                 np.array([m.value for m in points], dtype=float),
@@ -422,7 +475,7 @@ class RunStore:
 
     def terminate(self, run_id: str, status: str, end_time: int | None = None) -> None:
         """End a run: write its final state and (with auto-commit) commit it."""
-        with self.updating(run_id) as live:
+        with self.updating(run_id, compact=True) as live:
             live.set_info(status=status, end_time=end_time if end_time is not None else _now_ms())
         # Not fsynced: the commit that follows makes the files git objects at once,
         # which git itself does not fsync either. Flushes during the run are fsynced.
@@ -559,7 +612,9 @@ class RunStore:
         ids = sorted(run_ids)
         for run_id in ids:
             live = self._live.get(run_id)
-            if live is not None:
+            if self.journals.path(run_id).exists():
+                self.live(run_id).compact()  # a commit never leaves a change in the journal
+            elif live is not None:
                 live.flush()
         # One call for every run: two runs may hash to the same lock file.
         with file_locks(self.repo.lock_dir, ids):
@@ -570,7 +625,7 @@ class RunStore:
                 remove_dead_temporaries(run_dir)
                 self.repo.prepare_large_artifacts(run_dir)
                 current = live.current() if live is not None else None
-                record = current if current is not None else self.parse_run_dir(run_dir)
+                record = current if current is not None else self.read_run(run_dir)
                 experiment = self.repo.read_experiment(record.experiment_id)
                 found.append(
                     (run_dir, record, experiment.name if experiment else record.experiment_id)
@@ -607,6 +662,8 @@ class RunStore:
             self._live.pop(run_id, None)
         with self.run_lock(run_id):
             shutil.rmtree(run_dir)
+            journal_file.remove(self.journals.path(run_id))
+        self.journals.forget(run_id)
         self.index.forget(run_dir)
         return run_dir
 
