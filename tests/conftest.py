@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import settings
 
+from mltrack import MltrackClient
+
 # Property tests write no example database into the checkout and have no per-example
 # deadline (a timing assertion in disguise that slow machines would fail).
 settings.register_profile("mltrack", database=None, deadline=None)
@@ -129,3 +131,25 @@ def _through_main(args: tuple[str, ...]) -> None:
 def invoke(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
     """Run the CLI in-process through the real entry point and its error boundary."""
     return runner.invoke(_through_main, list(args), input=stdin, catch_exceptions=False)
+
+
+def server_worker(path: Path) -> MltrackClient:
+    """A client on its own Repository writing through: one server worker process's view
+    (MltrackClient caches one Repository per path, so it is bypassed)."""
+    from mltrack.store.repository import Repository
+
+    client = MltrackClient(str(path))
+    repo = Repository.open(path)
+    repo.runs.write_through = True
+    client.__dict__["_repo"] = repo
+    return client
+
+
+@pytest.fixture
+def workers(repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MltrackClient, MltrackClient]:
+    """Two server workers' views of ``repo``, each writing through its own Repository."""
+    from mltrack.store.repository import Repository
+
+    Repository.open(repo).init()
+    monkeypatch.setattr(MltrackClient, "repository", property(lambda self: self.__dict__["_repo"]))
+    return server_worker(repo), server_worker(repo)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import git
+from conftest import git, server_worker
 from liveserver import make_repo, run_cli
 from mltrack.client import MltrackClient
 from mltrack.entities import Param, RunTag
@@ -22,22 +22,6 @@ from mltrack.store.repository import Repository
 from support import TrackingServer
 
 API = "/api/2.0/mlflow"
-
-
-def _worker(path: Path) -> MltrackClient:
-    """A client on its own Repository writing through: one server worker process's view."""
-    client = MltrackClient(str(path))
-    repo = Repository.open(path)
-    repo.runs.write_through = True
-    client.__dict__["_repo"] = repo
-    return client
-
-
-@pytest.fixture
-def workers(repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MltrackClient, MltrackClient]:
-    Repository.open(repo).init()
-    monkeypatch.setattr(MltrackClient, "repository", property(lambda self: self.__dict__["_repo"]))
-    return _worker(repo), _worker(repo)
 
 
 def _history(client: MltrackClient, run_id: str, key: str) -> list[tuple[int, float]]:
@@ -134,7 +118,7 @@ def test_a_torn_end_is_ignored_and_cut_off_by_the_next_append(workers, repo: Pat
     b.log_metric(run_id, "x", 3.0, step=3)  # cuts the torn end off first
     # (A process that read the flipped entry whole before it was flipped keeps it: journals
     # are append-only, so a reader takes what it has read as read.)
-    assert _history(_worker(repo), run_id, "x") == [(1, 1.0), (3, 3.0)]
+    assert _history(server_worker(repo), run_id, "x") == [(1, 1.0), (3, 3.0)]
     assert not [p for p in fsck(a.repository) if "journal" in p.path]
 
 

@@ -10,26 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mltrack.client import MltrackClient
 from mltrack.entities import RunStatus
 from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist
-from mltrack.store.repository import Repository
-
-
-def _worker(path: Path) -> MltrackClient:
-    client = MltrackClient(str(path))
-    # A fresh Repository per "worker": MltrackClient caches one per path, so bypass it.
-    repo = Repository.open(path)
-    repo.runs.write_through = True
-    client.__dict__["_repo"] = repo
-    return client
-
-
-@pytest.fixture
-def workers(repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MltrackClient, MltrackClient]:
-    Repository.open(repo).init()
-    monkeypatch.setattr(MltrackClient, "repository", property(lambda self: self.__dict__["_repo"]))
-    return _worker(repo), _worker(repo)
 
 
 def test_each_write_is_on_disk_before_the_call_returns(workers) -> None:
