@@ -291,6 +291,23 @@ def test_large_files_round_trip_stored_or_compressed_by_content(
     assert cat.stdout == noise
 
 
+@pytest.mark.parametrize("size", [3_000, 10_240, 200_000])
+def test_small_files_round_trip_stored_or_compressed_by_content(
+    store: GitStore, repo: Path, size: int
+) -> None:
+    noise = os.urandom(size)  # a small image or a pickled array: stored after a 1 KB probe
+    text = (b"step,value\n" + b"".join(b"%d,0.25\n" % i for i in range(size)))[:size]
+    assert store.commit({".mltrack/a/noise.bin": noise, ".mltrack/a/log.csv": text}, "small\n")
+    for name, data in (("noise.bin", noise), ("log.csv", text)):
+        cat = subprocess.run(
+            ["git", "cat-file", "blob", f"HEAD:.mltrack/a/{name}"], cwd=repo, capture_output=True
+        )
+        assert cat.stdout == data
+    fsck_clean(repo)
+    packs = sum(p.stat().st_size for p in (repo / ".git/objects/pack").glob("pack-*.pack"))
+    assert packs < size + size // 2  # the text was compressed, the noise not inflated
+
+
 # ---------------------------------------------------------------------- identity
 
 

@@ -139,26 +139,48 @@ def copy_file(local_path: Path, root: Path, artifact_path: str | None = None) ->
         root, f"{artifact_path}/{local_path.name}" if artifact_path else local_path.name
     )
     target.parent.mkdir(parents=True, exist_ok=True)
+    _copy_into_place(local_path, target)
+    return target
+
+
+def _copy_into_place(source: Path, target: Path) -> None:
+    """``source``'s bytes at ``target``, atomically (a reader sees the old file or the new)."""
     tmp = temp_path(target)
     try:
-        shutil.copyfile(local_path, tmp)
+        shutil.copyfile(source, tmp)
         os.replace(tmp, target)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return target
+        raise
 
 
 def copy_tree(local_dir: Path, root: Path, artifact_path: str | None = None) -> Path:
     if not local_dir.is_dir():
         raise ResourceDoesNotExist(f"No such directory to log as artifacts: {local_dir}")
     directory = _target(root, artifact_path or "")
-    sources = [source for source in sorted(local_dir.rglob("*")) if source.is_file()]
-    for source in sources:  # all checked before the first copy: a refusal copies nothing
-        validation.artifact_path(source.relative_to(local_dir).as_posix(), "file in the directory")
-    for source in sources:
-        relative = source.relative_to(local_dir).parent.as_posix()
-        copy_file(source, directory, relative if relative != "." else None)
+    sources = []
+    for folder, _, names in os.walk(local_dir):
+        relative_folder = os.path.relpath(folder, local_dir)
+        for name in names:
+            source = Path(folder, name)
+            if source.is_file():  # a symlink to a file is copied as the file, as MLflow does
+                relative = name if relative_folder == "." else f"{relative_folder}/{name}"
+                sources.append((relative.replace(os.sep, "/"), source))
+    sources.sort()
+    for relative, _ in sources:  # all checked before the first copy: a refusal copies nothing
+        validation.artifact_path(relative, "file in the directory")
+    # One symlink check per destination folder, not two path resolutions per file: a file
+    # that is itself a symlink is replaced, not followed, by the copy's rename.
+    checked: dict[str, Path] = {}
+    for relative, source in sources:
+        parent, _, name = relative.rpartition("/")
+        folder_path = checked.get(parent)
+        if folder_path is None:
+            folder_path = safepath.inside(directory, parent, "artifact path")
+            folder_path.mkdir(parents=True, exist_ok=True)
+            checked[parent] = folder_path
+        _copy_into_place(source, folder_path / name)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
