@@ -155,8 +155,7 @@ def test_model_inputs_and_outputs_are_sent_as_mlflow_sends_them(
         client.log_outputs(run.info.run_id, [mlflow.entities.LoggedModelOutput(made.model_id, 4)])
     stored = real_mlflow.MlflowClient(server.url).get_run(run.info.run_id)
     assert [(m.model_id, m.step) for m in stored.outputs.model_outputs] == [(made.model_id, 4)]
-    if server.kind == "mlflow":  # mltrack server does not record model inputs (yet)
-        assert [m.model_id for m in stored.inputs.model_inputs] == [used.model_id]
+    assert [m.model_id for m in stored.inputs.model_inputs] == [used.model_id]
 
 
 def _logged_echo(mlflow: Any, name: str) -> tuple[str, Any]:
