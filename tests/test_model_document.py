@@ -22,6 +22,7 @@ entries = st.builds(
     deleted=st.booleans(),
     tags=st.none() | st.dictionaries(text, text, max_size=2),
     pin=st.none() | pins,
+    updated_ms=st.none() | st.integers(min_value=0),
 )
 
 
@@ -37,6 +38,8 @@ def documents(draw: st.DrawFn) -> ModelDocument:
         aliases=aliases,
         alias_pins={a: draw(pins) for a in aliases if draw(st.booleans())},
         versions=draw(st.dictionaries(st.integers(min_value=1, max_value=50), entries, max_size=3)),
+        created_ms=draw(st.none() | st.integers(min_value=0)),
+        updated_ms=draw(st.none() | st.integers(min_value=0)),
     )
 
 
@@ -45,23 +48,23 @@ def test_documents_round_trip_through_their_stored_form(document: ModelDocument)
     assert ModelDocument.from_dict(document.to_dict()) == document
 
 
-def test_no_clock_is_written_so_two_clones_write_the_same_bytes() -> None:
-    legacy = ModelDocument.from_dict(
-        {"name": "iris", "creation_timestamp": 1, "last_updated_timestamp": 2}
-    )
-    assert legacy.legacy_created_ms == 1
-    assert legacy.to_dict() == {"name": "iris", "tags": {}, "aliases": {}, "versions": {}}
-    assert (
-        ModelDocument.new("iris", None, {}).to_dict()
-        == ModelDocument.new("iris", None, {}).to_dict()
-    )
+def test_clocks_are_written_in_ms_and_files_without_them_still_read() -> None:
+    stored = {"name": "iris", "creation_timestamp": 1, "last_updated_timestamp": 2}
+    document = ModelDocument.from_dict(stored)
+    assert (document.created_ms, document.updated_ms) == (1, 2)
+    assert document.to_dict() == {**stored, "tags": {}, "aliases": {}, "versions": {}}
+    without = ModelDocument.from_dict({"name": "iris"})  # written by an earlier mltrack
+    assert (without.created_ms, without.updated_ms) == (None, None)
+    assert "creation_timestamp" not in without.to_dict()
+    made = ModelDocument.new("iris", None, {}, created_ms=1_800_000_000_123)
+    assert made.to_dict()["creation_timestamp"] == made.to_dict()["last_updated_timestamp"]
+    entry = VersionEntry.from_dict({"stage": "Staging", "last_updated_timestamp": 5})
+    assert entry.updated_ms == 5 and entry.to_dict()["last_updated_timestamp"] == 5
 
 
 def test_keys_never_set_are_not_written() -> None:
     stored: dict[str, Any] = {
         "name": "iris",
-        "creation_timestamp": 1,
-        "last_updated_timestamp": 2,
         "versions": {"1": {"stage": "Staging"}},
     }
     document = ModelDocument.from_dict(stored)

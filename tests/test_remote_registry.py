@@ -155,8 +155,7 @@ def test_model_inputs_and_outputs_are_sent_as_mlflow_sends_them(
         client.log_outputs(run.info.run_id, [mlflow.entities.LoggedModelOutput(made.model_id, 4)])
     stored = real_mlflow.MlflowClient(server.url).get_run(run.info.run_id)
     assert [(m.model_id, m.step) for m in stored.outputs.model_outputs] == [(made.model_id, 4)]
-    if server.kind == "mlflow":  # mltrack server does not record model inputs (yet)
-        assert [m.model_id for m in stored.inputs.model_inputs] == [used.model_id]
+    assert [m.model_id for m in stored.inputs.model_inputs] == [used.model_id]
 
 
 def _logged_echo(mlflow: Any, name: str) -> tuple[str, Any]:
@@ -294,18 +293,35 @@ def test_set_signature_and_model_info_over_http(mlflow: Any, server: Server) -> 
         ).is_file()
 
 
-def test_evaluate_over_http_is_refused_in_one_line_before_predicting(
-    mlflow: Any, server: Server
+def test_evaluate_over_http_logs_metrics_and_plots_to_the_server(
+    mlflow: Any, server: Server, tmp_path: Path
 ) -> None:
+    """Computed here, logged through the REST client to the run on the server; the result's
+    artifacts are the server's and read back from it."""
+    import mlflow as real_mlflow
+    import numpy as np
     import pandas as pd
+    from sklearn.linear_model import LogisticRegression
 
-    calls = []
-
-    def predict(frame: Any) -> list[int]:
-        calls.append(len(frame))
-        return [0] * len(frame)
-
-    data = pd.DataFrame({"x": [1.0, 2.0], "label": [0, 1]})
-    with pytest.raises(mlflow.exceptions.MltrackError, match=r"^mlflow.evaluate is not offered"):
-        mlflow.evaluate(predict, data, targets="label", model_type="classifier")
-    assert calls == []
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    labels = (features["a"] + 0.3 * rng.normal(size=60) > 0).astype(int)
+    model = LogisticRegression().fit(features, labels)
+    data = features.assign(label=labels)
+    mlflow.set_experiment(_unique("evaluate"))
+    with mlflow.start_run() as run:
+        result = mlflow.evaluate(model.predict, data, targets="label", model_type="classifier")
+    assert result.run_id == run.info.run_id
+    expected = float((model.predict(features) == labels).mean())
+    assert result.metrics["accuracy_score"] == pytest.approx(expected)
+    stored = real_mlflow.MlflowClient(server.url).get_run(run.info.run_id)
+    assert stored.data.metrics["accuracy_score"] == pytest.approx(expected)
+    assert stored.data.metrics["example_count"] == 60
+    listed = [f.path for f in real_mlflow.MlflowClient(server.url).list_artifacts(run.info.run_id)]
+    assert "confusion_matrix.png" in listed
+    matrix = result.artifacts["confusion_matrix"]
+    assert not matrix.uri.startswith("file:") and matrix.uri.endswith("/confusion_matrix.png")
+    assert matrix.content.size[0] > 0  # a PIL image, downloaded from the server
+    result.save(tmp_path / "saved")
+    assert (tmp_path / "saved" / "artifacts" / "confusion_matrix.png").is_file()
+    assert [i.dataset.name for i in stored.inputs.dataset_inputs] == ["dataset"]

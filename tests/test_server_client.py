@@ -222,6 +222,32 @@ def test_log_model_after_metrics_keeps_each_point_once(tracking: TrackingServer)
     assert [(m.step, m.value) for m in history] == [(step, step / 10) for step in range(10)]
 
 
+def test_model_inputs_and_outputs_are_recorded_and_committed(tracking: TrackingServer) -> None:
+    """MLflow 3's ``log_inputs(models=...)`` and ``log_outputs`` over REST, as the local API
+    records them: in get-run and in the run's committed run.yaml."""
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput
+
+    mlflow.set_experiment("model-io")
+    client = mlflow.MlflowClient()
+    used = mlflow.initialize_logged_model(name="used")
+    with mlflow.start_run() as run:
+        made = mlflow.initialize_logged_model(name="made")
+        client.log_inputs(run.info.run_id, models=[LoggedModelInput(used.model_id)])
+        client.log_inputs(run.info.run_id, models=[LoggedModelInput(used.model_id)])  # once
+        client.log_outputs(run.info.run_id, [LoggedModelOutput(made.model_id, 4)])
+    stored = client.get_run(run.info.run_id)
+    assert [m.model_id for m in stored.inputs.model_inputs] == [used.model_id]
+    assert [(m.model_id, m.step) for m in stored.outputs.model_outputs] == [(made.model_id, 4)]
+    experiment_id = stored.info.experiment_id
+    rel = f".mltrack/experiments/{experiment_id}/runs/{run.info.run_id}/run.yaml"
+    committed = (tracking.repo / rel).read_text()
+    assert f"model_id: {used.model_id}" in committed.split("model_inputs:")[1]
+    assert made.model_id in committed.split("outputs:")[1]  # its own model: in outputs
+    assert rel not in git(tracking.repo, "status", "--porcelain")  # committed with the run
+    with pytest.raises(mlflow.exceptions.MlflowException, match="model_id"):
+        client.log_inputs(run.info.run_id, models=[LoggedModelInput("")])
+
+
 def test_delete_restore_and_errors(tracking: TrackingServer) -> None:
     from mlflow.exceptions import MlflowException, RestException
 

@@ -39,7 +39,7 @@ from mltrack.store.model_names import (
 )
 from mltrack.store.model_store import ModelStore
 from mltrack.store.model_tags import TaggedVersion
-from mltrack.store.repository import Repository, now_ms
+from mltrack.store.repository import Repository
 from mltrack.uris import RUNS_SCHEME, ModelReference, parse_runs_uri
 
 __all__ = ["Registry"]
@@ -82,7 +82,10 @@ class Registry:
         """``document``: as :meth:`ModelStore.pinned` numbers it for this clone's tags."""
         entry = document.version(tagged.version)
         updated = tagged.created_ms
-        if tagged.version in document.versions:  # changed since: when model.yaml last was
+        if entry.updated_ms is not None:
+            updated = max(updated, entry.updated_ms)
+        elif document.updated_ms is None and tagged.version in document.versions:
+            # a file written without clocks: the entry changed when model.yaml last did
             updated = max(updated, self.store.clocks(document)[1])
         return ModelVersion(
             name=tagged.name,
@@ -118,6 +121,8 @@ class Registry:
     ) -> RegisteredModel:
         tagged = self.store.versions_of(document.name) if tags is None else tags
         created, updated = self.store.clocks(document)
+        # registering a version changes the model (as MLflow), without a commit of model.yaml
+        updated = max([updated, *(version.created_ms for version in tagged.values())])
         return RegisteredModel(
             name=document.name,
             creation_timestamp=created,
@@ -182,7 +187,9 @@ class Registry:
         self, name: str, description: str | None = None, **_: Any
     ) -> RegisteredModel:
         document = self.store.get(name)
-        changed = replace(document, description=description or "")
+        changed = replace(
+            self.store.touched(document, self.store.now()), description=description or ""
+        )
         return self._registered_model(
             self.store.save(changed, f"Describe registered model {name!r}")
         )
@@ -192,7 +199,10 @@ class Registry:
         document = self.store.get(name)
         for number in self.store.versions_of(name):
             document = document.with_version(number, deleted=True)
-        deleted = replace(document.without_aliases(set(document.aliases)), deleted=True)
+        deleted = replace(
+            self.store.touched(document.without_aliases(set(document.aliases)), self.store.now()),
+            deleted=True,
+        )
         self.store.save(deleted, f"Delete registered model {name!r}")
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
@@ -261,7 +271,7 @@ class Registry:
             name, source, model_id, run_id, describe if changes else None
         )
         if registration.tagged is None and registration.source is not None:
-            created = now_ms()
+            created = self.store.now()
             return ModelVersion(
                 name=registration.name,
                 version=registration.version,
@@ -304,6 +314,7 @@ class Registry:
             version,
             f"Describe {name!r} version {version_number(version)}",
             description=description or "",
+            updated_ms=self.store.now(),
         )
 
     def delete_model_version(self, name: str, version: Any) -> None:
@@ -311,7 +322,10 @@ class Registry:
         number = version_number(version)
         self.get_model_version(name, number)
         tagged = self.store.tagged_version(name, number)
-        document = self.store.get(name).with_version(number, deleted=True, pin=tagged.pin)
+        when = self.store.now()
+        document = self.store.touched(self.store.get(name), when).with_version(
+            number, deleted=True, pin=tagged.pin, updated_ms=when
+        )
         self.store.save(
             document.without_aliases(set(document.aliases_of(number))),
             f"Delete {name!r} version {number}",
@@ -413,13 +427,18 @@ class Registry:
             if replaced is not None
             else None
         )
-        document = document.with_version(number, stage=stage, pin=target.pin, replaces=replaces)
+        when = self.store.now()  # a transition changes the model and the versions it moves
+        document = self.store.touched(document, when).with_version(
+            number, stage=stage, pin=target.pin, replaces=replaces, updated_ms=when
+        )
         archived = []
         if archive_existing_versions:
             for other in live.values():
                 if other.version != number and other.current_stage == stage:
                     pin = self.store.tagged_version(name, other.version).pin
-                    document = document.with_version(other.version, stage="Archived", pin=pin)
+                    document = document.with_version(
+                        other.version, stage="Archived", pin=pin, updated_ms=when
+                    )
                     archived.append(other.version)
         subject = f"Promote {name!r} version {number} to {stage}"
         if replaced is not None:

@@ -7,10 +7,12 @@ a change makes a new document (``with_version``, ``replace``) that the store
 saves as one commit. ``from_dict``/``to_dict`` are the storage edge; keys that
 were never set are not written, so a change touches only the lines it changes.
 
-Merge-safe by design: the file holds no clock (when a model was created or
-changed comes from ``git log``; files written before keep their old clock keys,
-which are read and never written again), so two clones that create the same
-model write the same bytes. Every version entry and alias *pins* the version it
+The file records when the model was created and last changed, and when each
+version entry last changed, in ms as MLflow reports them (``creation_timestamp``,
+``last_updated_timestamp``); a file written without them (by an earlier mltrack) takes them
+from ``git log``. Two clones that create the same model write files that differ
+only in those keys, which the merge driver (:mod:`mltrack.store.model_merge`)
+merges by keeping the earlier creation and the later update. Every version entry and alias *pins* the version it
 means (:class:`Pin`: the source run and the hash of the model files), so a
 version number that a clone renumbers or that collides with another clone's
 can never silently change which model ``Production`` or ``@champion`` is.
@@ -69,6 +71,9 @@ class VersionEntry:
     tags: dict[str, str] | None = None
     pin: Pin | None = None
     replaces: Replaced | None = None  # what its last promotion replaced in its stage
+    # When the entry last changed as MLflow counts it (description, stage, deletion,
+    # rename; not tags): None in files written without it, and before any such change.
+    updated_ms: int | None = None
 
     @property
     def current_stage(self) -> str:
@@ -84,6 +89,7 @@ class VersionEntry:
             tags=None if tags is None else dict(tags),
             pin=Pin.from_dict(data),
             replaces=Replaced.from_dict(data.get("replaces")),
+            updated_ms=_clock(data.get("last_updated_timestamp")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +106,8 @@ class VersionEntry:
             out.update(self.pin.to_dict())
         if self.replaces is not None:
             out["replaces"] = self.replaces.to_dict()
+        if self.updated_ms is not None:
+            out["last_updated_timestamp"] = self.updated_ms
         return out
 
 
@@ -117,9 +125,10 @@ class ModelDocument:
     # What each alias pointed at before it last moved.
     alias_replaces: dict[str, Replaced] = field(default_factory=dict)
     versions: dict[int, VersionEntry] = field(default_factory=dict)
-    # Clocks of a file written before model.yaml lost them (read, never written).
-    legacy_created_ms: int | None = None
-    legacy_updated_ms: int | None = None
+    # When the model was created and last changed as MLflow counts it (ms); None in a file
+    # written without them, whose times come from git history.
+    created_ms: int | None = None
+    updated_ms: int | None = None
 
     @classmethod
     def new(
@@ -128,12 +137,16 @@ class ModelDocument:
         description: str | None,
         tags: dict[str, str],
         versions: dict[int, VersionEntry] | None = None,
+        *,
+        created_ms: int | None = None,
     ) -> ModelDocument:
         return cls(
             name=name,
             description=description or "",
             tags=tags,
             versions=dict(versions or {}),
+            created_ms=created_ms,
+            updated_ms=created_ms,
         )
 
     def version(self, number: int) -> VersionEntry:
@@ -207,7 +220,6 @@ class ModelDocument:
                     alias_replaces[str(alias)] = replaced
             else:
                 aliases[str(alias)] = int(value)
-        created = data.get("creation_timestamp")
         return cls(
             name=data["name"],
             description=data.get("description"),
@@ -221,12 +233,16 @@ class ModelDocument:
                 int(k): VersionEntry.from_dict(v or {})
                 for k, v in (data.get("versions") or {}).items()
             },
-            legacy_created_ms=created,
-            legacy_updated_ms=data.get("last_updated_timestamp", created),
+            created_ms=_clock(data.get("creation_timestamp")),
+            updated_ms=_clock(data.get("last_updated_timestamp")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
+        if self.created_ms is not None:
+            out["creation_timestamp"] = self.created_ms
+        if self.updated_ms is not None:
+            out["last_updated_timestamp"] = self.updated_ms
         if self.description is not None:
             out["description"] = self.description
         if self.deleted:
@@ -249,3 +265,8 @@ class ModelDocument:
         if replaced is not None:
             record["replaces"] = replaced.to_dict()
         return record
+
+
+def _clock(value: Any) -> int | None:
+    """A stored time in ms (the schema makes it an integer), or None when absent."""
+    return None if value is None else int(value)

@@ -15,9 +15,12 @@ merges the three versions of the document key by key instead:
 - an alias is one value (its version and pin together): two branches pointing it
   at different versions conflict on that alias alone.
 
-- an experiment's ``creation_time`` set differently on both sides (the same
-  experiment created in two clones, whose files are otherwise identical) takes the
-  earlier time: both sides mean the same experiment.
+- clocks are not intents: an experiment's ``creation_time`` or a model's
+  ``creation_timestamp`` set differently on both sides (the same experiment or model
+  created in two clones, whose files are otherwise identical) takes the earlier time,
+  since both sides mean the same thing; a ``last_updated_timestamp`` (of the model or
+  of one version entry) takes the later, and a side that dropped a clock (an older
+  mltrack that wrote none) leaves the other side's.
 
 A file that does not parse (already holding markers, say) is left to a plain
 conflict of the whole file.
@@ -44,7 +47,8 @@ _MISSING = object()
 # Maps whose every value is one intent (an alias: its version and pin), merged whole.
 _ATOMIC_PARENTS = ("aliases",)
 # Top-level clocks where two sides' different values mean one event: the earlier wins.
-_EARLIEST_OF = ("creation_time",)
+_EARLIEST_OF = ("creation_time", "creation_timestamp")
+_LATEST_OF = "last_updated_timestamp"  # of the model, or of one version entry: the later wins
 
 
 def merge_documents(
@@ -72,8 +76,11 @@ def _merge(
         return theirs
     if base == theirs:
         return ours
-    if len(path) == 1 and path[0] in _EARLIEST_OF and _both_int(ours, theirs):
-        return min(ours, theirs)
+    clock = _clock_merge(path)
+    if clock is not None:
+        times = [v for v in (ours, theirs) if isinstance(v, int) and not isinstance(v, bool)]
+        if len(times) == len([v for v in (ours, theirs) if v is not _MISSING]) and times:
+            return clock(times)
     mergeable = (
         isinstance(ours, dict)
         and isinstance(theirs, dict)
@@ -99,8 +106,15 @@ def _merge(
     return merged
 
 
-def _both_int(ours: Any, theirs: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in (ours, theirs))
+def _clock_merge(path: tuple[str, ...]) -> Any:
+    """``min`` or ``max`` for a clock key that two sides may set differently, else None."""
+    if len(path) == 1 and path[0] in _EARLIEST_OF:
+        return min
+    if path[-1:] == (_LATEST_OF,) and (
+        len(path) == 1 or (len(path) == 3 and path[0] == "versions")
+    ):
+        return max
+    return None
 
 
 RENUMBERED_ENV = "MLTRACK_SYNC_RENUMBERED"

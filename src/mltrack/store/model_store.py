@@ -263,12 +263,23 @@ class ModelStore:
         return saved
 
     def clocks(self, document: ModelDocument) -> tuple[int, int]:
-        """When the model was created and last changed: from ``git log`` of its model.yaml.
+        """When the model was created and last changed (ms), as model.yaml records them.
 
-        model.yaml holds no clock (two clones would write different ones and conflict).
-        A file not committed yet counts from its modification time; a file written
-        before clocks left model.yaml keeps its recorded creation time.
+        A file written without them (mltrack kept no clock there for a while) takes them from
+        ``git log`` of its model.yaml: a file not committed yet counts from its
+        modification time, and a rename keeps the creation time of the old name.
         """
+        if document.created_ms is not None and document.updated_ms is not None:
+            return document.created_ms, max(document.updated_ms, document.created_ms)
+        created, updated = self.git_clocks(document)
+        if document.created_ms is not None:
+            created = document.created_ms
+        if document.updated_ms is not None:
+            updated = document.updated_ms
+        return created, max(updated, created)
+
+    def git_clocks(self, document: ModelDocument) -> tuple[int, int]:
+        """When model.yaml was first and last committed (ms, whole seconds), from ``git log``."""
         rel = self.document_path(document.name)
         head = self.git.head().commit
         if self._times is None or self._times[0] != head:
@@ -281,9 +292,33 @@ class ModelStore:
             before = self._times[1].get(self.document_path(old_name))
             if before is not None:
                 created = min(created, before[0])
-        if document.legacy_created_ms is not None:
-            created = min(created, document.legacy_created_ms)
         return created, max(updated, created)
+
+    @staticmethod
+    def now() -> int:
+        """The registry's clock (ms): what model.yaml and version tags record."""
+        return now_ms()
+
+    def touched(self, document: ModelDocument, when: int) -> ModelDocument:
+        """``document`` changed at ``when``, as MLflow counts a change of the model.
+
+        A file written without clocks records first what git history says (the model's
+        creation, and each entry's last change), so that no time it reported moves.
+        """
+        if document.updated_ms is None:
+            created, updated = self.git_clocks(document)
+            versions = {
+                number: entry
+                if entry.updated_ms is not None
+                else replace(entry, updated_ms=updated)
+                for number, entry in document.versions.items()
+            }
+            document = replace(
+                document,
+                created_ms=created if document.created_ms is None else document.created_ms,
+                versions=versions,
+            )
+        return replace(document, updated_ms=when)
 
     def pinned(
         self, document: ModelDocument, tags: dict[int, TaggedVersion]
@@ -411,10 +446,17 @@ class ModelStore:
         return problems
 
     def rename(self, document: ModelDocument, new_name: str) -> ModelDocument:
-        """Move model.yaml and re-make every version tag under ``new_name`` (one commit)."""
+        """Move model.yaml and re-make every version tag under ``new_name`` (one commit).
+
+        As MLflow, a rename changes the update time of the model and of every version.
+        """
         old_name = document.name
         moved = []
+        when = self.now()
         for tagged in sorted(self.versions_of(old_name).values(), key=lambda t: t.version):
+            pinned = document.version(tagged.version).pin
+            if pinned is None or pinned == tagged.pin:  # not a record of another clone's number
+                document = document.with_version(tagged.version, pin=tagged.pin, updated_ms=when)
             renamed = tagged.renamed(new_name)
             self.git.create_tag(
                 renamed.tag,
@@ -424,10 +466,10 @@ class ModelStore:
             )
             moved.append(tagged.tag)
         renamed_document = replace(
-            document,
+            self.touched(document, when),
             name=new_name,
             renamed_from=(*document.renamed_from, old_name),
-        )  # its update time is the rename's commit (clocks come from git history)
+        )
         old_rel, rel = self.document_path(old_name), self.document_path(new_name)
         atomic_write(self.repo.root / rel, self._serialize(renamed_document, rel))
         (self.repo.root / old_rel).unlink()
@@ -639,6 +681,8 @@ class ModelStore:
         if found is None:
             if source.startswith(RUNS_SCHEME) and not run_id:
                 self.locate(source, model_id)  # raises: no such run here
+            if run_id:
+                validation.source_run_id(run_id)
             tagged = self._register_external(name, source, model_id, run_id)
             if then is not None:
                 then(tagged)
@@ -692,7 +736,7 @@ class ModelStore:
                 model_id=found.model_id,
                 source=found.uri,
                 files=files,
-                created_ms=now_ms(),
+                created_ms=self.now(),
                 author="",
                 head=self.git.head().commit,
             )
@@ -720,7 +764,7 @@ class ModelStore:
                 model_id=model_id,
                 source=source,
                 files={},
-                created_ms=now_ms(),
+                created_ms=self.now(),
                 author="",
                 head=commit,
                 external=True,
@@ -757,7 +801,7 @@ class ModelStore:
     ) -> ModelDocument:
         """A new model.yaml for ``name``, committed; a deleted model's version entries are kept."""
         document = ModelDocument.new(
-            name, description, tags, previous.versions if previous else None
+            name, description, tags, previous.versions if previous else None, created_ms=self.now()
         )
         return self.save(document, f"Create registered model {name!r}")
 

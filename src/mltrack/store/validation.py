@@ -34,6 +34,7 @@ __all__ = [
     "param_value",
     "run_id",
     "run_name",
+    "source_run_id",
     "tag_value",
     "valid_unicode",
 ]
@@ -47,6 +48,7 @@ MAX_RUN_NAME_LENGTH = 250
 MAX_DATASET_NAME_LENGTH = 500
 MAX_DATASET_DIGEST_LENGTH = 36
 MAX_FILE_NAME_BYTES = 200
+MAX_SOURCE_RUN_ID_LENGTH = 256
 
 _KEY = re.compile(r"^[/\w.\- :]+$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -269,3 +271,18 @@ def artifact_path(value: Any, kind: str = "artifact path") -> str:
                 "store such a path and a clone would refuse it."
             )
     return "/".join(parts)
+
+
+def source_run_id(value: Any) -> str:
+    """The ``run_id`` of a version registered from outside this repository: MLflow takes any
+    string there (another store's id, ``"run_id"``); it lands in a tag message, model.yaml
+    and commit trailers, so it stays one line of printable text."""
+    if not isinstance(value, str):
+        raise InvalidParameterValue(f"Invalid run_id {value!r}: it must be a string.")
+    valid_unicode("run_id", value)
+    if _CONTROL.search(value) or len(value) > MAX_SOURCE_RUN_ID_LENGTH:
+        raise InvalidParameterValue(
+            f"Invalid run_id {value[:60]!r}: it must be at most {MAX_SOURCE_RUN_ID_LENGTH} "
+            "characters without control characters (one line)."
+        )
+    return value

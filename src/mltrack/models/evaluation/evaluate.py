@@ -383,8 +383,16 @@ class _Logger:
         self.client = fluent.client()
         self.artifacts: dict[str, EvaluationArtifact] = {}
 
-    def _uri(self, file_name: str) -> str:
-        return (self.client.repository.runs.artifact_dir(self.run_id) / file_name).as_uri()
+    def _artifact(
+        self, kind: type[EvaluationArtifact], file_name: str, content: Any = None
+    ) -> EvaluationArtifact:
+        """What the result says of a file logged into the run: its URI (the run's file, or
+        over http the server's URI, read back from the server when needed)."""
+        if self.client.remote:
+            uri = self.client.get_artifact_uri(self.run_id, file_name)  # type: ignore[attr-defined]
+            return kind(uri, content, fetch=(self.run_id, file_name))
+        runs = self.client.repository.runs
+        return kind((runs.artifact_dir(self.run_id) / file_name).as_uri(), content)
 
     def metrics(
         self, values: dict[str, Any], named: dict[str, Any] | None = None
@@ -402,7 +410,7 @@ class _Logger:
         path = self.workdir / file_name
         frame.to_csv(path, index=False)
         self.client.log_artifact(self.run_id, str(path))
-        self.artifacts[name] = CsvEvaluationArtifact(self._uri(file_name), frame)
+        self.artifacts[name] = self._artifact(CsvEvaluationArtifact, file_name, frame)
 
     def eval_table(
         self,
@@ -429,7 +437,7 @@ class _Logger:
         )
         file_name = f"{self.prefix}eval_results_table.json"
         self.client.log_table(self.run_id, table, file_name)
-        self.artifacts["eval_results_table"] = JsonEvaluationArtifact(self._uri(file_name))
+        self.artifacts["eval_results_table"] = self._artifact(JsonEvaluationArtifact, file_name)
 
     def custom(
         self, name: str, path: Path, kind: type[EvaluationArtifact], value: Any
@@ -440,7 +448,7 @@ class _Logger:
                 "name it differently."
             )
         self.client.log_artifact(self.run_id, str(path))
-        return kind(self._uri(path.name))
+        return self._artifact(kind, path.name)
 
     def plot(self, name: str, draw: Callable[[Path], Path]) -> None:
         global _warned_no_matplotlib
@@ -463,7 +471,7 @@ class _Logger:
             logger.warning("Failed to log image artifact %r: %r", name, error)
             return
         self.client.log_artifact(self.run_id, str(self.workdir / file_name))
-        self.artifacts[name] = ImageEvaluationArtifact(self._uri(file_name))
+        self.artifacts[name] = self._artifact(ImageEvaluationArtifact, file_name)
 
 
 # ---------------------------------------------------------------------- evaluators
@@ -596,13 +604,6 @@ def evaluate(
     """
     if data is None:
         raise InvalidParameterValue("The data argument cannot be None.")
-    remote = fluent.client()
-    if remote.remote:  # the result's artifacts are read from the run's files, not fetched
-        raise remote.not_offered(  # type: ignore[attr-defined]
-            "mlflow.evaluate",
-            "its results read their artifacts from the run's files in the repository; "
-            "evaluate where the repository is.",
-        )
     config = _flat_config(evaluators, evaluator_config)
     _refuse_unoffered(
         model_type, extra_metrics, custom_artifacts, env_manager, inference_params, model_config,

@@ -35,11 +35,28 @@ def _plain(value: Any) -> Any:
 
 
 class EvaluationArtifact:
-    """An artifact an evaluation logged: its URI, and its content read on first use."""
+    """An artifact an evaluation logged: its URI, and its content read on first use.
 
-    def __init__(self, uri: str, content: Any = None) -> None:
+    ``fetch`` (run id, artifact path): logged to a tracking server, so its content is
+    downloaded from there when first read (the URI is the server's, not a file).
+    """
+
+    def __init__(self, uri: str, content: Any = None, fetch: tuple[str, str] | None = None) -> None:
         self._uri = uri
         self._content = content
+        self._fetch = fetch
+
+    def _source(self) -> Path:
+        """A local file holding the artifact."""
+        if self._fetch is None:
+            return _local(self._uri)
+        import tempfile
+
+        from mltrack.tracking import fluent
+
+        run_id, path = self._fetch
+        directory = tempfile.mkdtemp(prefix="mltrack-evaluation-")
+        return Path(fluent.client().download_artifacts(run_id, path, directory))
 
     @property
     def uri(self) -> str:
@@ -48,7 +65,7 @@ class EvaluationArtifact:
     @property
     def content(self) -> Any:
         if self._content is None:
-            self._content = self._read(_local(self._uri))
+            self._content = self._read(self._source())
         return self._content
 
     def _read(self, path: Path) -> Any:
@@ -168,8 +185,7 @@ class EvaluationResult:
         }
         (directory / "artifacts_metadata.json").write_text(json.dumps(listed))
         for artifact in self._artifacts.values():
-            source = _local(artifact.uri)
-            shutil.copy2(source, directory / "artifacts" / source.name)
+            shutil.copy2(artifact._source(), directory / "artifacts" / _local(artifact.uri).name)
 
     @classmethod
     def load(cls, path: str | Path) -> EvaluationResult:
