@@ -52,6 +52,7 @@ MAX_HISTORY_RESULTS = 25000
 MAX_BULK_RUNS = 100  # runs per get-history-bulk(-interval) request, as MLflow limits them
 MAX_INTERVAL_RESULTS = 2500
 MAX_DATASET_EXPERIMENTS = 20
+INLINE_BATCH = 100  # entries of a log-batch the event loop stores itself; larger: a worker thread
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 
@@ -175,7 +176,7 @@ def restore_run(req: Params, server: Backend) -> None:
     server.client.restore_run(req.run_id())
 
 
-@table.get("runs/get")
+@table.get("runs/get", inline=True)
 def get_run(req: Params, server: Backend) -> dict[str, Any]:
     return {"run": run_json(server.client.get_run(req.run_id()))}
 
@@ -193,7 +194,7 @@ def search_runs(req: Params, server: Backend) -> dict[str, Any]:
     return paged("runs", found, run_json)
 
 
-@table.post("runs/log-metric")
+@table.post("runs/log-metric", inline=lambda req: not req.fields.get("model_id"))
 def log_metric(req: Params, server: Backend) -> None:
     key, value, timestamp, step = metric_fields(req.fields)
     server.client.log_metric(
@@ -208,22 +209,22 @@ def log_metric(req: Params, server: Backend) -> None:
     )
 
 
-@table.post("runs/log-parameter")
+@table.post("runs/log-parameter", inline=True)
 def log_param(req: Params, server: Backend) -> None:
     server.client.log_param(req.run_id(), req.required("key"), req.string("value") or "")
 
 
-@table.post("runs/set-tag")
+@table.post("runs/set-tag", inline=True)
 def set_tag(req: Params, server: Backend) -> None:
     server.client.set_tag(req.run_id(), req.required("key"), req.string("value") or "")
 
 
-@table.post("runs/delete-tag")
+@table.post("runs/delete-tag", inline=True)
 def delete_tag(req: Params, server: Backend) -> None:
     server.client.delete_tag(req.run_id(), req.required("key"))
 
 
-@table.post("runs/log-batch")
+@table.post("runs/log-batch", inline=lambda req: _small_batch(req))
 def log_batch(req: Params, server: Backend) -> None:
     metrics = req.objects("metrics")
     params = req.objects("params")
@@ -238,6 +239,18 @@ def log_batch(req: Params, server: Backend) -> None:
         ],
         params=[Param(k, v) for k, v in _ordered_pairs(params, "params")],
         tags=[RunTag(k, v) for k, v in pairs_to_dict(tags, "tags").items()],
+    )
+
+
+def _small_batch(req: Params) -> bool:
+    """A batch short enough for the event loop: at most INLINE_BATCH entries, none of them
+    a logged model's metric (that also writes the model's files)."""
+    entries = [req.fields.get(name) for name in ("metrics", "params", "tags")]
+    if not all(isinstance(items, list | None) for items in entries):
+        return True  # refused by the route's checks, at once
+    metrics = entries[0] or []
+    return sum(len(items or ()) for items in entries) <= INLINE_BATCH and not any(
+        isinstance(item, dict) and item.get("model_id") for item in metrics
     )
 
 

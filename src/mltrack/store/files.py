@@ -22,12 +22,18 @@ from mltrack.fsutil import create_file
 
 __all__ = [
     "Stamp",
+    "WouldWait",
     "atomic_write",
     "create_file",
     "failure_reason",
     "file_lock",
+    "file_locks",
+    "holding",
+    "may_wait",
+    "never_waiting",
     "stamp",
     "sync_file",
+    "take",
     "temp_path",
     "temporary_owner",
     "write_temporary",
@@ -117,8 +123,55 @@ def stamp(path: Path) -> Stamp | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
+class WouldWait(BaseException):
+    """A lock this thread asked for is held elsewhere, and it may not wait (see
+    :func:`never_waiting`); nothing was changed. Not an ``Exception``: no ``except
+    Exception`` on the way may take it for a failure and swallow it."""
+
+
+_waiting = threading.local()
+
+
+@contextlib.contextmanager
+def never_waiting() -> Iterator[None]:
+    """Inside the block this thread takes a lock only if it is free, else raises WouldWait.
+
+    A server's event loop answers short requests itself; it must never stop for a lock
+    that another thread or process holds across a commit or an fsync (every other
+    request would stop with it). Such a request is handed to a worker thread instead.
+    """
+    before = getattr(_waiting, "never", False)
+    _waiting.never = True
+    try:
+        yield
+    finally:
+        _waiting.never = before
+
+
+def may_wait() -> bool:
+    """False inside :func:`never_waiting`."""
+    return not getattr(_waiting, "never", False)
+
+
+def take(lock: threading.Lock | threading.RLock) -> None:
+    """Acquire ``lock``, waiting for it unless inside :func:`never_waiting` (WouldWait then)."""
+    if not lock.acquire(blocking=may_wait()):
+        raise WouldWait()
+
+
+@contextlib.contextmanager
+def holding(lock: threading.Lock | threading.RLock) -> Iterator[None]:
+    """``with lock:`` that honours :func:`never_waiting`."""
+    take(lock)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# (lock directory, bucket) -> (lock file path, the lock serialising this process's threads)
+_buckets: dict[tuple[str, int], tuple[str, threading.Lock]] = {}
+_buckets_guard = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -127,7 +180,8 @@ def file_lock(lock_dir: Path, name: str, buckets: int = 64) -> Iterator[None]:
 
     Names hash into a fixed set of files so locking never leaves a file per run behind.
     """
-    with file_locks(lock_dir, [name], buckets):
+    bucket = zlib.crc32(name.encode()) % buckets
+    with _bucket_lock(lock_dir, bucket):
         yield
 
 
@@ -139,33 +193,47 @@ def file_locks(lock_dir: Path, names: Iterable[str], buckets: int = 64) -> Itera
     chosen = sorted({zlib.crc32(name.encode()) % buckets for name in names})
     with contextlib.ExitStack() as stack:
         for bucket in chosen:
-            stack.enter_context(_bucket_lock(lock_dir / f"lock-{bucket:02d}"))
+            stack.enter_context(_bucket_lock(lock_dir, bucket))
         yield
 
 
 @contextlib.contextmanager
-def _bucket_lock(path: Path) -> Iterator[None]:
-    with _thread_locks_guard:
-        thread_lock = _thread_locks.setdefault(str(path), threading.Lock())
-    with thread_lock:
+def _bucket_lock(lock_dir: Path, bucket: int) -> Iterator[None]:
+    key = (str(lock_dir), bucket)
+    known = _buckets.get(key)
+    if known is None:  # paths built once: a server takes a run's lock on every request
+        with _buckets_guard:
+            known = _buckets.setdefault(
+                key, (os.path.join(key[0], f"lock-{bucket:02d}"), threading.Lock())
+            )
+    path, thread_lock = known
+    take(thread_lock)
+    try:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(key[0], exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if may_wait() else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WouldWait() from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+    finally:
+        thread_lock.release()
 
 
 def reset_after_fork() -> None:
     """Thread locks held by threads that do not exist in a forked child must not be inherited."""
-    global _thread_locks_guard
-    _thread_locks.clear()
-    _thread_locks_guard = threading.Lock()
+    global _buckets_guard
+    _buckets.clear()
+    _buckets_guard = threading.Lock()
 
 
 os.register_at_fork(after_in_child=reset_after_fork)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from mltrack.entities import RunStatus
 from mltrack.exceptions import StoreWriteError
 from mltrack.store import metrics as metrics_file
-from mltrack.store.files import failure_reason
+from mltrack.store.files import WouldWait, failure_reason, may_wait
 
 if TYPE_CHECKING:
     from mltrack.store.runs import RunStore
@@ -39,6 +39,10 @@ def register_store(store: RunStore) -> None:
 
 def ensure_flusher() -> None:
     global _flusher
+    if _flusher is not None and _flusher.is_alive():
+        return
+    if not may_wait():  # starting it imports pyarrow: not on a server's event loop
+        raise WouldWait()
     with _flusher_guard:
         if _flusher is None or not _flusher.is_alive():
             metrics_file.prepare_writes()  # this process writes runs: be ready to flush at exit

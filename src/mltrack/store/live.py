@@ -27,7 +27,16 @@ from mltrack.exceptions import InvalidParameterValue, ResourceDoesNotExist, Stor
 from mltrack.store import journal as journal_file
 from mltrack.store import metrics as metrics_file
 from mltrack.store import schema, yamlio
-from mltrack.store.files import Stamp, failure_reason, stamp, sync_file, write_temporary
+from mltrack.store.files import (
+    Stamp,
+    WouldWait,
+    failure_reason,
+    holding,
+    may_wait,
+    stamp,
+    sync_file,
+    write_temporary,
+)
 from mltrack.store.journal import Journal, RunChanges
 from mltrack.store.metrics import Point
 from mltrack.store.records import RunRecord
@@ -192,7 +201,7 @@ class LiveRun:
         None when the file changed (another process, a hand edit, a checkout)
         and this process has nothing unflushed: the caller reads the file.
         """
-        with self.lock:
+        with holding(self.lock):
             journal = self.store.journals.read(
                 self.run_id
             )  # before run.yaml: see RunStore.read_run
@@ -209,7 +218,7 @@ class LiveRun:
             return record
 
     def pending_points(self) -> list[Point]:
-        with self.lock:
+        with holding(self.lock):
             return list(self.points)
 
     # -- flushing -------------------------------------------------------------------
@@ -366,17 +375,20 @@ class LiveRun:
         ``compact`` (the run ends), or once the journal is long, the run's files are
         written instead. Neither is fsynced here (``sync`` does it later).
         """
-        with self.lock, self.store.run_lock(self.run_id):
+        with holding(self.lock), self.store.run_lock(self.run_id):
             buffered = self.dirty()  # only when the same process also logs without transactions
             if not buffered:
                 self._catch_up()
+            rewrite = (
+                compact
+                or buffered
+                or (self.journal is not None and self.journal.end >= journal_file.COMPACT_BYTES)
+            )
+            if rewrite and not may_wait():
+                raise WouldWait()  # rewriting the run's files is a worker thread's job
             try:
                 yield self
-                if (
-                    compact
-                    or buffered
-                    or (self.journal is not None and self.journal.end >= journal_file.COMPACT_BYTES)
-                ):
+                if rewrite:
                     self._write(durable=False)
                 else:
                     self._append()

@@ -50,6 +50,7 @@ from mltrack.store.files import (
     failure_reason,
     file_lock,
     file_locks,
+    holding,
     stamp,
 )
 from mltrack.store.flushing import ensure_flusher, flush_all_live_runs, register_store
@@ -224,18 +225,19 @@ class RunStore:
 
     def live(self, run_id: str) -> LiveRun:
         """This process's writer for ``run_id`` (loaded from disk on first use)."""
-        with self._lock:
-            live = self._live.get(run_id)
-            if live is not None:
-                return live
-            run_dir = self.locate(run_id)
-            with self.run_lock(run_id):
-                disk = stamp(run_dir / "run.yaml")
-                record = self.parse_run_dir(run_dir)
-            live = LiveRun(self, record, run_dir, disk)
-            self._live[run_id] = live
+        live = self._live.get(run_id)
+        if live is not None:
+            return live
+        # Read without the store's lock (a request on the event loop may not wait for it
+        # while another thread waits here for the run's lock); the first writer made wins.
+        run_dir = self.locate(run_id)
+        with self.run_lock(run_id):
+            disk = stamp(run_dir / "run.yaml")
+            record = self.parse_run_dir(run_dir)
+        fresh = LiveRun(self, record, run_dir, disk)
         ensure_flusher()
-        return live
+        with holding(self._lock):
+            return self._live.setdefault(run_id, fresh)
 
     @contextlib.contextmanager
     def updating(self, run_id: str, *, compact: bool = False) -> Iterator[LiveRun]:
