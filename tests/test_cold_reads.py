@@ -108,3 +108,23 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(
     assert found["forks"] == 1
     assert len(found["records"]) == 10
     assert sorted(p.split(":")[0] for p in found["problems"]) == sorted(broken)
+
+
+def test_reading_a_history_in_a_new_process_imports_neither_pandas_nor_the_http_client(
+    repo: Path,
+) -> None:
+    import mltrack
+
+    with mltrack.start_run() as run:
+        for step in range(5):
+            mltrack.log_metric("loss", 1 / (step + 1), step=step)
+    read = run_python(
+        "import json, sys, mltrack\n"
+        f"points = mltrack.MlflowClient().get_metric_history({run.info.run_id!r}, 'loss')\n"
+        "print(json.dumps([[p.step, p.value] for p in points]))\n"
+        "print(json.dumps(sorted(m for m in ('pandas', 'mltrack.tracking.remote')"
+        " if m in sys.modules)))\n",
+        repo,
+    ).stdout.splitlines()
+    assert json.loads(read[0]) == [[step, 1 / (step + 1)] for step in range(5)]
+    assert json.loads(read[1]) == []
