@@ -57,7 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mltrack.metrics",
         ),
     ),
-    ("registry", ("mltrack.registry", "mltrack.client")),
+    ("registry", ("mltrack.registry", "mltrack.client", "mltrack.remote_client")),
     ("interop", ("mltrack.interop",)),  # moving in and out of MLflow, over the whole library
     (
         "front ends",

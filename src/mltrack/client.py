@@ -8,54 +8,28 @@ descriptions are commits), under the same names.
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mltrack.forwarding import Forward, OnFirstUse
 from mltrack.registry import Registry
-from mltrack.registry.remote import RemoteRegistry
 from mltrack.store.repository import Repository
 from mltrack.tracking.client import TrackingClient
 from mltrack.tracking.context import current_tracking_uri, is_server_uri
-from mltrack.tracking.remote import RemoteTrackingClient
+
+if TYPE_CHECKING:
+    from mltrack.remote_client import RemoteMltrackClient
 
 __all__ = ["MlflowClient", "MltrackClient", "RemoteMltrackClient"]
 
 
-class RemoteMltrackClient(RemoteTrackingClient):
-    """The client of a tracking server: tracking and registry calls over MLflow's REST API."""
+def __getattr__(name: str) -> Any:
+    # The HTTP client is loaded when a server URI needs it: a script reading a local
+    # repository does not pay for importing it (~0.07 s of a first get_metric_history).
+    if name == "RemoteMltrackClient":
+        from mltrack.remote_client import RemoteMltrackClient
 
-    @cached_property
-    def registry(self) -> RemoteRegistry:
-        return RemoteRegistry(self.transport)
-
-    create_registered_model = Forward("registry", RemoteRegistry.create_registered_model)
-    get_registered_model = Forward("registry", RemoteRegistry.get_registered_model)
-    search_registered_models = Forward("registry", RemoteRegistry.search_registered_models)
-    rename_registered_model = Forward("registry", RemoteRegistry.rename_registered_model)
-    update_registered_model = Forward("registry", RemoteRegistry.update_registered_model)
-    delete_registered_model = Forward("registry", RemoteRegistry.delete_registered_model)
-    set_registered_model_tag = Forward("registry", RemoteRegistry.set_registered_model_tag)
-    delete_registered_model_tag = Forward("registry", RemoteRegistry.delete_registered_model_tag)
-    create_model_version = Forward("registry", RemoteRegistry.create_model_version)
-    get_model_version = Forward("registry", RemoteRegistry.get_model_version)
-    search_model_versions = Forward("registry", RemoteRegistry.search_model_versions)
-    update_model_version = Forward("registry", RemoteRegistry.update_model_version)
-    delete_model_version = Forward("registry", RemoteRegistry.delete_model_version)
-    set_model_version_tag = Forward("registry", RemoteRegistry.set_model_version_tag)
-    delete_model_version_tag = Forward("registry", RemoteRegistry.delete_model_version_tag)
-    get_model_version_download_uri = Forward(
-        "registry", RemoteRegistry.get_model_version_download_uri
-    )
-    transition_model_version_stage = Forward(
-        "registry", RemoteRegistry.transition_model_version_stage
-    )
-    set_registered_model_alias = Forward("registry", RemoteRegistry.set_registered_model_alias)
-    delete_registered_model_alias = Forward(
-        "registry", RemoteRegistry.delete_registered_model_alias
-    )
-    get_model_version_by_alias = Forward("registry", RemoteRegistry.get_model_version_by_alias)
-    get_latest_versions = Forward("registry", RemoteRegistry.get_latest_versions)
+        return RemoteMltrackClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MltrackClient(TrackingClient):
@@ -73,6 +47,8 @@ class MltrackClient(TrackingClient):
     ) -> MltrackClient:
         uri = (tracking_uri or current_tracking_uri()) if repository is None else None
         if is_server_uri(uri):
+            from mltrack.remote_client import RemoteMltrackClient
+
             return cast("MltrackClient", RemoteMltrackClient(uri, registry_uri))
         return cast(
             "MltrackClient", super().__new__(cls, tracking_uri, registry_uri, repository=repository)

@@ -90,7 +90,7 @@ def fsck(repo: Repository, progress: Progress | None = None) -> list[Problem]:
             functools.partial(
                 runs.index.check_file,
                 arrow,
-                functools.partial(metrics_file.read_table, Path(arrow), repo.rel(arrow)),
+                functools.partial(metrics_file.read_table, arrow, repo.rel(arrow)),
             )
         )
         if record.status == RunStatus.RUNNING and runs.owner_alive(record.run_id) is False:
