@@ -316,7 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry, WI importing an MLflow store)",
+        help="comma-separated workload ids (default: all: W1..W9, W3L W3 up to 10,000 runs, W8I serving an identity model, WS the tracking server, WSA with authentication, WR the registry, WI importing an MLflow store)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The benchmark workloads W1–W9, WS, WSA, WR and WI, written once against MLflow's tracking API.
+"""The benchmark workloads W1–W9 (with W3L and W8I), WS, WSA, WR and WI, written once against MLflow's API.
 
 Each run happens inside one tool's interpreter, in a fresh directory:
 
@@ -407,7 +407,7 @@ def w3_at_scale(ctx: Context) -> Report:
     found = store.client.search_runs([store.experiment_id], max_results=50_000)
     expect(len(found) == n, f"found {len(found)} runs, not {n}")
     report.notes.append(
-        f"W3L: {n} runs in one process; rates of runs 1-{window} and {n - window + 1}-{n}; "
+        f"{n} runs in one process; rates of runs 1-{window} and {n - window + 1}-{n}; "
         "mltrack with gc.auto=0 and `mltrack init --split-index`; growth over the last "
         f"{window} runs (all of .git, and .git/objects), then objects after `git gc`"
     )

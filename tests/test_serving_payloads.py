@@ -256,6 +256,15 @@ def test_frames_without_a_signature_are_what_pandas_makes_of_the_columns(split: 
     pd.testing.assert_frame_equal(frame, expected)
 
 
+def test_a_model_renaming_its_columns_changes_nothing_for_the_next_request() -> None:
+    split = {"dataframe_split": {"columns": ["a", "b"], "data": [[0.5, 1.5]]}}
+    first = parse(split, None).data
+    first.columns.name = "renamed by the model"
+    second = parse(split, None).data
+    assert second.columns.name is None
+    assert list(second.columns) == ["a", "b"]
+
+
 def test_unnamed_column_signatures() -> None:
     schema = Schema((ColSpec("string"),))
     frame = parse({"inputs": ["a", "b"]}, schema).data

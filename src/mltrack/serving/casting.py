@@ -278,6 +278,27 @@ def _number_block(columns: Mapping[Any, Any]) -> np.ndarray | None:
         return None
 
 
+_COLUMN_INDEXES: dict[tuple[Any, ...], Any] = {}  # column names -> the pandas Index made of them
+
+
+def _column_index(names: list[Any]) -> Any:
+    """A pandas Index of ``names``: a copy of one made before for the same names.
+
+    Making an Index of strings (pandas infers their dtype) is most of a 1-row frame's cost;
+    requests to one model send the same columns again and again. A copy, so that a model that
+    renames the Index it was given (``columns.name``) changes nothing for the next request.
+    """
+    import pandas as pd
+
+    key = tuple(names)
+    made = _COLUMN_INDEXES.get(key)
+    if made is None:
+        if len(_COLUMN_INDEXES) >= 64:
+            _COLUMN_INDEXES.clear()
+        made = _COLUMN_INDEXES[key] = pd.Index(names)
+    return made.copy()
+
+
 def frame_for_schema(
     columns: Mapping[Any, Any], schema: Schema | None, index: Sequence[Any] | None = None
 ) -> Any:
@@ -292,7 +313,7 @@ def frame_for_schema(
     if not is_named_column_schema(schema):
         block = _number_block(columns)
         if block is not None:
-            return pd.DataFrame(block, columns=list(columns), index=index)
+            return pd.DataFrame(block, columns=_column_index(list(columns)), index=index)
         return pd.DataFrame(dict(columns), index=index)
     assert schema is not None
     specs = {spec.name: spec for spec in schema.inputs if isinstance(spec, ColSpec)}
