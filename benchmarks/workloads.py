@@ -752,7 +752,7 @@ def w8_identity_serving(ctx: Context) -> Report:
     finally:
         stop_process_group(proc)
     report.notes.append(
-        "W8I: a pyfunc model returning its input; 1,000 sequential 1-row dataframe_split "
+        "a pyfunc model returning its input; 1,000 sequential 1-row dataframe_split "
         "requests on one connection after 20 untimed ones"
     )
     return report
