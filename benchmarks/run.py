@@ -37,11 +37,13 @@ TIMEOUTS = {  # seconds per run of one workload for one tool, at scale small / f
     "W1": (600, 600),
     "W2": (600, 600),
     "W3": (900, 900),
+    "W3L": (900, 5400),
     "W4": (1200, 5400),
     "W5": (600, 600),
     "W6": (600, 600),
     "W7": (600, 600),
     "W8": (900, 900),
+    "W8I": (600, 600),
     "W9": (300, 300),
     "WS": (1800, 5400),
     "WSA": (1800, 5400),
@@ -314,7 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(TIMEOUTS),
-        help="comma-separated workload ids (default: all: W1..W9, WS the tracking server, WSA with authentication, WR the registry, WI importing an MLflow store)",
+        help="comma-separated workload ids (default: all: W1..W9, W3L W3 up to 10,000 runs, W8I serving an identity model, WS the tracking server, WSA with authentication, WR the registry, WI importing an MLflow store)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions per tool (default 1)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The benchmark workloads W1–W9, WS, WSA, WR and WI, written once against MLflow's tracking API.
+"""The benchmark workloads W1–W9 (with W3L and W8I), WS, WSA, WR and WI, written once against MLflow's API.
 
 Each run happens inside one tool's interpreter, in a fresh directory:
 
@@ -20,12 +20,14 @@ error, not a figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import importlib
 import json
 import math
 import os
 import random
+import resource
 import signal
 import socket
 import statistics
@@ -344,6 +346,74 @@ def w3_many_runs(ctx: Context) -> Report:
     return report
 
 
+def tree_bytes(directory: Path) -> int:
+    """Bytes of every file under ``directory`` (exact, unlike ``git count-objects``' KiB)."""
+    total = 0
+    for parent, _, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(parent, name)).st_size
+    return total
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its ended children (git)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def w3_at_scale(ctx: Context) -> Report:
+    """W3's fluent runs up to 10,000 (1,000 at scale small) in one process and one experiment.
+
+    Figures: the rate of the first and of the last 100 runs; mltrack: what ``.git`` and its
+    objects grew by per run over the last 100 runs with ``gc.auto=0`` (nothing repacks them),
+    then ``.git/objects`` per run after one ``git gc``. mltrack runs in a clone set up as
+    docs/git.md advises for many runs, ``mltrack init --split-index``.
+    """
+    n = 10_000 if ctx.scale == "full" else 1_000
+    window = 100
+    store = open_store(ctx)
+    records = run_records(n)
+    mltrack = store.tool == "mltrack"
+    if mltrack:
+        run_checked(["git", "config", "gc.auto", "0"], store.dir)
+        run_checked([*cli_command(ctx.tool), "init", "--split-index"], store.dir)
+    git = store.dir / ".git"
+    report = Report()
+    cpu = cpu_seconds()
+    first, _ = timed(log_runs_fluent, store, records[:window])
+    first_cpu = cpu_seconds() - cpu
+    log_runs_fluent(store, records[window : n - window])
+    sizes = (tree_bytes(git), tree_bytes(git / "objects")) if mltrack else (0, 0)
+    cpu = cpu_seconds()
+    last, _ = timed(log_runs_fluent, store, records[n - window :])
+    last_cpu = cpu_seconds() - cpu
+    report.figures["first_100_runs_per_s"] = window / first
+    report.figures[f"last_100_of_{n}_runs_per_s"] = window / last
+    report.figures["last_over_first_ratio"] = first / last
+    # CPU time (this process and its git children) moves less with the machine's load.
+    report.figures["first_100_cpu_per_run_ms"] = first_cpu / window * 1000
+    report.figures[f"last_100_of_{n}_cpu_per_run_ms"] = last_cpu / window * 1000
+    if mltrack:
+        report.figures[f"git_growth_per_run_at_{n}_bytes"] = (tree_bytes(git) - sizes[0]) / window
+        report.figures[f"git_objects_growth_per_run_at_{n}_bytes"] = (
+            tree_bytes(git / "objects") - sizes[1]
+        ) / window
+        run_checked(["git", "gc", "-q"], store.dir)
+        report.figures["git_objects_per_run_after_gc_bytes"] = tree_bytes(git / "objects") / n
+    found = store.client.search_runs([store.experiment_id], max_results=50_000)
+    expect(len(found) == n, f"found {len(found)} runs, not {n}")
+    report.notes.append(
+        f"{n} runs in one process; rates of runs 1-{window} and {n - window + 1}-{n}; "
+        "mltrack with gc.auto=0 and `mltrack init --split-index`; growth over the last "
+        f"{window} runs (all of .git, and .git/objects), then objects after `git gc`"
+    )
+    return report
+
+
 def check_search(result: Any, records: list[RunRecord]) -> None:
     """The search must return the top ``m1`` of the matching runs, in order."""
     matching = [r for r in records if r.params["p0"] == "a" and r.metrics["m0"] > 0.5]
@@ -632,6 +702,58 @@ def w8_serving(ctx: Context) -> Report:
     report.notes.append(
         "sequential: 500 requests, one connection; threads8: 8 × 250 requests, "
         "a connection each; rows_10000: median of 3; one untimed warm-up request"
+    )
+    return report
+
+
+def log_identity_model(store: Store) -> str:
+    """A trivial pyfunc model that returns its input, logged in a run: its ``runs:/`` URI."""
+    pyfunc = store.submodule("pyfunc")
+
+    def predict(self: Any, context: Any, model_input: Any, params: Any = None) -> Any:
+        return model_input
+
+    # Made here from the tool's own base class; cloudpickle saves it by value.
+    identity = type("Identity", (pyfunc.PythonModel,), {"predict": predict})
+    with store.ml.start_run() as run:
+        pyfunc.log_model(name="model", python_model=identity())
+    return f"runs:/{run.info.run_id}/model"
+
+
+def w8_identity_serving(ctx: Context) -> Report:
+    """Per-request overhead of the scoring server: 1,000 sequential 1-row requests to an
+    identity pyfunc model (the model costs nothing, so the server's own path is timed)."""
+    store = open_store(ctx)
+    uri = log_identity_model(store)
+    one_row = dataframe_split([ONE_ROW])
+    port = free_port()
+    log = ctx.dir / "server.log"
+    report = Report()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            serve_command(store, uri, port),
+            cwd=store.dir,
+            env=store.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_ping(proc, port, log)
+        for _ in range(20):  # warm-up, untimed
+            _, payload = post_once(port, one_row)
+        answer = json.loads(payload)
+        expect(
+            answer == {"predictions": [dict(zip(IRIS_COLUMNS, ONE_ROW, strict=True))]},
+            f"the identity model answered {payload[:200]!r}",
+        )
+        wall, latencies = timed(post_many, port, one_row, 1_000)
+        report.figures.update(latency_figures("identity_sequential", latencies, wall))
+    finally:
+        stop_process_group(proc)
+    report.notes.append(
+        "a pyfunc model returning its input; 1,000 sequential 1-row dataframe_split "
+        "requests on one connection after 20 untimed ones"
     )
     return report
 
@@ -1085,11 +1207,13 @@ WORKLOADS: dict[str, Callable[[Context], Report]] = {
     "W1": w1_log_metric,
     "W2": w2_log_batch,
     "W3": w3_many_runs,
+    "W3L": w3_at_scale,
     "W4": w4_search,
     "W5": w5_metric_history,
     "W6": w6_artifacts,
     "W7": w7_model,
     "W8": w8_serving,
+    "W8I": w8_identity_serving,
     "W9": w9_startup,
     "WS": ws_tracking_server,
     "WSA": wsa_tracking_server_auth,

@@ -794,6 +794,53 @@ def test_model_errors_are_400_and_unserialisable_output_is_500(outputs_app: Any)
     assert alive.status_code == 200
 
 
+class WhereItRan(PythonModel):
+    """Answers with the name of the thread that ran it, after sleeping ``sleep`` seconds."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        import threading
+        import time
+
+        time.sleep(float((params or {}).get("sleep", 0.0)))
+        return [threading.current_thread().name] * len(model_input)
+
+
+def test_small_fast_requests_skip_the_thread_hop_and_a_slow_one_blocks_the_loop_once(
+    iris: IrisRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrack.models.signature import ModelSignature
+    from mltrack.serving import app as serving_app
+    from mltrack.serving.app import INLINE_BODY_SIZE
+    from mltrack.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    # "Fast" made generous, so that a loaded machine cannot make the quick answers slow.
+    monkeypatch.setattr(serving_app, "INLINE_SECONDS", 0.5)
+    os.chdir(iris.path)
+    signature = ModelSignature(
+        inputs=Schema((ColSpec("double", "x"),)),
+        params=ParamSchema((ParamSpec("sleep", "double", 0.0),)),
+    )
+    app = app_for(log_pyfunc(WhereItRan(), "where", signature=signature))
+
+    def ran_on(http: httpx.Client, sleep: float = 0.0, rows: int = 1) -> str:
+        body = {"inputs": {"x": [1.0] * rows}, "params": {"sleep": sleep}}
+        response = http.post("/invocations", json=body)
+        assert response.status_code == 200, response.text
+        return str(response.json()["predictions"][0])
+
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+        loop_thread = http.get("/ping") and ran_on(http)  # the first request: a worker thread
+        assert loop_thread != "MainThread"
+        inline = ran_on(http)  # the model answered fast: the next small request runs inline
+        assert inline != loop_thread
+        assert ran_on(http, sleep=1.0) == inline  # not known to be slow yet: inline, once
+        assert ran_on(http) != inline  # after a slow answer: a worker thread again
+        assert ran_on(http) == inline
+        big = INLINE_BODY_SIZE  # rows: a body over the size limit always goes to a thread
+        assert ran_on(http, rows=big) != inline
+        assert http.get("/ping").status_code == 200
+
+
 def test_multi_output_model(in_iris: IrisRepo) -> None:
     from sklearn.ensemble import RandomForestClassifier
 

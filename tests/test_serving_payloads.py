@@ -232,6 +232,39 @@ def test_models_without_a_signature_get_raw_values() -> None:
     assert parse({"dataframe_split": {"columns": ["x"], "data": [["a"]]}}, None).data["x"][0] == "a"
 
 
+@pytest.mark.parametrize(
+    "split",
+    [
+        {"columns": ["a", "b"], "data": [[5.1, 3.5], [4.9, 3.0]]},
+        {"columns": ["a", "b"], "data": [[1, 2], [3, 4]]},
+        {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4.0]]},  # ints and floats: pandas decides
+        {"columns": ["a"], "data": [[2**70]]},  # beyond int64
+        {"columns": ["a", "b"], "data": [[True, 1], [False, 0]]},
+        {"columns": ["a", "b"], "data": [[1.5, None]]},
+        {"columns": ["a", "b"], "data": [[0.5, 1.5]], "index": ["r1"]},
+        {"data": [[0.5, 1.5]]},
+    ],
+)
+def test_frames_without_a_signature_are_what_pandas_makes_of_the_columns(split: Any) -> None:
+    frame = parse({"dataframe_split": split}, None).data
+    rows = split["data"]
+    names = split.get("columns", list(range(len(rows[0]))))
+    expected = pd.DataFrame(
+        {name: [row[i] for row in rows] for i, name in enumerate(names)},
+        index=split.get("index"),
+    )
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_a_model_renaming_its_columns_changes_nothing_for_the_next_request() -> None:
+    split = {"dataframe_split": {"columns": ["a", "b"], "data": [[0.5, 1.5]]}}
+    first = parse(split, None).data
+    first.columns.name = "renamed by the model"
+    second = parse(split, None).data
+    assert second.columns.name is None
+    assert list(second.columns) == ["a", "b"]
+
+
 def test_unnamed_column_signatures() -> None:
     schema = Schema((ColSpec("string"),))
     frame = parse({"inputs": ["a", "b"]}, schema).data
@@ -305,8 +338,14 @@ def test_parquet_is_cast_like_json() -> None:
         ),
         (pd.NaT, None),
         (float("nan"), None),
+        (pd.DataFrame({"a": [1.5, np.nan], "b": [2.0, 3.0]}), [{"a": 1.5, "b": 2.0}, {"a": None, "b": 3.0}]),
+        (pd.DataFrame({"i": [1], "f": [0.5]}), [{"i": 1, "f": 0.5}]),
+        (pd.DataFrame({"p": [True], "q": [False]}), [{"p": True, "q": False}]),
+        (pd.DataFrame({1: [2], "1": [3]}), [{"1": 3}]),
+        (pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}), [{"n": 1}, {"n": None}]),
+        (pd.DataFrame({"s": np.array([1.0], dtype=np.float32)}), [{"s": 1.0}]),
     ],
-)
+)  # fmt: skip
 def test_mlflow_response_shapes(output: Any, expected: Any) -> None:
     assert to_jsonable(output) == expected
     assert json.loads(predictions_json(output)) == {"predictions": expected}

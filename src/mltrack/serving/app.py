@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ from mltrack.serving.served import Reloader, ServedModel
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "EXCEPTION_HANDLERS", "create_app"]
 
 DEFAULT_MAX_BODY_SIZE = 50 * 1024 * 1024
+INLINE_BODY_SIZE = 16 * 1024  # bytes of request body a request may have to run on the loop
+INLINE_SECONDS = 0.002  # the previous request's time below which the next may run on the loop
 JSON = "application/json"
 logger = logging.getLogger("mltrack.serving")
 
@@ -102,8 +105,37 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def invocations(request: Request) -> Response:
     body = await _read_body(request, request.app.state.max_body_size)
     served: ServedModel = request.app.state.served
-    content = await run_in_threadpool(served.invoke, body, request.headers.get("content-type"))
+    content_type = request.headers.get("content-type")
+    pace: InvokePace = request.app.state.invoke_pace
+    if len(body) <= INLINE_BODY_SIZE and pace.fast:
+        # A small request to a model that has been answering fast: handing it to a worker
+        # thread and back would cost more than the prediction itself.
+        content = pace.invoke(served, body, content_type)
+    else:
+        content = await run_in_threadpool(pace.invoke, served, body, content_type)
     return Response(content, media_type=JSON)
+
+
+class InvokePace:
+    """Runs ``/invocations`` and remembers whether the last one was fast, to decide where the
+    next one runs.
+
+    A request runs on the event loop itself only while the previous one (of any size) took
+    under ``limit`` seconds in the model's code; one slow answer sends the following requests
+    to the worker threads, so a model that turns slow blocks the loop (``/ping`` included) at
+    most once, for that one request. The first request always goes to a thread.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.fast = False
+
+    def invoke(self, served: ServedModel, body: bytes, content_type: str | None) -> bytes:
+        started = time.perf_counter()
+        try:
+            return served.invoke(body, content_type)
+        finally:
+            self.fast = time.perf_counter() - started < self.limit
 
 
 # ---------------------------------------------------------------------- errors
@@ -200,4 +232,5 @@ def create_app(
     )
     app.state.served = served
     app.state.max_body_size = max_body_size
+    app.state.invoke_pace = InvokePace(INLINE_SECONDS)
     return app

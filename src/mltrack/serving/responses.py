@@ -71,11 +71,27 @@ def to_jsonable(output: Any) -> Any:
         output = output.to_frame(name=output.name if output.name is not None else "0")
     if isinstance(output, pd.DataFrame):
         names = [str(column) for column in output.columns]
+        if _one_number_dtype(output):  # one 2-D array: no Series per column
+            return [dict(zip(names, row, strict=True)) for row in _array(output.to_numpy())]
         columns = [to_jsonable(output[column].to_numpy()) for column in output.columns]
         return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     raise MltrackError(
         f"The model returned {type(output).__name__}, which cannot be written as JSON; "
         "return a numpy array, a pandas DataFrame or Series, a list or a dict."
+    )
+
+
+def _one_number_dtype(frame: Any) -> bool:
+    """Whether every column of ``frame`` has the same numpy bool or number dtype (names unique),
+    so that its 2-D array converts exactly as its columns one by one would."""
+    dtypes = frame.dtypes.tolist()
+    if not dtypes or not frame.columns.is_unique:
+        return False
+    first = dtypes[0]
+    return (
+        isinstance(first, np.dtype)
+        and first.kind in "biuf"
+        and all(dtype == first for dtype in dtypes)
     )
 
 
